@@ -1,0 +1,114 @@
+//! Configuration: LiteLLM's proxy `config.yaml`, read as-is, turned into a validated runtime
+//! form. Loading (`load`) reads files and YAML; validation (`validate`) gives every value its
+//! meaning and names the field when one is wrong.
+
+mod error;
+mod load;
+pub mod raw;
+mod validate;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde_yaml_ng::Mapping;
+use url::Url;
+
+pub use error::ConfigError;
+pub use load::{load, load_str};
+
+use crate::env::Env;
+use crate::provider::ProviderSpec;
+
+/// The validated configuration the gateway runs with.
+#[derive(Debug)]
+pub struct Config {
+    /// The file it was read from, for messages.
+    pub source: PathBuf,
+    pub deployments: Vec<DeploymentConfig>,
+    pub master_key: Option<SecretString>,
+    pub database_url: Option<SecretString>,
+    /// An extra header that carries the gateway key (`general_settings.litellm_key_header_name`).
+    pub key_header_name: Option<String>,
+    pub max_request_body_bytes: usize,
+    pub drain_timeout: Duration,
+    pub upstream: UpstreamSettings,
+    /// Kept as written for the capabilities that will read them.
+    pub router_settings: Mapping,
+    pub litellm_settings: Mapping,
+    /// Keys accepted but not acted on yet; reported in one start-up warning.
+    pub not_implemented: Vec<String>,
+    pub env: Env,
+}
+
+/// One `model_list` entry: a model a client can ask for by `model_name`, served by a provider.
+#[derive(Debug)]
+pub struct DeploymentConfig {
+    /// `model_info.id`, or a stable id derived from the deployment when none is given.
+    pub id: String,
+    /// The name clients send as `model`.
+    pub model_name: String,
+    pub provider: &'static ProviderSpec,
+    /// The provider's own name for the model (the part after `provider/`).
+    pub model: String,
+    /// Where requests go; `None` only for the in-process mock.
+    pub api_base: Option<Url>,
+    pub api_key: Option<SecretString>,
+    pub api_version: Option<String>,
+    /// OpenAI organization, sent as `OpenAI-Organization`.
+    pub organization: Option<String>,
+    /// The whole exchange, response body included.
+    pub timeout: Duration,
+    /// Until the first byte of a streamed response.
+    pub stream_timeout: Duration,
+    pub max_retries: Option<u32>,
+    pub rpm: Option<u64>,
+    pub tpm: Option<u64>,
+    pub weight: Option<f64>,
+    pub order: Option<u32>,
+    /// A fixed answer instead of calling the provider (LiteLLM's `mock_response`).
+    pub mock_response: Option<String>,
+    /// Whether streams to this deployment get `stream_options.include_usage` injected.
+    pub inject_stream_usage: bool,
+    pub model_info: ModelInfo,
+}
+
+/// `model_info`: what the config says about a model beyond how to reach it.
+#[derive(Debug, Default)]
+pub struct ModelInfo {
+    pub mode: Option<String>,
+    pub base_model: Option<String>,
+    pub max_tokens: Option<u64>,
+    pub max_input_tokens: Option<u64>,
+    pub max_output_tokens: Option<u64>,
+    pub input_cost_per_token: Option<f64>,
+    pub output_cost_per_token: Option<f64>,
+    /// Every other `model_info` key, as written.
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// How the gateway connects to providers (`tollgate_settings`).
+#[derive(Debug, Clone)]
+pub struct UpstreamSettings {
+    pub connect_timeout: Duration,
+    /// Independent clients (and so HTTP/2 connections) per provider host.
+    pub clients_per_host: usize,
+    pub pool_idle_timeout: Duration,
+    /// `false` only when `ssl_verify: false`: provider certificates are not checked.
+    pub verify_tls: bool,
+    /// Extra CA certificates (PEM) trusted for provider TLS.
+    pub ca_bundle: Option<PathBuf>,
+}
+
+impl Config {
+    /// The distinct `model_name`s, in config order.
+    pub fn model_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = Vec::new();
+        for deployment in &self.deployments {
+            if !names.contains(&deployment.model_name.as_str()) {
+                names.push(&deployment.model_name);
+            }
+        }
+        names
+    }
+}

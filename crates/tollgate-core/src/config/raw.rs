@@ -1,0 +1,180 @@
+//! The config file as written: LiteLLM's proxy `config.yaml` keys, plus Tollgate's own
+//! `tollgate_settings`. Only shapes are checked here; meaning is checked in `validate`.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
+use serde_yaml_ng::{Mapping, Value};
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub model_list: Option<Vec<RawDeployment>>,
+    #[serde(default)]
+    pub general_settings: Option<RawGeneralSettings>,
+    #[serde(default)]
+    pub router_settings: Option<Mapping>,
+    #[serde(default)]
+    pub litellm_settings: Option<Mapping>,
+    #[serde(default)]
+    pub environment_variables: Option<BTreeMap<String, Scalar>>,
+    #[serde(default)]
+    pub include: Option<Vec<String>>,
+    #[serde(default)]
+    pub tollgate_settings: Option<RawTollgateSettings>,
+    /// Other top-level keys LiteLLM knows (guardrails, callback_settings, …): kept for the
+    /// start-up warning.
+    #[serde(flatten)]
+    pub other: BTreeMap<String, Value>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RawDeployment {
+    pub model_name: Scalar,
+    pub litellm_params: RawLitellmParams,
+    #[serde(default)]
+    pub model_info: Option<RawModelInfo>,
+    #[serde(flatten)]
+    pub other: BTreeMap<String, Value>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RawLitellmParams {
+    pub model: Scalar,
+    #[serde(default)]
+    pub custom_llm_provider: Option<Scalar>,
+    #[serde(default)]
+    pub api_base: Option<Scalar>,
+    #[serde(default)]
+    pub api_key: Option<Scalar>,
+    #[serde(default)]
+    pub api_version: Option<Scalar>,
+    #[serde(default)]
+    pub organization: Option<Scalar>,
+    #[serde(default)]
+    pub timeout: Option<Scalar>,
+    #[serde(default)]
+    pub stream_timeout: Option<Scalar>,
+    #[serde(default)]
+    pub max_retries: Option<Scalar>,
+    #[serde(default)]
+    pub rpm: Option<Scalar>,
+    #[serde(default)]
+    pub tpm: Option<Scalar>,
+    #[serde(default)]
+    pub weight: Option<Scalar>,
+    #[serde(default)]
+    pub order: Option<Scalar>,
+    #[serde(default)]
+    pub mock_response: Option<Scalar>,
+    #[serde(default)]
+    pub input_cost_per_token: Option<Scalar>,
+    #[serde(default)]
+    pub output_cost_per_token: Option<Scalar>,
+    #[serde(flatten)]
+    pub other: BTreeMap<String, Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawModelInfo {
+    #[serde(default)]
+    pub id: Option<Scalar>,
+    #[serde(default)]
+    pub mode: Option<Scalar>,
+    #[serde(default)]
+    pub base_model: Option<Scalar>,
+    #[serde(default)]
+    pub max_tokens: Option<Scalar>,
+    #[serde(default)]
+    pub max_input_tokens: Option<Scalar>,
+    #[serde(default)]
+    pub max_output_tokens: Option<Scalar>,
+    #[serde(default)]
+    pub input_cost_per_token: Option<Scalar>,
+    #[serde(default)]
+    pub output_cost_per_token: Option<Scalar>,
+    /// Everything else in `model_info` (more prices, capability flags…) is kept as written.
+    #[serde(flatten)]
+    pub other: BTreeMap<String, Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawGeneralSettings {
+    #[serde(default)]
+    pub master_key: Option<Scalar>,
+    #[serde(default)]
+    pub database_url: Option<Scalar>,
+    #[serde(default)]
+    pub max_request_size_mb: Option<Scalar>,
+    #[serde(default)]
+    pub litellm_key_header_name: Option<Scalar>,
+    #[serde(flatten)]
+    pub other: BTreeMap<String, Value>,
+}
+
+/// Tollgate's own settings. The format is ours, so unknown keys are errors, not warnings.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTollgateSettings {
+    /// How long in-flight requests and streams may run after SIGTERM before the process exits.
+    #[serde(default)]
+    pub drain_timeout: Option<Scalar>,
+    /// Connect timeout for provider connections (default 10s).
+    #[serde(default)]
+    pub connect_timeout: Option<Scalar>,
+    /// Independent HTTP clients per provider host; each holds its own HTTP/2 connection, so
+    /// traffic is spread rather than queued behind one connection (default 4).
+    #[serde(default)]
+    pub upstream_clients: Option<Scalar>,
+    /// How long an idle keep-alive connection to a provider is kept (default 90s).
+    #[serde(default)]
+    pub pool_idle_timeout: Option<Scalar>,
+}
+
+/// A YAML scalar as written: a number, a boolean or a string (perhaps `os.environ/NAME`).
+/// Its meaning (which type, which env var) is resolved during validation, where an error can
+/// name the field.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Scalar {
+    Text(String),
+    Integer(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ScalarVisitor;
+
+        impl Visitor<'_> for ScalarVisitor {
+            type Value = Scalar;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string, number or boolean")
+            }
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<Scalar, E> {
+                Ok(Scalar::Text(value.to_owned()))
+            }
+            fn visit_string<E: de::Error>(self, value: String) -> Result<Scalar, E> {
+                Ok(Scalar::Text(value))
+            }
+            fn visit_i64<E: de::Error>(self, value: i64) -> Result<Scalar, E> {
+                Ok(Scalar::Integer(value))
+            }
+            fn visit_u64<E: de::Error>(self, value: u64) -> Result<Scalar, E> {
+                i64::try_from(value)
+                    .map(Scalar::Integer)
+                    .or(Ok(Scalar::Float(value as f64)))
+            }
+            fn visit_f64<E: de::Error>(self, value: f64) -> Result<Scalar, E> {
+                Ok(Scalar::Float(value))
+            }
+            fn visit_bool<E: de::Error>(self, value: bool) -> Result<Scalar, E> {
+                Ok(Scalar::Bool(value))
+            }
+        }
+
+        deserializer.deserialize_any(ScalarVisitor)
+    }
+}

@@ -1,0 +1,783 @@
+//! Raw config to runtime config: resolves `os.environ/` references, provider prefixes, defaults
+//! and limits. Every error names the field it is about.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde_yaml_ng::{Mapping, Value};
+use sha2::{Digest, Sha256};
+use url::Url;
+
+use super::raw::{RawConfig, RawDeployment, RawModelInfo, Scalar};
+use super::{Config, ConfigError, DeploymentConfig, ModelInfo, UpstreamSettings};
+use crate::duration::{parse_duration, seconds};
+use crate::env::{Env, env_reference};
+use crate::provider::{self, ProviderKind, ProviderSpec, StreamUsage};
+
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
+const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const DEFAULT_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+const DEFAULT_UPSTREAM_CLIENTS: usize = 4;
+const DEFAULT_MAX_REQUEST_MB: f64 = 32.0;
+const DEFAULT_AZURE_API_VERSION: &str = "2025-02-01-preview";
+
+/// The `router_settings` / `litellm_settings` / `general_settings` keys Tollgate acts on today.
+/// Every other key is accepted and listed in the start-up warning.
+const ROUTER_SETTINGS_USED: &[&str] = &["timeout", "stream_timeout"];
+const LITELLM_SETTINGS_USED: &[&str] = &["request_timeout", "ssl_verify"];
+
+pub(super) fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigError> {
+    let cx = Context { file };
+
+    let mut overlay = HashMap::new();
+    for (name, value) in raw.environment_variables.iter().flatten() {
+        let path = format!("environment_variables.{name}");
+        let value = match value {
+            Scalar::Text(text) => match env_reference(text) {
+                Some(var) => std::env::var(var).map_err(|_| {
+                    cx.error(&path, format!("environment variable `{var}` is not set"))
+                })?,
+                None => text.clone(),
+            },
+            other => scalar_to_string(other),
+        };
+        overlay.insert(name.clone(), value);
+    }
+    let env = Env::new(overlay);
+    let cx = Resolver { cx, env: &env };
+
+    let router_settings = raw.router_settings.unwrap_or_default();
+    let litellm_settings = raw.litellm_settings.unwrap_or_default();
+    let general = raw.general_settings.unwrap_or_default();
+    let tollgate = raw.tollgate_settings.unwrap_or_default();
+
+    let mut not_implemented: BTreeSet<String> = BTreeSet::new();
+    not_implemented.extend(raw.other.keys().cloned());
+    not_implemented.extend(unused_keys(
+        "router_settings",
+        &router_settings,
+        ROUTER_SETTINGS_USED,
+    ));
+    not_implemented.extend(unused_keys(
+        "litellm_settings",
+        &litellm_settings,
+        LITELLM_SETTINGS_USED,
+    ));
+    not_implemented.extend(
+        general
+            .other
+            .keys()
+            .map(|key| format!("general_settings.{key}")),
+    );
+
+    let default_timeout =
+        match mapping_scalar(&cx, &router_settings, "timeout", "router_settings.timeout")? {
+            Some((path, value)) => cx.duration(&path, &value)?,
+            None => match mapping_scalar(
+                &cx,
+                &litellm_settings,
+                "request_timeout",
+                "litellm_settings.request_timeout",
+            )? {
+                Some((path, value)) => cx.duration(&path, &value)?,
+                None => DEFAULT_TIMEOUT,
+            },
+        };
+    let default_stream_timeout = match mapping_scalar(
+        &cx,
+        &router_settings,
+        "stream_timeout",
+        "router_settings.stream_timeout",
+    )? {
+        Some((path, value)) => Some(cx.duration(&path, &value)?),
+        None => None,
+    };
+    let defaults = DeploymentDefaults {
+        timeout: default_timeout,
+        stream_timeout: default_stream_timeout,
+    };
+
+    let mut deployments = Vec::new();
+    let mut explicit_ids: HashMap<String, usize> = HashMap::new();
+    let mut generated = Vec::new();
+    for (index, raw_deployment) in raw.model_list.into_iter().flatten().enumerate() {
+        let path = format!("model_list[{index}]");
+        for key in raw_deployment.other.keys() {
+            not_implemented.insert(format!("model_list[].{key}"));
+        }
+        for key in raw_deployment.litellm_params.other.keys() {
+            not_implemented.insert(format!("model_list[].litellm_params.{key}"));
+        }
+        let (deployment, id_is_explicit) = cx.deployment(&path, raw_deployment, &defaults)?;
+        if id_is_explicit {
+            if let Some(first) = explicit_ids.insert(deployment.id.clone(), index) {
+                return Err(cx.cx.error(
+                    &format!("{path}.model_info.id"),
+                    format!(
+                        "duplicate id `{}`: model_list[{first}] has the same id",
+                        deployment.id
+                    ),
+                ));
+            }
+        } else {
+            generated.push(index);
+        }
+        deployments.push(deployment);
+    }
+    // Identical deployments listed twice (a common way to double a group's share) get the same
+    // generated id; number the repeats so every id stays unique.
+    let mut taken: HashSet<String> = explicit_ids.into_keys().collect();
+    for index in generated {
+        let base = deployments[index].id.clone();
+        let mut id = base.clone();
+        let mut repeat = 1;
+        while taken.contains(&id) {
+            repeat += 1;
+            id = format!("{base}-{repeat}");
+        }
+        taken.insert(id.clone());
+        deployments[index].id = id;
+    }
+
+    let master_key = general
+        .master_key
+        .as_ref()
+        .map(|value| cx.secret("general_settings.master_key", value))
+        .transpose()?;
+    let database_url = general
+        .database_url
+        .as_ref()
+        .map(|value| cx.secret("general_settings.database_url", value))
+        .transpose()?;
+    if database_url.is_some() {
+        not_implemented.insert("general_settings.database_url (the database store)".into());
+    }
+    let max_request_mb = general
+        .max_request_size_mb
+        .as_ref()
+        .map(|value| cx.positive_f64("general_settings.max_request_size_mb", value))
+        .transpose()?
+        .unwrap_or(DEFAULT_MAX_REQUEST_MB);
+
+    let ssl = resolve_ssl(&cx, &litellm_settings)?;
+    let upstream = UpstreamSettings {
+        connect_timeout: opt_duration(
+            &cx,
+            "tollgate_settings.connect_timeout",
+            &tollgate.connect_timeout,
+        )?
+        .unwrap_or(DEFAULT_CONNECT_TIMEOUT),
+        clients_per_host: match &tollgate.upstream_clients {
+            Some(value) => {
+                let count = cx.u64("tollgate_settings.upstream_clients", value)?;
+                if !(1..=64).contains(&count) {
+                    return Err(cx.cx.error(
+                        "tollgate_settings.upstream_clients",
+                        "must be between 1 and 64",
+                    ));
+                }
+                count as usize
+            }
+            None => DEFAULT_UPSTREAM_CLIENTS,
+        },
+        pool_idle_timeout: opt_duration(
+            &cx,
+            "tollgate_settings.pool_idle_timeout",
+            &tollgate.pool_idle_timeout,
+        )?
+        .unwrap_or(DEFAULT_POOL_IDLE_TIMEOUT),
+        verify_tls: ssl.verify,
+        ca_bundle: ssl.ca_bundle,
+    };
+
+    Ok(Config {
+        source: file.to_path_buf(),
+        deployments,
+        master_key,
+        database_url,
+        key_header_name: general
+            .litellm_key_header_name
+            .as_ref()
+            .map(|value| cx.text("general_settings.litellm_key_header_name", value))
+            .transpose()?,
+        max_request_body_bytes: (max_request_mb * 1024.0 * 1024.0) as usize,
+        drain_timeout: opt_duration(
+            &cx,
+            "tollgate_settings.drain_timeout",
+            &tollgate.drain_timeout,
+        )?
+        .unwrap_or(DEFAULT_DRAIN_TIMEOUT),
+        upstream,
+        router_settings,
+        litellm_settings,
+        not_implemented: not_implemented.into_iter().collect(),
+        env: env.clone(),
+    })
+}
+
+struct DeploymentDefaults {
+    timeout: Duration,
+    stream_timeout: Option<Duration>,
+}
+
+struct Context<'a> {
+    file: &'a Path,
+}
+
+impl Context<'_> {
+    fn error(&self, path: &str, message: impl Into<String>) -> ConfigError {
+        ConfigError::new(self.file, path, message)
+    }
+}
+
+/// Turns scalars into typed values, resolving `os.environ/NAME` first.
+struct Resolver<'a> {
+    cx: Context<'a>,
+    env: &'a Env,
+}
+
+impl Resolver<'_> {
+    fn text(&self, path: &str, value: &Scalar) -> Result<String, ConfigError> {
+        match value {
+            Scalar::Text(text) => match env_reference(text) {
+                Some(var) => self.env.get(var).ok_or_else(|| {
+                    self.cx.error(
+                        path,
+                        format!("environment variable `{var}` is not set (referenced as `{text}`)"),
+                    )
+                }),
+                None => Ok(text.clone()),
+            },
+            other => Ok(scalar_to_string(other)),
+        }
+    }
+
+    fn secret(&self, path: &str, value: &Scalar) -> Result<SecretString, ConfigError> {
+        let text = self.text(path, value)?;
+        if text.trim().is_empty() {
+            return Err(self.cx.error(path, "must not be empty"));
+        }
+        Ok(SecretString::from(text))
+    }
+
+    fn number(&self, path: &str, value: &Scalar) -> Result<f64, ConfigError> {
+        match value {
+            Scalar::Integer(number) => Ok(*number as f64),
+            Scalar::Float(number) => Ok(*number),
+            Scalar::Text(_) => {
+                let text = self.text(path, value)?;
+                text.trim().parse::<f64>().map_err(|_| {
+                    self.cx
+                        .error(path, format!("expected a number, got `{text}`"))
+                })
+            }
+            Scalar::Bool(flag) => Err(self
+                .cx
+                .error(path, format!("expected a number, got `{flag}`"))),
+        }
+    }
+
+    fn u64(&self, path: &str, value: &Scalar) -> Result<u64, ConfigError> {
+        let number = self.number(path, value)?;
+        if number < 0.0 || number.fract() != 0.0 || number > u64::MAX as f64 {
+            return Err(self
+                .cx
+                .error(path, format!("expected a whole number ≥ 0, got {number}")));
+        }
+        Ok(number as u64)
+    }
+
+    fn non_negative_f64(&self, path: &str, value: &Scalar) -> Result<f64, ConfigError> {
+        let number = self.number(path, value)?;
+        if !number.is_finite() || number < 0.0 {
+            return Err(self
+                .cx
+                .error(path, format!("must not be negative, got {number}")));
+        }
+        Ok(number)
+    }
+
+    fn positive_f64(&self, path: &str, value: &Scalar) -> Result<f64, ConfigError> {
+        let number = self.non_negative_f64(path, value)?;
+        if number == 0.0 {
+            return Err(self.cx.error(path, "must be greater than 0"));
+        }
+        Ok(number)
+    }
+
+    fn duration(&self, path: &str, value: &Scalar) -> Result<Duration, ConfigError> {
+        let duration = match value {
+            Scalar::Integer(_) | Scalar::Float(_) => {
+                let number = self.number(path, value)?;
+                seconds(number).ok_or_else(|| {
+                    self.cx
+                        .error(path, format!("`{number}` is not a valid number of seconds"))
+                })?
+            }
+            _ => {
+                let text = self.text(path, value)?;
+                parse_duration(&text).map_err(|reason| self.cx.error(path, reason))?
+            }
+        };
+        if duration.is_zero() {
+            return Err(self.cx.error(path, "must be greater than 0"));
+        }
+        Ok(duration)
+    }
+
+    fn bool(&self, path: &str, value: &Scalar) -> Result<bool, ConfigError> {
+        match value {
+            Scalar::Bool(flag) => Ok(*flag),
+            _ => {
+                let text = self.text(path, value)?;
+                match text.trim().to_ascii_lowercase().as_str() {
+                    "true" => Ok(true),
+                    "false" => Ok(false),
+                    _ => Err(self
+                        .cx
+                        .error(path, format!("expected true or false, got `{text}`"))),
+                }
+            }
+        }
+    }
+
+    fn deployment(
+        &self,
+        path: &str,
+        raw: RawDeployment,
+        defaults: &DeploymentDefaults,
+    ) -> Result<(DeploymentConfig, bool), ConfigError> {
+        let params = &raw.litellm_params;
+        let params_path = format!("{path}.litellm_params");
+        let field = |name: &str| format!("{params_path}.{name}");
+
+        let model_name = self.text(&format!("{path}.model_name"), &raw.model_name)?;
+        if model_name.trim().is_empty() {
+            return Err(self
+                .cx
+                .error(&format!("{path}.model_name"), "must not be empty"));
+        }
+        let model_string = self.text(&field("model"), &params.model)?;
+        let custom_provider = params
+            .custom_llm_provider
+            .as_ref()
+            .map(|value| self.text(&field("custom_llm_provider"), value))
+            .transpose()?;
+        let (provider, model) =
+            self.split_provider(&field, &model_string, custom_provider.as_deref())?;
+        let model = match provider.model_prefix {
+            Some(prefix) if !model.starts_with(prefix) && !model.starts_with("accounts/") => {
+                format!("{prefix}{model}")
+            }
+            _ => model,
+        };
+
+        let explicit_base = params
+            .api_base
+            .as_ref()
+            .map(|value| self.text(&field("api_base"), value))
+            .transpose()?;
+        let api_base = match provider.kind {
+            ProviderKind::Mock => None,
+            _ => Some(self.api_base(&field("api_base"), provider, explicit_base)?),
+        };
+
+        let api_key = match &params.api_key {
+            Some(value) => Some(self.secret(&field("api_key"), value)?),
+            None => self
+                .env
+                .first_of(provider.api_key_env)
+                .map(SecretString::from),
+        };
+        let uses_default_base = params.api_base.is_none()
+            && provider
+                .api_base_env
+                .iter()
+                .all(|var| self.env.get(var).is_none());
+        if api_key.is_none() && provider.requires_api_key && uses_default_base {
+            let hint = match provider.api_key_env {
+                [] => String::new(),
+                vars => format!(" or the environment variable {}", vars.join(" / ")),
+            };
+            return Err(self.cx.error(
+                &field("api_key"),
+                format!(
+                    "`{}/` needs an API key: set api_key (e.g. `os.environ/NAME`){hint}",
+                    provider.prefix
+                ),
+            ));
+        }
+
+        let api_version = match &params.api_version {
+            Some(value) => Some(self.text(&field("api_version"), value)?),
+            None if provider.kind == ProviderKind::Azure => Some(
+                self.env
+                    .get("AZURE_API_VERSION")
+                    .unwrap_or_else(|| DEFAULT_AZURE_API_VERSION.to_owned()),
+            ),
+            None => None,
+        };
+        let inject_stream_usage = match provider.stream_usage {
+            StreamUsage::Supported => true,
+            StreamUsage::Unsupported => false,
+            StreamUsage::AzureByApiVersion => api_version
+                .as_deref()
+                .is_some_and(provider::azure_api_version_supports_stream_usage),
+        };
+
+        let timeout =
+            opt_duration(self, &field("timeout"), &params.timeout)?.unwrap_or(defaults.timeout);
+        let stream_timeout = opt_duration(self, &field("stream_timeout"), &params.stream_timeout)?
+            .or(defaults.stream_timeout)
+            .unwrap_or(timeout);
+        let max_retries = params
+            .max_retries
+            .as_ref()
+            .map(|value| {
+                self.u64(&field("max_retries"), value)
+                    .map(|n| n.min(u32::MAX as u64) as u32)
+            })
+            .transpose()?;
+        let opt_u64 = |name: &str, value: &Option<Scalar>| {
+            value
+                .as_ref()
+                .map(|v| self.u64(&field(name), v))
+                .transpose()
+        };
+        let rpm = opt_u64("rpm", &params.rpm)?;
+        let tpm = opt_u64("tpm", &params.tpm)?;
+        let order = opt_u64("order", &params.order)?.map(|n| n.min(u32::MAX as u64) as u32);
+        let weight = params
+            .weight
+            .as_ref()
+            .map(|value| self.non_negative_f64(&field("weight"), value))
+            .transpose()?;
+        let mock_response = params
+            .mock_response
+            .as_ref()
+            .map(|value| self.text(&field("mock_response"), value))
+            .transpose()?;
+        let organization = params
+            .organization
+            .as_ref()
+            .map(|value| self.text(&field("organization"), value))
+            .transpose()?;
+
+        let mut raw_info = raw.model_info.unwrap_or_default();
+        let explicit_id = raw_info
+            .id
+            .take()
+            .map(|value| self.text(&format!("{path}.model_info.id"), &value))
+            .transpose()?;
+        let mut model_info = self.model_info(&format!("{path}.model_info"), raw_info)?;
+        // LiteLLM accepts prices in litellm_params too and copies them into model_info.
+        if model_info.input_cost_per_token.is_none() {
+            model_info.input_cost_per_token = params
+                .input_cost_per_token
+                .as_ref()
+                .map(|v| self.non_negative_f64(&field("input_cost_per_token"), v))
+                .transpose()?;
+        }
+        if model_info.output_cost_per_token.is_none() {
+            model_info.output_cost_per_token = params
+                .output_cost_per_token
+                .as_ref()
+                .map(|v| self.non_negative_f64(&field("output_cost_per_token"), v))
+                .transpose()?;
+        }
+
+        let id_is_explicit = explicit_id.is_some();
+        let id = explicit_id.unwrap_or_else(|| {
+            generated_id(
+                &model_name,
+                &model_string,
+                api_base.as_ref(),
+                api_version.as_deref(),
+            )
+        });
+
+        let deployment = DeploymentConfig {
+            id,
+            model_name,
+            provider,
+            model,
+            api_base,
+            api_key,
+            api_version,
+            organization,
+            timeout,
+            stream_timeout,
+            max_retries,
+            rpm,
+            tpm,
+            weight,
+            order,
+            mock_response,
+            inject_stream_usage,
+            model_info,
+        };
+        Ok((deployment, id_is_explicit))
+    }
+
+    fn split_provider(
+        &self,
+        field: &dyn Fn(&str) -> String,
+        model: &str,
+        custom_provider: Option<&str>,
+    ) -> Result<(&'static ProviderSpec, String), ConfigError> {
+        if let Some(prefix) = custom_provider {
+            let spec = provider::lookup(prefix).ok_or_else(|| {
+                self.cx.error(
+                    &field("custom_llm_provider"),
+                    format!(
+                        "unknown provider `{prefix}`; known providers: {}",
+                        provider::known_prefixes()
+                    ),
+                )
+            })?;
+            let model = model.strip_prefix(&format!("{prefix}/")).unwrap_or(model);
+            return Ok((spec, model.to_owned()));
+        }
+        if let Some((prefix, rest)) = model.split_once('/') {
+            if let Some(spec) = provider::lookup(prefix) {
+                if rest.is_empty() {
+                    return Err(self.cx.error(
+                        &field("model"),
+                        format!("`{model}` names no model after `{prefix}/`"),
+                    ));
+                }
+                return Ok((spec, rest.to_owned()));
+            }
+        }
+        if let Some(spec) = provider::infer_provider(model) {
+            return Ok((spec, model.to_owned()));
+        }
+        let message = match model.split_once('/') {
+            Some((prefix, _)) => format!(
+                "unknown provider prefix `{prefix}` in `{model}`; known providers: {}",
+                provider::known_prefixes()
+            ),
+            None => format!(
+                "cannot tell which provider serves `{model}`: write it as `<provider>/{model}` (e.g. `openai/{model}`, `hosted_vllm/{model}`)"
+            ),
+        };
+        Err(self.cx.error(&field("model"), message))
+    }
+
+    fn api_base(
+        &self,
+        path: &str,
+        provider: &ProviderSpec,
+        explicit: Option<String>,
+    ) -> Result<Url, ConfigError> {
+        let text = explicit
+            .or_else(|| self.env.first_of(provider.api_base_env))
+            .or_else(|| provider.default_api_base.map(str::to_owned))
+            .ok_or_else(|| {
+                let hint = match provider.api_base_env {
+                    [] => String::new(),
+                    vars => format!(" (or the environment variable {})", vars.join(" / ")),
+                };
+                self.cx.error(
+                    path,
+                    format!(
+                        "`{}/` has no default endpoint: set api_base{hint}",
+                        provider.prefix
+                    ),
+                )
+            })?;
+        let mut url = Url::parse(text.trim()).map_err(|err| {
+            self.cx
+                .error(path, format!("`{text}` is not a valid URL: {err}"))
+        })?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(self
+                .cx
+                .error(path, format!("`{text}` must be an http:// or https:// URL")));
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(self.cx.error(path, format!("`{text}` has no host")));
+        }
+        if provider.append_v1_to_bare_base && matches!(url.path(), "" | "/") {
+            url.set_path("/v1");
+        }
+        let trimmed = url.path().trim_end_matches('/').to_owned();
+        url.set_path(&trimmed);
+        Ok(url)
+    }
+
+    fn model_info(&self, path: &str, raw: RawModelInfo) -> Result<ModelInfo, ConfigError> {
+        let field = |name: &str| format!("{path}.{name}");
+        let opt_text = |name: &str, value: &Option<Scalar>| {
+            value
+                .as_ref()
+                .map(|v| self.text(&field(name), v))
+                .transpose()
+        };
+        let opt_u64 = |name: &str, value: &Option<Scalar>| {
+            value
+                .as_ref()
+                .map(|v| self.u64(&field(name), v))
+                .transpose()
+        };
+        let opt_price = |name: &str, value: &Option<Scalar>| {
+            value
+                .as_ref()
+                .map(|v| self.non_negative_f64(&field(name), v))
+                .transpose()
+        };
+        let extra = raw
+            .other
+            .into_iter()
+            .filter_map(|(key, value)| serde_json::to_value(value).ok().map(|json| (key, json)))
+            .collect();
+        Ok(ModelInfo {
+            mode: opt_text("mode", &raw.mode)?,
+            base_model: opt_text("base_model", &raw.base_model)?,
+            max_tokens: opt_u64("max_tokens", &raw.max_tokens)?,
+            max_input_tokens: opt_u64("max_input_tokens", &raw.max_input_tokens)?,
+            max_output_tokens: opt_u64("max_output_tokens", &raw.max_output_tokens)?,
+            input_cost_per_token: opt_price("input_cost_per_token", &raw.input_cost_per_token)?,
+            output_cost_per_token: opt_price("output_cost_per_token", &raw.output_cost_per_token)?,
+            extra,
+        })
+    }
+}
+
+fn opt_duration(
+    cx: &Resolver<'_>,
+    path: &str,
+    value: &Option<Scalar>,
+) -> Result<Option<Duration>, ConfigError> {
+    value.as_ref().map(|v| cx.duration(path, v)).transpose()
+}
+
+/// `litellm_settings.ssl_verify` (bool, or a CA bundle path), overridden by `SSL_VERIFY`;
+/// `SSL_CERT_FILE` names a CA bundle when verification is on. As LiteLLM reads them.
+struct SslSettings {
+    verify: bool,
+    ca_bundle: Option<PathBuf>,
+}
+
+fn resolve_ssl(cx: &Resolver<'_>, litellm_settings: &Mapping) -> Result<SslSettings, ConfigError> {
+    let (path, setting) = match cx.env.get("SSL_VERIFY") {
+        Some(text) => ("SSL_VERIFY (environment)".to_owned(), Scalar::Text(text)),
+        None => match mapping_scalar(
+            cx,
+            litellm_settings,
+            "ssl_verify",
+            "litellm_settings.ssl_verify",
+        )? {
+            Some(found) => found,
+            None => {
+                return Ok(SslSettings {
+                    verify: true,
+                    ca_bundle: cx.env.get("SSL_CERT_FILE").map(PathBuf::from),
+                });
+            }
+        },
+    };
+    if let Ok(verify) = cx.bool(&path, &setting) {
+        let ca_bundle = if verify {
+            cx.env.get("SSL_CERT_FILE").map(PathBuf::from)
+        } else {
+            None
+        };
+        return Ok(SslSettings { verify, ca_bundle });
+    }
+    let bundle = PathBuf::from(cx.text(&path, &setting)?);
+    let bundle = if bundle.is_relative() {
+        cx.cx.file.parent().unwrap_or(Path::new("")).join(bundle)
+    } else {
+        bundle
+    };
+    if !bundle.is_file() {
+        return Err(cx.cx.error(
+            &path,
+            format!(
+                "`{}` is neither true/false nor a CA bundle file",
+                bundle.display()
+            ),
+        ));
+    }
+    Ok(SslSettings {
+        verify: true,
+        ca_bundle: Some(bundle),
+    })
+}
+
+/// A scalar entry of a kept-as-written settings section, with its path.
+fn mapping_scalar(
+    cx: &Resolver<'_>,
+    section: &Mapping,
+    key: &str,
+    path: &str,
+) -> Result<Option<(String, Scalar)>, ConfigError> {
+    let Some(value) = section.get(key) else {
+        return Ok(None);
+    };
+    let scalar = match value {
+        Value::Null => return Ok(None),
+        Value::Bool(flag) => Scalar::Bool(*flag),
+        Value::Number(number) => match number.as_i64() {
+            Some(int) => Scalar::Integer(int),
+            None => Scalar::Float(number.as_f64().unwrap_or(f64::NAN)),
+        },
+        Value::String(text) => Scalar::Text(text.clone()),
+        _ => {
+            return Err(cx
+                .cx
+                .error(path, "expected a single value, not a list or mapping"));
+        }
+    };
+    Ok(Some((path.to_owned(), scalar)))
+}
+
+fn unused_keys<'a>(
+    section: &'a str,
+    mapping: &'a Mapping,
+    used: &'a [&str],
+) -> impl Iterator<Item = String> + 'a {
+    mapping
+        .keys()
+        .filter_map(|key| key.as_str())
+        .filter(|key| !used.contains(key))
+        .map(move |key| format!("{section}.{key}"))
+}
+
+fn scalar_to_string(value: &Scalar) -> String {
+    match value {
+        Scalar::Text(text) => text.clone(),
+        Scalar::Integer(number) => number.to_string(),
+        Scalar::Float(number) => number.to_string(),
+        Scalar::Bool(flag) => flag.to_string(),
+    }
+}
+
+/// A stable id for a deployment without `model_info.id`: the same config gives the same id
+/// across restarts and replicas (spend records and cooldowns refer to it).
+fn generated_id(
+    model_name: &str,
+    model: &str,
+    api_base: Option<&Url>,
+    api_version: Option<&str>,
+) -> String {
+    let mut hasher = Sha256::new();
+    for part in [
+        model_name,
+        model,
+        api_base.map(Url::as_str).unwrap_or(""),
+        api_version.unwrap_or(""),
+    ] {
+        hasher.update(part.as_bytes());
+        hasher.update([0]);
+    }
+    hasher
+        .finalize()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}

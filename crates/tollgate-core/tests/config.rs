@@ -1,0 +1,243 @@
+//! Config loading end to end: LiteLLM configs read as-is, and every kind of error names the
+//! file, the field and the reason.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use secrecy::ExposeSecret;
+use tollgate_core::config::{self, Config, ConfigError};
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/config")
+        .join(name)
+}
+
+fn load(name: &str) -> Config {
+    config::load(&fixture(name)).unwrap_or_else(|err| panic!("{name} should load: {err}"))
+}
+
+fn load_error(name: &str) -> ConfigError {
+    match config::load(&fixture(name)) {
+        Ok(_) => panic!("{name} should not load"),
+        Err(err) => err,
+    }
+}
+
+#[test]
+fn a_litellm_config_is_read_as_is() {
+    let config = load("litellm_full.yaml");
+    assert_eq!(config.deployments.len(), 8);
+    assert_eq!(
+        config.model_names(),
+        [
+            "gpt-4o",
+            "llama",
+            "local",
+            "fast",
+            "gpt-3.5-turbo",
+            "fw",
+            "echo"
+        ]
+    );
+
+    let openai = &config.deployments[0];
+    assert_eq!(openai.id, "openai-gpt-4o");
+    assert_eq!(openai.provider.prefix, "openai");
+    assert_eq!(openai.model, "gpt-4o");
+    assert_eq!(
+        openai.api_base.as_ref().unwrap().as_str(),
+        "https://api.openai.com/v1"
+    );
+    assert_eq!(
+        openai.api_key.as_ref().unwrap().expose_secret(),
+        "sk-openai-from-config"
+    );
+    assert_eq!((openai.rpm, openai.tpm), (Some(600), Some(90_000)));
+    assert_eq!(openai.model_info.max_input_tokens, Some(128_000));
+    assert_eq!(openai.model_info.input_cost_per_token, Some(0.0000025));
+    // router_settings.timeout is the default for deployments that set none.
+    assert_eq!(openai.timeout, Duration::from_secs(120));
+    assert_eq!(openai.stream_timeout, Duration::from_secs(120));
+    assert!(openai.inject_stream_usage);
+
+    let azure = &config.deployments[1];
+    assert_eq!(azure.provider.prefix, "azure");
+    assert_eq!(azure.model, "my-gpt4o-deployment");
+    assert_eq!(
+        azure.api_base.as_ref().unwrap().as_str(),
+        "https://example-resource.openai.azure.com/"
+    );
+    assert_eq!(azure.api_version.as_deref(), Some("2024-10-21"));
+    assert_eq!(azure.weight, Some(2.0));
+    assert_eq!(
+        (azure.timeout, azure.stream_timeout),
+        (Duration::from_secs(30), Duration::from_secs(5))
+    );
+    assert_eq!(azure.id.len(), 64, "a generated id is a sha-256 hex digest");
+
+    let vllm = &config.deployments[2];
+    assert_eq!(vllm.model, "meta-llama/Llama-3.1-8B-Instruct");
+    assert_eq!(
+        vllm.api_base.as_ref().unwrap().as_str(),
+        "http://vllm.internal:8000/v1"
+    );
+    assert_eq!(vllm.order, Some(1));
+    assert!(vllm.api_key.is_none());
+
+    let ollama = &config.deployments[3];
+    assert_eq!(
+        ollama.api_base.as_ref().unwrap().as_str(),
+        "http://localhost:11434/v1"
+    );
+
+    assert_eq!(config.deployments[4].max_retries, Some(3));
+    assert_eq!(
+        config.deployments[5].provider.prefix, "openai",
+        "bare OpenAI model names need no prefix"
+    );
+    assert_eq!(
+        config.deployments[6].model,
+        "accounts/fireworks/models/llama-v3p1-8b-instruct"
+    );
+    let mock = &config.deployments[7];
+    assert!(mock.api_base.is_none());
+    assert_eq!(mock.mock_response.as_deref(), Some("fixed answer"));
+
+    assert_eq!(
+        config.master_key.as_ref().unwrap().expose_secret(),
+        "sk-master-from-config"
+    );
+    assert_eq!(config.max_request_body_bytes, 8 * 1024 * 1024);
+    assert_eq!(
+        config.not_implemented,
+        [
+            "general_settings.alerting",
+            "guardrails",
+            "litellm_settings.drop_params",
+            "model_list[].litellm_params.vertex_project",
+            "router_settings.num_retries",
+            "router_settings.routing_strategy",
+        ]
+    );
+}
+
+#[test]
+fn includes_are_merged_relative_to_the_including_file() {
+    let config = load("include/main.yaml");
+    let names = config.model_names();
+    assert_eq!(
+        names,
+        ["main-model", "included-openai", "included-local", "nested"]
+    );
+    // A mapping in an included file replaces the one already there, as in LiteLLM.
+    assert_eq!(config.not_implemented, ["litellm_settings.drop_params"]);
+}
+
+#[test]
+fn a_missing_include_names_the_include_entry() {
+    let err = load_error("include_missing.yaml");
+    assert_eq!(err.path, "include[0]");
+    assert!(err.message.contains("does-not-exist.yaml"), "{err}");
+}
+
+#[test]
+fn bad_yaml_reports_line_and_column() {
+    let err = load_error("bad_yaml.yaml");
+    assert!(err.to_string().contains("bad_yaml.yaml"), "{err}");
+    assert!(err.message.contains("line 5"), "{err}");
+    assert!(err.message.contains("column"), "{err}");
+}
+
+#[test]
+fn a_wrong_type_names_the_field() {
+    let err = load_error("wrong_type.yaml");
+    assert_eq!(err.path, "model_list[0].litellm_params.rpm");
+    assert!(
+        err.message.contains("expected a number, got `lots`"),
+        "{err}"
+    );
+
+    let err = load_error("wrong_shape.yaml");
+    assert_eq!(err.path, "model_list[0].litellm_params");
+    assert!(
+        err.message
+            .starts_with("invalid type: string \"openai/gpt-4o\", expected a mapping"),
+        "{err}"
+    );
+    assert!(err.message.contains("line 3"), "{err}");
+}
+
+#[test]
+fn a_missing_environment_variable_names_it() {
+    let err = load_error("missing_env.yaml");
+    assert_eq!(err.path, "model_list[0].litellm_params.api_key");
+    assert!(
+        err.message
+            .contains("`TOLLGATE_TEST_SURELY_UNSET_VARIABLE` is not set"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_unknown_provider_prefix_is_refused() {
+    let err = load_error("unknown_prefix.yaml");
+    assert_eq!(err.path, "model_list[1].litellm_params.model");
+    assert!(
+        err.message
+            .contains("unknown provider prefix `not_a_provider`"),
+        "{err}"
+    );
+    assert!(
+        err.message.contains("hosted_vllm"),
+        "lists the known prefixes: {err}"
+    );
+}
+
+#[test]
+fn duplicate_model_ids_are_refused() {
+    let err = load_error("duplicate_id.yaml");
+    assert_eq!(err.path, "model_list[1].model_info.id");
+    assert!(err.message.contains("duplicate id `shared`"), "{err}");
+}
+
+#[test]
+fn a_provider_without_default_endpoint_needs_api_base() {
+    let err = load_error("missing_api_base.yaml");
+    assert_eq!(err.path, "model_list[0].litellm_params.api_base");
+    assert!(err.message.contains("HOSTED_VLLM_API_BASE"), "{err}");
+}
+
+#[test]
+fn tollgate_settings_are_strict() {
+    let err = load_error("unknown_tollgate_setting.yaml");
+    assert_eq!(err.path, "tollgate_settings.drian_timeout");
+    assert!(
+        err.message
+            .starts_with("unknown field `drian_timeout`, expected one of"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_bad_duration_names_the_field() {
+    let err = load_error("bad_duration.yaml");
+    assert_eq!(err.path, "model_list[0].litellm_params.timeout");
+    assert!(err.message.contains("not a duration"), "{err}");
+}
+
+#[test]
+fn identical_deployments_get_distinct_generated_ids() {
+    let yaml = "model_list:\n  - {model_name: a, litellm_params: {model: mock/x}}\n  - {model_name: a, litellm_params: {model: mock/x}}\n";
+    let config = config::load_str(yaml, &PathBuf::from("inline.yaml")).unwrap();
+    let ids: Vec<&str> = config.deployments.iter().map(|d| d.id.as_str()).collect();
+    assert_ne!(ids[0], ids[1]);
+    assert!(ids[1].ends_with("-2"));
+}
+
+#[test]
+fn an_empty_file_is_a_gateway_with_no_models() {
+    let config = config::load_str("", &PathBuf::from("empty.yaml")).unwrap();
+    assert!(config.deployments.is_empty());
+    assert!(config.master_key.is_none());
+}

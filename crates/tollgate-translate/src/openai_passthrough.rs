@@ -1,0 +1,315 @@
+//! OpenAI client to OpenAI-compatible provider: the body travels as the client sent it, with
+//! only the edits the gateway must make, spliced in place (no re-serialisation).
+//!
+//! The edits: `model` becomes the deployment's model name; on streams,
+//! `stream_options.include_usage` is set so the gateway always learns the token usage.
+
+use std::borrow::Cow;
+use std::ops::Range;
+
+use bytes::{Bytes, BytesMut};
+use serde_json::value::RawValue;
+use tollgate_core::endpoint::Endpoint;
+use tollgate_core::error::GatewayError;
+use tollgate_wire::openai::{RequestHead, StreamOptions};
+use tollgate_wire::raw::{RawField, json_type};
+
+/// What the gateway learned from a request body, with the positions it may edit.
+#[derive(Debug)]
+pub struct InspectedRequest {
+    /// The model (group) the client asked for.
+    pub model: String,
+    pub stream: bool,
+    /// The client asked for the usage chunk itself (`stream_options.include_usage: true`).
+    pub client_wants_usage: bool,
+    model_span: Range<usize>,
+    /// Where `stream_options` is, when the key exists (even as `null`).
+    stream_options_span: Option<Range<usize>>,
+    /// Just after the body's opening `{`: where a new key may be inserted.
+    insert_at: usize,
+}
+
+/// Reads and checks the fields the gateway acts on. Every other field is left for the
+/// provider to judge; a wrong one here is a 400 that names it.
+pub fn inspect_request(endpoint: Endpoint, body: &[u8]) -> Result<InspectedRequest, GatewayError> {
+    let Some(open_brace) = body.iter().position(|byte| !byte.is_ascii_whitespace()) else {
+        return Err(GatewayError::invalid_request(
+            "The request body is empty; expected a JSON object.",
+        ));
+    };
+    if body[open_brace] != b'{' {
+        return Err(GatewayError::invalid_request(
+            "The request body must be a JSON object.",
+        ));
+    }
+    let head: RequestHead<'_> = serde_json::from_slice(body).map_err(|err| {
+        GatewayError::invalid_request(format!("The request body is not valid JSON: {err}."))
+            .with_code("invalid_json")
+    })?;
+
+    let model_raw = required(head.model, "model")?;
+    let model: Cow<'_, str> = serde_json::from_str(model_raw.get()).map_err(|_| {
+        GatewayError::invalid_param(
+            "model",
+            format!("`model` must be a string, got {}.", json_type(model_raw)),
+        )
+    })?;
+    if model.trim().is_empty() {
+        return Err(GatewayError::invalid_param(
+            "model",
+            "`model` must not be empty.",
+        ));
+    }
+
+    match endpoint {
+        Endpoint::ChatCompletions => {
+            let messages = required(head.messages, "messages")?;
+            if json_type(messages) != "array" {
+                return Err(GatewayError::invalid_param(
+                    "messages",
+                    format!("`messages` must be an array, got {}.", json_type(messages)),
+                ));
+            }
+        }
+        Endpoint::Completions => {
+            required(head.prompt, "prompt")?;
+        }
+        Endpoint::Embeddings => {
+            required(head.input, "input")?;
+        }
+    }
+
+    let stream = match head.stream.value() {
+        None => false,
+        Some(raw) => match raw.get() {
+            "true" => true,
+            "false" => false,
+            _ => {
+                return Err(GatewayError::invalid_param(
+                    "stream",
+                    format!("`stream` must be a boolean, got {}.", json_type(raw)),
+                ));
+            }
+        },
+    };
+    if stream && !endpoint.can_stream() {
+        return Err(GatewayError::invalid_param(
+            "stream",
+            "This endpoint does not support streaming.",
+        ));
+    }
+
+    let client_wants_usage = match head.stream_options.value() {
+        None => false,
+        Some(raw) => {
+            let options: StreamOptions = serde_json::from_str(raw.get()).map_err(|_| {
+                GatewayError::invalid_param(
+                    "stream_options",
+                    "`stream_options` must be an object such as {\"include_usage\": true}.",
+                )
+            })?;
+            options.include_usage == Some(true)
+        }
+    };
+
+    Ok(InspectedRequest {
+        model_span: span(body, model_raw),
+        stream_options_span: head.stream_options.get().map(|raw| span(body, raw)),
+        model: model.into_owned(),
+        stream,
+        client_wants_usage,
+        insert_at: open_brace + 1,
+    })
+}
+
+/// The body to send upstream: `model` replaced by `upstream_model`, and on streams
+/// `stream_options.include_usage` set when `inject_usage` asks for it. Returns the client's own
+/// bytes, uncopied, when nothing needs to change.
+pub fn prepare_upstream_body(
+    body: &Bytes,
+    request: &InspectedRequest,
+    upstream_model: &str,
+    inject_usage: bool,
+) -> Bytes {
+    let mut edits: Vec<(Range<usize>, Cow<'_, str>)> = Vec::with_capacity(2);
+
+    if request.model != upstream_model {
+        let quoted = serde_json::to_string(upstream_model).expect("a string always serialises");
+        edits.push((request.model_span.clone(), Cow::Owned(quoted)));
+    }
+
+    if request.stream && inject_usage && !request.client_wants_usage {
+        match &request.stream_options_span {
+            Some(options_span) => {
+                let merged = merge_include_usage(&body[options_span.clone()]);
+                edits.push((options_span.clone(), Cow::Owned(merged)));
+            }
+            None => edits.push((
+                request.insert_at..request.insert_at,
+                Cow::Borrowed(r#""stream_options":{"include_usage":true},"#),
+            )),
+        }
+    }
+
+    if edits.is_empty() {
+        return body.clone();
+    }
+    edits.sort_by_key(|(range, _)| range.start);
+    let added: usize = edits.iter().map(|(_, text)| text.len()).sum();
+    let mut out = BytesMut::with_capacity(body.len() + added);
+    let mut copied_to = 0;
+    for (range, replacement) in &edits {
+        out.extend_from_slice(&body[copied_to..range.start]);
+        out.extend_from_slice(replacement.as_bytes());
+        copied_to = range.end;
+    }
+    out.extend_from_slice(&body[copied_to..]);
+    out.freeze()
+}
+
+/// `stream_options` (an object or `null`) with `include_usage: true`, other keys kept.
+fn merge_include_usage(original: &[u8]) -> String {
+    let mut options: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(original).unwrap_or_default();
+    options.insert("include_usage".into(), serde_json::Value::Bool(true));
+    serde_json::Value::Object(options).to_string()
+}
+
+fn required<'a>(field: RawField<'a>, name: &'static str) -> Result<&'a RawValue, GatewayError> {
+    field.value().ok_or_else(|| {
+        GatewayError::invalid_param(name, format!("Missing required parameter: `{name}`."))
+            .with_code("missing_required_parameter")
+    })
+}
+
+/// Where `raw` sits inside `body`. `raw` borrows from `body`, so the offset is exact.
+fn span(body: &[u8], raw: &RawValue) -> Range<usize> {
+    let start = raw.get().as_ptr() as usize - body.as_ptr() as usize;
+    debug_assert!(start + raw.get().len() <= body.len());
+    start..start + raw.get().len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn edit(body: &str, upstream_model: &str, inject: bool) -> String {
+        let body = Bytes::copy_from_slice(body.as_bytes());
+        let request = inspect_request(Endpoint::ChatCompletions, &body).unwrap();
+        let out = prepare_upstream_body(&body, &request, upstream_model, inject);
+        String::from_utf8(out.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn replaces_only_the_model_and_keeps_every_other_byte() {
+        let body = r#"{ "model" : "fast",  "messages":[{"role":"user","content":"hi"}], "x_vendor": {"k": [1, 2.50]} }"#;
+        assert_eq!(
+            edit(body, "gpt-4o-mini", true),
+            r#"{ "model" : "gpt-4o-mini",  "messages":[{"role":"user","content":"hi"}], "x_vendor": {"k": [1, 2.50]} }"#
+        );
+    }
+
+    #[test]
+    fn forwards_the_same_bytes_when_nothing_changes() {
+        let body = Bytes::from_static(br#"{"model":"gpt-4o","messages":[]}"#);
+        let request = inspect_request(Endpoint::ChatCompletions, &body).unwrap();
+        let out = prepare_upstream_body(&body, &request, "gpt-4o", true);
+        assert_eq!(out.as_ptr(), body.as_ptr());
+    }
+
+    #[test]
+    fn injects_include_usage_on_streams() {
+        let body = r#"{"model":"m","stream":true,"messages":[]}"#;
+        assert_eq!(
+            edit(body, "m", true),
+            r#"{"stream_options":{"include_usage":true},"model":"m","stream":true,"messages":[]}"#
+        );
+        let with_options = r#"{"model":"m","stream":true,"stream_options":{"x":1},"messages":[]}"#;
+        let edited: serde_json::Value =
+            serde_json::from_str(&edit(with_options, "m", true)).unwrap();
+        assert_eq!(
+            edited["stream_options"],
+            serde_json::json!({"x": 1, "include_usage": true})
+        );
+        let null_options = r#"{"model":"m","stream":true,"stream_options":null,"messages":[]}"#;
+        assert_eq!(
+            edit(null_options, "m", true),
+            r#"{"model":"m","stream":true,"stream_options":{"include_usage":true},"messages":[]}"#
+        );
+    }
+
+    #[test]
+    fn leaves_streams_alone_when_the_client_asked_for_usage_or_injection_is_off() {
+        let asked =
+            r#"{"model":"m","stream":true,"stream_options":{"include_usage":true},"messages":[]}"#;
+        assert_eq!(edit(asked, "m", true), asked);
+        let body = r#"{"model":"m","stream":true,"messages":[]}"#;
+        assert_eq!(edit(body, "m", false), body);
+        let not_streaming = r#"{"model":"m","messages":[]}"#;
+        assert_eq!(edit(not_streaming, "m", true), not_streaming);
+    }
+
+    #[test]
+    fn escaped_model_names_are_read_and_written_as_json() {
+        let body = r#"{"model":"a\"b\u0041","messages":[]}"#;
+        let request = inspect_request(Endpoint::ChatCompletions, body.as_bytes()).unwrap();
+        assert_eq!(request.model, "a\"bA");
+        assert_eq!(
+            edit(body, "x\"y", false),
+            r#"{"model":"x\"y","messages":[]}"#
+        );
+    }
+
+    fn error(endpoint: Endpoint, body: &str) -> GatewayError {
+        inspect_request(endpoint, body.as_bytes()).unwrap_err()
+    }
+
+    #[test]
+    fn names_the_field_that_is_missing_or_mistyped() {
+        let missing = error(Endpoint::ChatCompletions, r#"{"messages":[]}"#);
+        assert_eq!(missing.param.as_deref(), Some("model"));
+        assert!(missing.message.contains("`model`"));
+
+        let mistyped = error(Endpoint::ChatCompletions, r#"{"model":7,"messages":[]}"#);
+        assert_eq!(mistyped.param.as_deref(), Some("model"));
+        assert!(mistyped.message.contains("got number"));
+
+        let stream = error(
+            Endpoint::ChatCompletions,
+            r#"{"model":"m","messages":[],"stream":"yes"}"#,
+        );
+        assert_eq!(stream.param.as_deref(), Some("stream"));
+
+        let messages = error(
+            Endpoint::ChatCompletions,
+            r#"{"model":"m","messages":"hi"}"#,
+        );
+        assert_eq!(messages.param.as_deref(), Some("messages"));
+
+        let input = error(Endpoint::Embeddings, r#"{"model":"m"}"#);
+        assert_eq!(input.param.as_deref(), Some("input"));
+
+        let streamed_embeddings = error(
+            Endpoint::Embeddings,
+            r#"{"model":"m","input":"x","stream":true}"#,
+        );
+        assert_eq!(streamed_embeddings.param.as_deref(), Some("stream"));
+    }
+
+    #[test]
+    fn rejects_bodies_that_are_not_json_objects() {
+        assert!(
+            error(Endpoint::ChatCompletions, "")
+                .message
+                .contains("empty")
+        );
+        assert!(
+            error(Endpoint::ChatCompletions, r#"["model"]"#)
+                .message
+                .contains("JSON object")
+        );
+        let broken = error(Endpoint::ChatCompletions, r#"{"model":"m","messages":[}"#);
+        assert_eq!(broken.code.as_deref(), Some("invalid_json"));
+        assert!(broken.message.contains("column"));
+    }
+}

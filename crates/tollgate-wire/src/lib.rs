@@ -1,0 +1,6 @@
+//! Provider wire types. Only the fields the gateway acts on are typed; everything else is carried
+//! as raw JSON so that fields a provider adds tomorrow pass through untouched.
+#![forbid(unsafe_code)]
+
+pub mod openai;
+pub mod raw;
