@@ -31,7 +31,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 
 /// A non-negative, finite number of seconds as a `Duration`.
 pub fn seconds(value: f64) -> Option<Duration> {
-    (value.is_finite() && value >= 0.0 && value < 1e12).then(|| Duration::from_secs_f64(value))
+    (0.0..1e12)
+        .contains(&value)
+        .then(|| Duration::from_secs_f64(value))
 }
 
 #[cfg(test)]

@@ -239,15 +239,28 @@ impl GatewayError {
     }
 
     /// The body the client receives: `{"error":{"message","type","param","code"}}`.
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "error": {
-                "message": self.message,
-                "type": self.kind.as_str(),
-                "param": self.param,
-                "code": self.code,
-            }
-        })
+    pub fn to_json(&self) -> String {
+        #[derive(serde::Serialize)]
+        struct Envelope<'a> {
+            error: Body<'a>,
+        }
+        #[derive(serde::Serialize)]
+        struct Body<'a> {
+            message: &'a str,
+            #[serde(rename = "type")]
+            kind: &'a str,
+            param: Option<&'a str>,
+            code: Option<&'a str>,
+        }
+        let envelope = Envelope {
+            error: Body {
+                message: &self.message,
+                kind: self.kind.as_str(),
+                param: self.param.as_deref(),
+                code: self.code.as_deref(),
+            },
+        };
+        serde_json::to_string(&envelope).expect("an error body always serialises")
     }
 }
 
@@ -272,7 +285,7 @@ mod tests {
     #[test]
     fn body_has_the_openai_shape() {
         let err = GatewayError::invalid_param("model", "`model` must be a string");
-        let body = err.to_json();
+        let body: serde_json::Value = serde_json::from_str(&err.to_json()).unwrap();
         assert_eq!(body["error"]["message"], "`model` must be a string");
         assert_eq!(body["error"]["type"], "invalid_request_error");
         assert_eq!(body["error"]["param"], "model");

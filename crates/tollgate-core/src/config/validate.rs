@@ -541,16 +541,17 @@ impl Resolver<'_> {
             let model = model.strip_prefix(&format!("{prefix}/")).unwrap_or(model);
             return Ok((spec, model.to_owned()));
         }
-        if let Some((prefix, rest)) = model.split_once('/') {
-            if let Some(spec) = provider::lookup(prefix) {
-                if rest.is_empty() {
-                    return Err(self.cx.error(
-                        &field("model"),
-                        format!("`{model}` names no model after `{prefix}/`"),
-                    ));
-                }
-                return Ok((spec, rest.to_owned()));
+        let prefixed = model
+            .split_once('/')
+            .and_then(|(prefix, rest)| Some((provider::lookup(prefix)?, prefix, rest)));
+        if let Some((spec, prefix, rest)) = prefixed {
+            if rest.is_empty() {
+                return Err(self.cx.error(
+                    &field("model"),
+                    format!("`{model}` names no model after `{prefix}/`"),
+                ));
             }
+            return Ok((spec, rest.to_owned()));
         }
         if let Some(spec) = provider::infer_provider(model) {
             return Ok((spec, model.to_owned()));

@@ -1,0 +1,4 @@
+//! Request policy: who is calling, and whether they may.
+#![forbid(unsafe_code)]
+
+pub mod auth;

@@ -1,0 +1,216 @@
+//! The gateway application: shared state and the HTTP routes.
+//!
+//! A request passes through these layers, in order:
+//!
+//! 1. **Request context** (`request_context`): the client's `x-request-id` is kept (or one is
+//!    minted) and echoed on the response; routes other than inference are access-logged here.
+//! 2. **Route**: inference (`/v1/chat/completions`, `/v1/completions`, `/v1/embeddings`),
+//!    models, health. Every path also answers without its `/v1` prefix. Unknown paths and
+//!    methods get OpenAI-shaped 404 / 405 errors.
+//! 3. **Pipeline** (`pipeline::handle`) for inference:
+//!    authenticate → read the body within the size limit → inspect the fields the gateway acts
+//!    on → pick a deployment of the model group → edit the body in place (model,
+//!    `include_usage`) → send to the provider with its timeouts → relay the answer: buffered
+//!    and read for usage, or streamed through an observer that reads usage on the fly.
+//! 4. **Access log**: one line per request, written when its response (or stream) ends.
+//!
+//! Nothing on this path waits on a lock or a database; the state below is read-only after
+//! start-up except for atomics.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Router as HttpRouter;
+use axum::extract::{Request, State};
+use axum::http::HeaderName;
+use axum::middleware;
+use axum::response::Response;
+use axum::routing::{get, post};
+use bytes::Bytes;
+use tokio::sync::Notify;
+use tollgate_core::config::{Config, ConfigError};
+use tollgate_core::endpoint::Endpoint;
+use tollgate_core::error::GatewayError;
+use tollgate_policy::auth::Authenticator;
+use tollgate_router::Router;
+use tollgate_upstream::{ClientPool, Deployment};
+use tollgate_wire::openai::{Model, ModelList};
+
+use crate::error::ApiError;
+use crate::pipeline;
+use crate::request_context::request_context;
+use crate::routes::{health, models};
+
+/// Everything a request needs, built once from the config.
+#[derive(Debug)]
+pub struct Gateway {
+    pub(crate) router: Router,
+    pub(crate) auth: Authenticator,
+    pub(crate) max_request_body_bytes: usize,
+    pub(crate) models: ModelCatalog,
+    pub(crate) drain_timeout: Duration,
+    draining: AtomicBool,
+    drain_started: Notify,
+    in_flight: AtomicUsize,
+}
+
+/// `/v1/models` bodies, rendered once at start-up.
+#[derive(Debug)]
+pub(crate) struct ModelCatalog {
+    pub(crate) list: Bytes,
+    pub(crate) by_id: HashMap<String, Bytes>,
+}
+
+impl Gateway {
+    /// Builds the gateway from a validated config: provider clients, deployments, groups.
+    pub fn new(config: Config) -> Result<Self, ConfigError> {
+        let pool = ClientPool::new(&config.upstream, &config.source)?;
+        let key_header = config
+            .key_header_name
+            .as_deref()
+            .map(|name| {
+                HeaderName::try_from(name.to_ascii_lowercase()).map_err(|_| {
+                    ConfigError::new(
+                        &config.source,
+                        "general_settings.litellm_key_header_name",
+                        format!("`{name}` is not a valid header name"),
+                    )
+                })
+            })
+            .transpose()?;
+        let auth = Authenticator::new(config.master_key.as_ref(), key_header);
+        let deployments = config
+            .deployments
+            .into_iter()
+            .enumerate()
+            .map(|(index, deployment)| Deployment::build(deployment, index, &pool, &config.source))
+            .collect::<Result<Vec<_>, _>>()?;
+        let router = Router::new(deployments);
+        let models = ModelCatalog::new(&router);
+        Ok(Gateway {
+            router,
+            auth,
+            max_request_body_bytes: config.max_request_body_bytes,
+            models,
+            drain_timeout: config.drain_timeout,
+            draining: AtomicBool::new(false),
+            drain_started: Notify::new(),
+            in_flight: AtomicUsize::new(0),
+        })
+    }
+
+    /// Whether the gateway accepts requests without a key (no master key configured).
+    pub fn is_open(&self) -> bool {
+        self.auth.is_open()
+    }
+
+    /// Stops taking new work: readiness turns 503 so load balancers drain this instance.
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+        self.drain_started.notify_waiters();
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+
+    /// Resolves once `start_draining` has been called.
+    pub async fn draining_started(&self) {
+        let notified = self.drain_started.notified();
+        if self.is_draining() {
+            return;
+        }
+        notified.await;
+    }
+
+    /// Inference requests currently being served, streams included.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn in_flight_counter(&self) -> &AtomicUsize {
+        &self.in_flight
+    }
+}
+
+impl ModelCatalog {
+    fn new(router: &Router) -> Self {
+        let created = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let entries: Vec<Model> = router
+            .groups()
+            .map(|group| Model {
+                id: group.name.clone(),
+                object: "model".into(),
+                created,
+                owned_by: group.deployments[0].config.provider.prefix.into(),
+            })
+            .collect();
+        let by_id = entries
+            .iter()
+            .map(|model| {
+                (
+                    model.id.clone(),
+                    Bytes::from(serde_json::to_vec(model).expect("serialisable")),
+                )
+            })
+            .collect();
+        let list = ModelList {
+            object: "list".into(),
+            data: entries,
+        };
+        ModelCatalog {
+            list: Bytes::from(serde_json::to_vec(&list).expect("serialisable")),
+            by_id,
+        }
+    }
+}
+
+/// The HTTP application.
+pub fn app(gateway: Arc<Gateway>) -> HttpRouter {
+    let inference = |endpoint: Endpoint| {
+        post(
+            move |State(gateway): State<Arc<Gateway>>, request: Request| async move {
+                pipeline::handle(&gateway, endpoint, request).await
+            },
+        )
+    };
+    HttpRouter::new()
+        .route("/v1/chat/completions", inference(Endpoint::ChatCompletions))
+        .route("/chat/completions", inference(Endpoint::ChatCompletions))
+        .route("/v1/completions", inference(Endpoint::Completions))
+        .route("/completions", inference(Endpoint::Completions))
+        .route("/v1/embeddings", inference(Endpoint::Embeddings))
+        .route("/embeddings", inference(Endpoint::Embeddings))
+        .route("/v1/models", get(models::list))
+        .route("/models", get(models::list))
+        .route("/v1/models/{*id}", get(models::retrieve))
+        .route("/models/{*id}", get(models::retrieve))
+        .route("/health/liveliness", get(health::liveness))
+        .route("/health/liveness", get(health::liveness))
+        .route("/health/readiness", get(health::readiness))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(request_context))
+        .with_state(gateway)
+}
+
+async fn not_found(request: Request) -> Response {
+    ApiError(GatewayError::route_not_found(
+        request.method().as_str(),
+        request.uri().path(),
+    ))
+    .into()
+}
+
+async fn method_not_allowed(request: Request) -> Response {
+    ApiError(GatewayError::method_not_allowed(
+        request.method().as_str(),
+        request.uri().path(),
+    ))
+    .into()
+}

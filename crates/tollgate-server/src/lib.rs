@@ -1,0 +1,15 @@
+//! Tollgate's HTTP surface: the OpenAI-compatible API, the inference pipeline behind it,
+//! health and model listing, access logs and graceful shutdown.
+#![forbid(unsafe_code)]
+
+mod access_log;
+mod app;
+mod error;
+mod pipeline;
+mod request_context;
+mod routes;
+mod serve;
+mod stream;
+
+pub use app::{Gateway, app};
+pub use serve::serve;

@@ -1,0 +1,226 @@
+//! The inference pipeline, top to bottom: authenticate, read, inspect, route, edit, send,
+//! relay. See the crate's `app` module for where it sits among the layers.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::response::Response;
+use bytes::Bytes;
+use http::StatusCode;
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use tokio::time::Instant;
+use tollgate_core::endpoint::Endpoint;
+use tollgate_core::error::GatewayError;
+use tollgate_translate::openai_errors::upstream_error;
+use tollgate_translate::openai_passthrough::{inspect_request, prepare_upstream_body};
+use tollgate_translate::openai_stream::OpenAiStreamObserver;
+use tollgate_upstream::{Deployment, UpstreamResponse};
+use tollgate_wire::openai::ResponseUsage;
+
+use crate::access_log::{AccessRecord, Outcome};
+use crate::app::Gateway;
+use crate::error::ApiError;
+use crate::request_context::{LoggedByPipeline, RequestId};
+use crate::stream::ObservedStream;
+
+/// Serves one inference request and writes its access-log line.
+pub(crate) async fn handle(
+    gateway: &Arc<Gateway>,
+    endpoint: Endpoint,
+    request: Request,
+) -> Response {
+    let request_id = request
+        .extensions()
+        .get::<RequestId>()
+        .map(|id| id.0.clone())
+        .unwrap_or_else(|| Arc::from(tollgate_core::ids::new_request_id()));
+    let mut record = AccessRecord::start(gateway.clone(), request_id, endpoint);
+
+    let mut response = match serve(gateway, endpoint, request, &mut record).await {
+        Ok(Relay::Complete(response)) => {
+            record.status = response.status().as_u16();
+            record.outcome = Outcome::Completed;
+            record.write();
+            response
+        }
+        Ok(Relay::Stream { head, upstream }) => {
+            record.status = head.status.as_u16();
+            let observer = OpenAiStreamObserver::new(upstream.hide_usage_chunk);
+            let body =
+                ObservedStream::new(upstream.response.body, observer, upstream.deadline, record);
+            Response::from_parts(head, Body::new(body))
+        }
+        Err(err) => {
+            record.fail(&err);
+            record.write();
+            ApiError(err).into()
+        }
+    };
+    response.extensions_mut().insert(LoggedByPipeline);
+    response
+}
+
+/// How the provider's answer goes back to the client.
+enum Relay {
+    /// The whole body is in hand.
+    Complete(Response),
+    /// Headers now; the body is relayed as it arrives.
+    Stream {
+        head: http::response::Parts,
+        upstream: StreamingUpstream,
+    },
+}
+
+struct StreamingUpstream {
+    response: UpstreamResponse,
+    hide_usage_chunk: bool,
+    deadline: Instant,
+}
+
+async fn serve(
+    gateway: &Gateway,
+    endpoint: Endpoint,
+    request: Request,
+    record: &mut AccessRecord,
+) -> Result<Relay, GatewayError> {
+    let (parts, body) = request.into_parts();
+    gateway.auth.authenticate(&parts.headers)?;
+    let body = read_body(body, &parts.headers, gateway.max_request_body_bytes).await?;
+
+    let inspected = inspect_request(endpoint, &body)?;
+    record.model = Some(inspected.model.clone());
+    record.stream = inspected.stream;
+
+    let deployment = gateway.router.pick(&inspected.model)?.clone();
+    record.deployment = Some(deployment.clone());
+    let config = &deployment.config;
+    let upstream_body =
+        prepare_upstream_body(&body, &inspected, &config.model, config.inject_stream_usage);
+    drop(body);
+
+    let upstream_started = Instant::now();
+    record.upstream_started = Some(upstream_started.into_std());
+    let deadline = upstream_started + config.timeout;
+    let response = deployment
+        .send(endpoint, upstream_body, inspected.stream)
+        .await?;
+    record.first_byte = Some(std::time::Instant::now());
+
+    if !response.status.is_success() {
+        return Err(relay_error(&deployment, response, deadline).await);
+    }
+
+    let is_event_stream = response
+        .headers
+        .get(CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("text/event-stream"));
+    if inspected.stream && is_event_stream {
+        let mut head = Response::new(()).into_parts().0;
+        head.status = response.status;
+        head.headers = stream_headers(&response.headers);
+        return Ok(Relay::Stream {
+            head,
+            upstream: StreamingUpstream {
+                hide_usage_chunk: config.inject_stream_usage && !inspected.client_wants_usage,
+                response,
+                deadline,
+            },
+        });
+    }
+
+    let status = response.status;
+    let content_type = response.headers.get(CONTENT_TYPE).cloned();
+    let bytes = response.body.collect_until(deadline).await?;
+    record.usage = serde_json::from_slice::<ResponseUsage>(&bytes)
+        .ok()
+        .and_then(|parsed| parsed.usage);
+    let mut reply = Response::new(Body::from(bytes));
+    *reply.status_mut() = status;
+    reply.headers_mut().insert(
+        CONTENT_TYPE,
+        content_type.unwrap_or_else(|| HeaderValue::from_static("application/json")),
+    );
+    Ok(Relay::Complete(reply))
+}
+
+/// Reads the request body, refusing with 413 anything over `limit` (before reading it when
+/// `content-length` already says so).
+async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Bytes, GatewayError> {
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(GatewayError::payload_too_large(limit));
+    }
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(err) if err.is::<LengthLimitError>() => Err(GatewayError::payload_too_large(limit)),
+        Err(err) => Err(GatewayError::invalid_request(format!(
+            "Could not read the request body: {err}."
+        ))),
+    }
+}
+
+/// A provider error, relayed with its status and message (provider key masked) and its
+/// `retry-after`, if it sent one.
+async fn relay_error(
+    deployment: &Deployment,
+    response: UpstreamResponse,
+    deadline: Instant,
+) -> GatewayError {
+    let status = response.status;
+    let retry_after = retry_after(&response.headers);
+    let body = match response.body.collect_until(deadline).await {
+        Ok(body) => body,
+        Err(err) => return err,
+    };
+    let mut err = upstream_error(status, &body);
+    err.message = deployment.redact(&err.message).into();
+    if let Some(after) = retry_after {
+        err = err.with_retry_after(after);
+    }
+    if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+        // The provider refused the gateway's own credential; the client's key was fine.
+        err.message = format!(
+            "The provider rejected the gateway's credentials for deployment `{}`: {}",
+            deployment.config.id, err.message
+        )
+        .into();
+    }
+    err
+}
+
+/// `retry-after` in seconds or `retry-after-ms`, as providers send them.
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
+    if let Some(millis) = header("retry-after-ms").and_then(|text| text.trim().parse::<f64>().ok())
+    {
+        return tollgate_core::duration::seconds(millis / 1000.0);
+    }
+    header(RETRY_AFTER.as_str())
+        .and_then(|text| text.trim().parse::<f64>().ok())
+        .and_then(tollgate_core::duration::seconds)
+}
+
+/// Headers for a relayed stream: the event-stream type, and no caching or proxy buffering.
+fn stream_headers(upstream: &HeaderMap) -> HeaderMap {
+    let mut headers = HeaderMap::with_capacity(4);
+    headers.insert(
+        CONTENT_TYPE,
+        upstream
+            .get(CONTENT_TYPE)
+            .cloned()
+            .unwrap_or_else(|| HeaderValue::from_static("text/event-stream")),
+    );
+    headers.insert(
+        http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache"),
+    );
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    headers
+}

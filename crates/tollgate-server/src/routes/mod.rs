@@ -1,0 +1,4 @@
+//! Routes other than inference (which is the pipeline's).
+
+pub(crate) mod health;
+pub(crate) mod models;

@@ -1,0 +1,51 @@
+//! Serving on a socket, and stopping gracefully: on the shutdown signal the listener closes,
+//! readiness turns 503, in-flight requests and streams run to completion, and after
+//! `drain_timeout` whatever is left is cut off.
+
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+
+use axum::serve::ListenerExt;
+use tokio::net::TcpListener;
+
+use crate::app::{Gateway, app};
+
+/// Serves until `shutdown` resolves and the drain completes (or times out).
+pub async fn serve(
+    listener: TcpListener,
+    gateway: Arc<Gateway>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    let listener = listener.tap_io(|tcp| {
+        // Small writes (SSE events) must leave at once, not wait for Nagle's ACK timer.
+        if let Err(err) = tcp.set_nodelay(true) {
+            tracing::warn!(%err, "could not set TCP_NODELAY on an accepted connection");
+        }
+    });
+    let draining = gateway.clone();
+    let signal = async move {
+        shutdown.await;
+        tracing::info!(
+            in_flight = draining.in_flight(),
+            drain_timeout_s = draining.drain_timeout.as_secs_f64(),
+            "shutting down: no new connections, draining in-flight requests"
+        );
+        draining.start_draining();
+    };
+    let server = axum::serve(listener, app(gateway.clone())).with_graceful_shutdown(signal);
+    let drain_deadline = async {
+        gateway.draining_started().await;
+        tokio::time::sleep(gateway.drain_timeout).await;
+    };
+    tokio::select! {
+        result = server => {
+            tracing::info!("drained; exiting");
+            result
+        }
+        () = drain_deadline => {
+            tracing::warn!(in_flight = gateway.in_flight(), "drain timeout reached; closing the remaining connections");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! Starts a real gateway on an ephemeral port, from YAML, for tests to call over HTTP.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tollgate_core::config;
+use tollgate_server::Gateway;
+
+pub const MASTER_KEY: &str = "sk-test-master";
+
+pub struct TestGateway {
+    pub url: String,
+    pub client: reqwest::Client,
+    pub gateway: Arc<Gateway>,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestGateway {
+    /// A gateway serving `yaml` (a LiteLLM-format config).
+    pub async fn start(yaml: &str) -> Self {
+        let config =
+            config::load_str(yaml, Path::new("test-config.yaml")).expect("test config is valid");
+        let gateway = Arc::new(Gateway::new(config).expect("gateway builds"));
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(tollgate_server::serve(
+            listener,
+            gateway.clone(),
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        TestGateway {
+            url,
+            client: reqwest::Client::new(),
+            gateway,
+            stop: Some(stop),
+            server: Some(server),
+        }
+    }
+
+    pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .post(format!("{}{path}", self.url))
+            .bearer_auth(MASTER_KEY)
+    }
+
+    pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(MASTER_KEY)
+    }
+
+    /// Sends the shutdown signal; returns the server task to await.
+    pub fn shutdown(&mut self) -> JoinHandle<std::io::Result<()>> {
+        let _ = self.stop.take().expect("not yet shut down").send(());
+        self.server.take().expect("server running")
+    }
+}
+
+/// A config with the master key and the given `model_list` YAML entries.
+pub fn config_with_models(models: &str) -> String {
+    format!("general_settings:\n  master_key: {MASTER_KEY}\nmodel_list:\n{models}")
+}
+
+/// One OpenAI-compatible deployment named `name` whose upstream model is `model`.
+pub fn openai_model(name: &str, model: &str, api_base: &str) -> String {
+    format!(
+        "  - model_name: {name}\n    litellm_params:\n      model: openai/{model}\n      api_base: {api_base}\n      api_key: sk-provider-secret-key\n"
+    )
+}
+
+/// Reads a streamed response to the end and returns its `data:` payloads.
+pub async fn read_events(mut response: reqwest::Response) -> Vec<String> {
+    let mut text = Vec::new();
+    while let Some(chunk) = response.chunk().await.expect("stream reads") {
+        text.extend_from_slice(&chunk);
+    }
+    sse_payloads(&String::from_utf8(text).expect("utf-8"))
+}
+
+pub fn sse_payloads(text: &str) -> Vec<String> {
+    text.split("\n\n")
+        .filter_map(|event| event.strip_prefix("data: "))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The content deltas of a chat stream, concatenated.
+pub fn streamed_content(events: &[String]) -> String {
+    events
+        .iter()
+        .filter(|e| e.as_str() != "[DONE]")
+        .filter_map(|e| serde_json::from_str::<serde_json::Value>(e).ok())
+        .filter_map(|v| {
+            v["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect()
+}

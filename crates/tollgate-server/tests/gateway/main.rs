@@ -1,0 +1,13 @@
+//! The gateway end to end: a real gateway on a real socket, in front of mock providers that
+//! speak the providers' wire formats, called over HTTP as clients call it.
+
+mod harness;
+
+mod auth;
+mod azure;
+mod cancellation;
+mod chat;
+mod embeddings_completions;
+mod errors;
+mod models_health;
+mod shutdown;

@@ -1,0 +1,6 @@
+//! Test support: mock providers that speak each provider's real wire format on a real socket.
+//! Used by the integration tests and, as the `tollgate-mock-provider` binary, by the benchmark.
+
+pub mod openai;
+
+pub use openai::{MockOpenAi, MockOptions, RecordedRequest};

@@ -1,0 +1,176 @@
+//! Reaching providers: the pooled HTTP clients, each deployment's URLs and auth, sending with
+//! timeouts, and classifying what goes wrong on the way (unreachable, timed out, broken).
+#![forbid(unsafe_code)]
+
+pub mod client;
+pub mod deployment;
+mod mock;
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, StatusCode};
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::BodyExt;
+use tokio::time::Instant;
+use tollgate_core::endpoint::Endpoint;
+use tollgate_core::error::GatewayError;
+
+pub use client::{ClientPool, ClientSet};
+pub use deployment::Deployment;
+use deployment::Target;
+
+/// A provider's answer: status and headers are in; the body is still arriving.
+#[derive(Debug)]
+pub struct UpstreamResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: UpstreamBody,
+}
+
+/// A provider's response body, from the network or from the in-process mock.
+#[derive(Debug)]
+pub struct UpstreamBody {
+    inner: BodyInner,
+}
+
+#[derive(Debug)]
+enum BodyInner {
+    Http(reqwest::Body),
+    Local(VecDeque<Bytes>),
+}
+
+impl UpstreamBody {
+    pub(crate) fn local(frames: VecDeque<Bytes>) -> Self {
+        UpstreamBody {
+            inner: BodyInner::Local(frames),
+        }
+    }
+
+    /// Reads the whole body, failing with 504 if `deadline` passes first.
+    pub async fn collect_until(self, deadline: Instant) -> Result<Bytes, GatewayError> {
+        match tokio::time::timeout_at(deadline, self.collect()).await {
+            Ok(collected) => Ok(collected?.to_bytes()),
+            Err(_) => Err(GatewayError::upstream_timeout(
+                "The provider did not finish its response within the deployment's timeout.",
+            )),
+        }
+    }
+}
+
+impl Body for UpstreamBody {
+    type Data = Bytes;
+    type Error = GatewayError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, GatewayError>>> {
+        match &mut self.get_mut().inner {
+            BodyInner::Http(body) => Pin::new(body).poll_frame(cx).map_err(|err| {
+                GatewayError::upstream_unreachable(format!(
+                    "The connection to the provider broke during the response: {}",
+                    root_cause(err)
+                ))
+            }),
+            BodyInner::Local(frames) => {
+                Poll::Ready(frames.pop_front().map(|bytes| Ok(Frame::data(bytes))))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.inner {
+            BodyInner::Http(body) => body.is_end_stream(),
+            BodyInner::Local(frames) => frames.is_empty(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.inner {
+            BodyInner::Http(body) => body.size_hint(),
+            BodyInner::Local(frames) => {
+                SizeHint::with_exact(frames.iter().map(|f| f.len() as u64).sum())
+            }
+        }
+    }
+}
+
+impl Deployment {
+    /// Sends `body` to this deployment's `endpoint` and waits for the response head: up to
+    /// `stream_timeout` for streams, `timeout` otherwise.
+    pub async fn send(
+        &self,
+        endpoint: Endpoint,
+        body: Bytes,
+        stream: bool,
+    ) -> Result<UpstreamResponse, GatewayError> {
+        let target = match &self.target {
+            Target::Mock => {
+                return mock::respond(endpoint, &body, self.config.mock_response.as_deref());
+            }
+            Target::Http(target) => target,
+        };
+        let first_byte_timeout = if stream {
+            self.config.stream_timeout
+        } else {
+            self.config.timeout
+        };
+        let request = target
+            .clients
+            .pick()
+            .post(target.url(endpoint).clone())
+            .headers(target.headers.clone())
+            .body(body);
+
+        let response = match tokio::time::timeout(first_byte_timeout, request.send()).await {
+            Err(_) => return Err(self.timed_out(first_byte_timeout)),
+            Ok(Err(err)) => return Err(self.classify(err)),
+            Ok(Ok(response)) => response,
+        };
+        let response = http::Response::<reqwest::Body>::from(response);
+        let (parts, body) = response.into_parts();
+        Ok(UpstreamResponse {
+            status: parts.status,
+            headers: parts.headers,
+            body: UpstreamBody {
+                inner: BodyInner::Http(body),
+            },
+        })
+    }
+
+    fn timed_out(&self, after: Duration) -> GatewayError {
+        GatewayError::upstream_timeout(format!(
+            "{} at {} did not answer within {}s.",
+            self.config.provider.prefix,
+            self.api_base_host,
+            after.as_secs_f64()
+        ))
+    }
+
+    fn classify(&self, err: reqwest::Error) -> GatewayError {
+        if err.is_timeout() && !err.is_connect() {
+            return self.timed_out(self.config.timeout);
+        }
+        GatewayError::upstream_unreachable(format!(
+            "Could not reach {} at {}: {}.",
+            self.config.provider.prefix,
+            self.api_base_host,
+            self.redact(&root_cause(err))
+        ))
+    }
+}
+
+/// The innermost cause of an error ("Connection refused (os error 111)"), which says what
+/// happened; the outer layers only say where. URLs are never included: they may carry keys.
+fn root_cause(err: reqwest::Error) -> String {
+    let err = err.without_url();
+    let mut cause: &dyn std::error::Error = &err;
+    while let Some(source) = cause.source() {
+        cause = source;
+    }
+    cause.to_string()
+}

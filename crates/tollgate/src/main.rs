@@ -1,0 +1,185 @@
+//! The `tollgate` binary: command line, logging, runtime and signals. Everything else lives in
+//! the library crates.
+#![forbid(unsafe_code)]
+
+mod check_config;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use tokio::net::TcpListener;
+use tollgate_core::config::{self, Config};
+use tollgate_server::Gateway;
+use tracing_subscriber::EnvFilter;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tollgate",
+    version,
+    about = "An AI gateway: one OpenAI-compatible endpoint in front of every model provider."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// `tollgate --config FILE` serves, as `litellm --config FILE` does.
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the gateway.
+    Serve(ServeArgs),
+    /// Validate a config file and print the resolved model table (keys redacted), without serving.
+    CheckConfig {
+        /// The config file (LiteLLM's config.yaml format).
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// The config file (LiteLLM's config.yaml format).
+    #[arg(long, short, env = "TOLLGATE_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on.
+    #[arg(long, env = "HOST", default_value = "0.0.0.0")]
+    host: String,
+    /// Port to listen on.
+    #[arg(long, short, env = "PORT", default_value_t = 4000)]
+    port: u16,
+    /// Log line format.
+    #[arg(long, env = "TOLLGATE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::CheckConfig { file }) => check_config::run(&file),
+        Some(Command::Serve(args)) => serve(args),
+        None => serve(cli.serve),
+    }
+}
+
+fn serve(args: ServeArgs) -> ExitCode {
+    init_logging(args.log_format);
+    let Some(path) = args
+        .config
+        .or_else(|| std::env::var_os("CONFIG_FILE_PATH").map(PathBuf::from))
+    else {
+        eprintln!("tollgate: no config file given: pass --config FILE (or set TOLLGATE_CONFIG)");
+        return ExitCode::from(2);
+    };
+    let config = match config::load(&path) {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("tollgate: config error: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    report_config(&config);
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("tollgate: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let gateway = match Gateway::new(config) {
+            Ok(gateway) => Arc::new(gateway),
+            Err(err) => {
+                eprintln!("tollgate: config error: {err}");
+                return ExitCode::from(2);
+            }
+        };
+        if gateway.is_open() {
+            tracing::warn!("no general_settings.master_key is configured: the gateway serves every request without a key");
+        }
+        let address = format!("{}:{}", args.host, args.port);
+        let listener = match TcpListener::bind(&address).await {
+            Ok(listener) => listener,
+            Err(err) => {
+                eprintln!("tollgate: cannot listen on {address}: {err}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let local: Option<SocketAddr> = listener.local_addr().ok();
+        tracing::info!(address = %local.map(|a| a.to_string()).unwrap_or(address), "tollgate listening");
+        match tollgate_server::serve(listener, gateway, shutdown_signal()).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                tracing::error!(%err, "server failed");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+/// One start-up summary, and ONE warning listing every accepted-but-unused key.
+fn report_config(config: &Config) {
+    tracing::info!(
+        config = %config.source.display(),
+        model_groups = config.model_names().len(),
+        deployments = config.deployments.len(),
+        "config loaded"
+    );
+    if !config.not_implemented.is_empty() {
+        tracing::warn!(
+            keys = %config.not_implemented.join(", "),
+            "these config keys are accepted but not acted on by this version of tollgate"
+        );
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stdout);
+    match format {
+        LogFormat::Text => builder.with_ansi(false).init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .init(),
+    }
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate = match tokio::signal::unix::signal(
+            tokio::signal::unix::SignalKind::terminate(),
+        ) {
+            Ok(signal) => signal,
+            Err(err) => {
+                tracing::error!(%err, "cannot listen for SIGTERM; only SIGINT will stop the gateway");
+                let _ = interrupt.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}
