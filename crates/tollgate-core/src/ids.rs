@@ -5,18 +5,19 @@
 /// Uniqueness, not secrecy, is what matters here, so a fast thread-local generator is used
 /// rather than the OS's CSPRNG (which costs a syscall per request).
 pub fn new_request_id() -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut bits = fastrand::u128(..);
     bits = (bits & !(0xf << 76)) | (0x4 << 76); // version 4
     bits = (bits & !(0x3 << 62)) | (0x2 << 62); // RFC 4122 variant
-    let hex = format!("{bits:032x}");
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
+    let mut id = String::with_capacity(36);
+    for index in 0..32 {
+        if matches!(index, 8 | 12 | 16 | 20) {
+            id.push('-');
+        }
+        let nibble = (bits >> (124 - index * 4)) & 0xf;
+        id.push(HEX[nibble as usize] as char);
+    }
+    id
 }
 
 #[cfg(test)]
@@ -31,5 +32,7 @@ mod tests {
         assert_eq!(a.len(), 36);
         assert_eq!(&a[14..15], "4");
         assert!(matches!(&a[19..20], "8" | "9" | "a" | "b"));
+        assert_eq!(a.matches('-').count(), 4);
+        assert!(a.split('-').map(str::len).eq([8, 4, 4, 4, 12]));
     }
 }

@@ -5,6 +5,7 @@
 mod access_log;
 mod app;
 mod error;
+pub mod logging;
 mod pipeline;
 mod request_context;
 mod routes;

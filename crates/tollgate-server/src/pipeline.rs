@@ -17,7 +17,7 @@ use tollgate_core::error::GatewayError;
 use tollgate_translate::openai_errors::upstream_error;
 use tollgate_translate::openai_passthrough::{inspect_request, prepare_upstream_body};
 use tollgate_translate::openai_stream::OpenAiStreamObserver;
-use tollgate_upstream::{Deployment, UpstreamResponse};
+use tollgate_upstream::{Deployment, UpstreamBody, UpstreamResponse};
 use tollgate_wire::openai::ResponseUsage;
 
 use crate::access_log::{AccessRecord, Outcome};
@@ -49,8 +49,13 @@ pub(crate) async fn handle(
         Ok(Relay::Stream { head, upstream }) => {
             record.status = head.status.as_u16();
             let observer = OpenAiStreamObserver::new(upstream.hide_usage_chunk);
-            let body =
-                ObservedStream::new(upstream.response.body, observer, upstream.deadline, record);
+            let body = ObservedStream::new(
+                upstream.body,
+                upstream.first,
+                observer,
+                upstream.deadline,
+                record,
+            );
             Response::from_parts(head, Body::new(body))
         }
         Err(err) => {
@@ -75,7 +80,9 @@ enum Relay {
 }
 
 struct StreamingUpstream {
-    response: UpstreamResponse,
+    body: UpstreamBody,
+    /// The first chunk, read before the response head was sent.
+    first: Option<Bytes>,
     hide_usage_chunk: bool,
     deadline: Instant,
 }
@@ -107,7 +114,6 @@ async fn serve(
     let response = deployment
         .send(endpoint, upstream_body, inspected.stream)
         .await?;
-    record.first_byte = Some(std::time::Instant::now());
 
     if !response.status.is_success() {
         return Err(relay_error(&deployment, response, deadline).await);
@@ -122,15 +128,33 @@ async fn serve(
         let mut head = Response::new(()).into_parts().0;
         head.status = response.status;
         head.headers = stream_headers(&response.headers);
+        let mut body = response.body;
+        // Nothing reaches the client until the first event is in: the headers then leave with
+        // it in one write, and a provider that fails before its first event fails the request
+        // with a proper status rather than a broken stream.
+        let first_event_deadline = (upstream_started + config.stream_timeout).min(deadline);
+        let first = match tokio::time::timeout_at(first_event_deadline, body.frame()).await {
+            Err(_) => {
+                return Err(GatewayError::upstream_timeout(format!(
+                    "The provider sent no stream event within {}s.",
+                    config.stream_timeout.as_secs_f64()
+                )));
+            }
+            Ok(None) => None,
+            Ok(Some(frame)) => frame?.into_data().ok(),
+        };
+        record.first_byte = Some(std::time::Instant::now());
         return Ok(Relay::Stream {
             head,
             upstream: StreamingUpstream {
                 hide_usage_chunk: config.inject_stream_usage && !inspected.client_wants_usage,
-                response,
+                body,
+                first,
                 deadline,
             },
         });
     }
+    record.first_byte = Some(std::time::Instant::now());
 
     let status = response.status;
     let content_type = response.headers.get(CONTENT_TYPE).cloned();

@@ -10,6 +10,9 @@ use axum::response::Response;
 use http::HeaderValue;
 use http::header::HeaderName;
 use tollgate_core::ids::new_request_id;
+use tracing::Level;
+
+use crate::access_log::AccessLine;
 
 pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -44,14 +47,14 @@ pub(crate) async fn request_context(mut request: Request, next: Next) -> Respons
         response.headers_mut().insert(REQUEST_ID, value);
     }
     if response.extensions().get::<LoggedByPipeline>().is_none() {
-        tracing::info!(
-            target: "tollgate::access",
-            request_id = %id,
-            method = %method,
-            path = uri.path(),
-            status = response.status().as_u16(),
-            duration_ms = (started.elapsed().as_secs_f64() * 1e6).round() / 1e3,
-        );
+        AccessLine::new(
+            &id,
+            method.as_str(),
+            uri.path(),
+            response.status().as_u16(),
+            started,
+        )
+        .emit(Level::INFO);
     }
     response
 }

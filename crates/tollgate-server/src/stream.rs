@@ -8,7 +8,7 @@ use std::convert::Infallible;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame};
 use tokio::time::{Instant, Sleep};
 use tollgate_core::error::GatewayError;
@@ -25,23 +25,36 @@ pub(crate) struct ObservedStream {
     deadline: Pin<Box<Sleep>>,
     record: AccessRecord,
     upstream_done: bool,
+    /// Yields in a row that brought no new provider data (see `poll_frame`).
+    empty_yields: u8,
 }
 
 impl ObservedStream {
+    /// `first`: the provider's first chunk, already read.
     pub(crate) fn new(
         upstream: UpstreamBody,
-        observer: OpenAiStreamObserver,
+        first: Option<Bytes>,
+        mut observer: OpenAiStreamObserver,
         deadline: Instant,
         record: AccessRecord,
     ) -> Self {
-        ObservedStream {
+        let mut ready = VecDeque::with_capacity(2);
+        if let Some(first) = first {
+            observer.on_bytes(first, &mut ready);
+        }
+        let mut stream = ObservedStream {
             upstream,
             observer,
-            ready: VecDeque::with_capacity(2),
+            ready,
             deadline: Box::pin(tokio::time::sleep_until(deadline)),
             record,
             upstream_done: false,
+            empty_yields: 0,
+        };
+        if stream.upstream.is_end_stream() {
+            stream.finish();
         }
+        stream
     }
 
     /// Ends the stream with an error event in the client's format.
@@ -60,6 +73,37 @@ impl ObservedStream {
     }
 }
 
+impl ObservedStream {
+    /// Everything ready, as one frame: events that arrived together leave in one write.
+    fn take_ready(&mut self) -> Bytes {
+        if self.ready.len() == 1 {
+            return self.ready.pop_front().expect("one frame");
+        }
+        let total = self.ready.iter().map(Bytes::len).sum();
+        let mut joined = BytesMut::with_capacity(total);
+        for bytes in self.ready.drain(..) {
+            joined.extend_from_slice(&bytes);
+        }
+        joined.freeze()
+    }
+
+    fn ready_len(&self) -> usize {
+        self.ready.iter().map(Bytes::len).sum()
+    }
+
+    /// The stream is over on the provider's side: the log line can be written.
+    fn write_record(&mut self) {
+        self.record.usage = self.observer.usage();
+        self.record.write();
+    }
+}
+
+/// Scheduler rounds to wait for the provider's next chunk before sending what is ready.
+const MAX_EMPTY_YIELDS: u8 = 2;
+
+/// Past this much ready data, it is sent even if the provider has more waiting.
+const MAX_COALESCED_BYTES: usize = 64 * 1024;
+
 impl Body for ObservedStream {
     type Data = Bytes;
     type Error = Infallible;
@@ -70,22 +114,43 @@ impl Body for ObservedStream {
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         let this = self.get_mut();
         loop {
-            if let Some(bytes) = this.ready.pop_front() {
-                return Poll::Ready(Some(Ok(Frame::data(bytes))));
-            }
             if this.upstream_done {
-                this.record.usage = this.observer.usage();
-                this.record.write();
-                return Poll::Ready(None);
+                this.write_record();
+                if this.ready.is_empty() {
+                    return Poll::Ready(None);
+                }
+                return Poll::Ready(Some(Ok(Frame::data(this.take_ready()))));
             }
+            if this.ready_len() >= MAX_COALESCED_BYTES {
+                return Poll::Ready(Some(Ok(Frame::data(this.take_ready()))));
+            }
+            // Read everything the provider has ready now; send it when it has no more.
             match Pin::new(&mut this.upstream).poll_frame(cx) {
                 Poll::Ready(Some(Ok(frame))) => {
                     if let Ok(data) = frame.into_data() {
                         this.observer.on_bytes(data, &mut this.ready);
+                        this.empty_yields = 0;
+                    }
+                    if this.upstream.is_end_stream() {
+                        this.finish();
                     }
                 }
                 Poll::Ready(Some(Err(err))) => this.fail(err),
                 Poll::Ready(None) => this.finish(),
+                // hyper's client hands a response over one chunk per task wake-up, even when a
+                // whole burst already sits in its buffer; the next chunk takes two scheduler
+                // rounds to arrive. So yield (behind the other ready tasks) up to
+                // MAX_EMPTY_YIELDS times in a row and gather what comes: one write per burst
+                // instead of one per event. A real pause between events costs those rounds.
+                Poll::Pending if !this.ready.is_empty() => {
+                    if this.empty_yields < MAX_EMPTY_YIELDS {
+                        this.empty_yields += 1;
+                        let _ = std::pin::pin!(tokio::task::yield_now()).poll(cx);
+                        return Poll::Pending;
+                    }
+                    this.empty_yields = 0;
+                    return Poll::Ready(Some(Ok(Frame::data(this.take_ready()))));
+                }
                 Poll::Pending => {
                     if this.deadline.as_mut().poll(cx).is_ready() {
                         this.fail(GatewayError::upstream_timeout(
@@ -97,6 +162,12 @@ impl Body for ObservedStream {
                 }
             }
         }
+    }
+
+    /// True once the last bytes are handed over, so the end of the response goes out with
+    /// them rather than in a write of its own.
+    fn is_end_stream(&self) -> bool {
+        self.upstream_done && self.ready.is_empty()
     }
 }
 

@@ -6,7 +6,8 @@
 //! - `error-<status>` answers that status with an OpenAI error body (429 adds `retry-after: 7`;
 //!   401 echoes the key it was sent, as OpenAI's "Incorrect API key provided" does);
 //! - `html-error` answers 502 with an HTML page, as a broken proxy would;
-//! - `slow` waits 30 s before answering; `stall` streams one chunk, then nothing;
+//! - `slow` waits 30 s before answering; `stall` streams one chunk, then nothing; `silent`
+//!   sends a stream's headers, then nothing;
 //! - `break` streams two chunks, then drops the connection mid-body;
 //! - anything else echoes the last user message (tool calls when `tools` are given).
 //!
@@ -610,7 +611,7 @@ enum Ending {
 
 fn sse_body(events: Vec<Value>, model: &str, state: Arc<MockState>, guard: CancelGuard) -> Body {
     let ending = match model {
-        "stall" => Ending::Stall,
+        "stall" | "silent" => Ending::Stall,
         "break" => Ending::Break,
         _ => Ending::Done,
     };
@@ -620,7 +621,7 @@ fn sse_body(events: Vec<Value>, model: &str, state: Arc<MockState>, guard: Cance
         .collect();
     match ending {
         Ending::Done => frames.push_back(Bytes::from_static(b"data: [DONE]\n\n")),
-        Ending::Stall => frames.truncate(1),
+        Ending::Stall => frames.truncate(if model == "silent" { 0 } else { 1 }),
         Ending::Break => frames.truncate(2),
     }
     Body::new(SseBody {

@@ -1,128 +1,260 @@
-//! The HTTP clients that carry traffic to providers.
+//! The HTTP clients that carry traffic to providers: hyper's pooled client over rustls (`ring`),
+//! HTTP/1.1 and HTTP/2 by ALPN, `TCP_NODELAY`, and an HTTP CONNECT proxy where the standard
+//! proxy variables say so.
 //!
-//! One reqwest client keeps one HTTP/2 connection per host, so every stream to that host would
-//! queue behind it. The pool holds several independent clients and spreads requests across
-//! them round-robin: N clients give up to N HTTP/2 connections per host (and N keep-alive
-//! pools for HTTP/1.1).
+//! One client keeps one HTTP/2 connection per host, so every stream to that host would queue
+//! behind it. A `ClientSet` holds several independent clients and spreads requests across them
+//! round-robin: N clients give up to N HTTP/2 connections per host (and N keep-alive pools for
+//! HTTP/1.1).
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use bytes::Bytes;
+use http::Uri;
+use http_body_util::Full;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::connect::proxy::Tunnel;
+use hyper_util::client::proxy::matcher::Matcher;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
+use tokio::net::TcpStream;
 use tollgate_core::config::{ConfigError, UpstreamSettings};
+
+pub(crate) type HttpClient = Client<HttpsConnector<TcpConnector>, Full<Bytes>>;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Independent clients sharing one configuration.
 #[derive(Debug)]
 pub struct ClientSet {
-    clients: Vec<reqwest::Client>,
+    clients: Vec<HttpClient>,
     next: AtomicUsize,
 }
 
 impl ClientSet {
     /// The next client in turn. Lock-free: one relaxed atomic increment.
-    pub fn pick(&self) -> &reqwest::Client {
+    pub(crate) fn pick(&self) -> &HttpClient {
         let index = self.next.fetch_add(1, Ordering::Relaxed) % self.clients.len();
         &self.clients[index]
     }
 }
 
-/// Builds client sets at start-up, one per distinct connect timeout, shared by every
-/// deployment with that timeout.
-#[derive(Debug)]
+/// Which client set a deployment uses.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct ClientKey {
+    connect_timeout: Duration,
+    /// The proxy this destination goes through (from `HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY`).
+    proxy: Option<Uri>,
+}
+
+/// Builds client sets at start-up, shared by every deployment with the same connect timeout
+/// and proxy.
 pub struct ClientPool {
     settings: UpstreamSettings,
-    extra_roots: Vec<reqwest::Certificate>,
-    use_env_proxy: bool,
-    sets: Mutex<HashMap<Duration, Arc<ClientSet>>>,
+    tls: rustls::ClientConfig,
+    proxies: Matcher,
+    sets: Mutex<HashMap<ClientKey, Arc<ClientSet>>>,
+}
+
+impl std::fmt::Debug for ClientPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientPool")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ClientPool {
-    pub fn new(
-        settings: &UpstreamSettings,
-        config_file: &std::path::Path,
-    ) -> Result<Self, ConfigError> {
-        // reqwest is built without a default crypto provider so that `ring` is used (aws-lc
-        // needs cmake); install it once for the process. A second install is a no-op error.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-
-        let extra_roots = match &settings.ca_bundle {
-            None => Vec::new(),
-            Some(path) => {
-                let pem = std::fs::read(path).map_err(|err| {
-                    ConfigError::new(
-                        config_file,
-                        "litellm_settings.ssl_verify",
-                        format!("cannot read CA bundle `{}`: {err}", path.display()),
-                    )
-                })?;
-                reqwest::Certificate::from_pem_bundle(&pem).map_err(|err| {
-                    ConfigError::new(
-                        config_file,
-                        "litellm_settings.ssl_verify",
-                        format!("`{}` is not a PEM CA bundle: {err}", path.display()),
-                    )
-                })?
-            }
-        };
-        let use_env_proxy = [
-            "HTTPS_PROXY",
-            "https_proxy",
-            "HTTP_PROXY",
-            "http_proxy",
-            "ALL_PROXY",
-            "all_proxy",
-        ]
-        .iter()
-        .any(|var| std::env::var_os(var).is_some_and(|value| !value.is_empty()));
+    pub fn new(settings: &UpstreamSettings, config_file: &Path) -> Result<Self, ConfigError> {
+        let tls = tls_config(settings).map_err(|reason| {
+            ConfigError::new(config_file, "litellm_settings.ssl_verify", reason)
+        })?;
         Ok(ClientPool {
             settings: settings.clone(),
-            extra_roots,
-            use_env_proxy,
+            tls,
+            proxies: Matcher::from_env(),
             sets: Mutex::new(HashMap::new()),
         })
     }
 
-    /// The shared client set for a connect timeout (the configured default when `None`).
-    /// Called while deployments are built, never per request.
-    pub fn client_set(&self, connect_timeout: Option<Duration>) -> Result<Arc<ClientSet>, String> {
-        let connect_timeout = connect_timeout.unwrap_or(self.settings.connect_timeout);
+    /// The shared client set for a destination. Called while deployments are built, never per
+    /// request.
+    pub(crate) fn client_set(
+        &self,
+        destination: &Uri,
+        connect_timeout: Option<Duration>,
+    ) -> Arc<ClientSet> {
+        let intercept = self.proxies.intercept(destination);
+        let key = ClientKey {
+            connect_timeout: connect_timeout.unwrap_or(self.settings.connect_timeout),
+            proxy: intercept.as_ref().map(|proxy| proxy.uri().clone()),
+        };
         let mut sets = self.sets.lock().expect("client pool lock poisoned");
-        if let Some(set) = sets.get(&connect_timeout) {
-            return Ok(set.clone());
+        if let Some(set) = sets.get(&key) {
+            return set.clone();
         }
+        let mut tcp = HttpConnector::new();
+        tcp.enforce_http(false);
+        tcp.set_nodelay(true);
+        tcp.set_connect_timeout(Some(key.connect_timeout));
+        tcp.set_keepalive(Some(Duration::from_secs(30)));
+        let connector = match &intercept {
+            None => TcpConnector::Direct(tcp),
+            Some(proxy) => {
+                let mut tunnel = Tunnel::new(proxy.uri().clone(), tcp);
+                if let Some(auth) = proxy.basic_auth() {
+                    tunnel = tunnel.with_auth(auth.clone());
+                }
+                TcpConnector::Tunnel(tunnel)
+            }
+        };
         let clients = (0..self.settings.clients_per_host)
-            .map(|_| self.build_client(connect_timeout))
-            .collect::<Result<Vec<_>, _>>()?;
+            .map(|_| {
+                let https = hyper_rustls::HttpsConnectorBuilder::new()
+                    .with_tls_config(self.tls.clone())
+                    .https_or_http()
+                    .enable_http1()
+                    .enable_http2()
+                    .wrap_connector(connector.clone());
+                Client::builder(TokioExecutor::new())
+                    .pool_idle_timeout(self.settings.pool_idle_timeout)
+                    .pool_timer(TokioTimer::new())
+                    .timer(TokioTimer::new())
+                    .build(https)
+            })
+            .collect();
         let set = Arc::new(ClientSet {
             clients,
             next: AtomicUsize::new(0),
         });
-        sets.insert(connect_timeout, set.clone());
-        Ok(set)
+        sets.insert(key, set.clone());
+        set
+    }
+}
+
+/// TLS for provider connections: Mozilla's roots (as LiteLLM trusts through certifi) plus any
+/// configured CA bundle; no verification at all only when `ssl_verify: false`.
+fn tls_config(settings: &UpstreamSettings) -> Result<rustls::ClientConfig, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|err| format!("TLS setup failed: {err}"))?;
+    if !settings.verify_tls {
+        return Ok(builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(NoVerification(provider)))
+            .with_no_client_auth());
+    }
+    let mut roots = RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(path) = &settings.ca_bundle {
+        let certificates = CertificateDer::pem_file_iter(path)
+            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+            .map_err(|err| format!("cannot read CA bundle `{}`: {err}", path.display()))?;
+        if certificates.is_empty() {
+            return Err(format!("`{}` holds no PEM certificates", path.display()));
+        }
+        for certificate in certificates {
+            roots.add(certificate).map_err(|err| {
+                format!("`{}` holds an unusable certificate: {err}", path.display())
+            })?;
+        }
+    }
+    Ok(builder.with_root_certificates(roots).with_no_client_auth())
+}
+
+/// Plain TCP, or TCP through an HTTP CONNECT proxy; TLS is layered on top by `HttpsConnector`.
+#[derive(Debug, Clone)]
+pub(crate) enum TcpConnector {
+    Direct(HttpConnector),
+    Tunnel(Tunnel<HttpConnector>),
+}
+
+impl tower_service::Service<Uri> for TcpConnector {
+    type Response = TokioIo<TcpStream>;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        match self {
+            TcpConnector::Direct(tcp) => tcp.poll_ready(cx).map_err(Into::into),
+            TcpConnector::Tunnel(tunnel) => tunnel.poll_ready(cx).map_err(Into::into),
+        }
     }
 
-    fn build_client(&self, connect_timeout: Duration) -> Result<reqwest::Client, String> {
-        let mut builder = reqwest::Client::builder()
-            .tls_backend_rustls()
-            .connect_timeout(connect_timeout)
-            .pool_idle_timeout(self.settings.pool_idle_timeout)
-            .tcp_nodelay(true)
-            .tcp_keepalive(Duration::from_secs(30))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("tollgate/", env!("CARGO_PKG_VERSION")));
-        if !self.use_env_proxy {
-            // Skips a proxy lookup on every request when no proxy is configured.
-            builder = builder.no_proxy();
+    // Runs once per new connection, not per request, so the box costs nothing that matters.
+    fn call(&mut self, destination: Uri) -> Self::Future {
+        match self {
+            TcpConnector::Direct(tcp) => {
+                let connecting = tcp.call(destination);
+                Box::pin(async move { connecting.await.map_err(Into::into) })
+            }
+            TcpConnector::Tunnel(tunnel) => {
+                let connecting = tunnel.call(destination);
+                Box::pin(async move { connecting.await.map_err(Into::into) })
+            }
         }
-        for root in &self.extra_roots {
-            builder = builder.add_root_certificate(root.clone());
-        }
-        if !self.settings.verify_tls {
-            builder = builder.tls_danger_accept_invalid_certs(true);
-        }
-        builder
-            .build()
-            .map_err(|err| format!("cannot build the HTTP client: {err}"))
+    }
+}
+
+/// `ssl_verify: false`: accepts any certificate. Signatures are still checked, so the session
+/// is encrypted to whoever holds the presented key — just not authenticated.
+#[derive(Debug)]
+struct NoVerification(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for NoVerification {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
     }
 }

@@ -4,7 +4,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use http::Uri;
+use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
 use secrecy::ExposeSecret;
 use tollgate_core::config::{ConfigError, DeploymentConfig};
 use tollgate_core::endpoint::Endpoint;
@@ -32,15 +33,15 @@ pub(crate) enum Target {
 #[derive(Debug)]
 pub(crate) struct HttpTarget {
     pub(crate) clients: Arc<ClientSet>,
-    chat_completions: Url,
-    completions: Url,
-    embeddings: Url,
+    chat_completions: Uri,
+    completions: Uri,
+    embeddings: Uri,
     /// Content type, auth and organization headers, sent with every request.
     pub(crate) headers: HeaderMap,
 }
 
 impl HttpTarget {
-    pub(crate) fn url(&self, endpoint: Endpoint) -> &Url {
+    pub(crate) fn uri(&self, endpoint: Endpoint) -> &Uri {
         match endpoint {
             Endpoint::ChatCompletions => &self.chat_completions,
             Endpoint::Completions => &self.completions,
@@ -72,15 +73,19 @@ impl Deployment {
             None => api_base.host_str().unwrap_or_default().to_owned(),
         };
 
-        let url_for = |endpoint: Endpoint| -> Result<Url, ConfigError> {
-            endpoint_url(&config, &api_base, endpoint).map_err(|reason| error("api_base", reason))
+        let uri_for = |endpoint: Endpoint| -> Result<Uri, ConfigError> {
+            endpoint_uri(&config, &api_base, endpoint).map_err(|reason| error("api_base", reason))
         };
-        let chat_completions = url_for(Endpoint::ChatCompletions)?;
-        let completions = url_for(Endpoint::Completions)?;
-        let embeddings = url_for(Endpoint::Embeddings)?;
+        let chat_completions = uri_for(Endpoint::ChatCompletions)?;
+        let completions = uri_for(Endpoint::Completions)?;
+        let embeddings = uri_for(Endpoint::Embeddings)?;
 
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(
+            USER_AGENT,
+            HeaderValue::from_static(concat!("tollgate/", env!("CARGO_PKG_VERSION"))),
+        );
         if let Some(key) = &config.api_key {
             let (name, value) = match config.provider.auth {
                 AuthStyle::Bearer => (AUTHORIZATION, format!("Bearer {}", key.expose_secret())),
@@ -108,9 +113,7 @@ impl Deployment {
             headers.insert(HeaderName::from_static("openai-organization"), value);
         }
 
-        let clients = pool
-            .client_set(None)
-            .map_err(|reason| error("model", reason))?;
+        let clients = pool.client_set(&chat_completions, config.connect_timeout);
         Ok(Deployment {
             config,
             target: Target::Http(Box::new(HttpTarget {
@@ -137,11 +140,11 @@ impl Deployment {
 }
 
 /// The full URL of `endpoint` on this deployment.
-fn endpoint_url(
+fn endpoint_uri(
     config: &DeploymentConfig,
     api_base: &Url,
     endpoint: Endpoint,
-) -> Result<Url, String> {
+) -> Result<Uri, String> {
     let base = api_base.as_str().trim_end_matches('/');
     let text = match config.provider.kind {
         ProviderKind::OpenAiCompatible | ProviderKind::Mock => {
@@ -169,5 +172,5 @@ fn endpoint_url(
             }
         }
     };
-    Url::parse(&text).map_err(|err| format!("`{text}` is not a valid URL: {err}"))
+    Uri::try_from(text.as_str()).map_err(|err| format!("`{text}` is not a valid URL: {err}"))
 }

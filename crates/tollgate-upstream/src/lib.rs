@@ -12,9 +12,10 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, StatusCode};
+use http::{HeaderMap, Method, StatusCode};
 use http_body::{Body, Frame, SizeHint};
-use http_body_util::BodyExt;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
 use tokio::time::Instant;
 use tollgate_core::endpoint::Endpoint;
 use tollgate_core::error::GatewayError;
@@ -39,7 +40,7 @@ pub struct UpstreamBody {
 
 #[derive(Debug)]
 enum BodyInner {
-    Http(reqwest::Body),
+    Http(Incoming),
     Local(VecDeque<Bytes>),
 }
 
@@ -73,7 +74,7 @@ impl Body for UpstreamBody {
             BodyInner::Http(body) => Pin::new(body).poll_frame(cx).map_err(|err| {
                 GatewayError::upstream_unreachable(format!(
                     "The connection to the provider broke during the response: {}",
-                    root_cause(err)
+                    root_cause(&err)
                 ))
             }),
             BodyInner::Local(frames) => {
@@ -119,19 +120,19 @@ impl Deployment {
         } else {
             self.config.timeout
         };
-        let request = target
-            .clients
-            .pick()
-            .post(target.url(endpoint).clone())
-            .headers(target.headers.clone())
-            .body(body);
+        let mut request = http::Request::new(Full::new(body));
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = target.uri(endpoint).clone();
+        *request.headers_mut() = target.headers.clone();
 
-        let response = match tokio::time::timeout(first_byte_timeout, request.send()).await {
-            Err(_) => return Err(self.timed_out(first_byte_timeout)),
-            Ok(Err(err)) => return Err(self.classify(err)),
-            Ok(Ok(response)) => response,
-        };
-        let response = http::Response::<reqwest::Body>::from(response);
+        let response =
+            match tokio::time::timeout(first_byte_timeout, target.clients.pick().request(request))
+                .await
+            {
+                Err(_) => return Err(self.timed_out(first_byte_timeout)),
+                Ok(Err(err)) => return Err(self.unreachable(&err)),
+                Ok(Ok(response)) => response,
+            };
         let (parts, body) = response.into_parts();
         Ok(UpstreamResponse {
             status: parts.status,
@@ -151,10 +152,7 @@ impl Deployment {
         ))
     }
 
-    fn classify(&self, err: reqwest::Error) -> GatewayError {
-        if err.is_timeout() && !err.is_connect() {
-            return self.timed_out(self.config.timeout);
-        }
+    fn unreachable(&self, err: &hyper_util::client::legacy::Error) -> GatewayError {
         GatewayError::upstream_unreachable(format!(
             "Could not reach {} at {}: {}.",
             self.config.provider.prefix,
@@ -165,10 +163,9 @@ impl Deployment {
 }
 
 /// The innermost cause of an error ("Connection refused (os error 111)"), which says what
-/// happened; the outer layers only say where. URLs are never included: they may carry keys.
-fn root_cause(err: reqwest::Error) -> String {
-    let err = err.without_url();
-    let mut cause: &dyn std::error::Error = &err;
+/// happened; the outer layers only say where.
+fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = err;
     while let Some(source) = cause.source() {
         cause = source;
     }

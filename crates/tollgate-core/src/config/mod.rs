@@ -61,6 +61,8 @@ pub struct DeploymentConfig {
     pub timeout: Duration,
     /// Until the first byte of a streamed response.
     pub stream_timeout: Duration,
+    /// Establishing a connection (Tollgate's own `connect_timeout`; the global default when unset).
+    pub connect_timeout: Option<Duration>,
     pub max_retries: Option<u32>,
     pub rpm: Option<u64>,
     pub tpm: Option<u64>,

@@ -56,6 +56,9 @@ pub struct RawLitellmParams {
     pub timeout: Option<Scalar>,
     #[serde(default)]
     pub stream_timeout: Option<Scalar>,
+    /// Tollgate's addition: connection set-up timeout for this deployment.
+    #[serde(default)]
+    pub connect_timeout: Option<Scalar>,
     #[serde(default)]
     pub max_retries: Option<Scalar>,
     #[serde(default)]

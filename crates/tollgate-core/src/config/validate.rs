@@ -433,6 +433,8 @@ impl Resolver<'_> {
         let stream_timeout = opt_duration(self, &field("stream_timeout"), &params.stream_timeout)?
             .or(defaults.stream_timeout)
             .unwrap_or(timeout);
+        let connect_timeout =
+            opt_duration(self, &field("connect_timeout"), &params.connect_timeout)?;
         let max_retries = params
             .max_retries
             .as_ref()
@@ -510,6 +512,7 @@ impl Resolver<'_> {
             organization,
             timeout,
             stream_timeout,
+            connect_timeout,
             max_retries,
             rpm,
             tpm,

@@ -366,3 +366,31 @@ async fn a_stream_that_outlives_the_timeout_ends_with_an_error_event() {
         "the stalled provider stream is closed"
     );
 }
+
+#[tokio::test]
+async fn a_stream_with_no_first_event_in_time_is_a_504_not_a_broken_stream() {
+    let mock = MockOpenAi::start().await;
+    let models = format!(
+        "  - model_name: m\n    litellm_params:\n      model: openai/silent\n      api_base: {}\n      api_key: k\n      stream_timeout: 0.3\n",
+        mock.base_url()
+    );
+    let gateway = TestGateway::start(&config_with_models(&models)).await;
+    let response = gateway
+        .post("/v1/chat/completions")
+        .json(
+            &json!({"model": "m", "stream": true, "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    let (status, error) = error_of(response).await;
+    assert_eq!(status, 504);
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("no stream event within 0.3s"),
+        "{error}"
+    );
+    assert!(mock.wait_for_cancelled(1, Duration::from_secs(5)).await);
+}

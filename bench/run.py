@@ -1,0 +1,237 @@
+#!/usr/bin/env python3
+"""Tollgate's overhead benchmark: the same load against the mock provider directly and through
+the gateway, in one run, so the difference is what the gateway adds.
+
+    python3 bench/run.py                 # full matrix, 10 s per point (~6 min)
+    python3 bench/run.py --duration 3    # quicker, noisier
+
+Matrix: upstream latency 0 / 50 ms x non-streaming / 5-chunk stream x concurrency 1 / 32 / 128,
+each against (a) the mock provider directly and (b) Tollgate in front of it.
+
+Placement on a 2-core machine: the gateway alone on core 1 (`taskset -c 1`, so its runtime
+runs one worker thread); the mock provider and the load generator (wrk) share core 0. The
+direct runs use the same placement, so the comparison is like for like.
+
+Reported: requests/s, p50/p99 latency, added latency (gateway - direct, same point), gateway
+CPU time per request (utime+stime from /proc over the measured window, divided by requests),
+gateway RSS idle and peak (VmRSS before load, VmHWM at the end).
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RESULTS = os.path.join(ROOT, "bench", "results")
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+MASTER_KEY = "sk-bench"
+
+
+def sh(*args, **kwargs):
+    return subprocess.run(args, check=True, **kwargs)
+
+
+def ensure_wrk():
+    if shutil.which("wrk"):
+        return
+    print("installing wrk (Debian package) ...", file=sys.stderr)
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    sh(*sudo, "apt-get", "install", "-y", "--no-install-recommends", "wrk", stdout=subprocess.DEVNULL)
+
+
+def build():
+    sh("cargo", "build", "--release", "--locked", "-p", "tollgate", "-p", "tollgate-testkit", cwd=ROOT)
+    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+    return os.path.join(target, "release", "tollgate"), os.path.join(target, "release", "tollgate-mock-provider")
+
+
+def cpu_ticks(pid):
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def memory_kb(pid, field):
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def wait_http(url, process, seconds=20):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{url}: process exited with {process.returncode}")
+        try:
+            urllib.request.urlopen(url, timeout=1).close()
+            return
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def start_mock(mock_bin, latency_ms):
+    process = subprocess.Popen(
+        ["taskset", "-c", "0", mock_bin, "--fixed", "--chunks", "5", "--threads", "1", "--latency-ms", str(latency_ms)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    line = process.stdout.readline().strip()
+    return process, line.removeprefix("listening on ")
+
+
+def start_gateway(tollgate_bin, mock_address, workdir, port):
+    config = os.path.join(workdir, "bench.yaml")
+    with open(config, "w") as f:
+        f.write(
+            "model_list:\n"
+            "  - model_name: bench-model\n"
+            "    litellm_params:\n"
+            "      model: openai/gpt-4o-mini\n"
+            f"      api_base: http://{mock_address}/v1\n"
+            "      api_key: sk-provider-bench\n"
+            f"general_settings:\n  master_key: {MASTER_KEY}\n"
+        )
+    log = open(os.path.join(workdir, "gateway.log"), "w")
+    process = subprocess.Popen(
+        ["taskset", "-c", "1", tollgate_bin, "serve", "--config", config, "--host", "127.0.0.1", "--port", str(port)],
+        stdout=log, stderr=subprocess.STDOUT,
+    )
+    wait_http(f"http://127.0.0.1:{port}/health/liveliness", process)
+    return process
+
+
+def request_body(stream):
+    body = {
+        "model": "bench-model",
+        "messages": [
+            {"role": "system", "content": "You are a helpful assistant. Answer in one short sentence."},
+            {"role": "user", "content": "Write one sentence about a quick brown fox jumping over a lazy dog."},
+        ],
+        "max_tokens": 64,
+        "temperature": 0.7,
+    }
+    if stream:
+        body["stream"] = True
+    return json.dumps(body, separators=(",", ":"))
+
+
+def wrk(url, body_file, concurrency, duration, auth):
+    env = dict(os.environ, BENCH_BODY_FILE=body_file, BENCH_AUTH=auth or "")
+    result = subprocess.run(
+        ["taskset", "-c", "0", "wrk", "-t1", f"-c{concurrency}", f"-d{duration}s", "--timeout", "10s",
+         "-s", os.path.join(ROOT, "bench", "request.lua"), url],
+        check=True, capture_output=True, text=True, env=env,
+    )
+    for line in result.stdout.splitlines():
+        if line.startswith("{"):
+            return json.loads(line)
+    raise RuntimeError(f"wrk printed no result:\n{result.stdout}\n{result.stderr}")
+
+
+def measure(url, body_file, concurrency, duration, auth, gateway_pid=None):
+    wrk(url, body_file, concurrency, 2, auth)  # warm-up: connections, pools, caches
+    before = cpu_ticks(gateway_pid) if gateway_pid else None
+    result = wrk(url, body_file, concurrency, duration, auth)
+    if gateway_pid:
+        ticks = cpu_ticks(gateway_pid) - before
+        result["cpu_ms_per_request"] = ticks * 1000.0 / CLOCK_TICKS / max(result["requests"], 1)
+    result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
+    errors = sum(v for k, v in result.items() if k.startswith("errors_"))
+    if errors:
+        raise RuntimeError(f"{url}: {errors} errors during the run: {result}")
+    return result
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per measured point")
+    parser.add_argument("--latencies", default="0,50", help="upstream latencies in ms")
+    parser.add_argument("--concurrency", default="1,32,128")
+    args = parser.parse_args()
+
+    ensure_wrk()
+    tollgate_bin, mock_bin = build()
+    rows = []
+    memory = {}
+    with tempfile.TemporaryDirectory() as workdir:
+        bodies = {}
+        for stream in (False, True):
+            path = os.path.join(workdir, f"body-{stream}.json")
+            with open(path, "w") as f:
+                f.write(request_body(stream))
+            bodies[stream] = path
+        for latency in [int(x) for x in args.latencies.split(",")]:
+            mock, mock_address = start_mock(mock_bin, latency)
+            port = 4400 + latency
+            gateway = start_gateway(tollgate_bin, mock_address, workdir, port)
+            time.sleep(0.5)
+            memory.setdefault("idle_rss_mb", memory_kb(gateway.pid, "VmRSS") / 1024)
+            try:
+                for stream in (False, True):
+                    for concurrency in [int(x) for x in args.concurrency.split(",")]:
+                        direct = measure(f"http://{mock_address}/v1/chat/completions", bodies[stream], concurrency, args.duration, None)
+                        through = measure(f"http://127.0.0.1:{port}/v1/chat/completions", bodies[stream], concurrency,
+                                          args.duration, MASTER_KEY, gateway.pid)
+                        row = {"latency_ms": latency, "stream": stream, "concurrency": concurrency, "direct": direct, "gateway": through}
+                        rows.append(row)
+                        print(f"latency {latency:>2} ms  {'stream' if stream else 'json  '}  c={concurrency:<3}  "
+                              f"direct p50 {direct['p50_us'] / 1000:7.3f} ms  gateway p50 {through['p50_us'] / 1000:7.3f} ms  "
+                              f"added p50 {(through['p50_us'] - direct['p50_us']) / 1000:+.3f} ms  "
+                              f"p99 {(through['p99_us'] - direct['p99_us']) / 1000:+.3f} ms  "
+                              f"cpu {through['cpu_ms_per_request']:.4f} ms/req", file=sys.stderr)
+                memory["peak_rss_mb"] = max(memory.get("peak_rss_mb", 0), memory_kb(gateway.pid, "VmHWM") / 1024)
+            finally:
+                gateway.terminate()
+                gateway.wait()
+                mock.kill()
+                mock.wait()
+
+    os.makedirs(RESULTS, exist_ok=True)
+    report = render(rows, memory, args)
+    with open(os.path.join(RESULTS, "latest.md"), "w") as f:
+        f.write(report)
+    with open(os.path.join(RESULTS, "latest.json"), "w") as f:
+        json.dump({"rows": rows, "memory": memory, "args": vars(args)}, f, indent=1)
+    print(report)
+
+
+def render(rows, memory, args):
+    machine = subprocess.run(["uname", "-srm"], capture_output=True, text=True).stdout.strip()
+    cpu = "unknown CPU"
+    with open("/proc/cpuinfo") as info:
+        for line in info:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    lines = [
+        f"Command: `python3 bench/run.py --duration {args.duration}` on {os.cpu_count()} cores ({cpu}; {machine}).",
+        "Gateway pinned to core 1; mock provider and wrk share core 0. Latency in ms; added = gateway - direct.",
+        "",
+        "| upstream | mode | conc. | direct req/s | gateway req/s | direct p50 | gateway p50 | added p50 | direct p99 | gateway p99 | added p99 | gateway CPU ms/req |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        d, g = row["direct"], row["gateway"]
+        lines.append(
+            f"| {row['latency_ms']} ms | {'stream (5 chunks)' if row['stream'] else 'JSON'} | {row['concurrency']} "
+            f"| {d['rps']:,.0f} | {g['rps']:,.0f} "
+            f"| {d['p50_us'] / 1000:.3f} | {g['p50_us'] / 1000:.3f} | {(g['p50_us'] - d['p50_us']) / 1000:+.3f} "
+            f"| {d['p99_us'] / 1000:.3f} | {g['p99_us'] / 1000:.3f} | {(g['p99_us'] - d['p99_us']) / 1000:+.3f} "
+            f"| {g['cpu_ms_per_request']:.4f} |"
+        )
+    lines += ["", f"Gateway memory: {memory.get('idle_rss_mb', 0):.1f} MB RSS idle, {memory.get('peak_rss_mb', 0):.1f} MB peak under load.", ""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,213 @@
+//! The `tollgate` binary as an operator meets it: start-up messages, config errors, logs,
+//! `check-config`, and a clean exit on SIGTERM.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+fn tollgate() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_tollgate"))
+}
+
+fn write_config(name: &str, yaml: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tollgate-cli-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("config.yaml");
+    std::fs::File::create(&path)
+        .unwrap()
+        .write_all(yaml.as_bytes())
+        .unwrap();
+    path
+}
+
+/// A served gateway whose stdout lines arrive on a channel.
+struct Served {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Served {
+    fn start(config: &PathBuf, extra: &[&str]) -> Served {
+        let mut child = tollgate()
+            .args(["serve", "--config"])
+            .arg(config)
+            .args(["--host", "127.0.0.1", "--port", "0"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (send, lines) = mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if send.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Served {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits for a line containing `needle` and returns it.
+    fn wait_for(&mut self, needle: &str) -> String {
+        loop {
+            match self.lines.recv_timeout(Duration::from_secs(10)) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!(
+                    "no line containing {needle:?}; saw:\n{}",
+                    self.seen.join("\n")
+                ),
+            }
+        }
+    }
+
+    fn terminate(&mut self) -> i32 {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let status = self.child.wait().unwrap();
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(500)) {
+            self.seen.push(line);
+        }
+        status.code().unwrap_or(-1)
+    }
+}
+
+const ECHO_MODELS: &str =
+    "model_list:\n  - model_name: echo\n    litellm_params:\n      model: mock/echo\n";
+
+#[test]
+fn check_config_prints_the_model_table_with_keys_redacted() {
+    let config = write_config(
+        "check",
+        "model_list:\n  - model_name: gpt-4o\n    litellm_params:\n      model: openai/gpt-4o\n      api_key: sk-never-print-me\n  - model_name: local\n    litellm_params:\n      model: ollama/llama3\nrouter_settings:\n  routing_strategy: latency-based-routing\n",
+    );
+    let output = tollgate()
+        .arg("check-config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        text.contains("OK — 2 model group(s), 2 deployment(s)"),
+        "{text}"
+    );
+    assert!(text.contains("https://api.openai.com/v1"), "{text}");
+    assert!(text.contains("http://localhost:11434/v1"), "{text}");
+    assert!(text.contains("<redacted>"), "{text}");
+    assert!(!text.contains("sk-never-print-me"), "{text}");
+    assert!(text.contains("router_settings.routing_strategy"), "{text}");
+}
+
+#[test]
+fn a_bad_config_stops_start_up_naming_the_field() {
+    let config = write_config(
+        "bad",
+        "model_list:\n  - model_name: x\n    litellm_params:\n      model: nonsense/model\n",
+    );
+    for args in [vec!["check-config"], vec!["serve", "--config"]] {
+        let output = tollgate().args(&args).arg(&config).output().unwrap();
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert!(
+            stderr.contains("model_list[0].litellm_params.model"),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains("unknown provider prefix `nonsense`"),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
+fn serving_logs_one_line_per_request_and_exits_cleanly_on_sigterm() {
+    let config = write_config(
+        "serve",
+        &format!(
+            "{ECHO_MODELS}litellm_settings:\n  drop_params: true\n  success_callback: [\"langfuse\"]\nrouter_settings:\n  num_retries: 3\n"
+        ),
+    );
+    let mut served = Served::start(&config, &["--log-format", "json"]);
+
+    // The unused keys are listed in one warning, and the open gateway is called out.
+    let warning = served.wait_for("accepted but not acted on");
+    let warning: serde_json::Value = serde_json::from_str(&warning).unwrap();
+    assert_eq!(warning["level"], "WARN");
+    assert_eq!(
+        warning["keys"],
+        "litellm_settings.drop_params, litellm_settings.success_callback, router_settings.num_retries"
+    );
+    served.wait_for("no general_settings.master_key");
+    let listening: serde_json::Value =
+        serde_json::from_str(&served.wait_for("tollgate listening")).unwrap();
+    let address = listening["address"].as_str().unwrap().to_owned();
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let status = runtime.block_on(async {
+        reqwest::Client::new()
+            .post(format!("http://{address}/v1/chat/completions"))
+            .header("x-request-id", "cli-test-request")
+            .body(r#"{"model":"echo","messages":[{"role":"user","content":"log me"}]}"#)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    assert_eq!(status, 200);
+
+    let access: serde_json::Value =
+        serde_json::from_str(&served.wait_for("cli-test-request")).unwrap();
+    assert_eq!(access["target"], "tollgate::access");
+    assert_eq!(access["status"], 200);
+    assert_eq!(access["model"], "echo");
+    assert_eq!(access["provider"], "mock");
+    assert_eq!(access["total_tokens"], 4);
+
+    assert_eq!(served.terminate(), 0, "{}", served.seen.join("\n"));
+    assert!(
+        served
+            .seen
+            .iter()
+            .any(|line| line.contains("drained; exiting"))
+    );
+}
+
+#[test]
+fn text_logs_are_the_default() {
+    let config = write_config(
+        "text",
+        &format!("{ECHO_MODELS}general_settings:\n  master_key: sk-x\n"),
+    );
+    let mut served = Served::start(&config, &[]);
+    let line = served.wait_for("tollgate listening");
+    assert!(line.contains(" INFO "), "{line}");
+    assert!(serde_json::from_str::<serde_json::Value>(&line).is_err());
+    assert!(
+        !served
+            .seen
+            .iter()
+            .any(|l| l.contains("master_key is configured")),
+        "a keyed gateway is not called open"
+    );
+    assert_eq!(served.terminate(), 0);
+}
