@@ -142,7 +142,7 @@ mod tests {
 
     fn router(yaml: &str) -> Router {
         let config = config::load_str(yaml, Path::new("test.yaml")).unwrap();
-        let pool = ClientPool::new(&config.upstream, &config.source).unwrap();
+        let pool = ClientPool::new(&config.upstream, 1, &config.source).unwrap();
         Router::new(
             config
                 .deployments

@@ -65,8 +65,10 @@ pub(crate) struct ModelCatalog {
 
 impl Gateway {
     /// Builds the gateway from a validated config: provider clients, deployments, groups.
-    pub fn new(config: Config) -> Result<Self, ConfigError> {
-        let pool = ClientPool::new(&config.upstream, &config.source)?;
+    /// `workers`: how many worker threads will serve it (each gets its own provider
+    /// connections; see `tollgate_upstream::worker`).
+    pub fn new(config: Config, workers: usize) -> Result<Self, ConfigError> {
+        let pool = ClientPool::new(&config.upstream, workers, &config.source)?;
         let key_header = config
             .key_header_name
             .as_deref()
@@ -123,6 +125,11 @@ impl Gateway {
             return;
         }
         notified.await;
+    }
+
+    /// How long in-flight work may run after shutdown begins.
+    pub fn drain_timeout(&self) -> Duration {
+        self.drain_timeout
     }
 
     /// Inference requests currently being served, streams included.

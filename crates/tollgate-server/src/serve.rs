@@ -26,11 +26,6 @@ pub async fn serve(
     let draining = gateway.clone();
     let signal = async move {
         shutdown.await;
-        tracing::info!(
-            in_flight = draining.in_flight(),
-            drain_timeout_s = draining.drain_timeout.as_secs_f64(),
-            "shutting down: no new connections, draining in-flight requests"
-        );
         draining.start_draining();
     };
     let server = axum::serve(listener, app(gateway.clone())).with_graceful_shutdown(signal);
@@ -39,10 +34,7 @@ pub async fn serve(
         tokio::time::sleep(gateway.drain_timeout).await;
     };
     tokio::select! {
-        result = server => {
-            tracing::info!("drained; exiting");
-            result
-        }
+        result = server => result,
         () = drain_deadline => {
             tracing::warn!(in_flight = gateway.in_flight(), "drain timeout reached; closing the remaining connections");
             Ok(())

@@ -2,5 +2,6 @@
 //! Used by the integration tests and, as the `tollgate-mock-provider` binary, by the benchmark.
 
 pub mod openai;
+mod tls;
 
 pub use openai::{MockOpenAi, MockOptions, RecordedRequest};

@@ -58,6 +58,10 @@ pub struct RecordedRequest {
     /// The body as JSON (`Null` if it was not JSON).
     pub body: Value,
     pub raw_body: Bytes,
+    /// HTTP/1.1 or HTTP/2, as negotiated.
+    pub version: http::Version,
+    /// The caller's address: requests on one connection share it.
+    pub peer: Option<SocketAddr>,
 }
 
 #[derive(Debug)]
@@ -75,6 +79,7 @@ struct MockState {
 pub struct MockOpenAi {
     addr: SocketAddr,
     state: Arc<MockState>,
+    tls_ca_pem: Option<String>,
     _stop: oneshot::Sender<()>,
 }
 
@@ -88,32 +93,53 @@ impl MockOpenAi {
             .await
             .expect("mock provider binds");
         let addr = listener.local_addr().expect("bound address");
-        let state = Arc::new(MockState {
-            fixed_json: Bytes::from(fixed_completion().to_string()),
-            fixed_stream: fixed_stream(options.fixed_chunks.max(1)),
-            fixed_stream_usage: Bytes::from(format!("data: {}\n\n", fixed_usage_chunk())),
-            options,
-            requests: Mutex::new(Vec::new()),
-            cancelled: AtomicUsize::new(0),
-            changed: Notify::new(),
-        });
+        let state = MockState::new(options);
         let app = Router::new().fallback(handle).with_state(state.clone());
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(async move {
             let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
                 let _ = tcp.set_nodelay(true);
             });
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stopped.await;
-                })
-                .await;
+            let _ = axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .await;
         });
         MockOpenAi {
             addr,
             state,
+            tls_ca_pem: None,
             _stop: stop,
         }
+    }
+
+    /// The mock over HTTPS, offering HTTP/2 and HTTP/1.1 by ALPN, with a certificate for
+    /// `localhost` issued by a fresh CA (`tls_ca_pem`).
+    pub async fn start_tls() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("mock provider binds");
+        let addr = listener.local_addr().expect("bound address");
+        let state = MockState::new(MockOptions::default());
+        let app = Router::new().fallback(handle).with_state(state.clone());
+        let (ca_pem, server_config) = crate::tls::localhost_certificate();
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(crate::tls::serve(listener, server_config, app, stopped));
+        MockOpenAi {
+            addr,
+            state,
+            tls_ca_pem: Some(ca_pem),
+            _stop: stop,
+        }
+    }
+
+    /// The PEM of the CA that issued the mock's certificate, when it serves HTTPS.
+    pub fn tls_ca_pem(&self) -> Option<&str> {
+        self.tls_ca_pem.as_deref()
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -122,12 +148,15 @@ impl MockOpenAi {
 
     /// The base URL a deployment's `api_base` should point at (`http://127.0.0.1:port/v1`).
     pub fn base_url(&self) -> String {
-        format!("http://{}/v1", self.addr)
+        format!("{}/v1", self.root_url())
     }
 
     /// The root URL, for providers whose `api_base` has no `/v1` (Azure, Ollama).
     pub fn root_url(&self) -> String {
-        format!("http://{}", self.addr)
+        match self.tls_ca_pem {
+            Some(_) => format!("https://localhost:{}", self.addr.port()),
+            None => format!("http://{}", self.addr),
+        }
     }
 
     pub fn requests(&self) -> Vec<RecordedRequest> {
@@ -155,6 +184,20 @@ impl MockOpenAi {
                 return self.cancelled() >= count;
             }
         }
+    }
+}
+
+impl MockState {
+    fn new(options: MockOptions) -> Arc<Self> {
+        Arc::new(MockState {
+            fixed_json: Bytes::from(fixed_completion().to_string()),
+            fixed_stream: fixed_stream(options.fixed_chunks.max(1)),
+            fixed_stream_usage: Bytes::from(format!("data: {}\n\n", fixed_usage_chunk())),
+            options,
+            requests: Mutex::new(Vec::new()),
+            cancelled: AtomicUsize::new(0),
+            changed: Notify::new(),
+        })
     }
 }
 
@@ -193,7 +236,13 @@ async fn handle(State(state): State<Arc<MockState>>, request: Request) -> Respon
         .path_and_query()
         .map(|p| p.to_string())
         .unwrap_or_default();
+    let peer = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .map(|info| info.0);
     state.requests.lock().expect("lock").push(RecordedRequest {
+        version: parts.version,
+        peer,
         method: parts.method.clone(),
         path: path.clone(),
         headers: parts.headers.clone(),

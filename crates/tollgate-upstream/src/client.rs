@@ -6,12 +6,16 @@
 //! behind it. A `ClientSet` holds several independent clients and spreads requests across them
 //! round-robin: N clients give up to N HTTP/2 connections per host (and N keep-alive pools for
 //! HTTP/1.1).
+//!
+//! Each worker thread runs its own runtime, and a connection is driven by the runtime that
+//! opened it; so every worker has its own clients, and a request only ever uses connections of
+//! the worker serving it — no cross-thread hand-off per request.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -32,22 +36,30 @@ use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 use tokio::net::TcpStream;
 use tollgate_core::config::{ConfigError, UpstreamSettings};
 
+use crate::worker;
+
 pub(crate) type HttpClient = Client<HttpsConnector<TcpConnector>, Full<Bytes>>;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Independent clients sharing one configuration.
+/// Independent clients sharing one configuration, `clients_per_host` for each worker.
 #[derive(Debug)]
 pub struct ClientSet {
-    clients: Vec<HttpClient>,
-    next: AtomicUsize,
+    by_worker: Vec<Vec<HttpClient>>,
+}
+
+thread_local! {
+    /// Round-robin position of this thread over its worker's clients.
+    static TURN: Cell<usize> = const { Cell::new(0) };
 }
 
 impl ClientSet {
-    /// The next client in turn. Lock-free: one relaxed atomic increment.
+    /// The calling worker's next client in turn. No shared state: a thread-local counter.
     pub(crate) fn pick(&self) -> &HttpClient {
-        let index = self.next.fetch_add(1, Ordering::Relaxed) % self.clients.len();
-        &self.clients[index]
+        let clients = &self.by_worker[worker::current() % self.by_worker.len()];
+        let turn = TURN.get();
+        TURN.set(turn.wrapping_add(1));
+        &clients[turn % clients.len()]
     }
 }
 
@@ -63,6 +75,7 @@ struct ClientKey {
 /// and proxy.
 pub struct ClientPool {
     settings: UpstreamSettings,
+    workers: usize,
     tls: rustls::ClientConfig,
     proxies: Matcher,
     sets: Mutex<HashMap<ClientKey, Arc<ClientSet>>>,
@@ -77,12 +90,18 @@ impl std::fmt::Debug for ClientPool {
 }
 
 impl ClientPool {
-    pub fn new(settings: &UpstreamSettings, config_file: &Path) -> Result<Self, ConfigError> {
+    /// `workers`: the worker threads that will send requests (see `worker`).
+    pub fn new(
+        settings: &UpstreamSettings,
+        workers: usize,
+        config_file: &Path,
+    ) -> Result<Self, ConfigError> {
         let tls = tls_config(settings).map_err(|reason| {
             ConfigError::new(config_file, "litellm_settings.ssl_verify", reason)
         })?;
         Ok(ClientPool {
             settings: settings.clone(),
+            workers: workers.max(1),
             tls,
             proxies: Matcher::from_env(),
             sets: Mutex::new(HashMap::new()),
@@ -120,25 +139,27 @@ impl ClientPool {
                 TcpConnector::Tunnel(tunnel)
             }
         };
-        let clients = (0..self.settings.clients_per_host)
+        let client = || {
+            let https = hyper_rustls::HttpsConnectorBuilder::new()
+                .with_tls_config(self.tls.clone())
+                .https_or_http()
+                .enable_http1()
+                .enable_http2()
+                .wrap_connector(connector.clone());
+            Client::builder(TokioExecutor::new())
+                .pool_idle_timeout(self.settings.pool_idle_timeout)
+                .pool_timer(TokioTimer::new())
+                .timer(TokioTimer::new())
+                .build(https)
+        };
+        let by_worker = (0..self.workers)
             .map(|_| {
-                let https = hyper_rustls::HttpsConnectorBuilder::new()
-                    .with_tls_config(self.tls.clone())
-                    .https_or_http()
-                    .enable_http1()
-                    .enable_http2()
-                    .wrap_connector(connector.clone());
-                Client::builder(TokioExecutor::new())
-                    .pool_idle_timeout(self.settings.pool_idle_timeout)
-                    .pool_timer(TokioTimer::new())
-                    .timer(TokioTimer::new())
-                    .build(https)
+                (0..self.settings.clients_per_host)
+                    .map(|_| client())
+                    .collect()
             })
             .collect();
-        let set = Arc::new(ClientSet {
-            clients,
-            next: AtomicUsize::new(0),
-        });
+        let set = Arc::new(ClientSet { by_worker });
         sets.insert(key, set.clone());
         set
     }

@@ -5,6 +5,7 @@
 pub mod client;
 pub mod deployment;
 mod mock;
+pub mod worker;
 
 use std::collections::VecDeque;
 use std::pin::Pin;

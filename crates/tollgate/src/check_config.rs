@@ -15,7 +15,7 @@ pub(crate) fn run(file: &Path) -> ExitCode {
     };
     // Building the gateway checks what only the upstream layer can (headers, CA bundle).
     let table = render(&config);
-    if let Err(err) = tollgate_server::Gateway::new(config) {
+    if let Err(err) = tollgate_server::Gateway::new(config, 1) {
         eprintln!("config error: {err}");
         return ExitCode::from(2);
     }

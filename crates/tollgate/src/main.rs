@@ -3,14 +3,13 @@
 #![forbid(unsafe_code)]
 
 mod check_config;
+mod workers;
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use tokio::net::TcpListener;
 use tollgate_core::config::{self, Config};
 use tollgate_server::Gateway;
 use tollgate_server::logging::{self, LogFormat as OutputFormat};
@@ -59,6 +58,14 @@ struct ServeArgs {
     /// Log line format.
     #[arg(long, env = "TOLLGATE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// Worker threads, each with its own runtime and provider connections (default: one per
+    /// core available to the process).
+    #[arg(long, env = "TOLLGATE_WORKERS", default_value_t = default_workers(), value_parser = clap::value_parser!(usize))]
+    workers: usize,
+}
+
+fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -100,45 +107,19 @@ fn run_gateway(args: ServeArgs) -> ExitCode {
     };
     report_config(&config);
 
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
+    let gateway = match Gateway::new(config, args.workers) {
+        Ok(gateway) => Arc::new(gateway),
         Err(err) => {
-            eprintln!("tollgate: cannot start the async runtime: {err}");
-            return ExitCode::FAILURE;
+            eprintln!("tollgate: config error: {err}");
+            return ExitCode::from(2);
         }
     };
-    runtime.block_on(async move {
-        let gateway = match Gateway::new(config) {
-            Ok(gateway) => Arc::new(gateway),
-            Err(err) => {
-                eprintln!("tollgate: config error: {err}");
-                return ExitCode::from(2);
-            }
-        };
-        if gateway.is_open() {
-            tracing::warn!("no general_settings.master_key is configured: the gateway serves every request without a key");
-        }
-        let address = format!("{}:{}", args.host, args.port);
-        let listener = match TcpListener::bind(&address).await {
-            Ok(listener) => listener,
-            Err(err) => {
-                eprintln!("tollgate: cannot listen on {address}: {err}");
-                return ExitCode::FAILURE;
-            }
-        };
-        let local: Option<SocketAddr> = listener.local_addr().ok();
-        tracing::info!(address = %local.map(|a| a.to_string()).unwrap_or(address), "tollgate listening");
-        match tollgate_server::serve(listener, gateway, shutdown_signal()).await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(err) => {
-                tracing::error!(%err, "server failed");
-                ExitCode::FAILURE
-            }
-        }
-    })
+    if gateway.is_open() {
+        tracing::warn!(
+            "no general_settings.master_key is configured: the gateway serves every request without a key"
+        );
+    }
+    workers::run(gateway, &args.host, args.port, args.workers)
 }
 
 /// One start-up summary, and ONE warning listing every accepted-but-unused key.
@@ -164,7 +145,7 @@ fn init_logging(format: LogFormat) {
     });
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

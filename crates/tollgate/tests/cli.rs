@@ -144,7 +144,7 @@ fn serving_logs_one_line_per_request_and_exits_cleanly_on_sigterm() {
             "{ECHO_MODELS}litellm_settings:\n  drop_params: true\n  success_callback: [\"langfuse\"]\nrouter_settings:\n  num_retries: 3\n"
         ),
     );
-    let mut served = Served::start(&config, &["--log-format", "json"]);
+    let mut served = Served::start(&config, &["--log-format", "json", "--workers", "2"]);
 
     // The unused keys are listed in one warning, and the open gateway is called out.
     let warning = served.wait_for("accepted but not acted on");
@@ -158,12 +158,24 @@ fn serving_logs_one_line_per_request_and_exits_cleanly_on_sigterm() {
     let listening: serde_json::Value =
         serde_json::from_str(&served.wait_for("tollgate listening")).unwrap();
     let address = listening["address"].as_str().unwrap().to_owned();
+    assert_eq!(listening["workers"], 2);
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     let status = runtime.block_on(async {
+        // Fresh connections, spread by the kernel over both workers.
+        for _ in 0..8 {
+            let status = reqwest::Client::new()
+                .post(format!("http://{address}/v1/chat/completions"))
+                .body(r#"{"model":"echo","messages":[{"role":"user","content":"warm up"}]}"#)
+                .send()
+                .await
+                .unwrap()
+                .status();
+            assert_eq!(status, 200);
+        }
         reqwest::Client::new()
             .post(format!("http://{address}/v1/chat/completions"))
             .header("x-request-id", "cli-test-request")
@@ -210,4 +222,20 @@ fn text_logs_are_the_default() {
         "a keyed gateway is not called open"
     );
     assert_eq!(served.terminate(), 0);
+}
+
+#[test]
+fn a_port_already_in_use_is_an_error_not_a_shared_port() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let config = write_config("taken", ECHO_MODELS);
+    let output = tollgate()
+        .args(["serve", "--config"])
+        .arg(&config)
+        .args(["--host", "127.0.0.1", "--port", &port])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("cannot listen on"), "{stderr}");
 }

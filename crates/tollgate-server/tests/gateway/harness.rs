@@ -24,7 +24,7 @@ impl TestGateway {
     pub async fn start(yaml: &str) -> Self {
         let config =
             config::load_str(yaml, Path::new("test-config.yaml")).expect("test config is valid");
-        let gateway = Arc::new(Gateway::new(config).expect("gateway builds"));
+        let gateway = Arc::new(Gateway::new(config, 1).expect("gateway builds"));
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();

@@ -11,3 +11,4 @@ mod embeddings_completions;
 mod errors;
 mod models_health;
 mod shutdown;
+mod tls;
