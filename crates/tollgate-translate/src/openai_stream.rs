@@ -143,8 +143,9 @@ fn is_empty_array(json: &str) -> bool {
         .is_some_and(|inner| inner.trim().is_empty())
 }
 
+/// `data: [DONE]`. Only short events can be it, so content events skip the field parsing.
 fn is_done(event: &[u8]) -> bool {
-    event_data(event).is_some_and(|data| data.trim_ascii() == b"[DONE]")
+    event.len() <= 32 && event_data(event).is_some_and(|data| data.trim_ascii() == b"[DONE]")
 }
 
 fn trim_start(bytes: &[u8]) -> &[u8] {
