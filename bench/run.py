@@ -8,6 +8,9 @@ the gateway, in one run, so the difference is what the gateway adds.
 Matrix: upstream latency 0 / 50 ms x non-streaming / 5-chunk stream x concurrency 1 / 32 / 128,
 each against (a) the mock provider directly and (b) Tollgate in front of it.
 
+For reference, nginx as a plain reverse proxy (keep-alive upstream, no buffering, access log
+on) is measured in the gateway's place at every point (skip with --no-nginx).
+
 Placement on a 2-core machine: the gateway alone on core 1 (`taskset -c 1`, so its runtime
 runs one worker thread); the mock provider and the load generator (wrk) share core 0. The
 direct runs use the same placement, so the comparison is like for like.
@@ -38,12 +41,53 @@ def sh(*args, **kwargs):
     return subprocess.run(args, check=True, **kwargs)
 
 
-def ensure_wrk():
-    if shutil.which("wrk"):
+def ensure_tool(binary, package):
+    if shutil.which(binary) or os.path.exists(f"/usr/sbin/{binary}"):
         return
-    print("installing wrk (Debian package) ...", file=sys.stderr)
+    print(f"installing {package} (Debian package) ...", file=sys.stderr)
     sudo = [] if os.geteuid() == 0 else ["sudo"]
-    sh(*sudo, "apt-get", "install", "-y", "--no-install-recommends", "wrk", stdout=subprocess.DEVNULL)
+    sh(*sudo, "apt-get", "install", "-y", "--no-install-recommends", package, stdout=subprocess.DEVNULL)
+
+
+NGINX_CONF = """
+worker_processes 1;
+daemon off;
+pid {dir}/nginx.pid;
+error_log {dir}/nginx-error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log {dir}/nginx-access.log;
+  client_body_temp_path {dir}/nginx-body;
+  proxy_temp_path {dir}/nginx-proxy;
+  upstream mock {{ server {mock}; keepalive 256; }}
+  server {{
+    listen 127.0.0.1:{port};
+    location / {{
+      proxy_pass http://mock;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+    }}
+  }}
+}}
+"""
+
+
+def start_nginx(mock_address, workdir, port):
+    """nginx as a plain reverse proxy (keep-alive upstream, no buffering, access log on), in
+    the gateway's place: the reference for what a proxy costs on this machine."""
+    config = os.path.join(workdir, "nginx.conf")
+    with open(config, "w") as f:
+        f.write(NGINX_CONF.format(dir=workdir, mock=mock_address, port=port))
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    process = subprocess.Popen(["taskset", "-c", "1", nginx, "-c", config], stderr=subprocess.DEVNULL)
+    wait_http(f"http://127.0.0.1:{port}/v1/models", process)
+    for _ in range(50):
+        workers = subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True, text=True).stdout.split()
+        if workers:
+            return process, int(workers[0])
+        time.sleep(0.1)
+    raise RuntimeError("nginx started no worker")
 
 
 def build():
@@ -171,9 +215,12 @@ def main():
     parser.add_argument("--duration", type=int, default=10, help="seconds per measured point")
     parser.add_argument("--latencies", default="0,50", help="upstream latencies in ms")
     parser.add_argument("--concurrency", default="1,32,128")
+    parser.add_argument("--no-nginx", dest="nginx", action="store_false", help="skip the nginx reference")
     args = parser.parse_args()
 
-    ensure_wrk()
+    ensure_tool("wrk", "wrk")
+    if args.nginx:
+        ensure_tool("nginx", "nginx-light")
     tollgate_bin, mock_bin = build()
     rows = []
     memory = {}
@@ -188,6 +235,7 @@ def main():
             mock, mock_address = start_mock(mock_bin, latency)
             port = 4400 + latency
             gateway = start_gateway(tollgate_bin, mock_address, workdir, port)
+            nginx, nginx_worker = start_nginx(mock_address, workdir, port + 100) if args.nginx else (None, None)
             time.sleep(0.5)
             memory.setdefault("idle_rss_mb", memory_kb(gateway.pid, "VmRSS") / 1024)
             try:
@@ -197,6 +245,9 @@ def main():
                         through = measure(f"http://127.0.0.1:{port}/v1/chat/completions", bodies[stream], concurrency,
                                           args.duration, MASTER_KEY, gateway.pid)
                         row = {"latency_ms": latency, "stream": stream, "concurrency": concurrency, "direct": direct, "gateway": through}
+                        if nginx:
+                            row["nginx"] = measure(f"http://127.0.0.1:{port + 100}/v1/chat/completions", bodies[stream],
+                                                   concurrency, args.duration, None, nginx_worker)
                         rows.append(row)
                         print(f"latency {latency:>2} ms  {'stream' if stream else 'json  '}  c={concurrency:<3}  "
                               f"direct p50 {direct['p50_us'] / 1000:7.3f} ms  gateway p50 {through['p50_us'] / 1000:7.3f} ms  "
@@ -207,6 +258,9 @@ def main():
             finally:
                 gateway.terminate()
                 gateway.wait()
+                if nginx:
+                    nginx.terminate()
+                    nginx.wait()
                 mock.kill()
                 mock.wait()
 
@@ -229,10 +283,10 @@ def render(rows, memory, args):
                 break
     lines = [
         f"Command: `python3 bench/run.py --duration {args.duration}` on {os.cpu_count()} cores ({cpu}; {machine}).",
-        "Gateway pinned to core 1; mock provider and wrk share core 0. Latency in ms; added = gateway - direct.",
+        "Gateway (and the nginx reference) pinned to core 1; mock provider and wrk share core 0. Latency in ms; added = gateway - direct.",
         "",
-        "| upstream | mode | conc. | direct req/s | gateway req/s | direct p50 | gateway p50 | added p50 | direct p99 | gateway p99 | added p99 | gateway CPU ms/req |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| upstream | mode | conc. | direct req/s | gateway req/s | direct p50 | gateway p50 | added p50 | direct p99 | gateway p99 | added p99 | gateway CPU ms/req | nginx added p50 | nginx CPU ms/req |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         d, g = row["direct"], row["gateway"]
@@ -241,7 +295,9 @@ def render(rows, memory, args):
             f"| {d['rps']:,.0f} | {g['rps']:,.0f} "
             f"| {d['p50_us'] / 1000:.3f} | {g['p50_us'] / 1000:.3f} | {(g['p50_us'] - d['p50_us']) / 1000:+.3f} "
             f"| {d['p99_us'] / 1000:.3f} | {g['p99_us'] / 1000:.3f} | {(g['p99_us'] - d['p99_us']) / 1000:+.3f} "
-            f"| {g['cpu_ms_per_request']:.4f} |"
+            f"| {g['cpu_ms_per_request']:.4f} "
+            + (f"| {(row['nginx']['p50_us'] - d['p50_us']) / 1000:+.3f} | {row['nginx']['cpu_ms_per_request']:.4f} |"
+               if "nginx" in row else "| - | - |")
         )
     lines += ["", f"Gateway memory: {memory.get('idle_rss_mb', 0):.1f} MB RSS idle, {memory.get('peak_rss_mb', 0):.1f} MB peak under load.", ""]
     return "\n".join(lines)
