@@ -2,8 +2,8 @@
 """Tollgate's overhead benchmark: the same load against the mock provider directly and through
 the gateway, in one run, so the difference is what the gateway adds.
 
-    python3 bench/run.py                 # full matrix, 10 s per point (~6 min)
-    python3 bench/run.py --duration 3    # quicker, noisier
+    python3 bench/run.py                 # full matrix: 3 runs of 5 s per point (~12 min)
+    python3 bench/run.py --repeats 1     # quicker, noisier
 
 Matrix: upstream latency 0 / 50 ms x non-streaming / 5-chunk stream x concurrency 1 / 32 / 128,
 each against (a) the mock provider directly and (b) Tollgate in front of it.
@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -194,12 +195,11 @@ def wrk(url, body_file, concurrency, duration, auth):
     raise RuntimeError(f"wrk printed no result:\n{result.stdout}\n{result.stderr}")
 
 
-def measure(url, body_file, concurrency, duration, auth, gateway_pid=None):
-    wrk(url, body_file, concurrency, 2, auth)  # warm-up: connections, pools, caches
-    before = cpu_seconds(gateway_pid) if gateway_pid else None
+def measure_once(url, body_file, concurrency, duration, auth, pid=None):
+    before = cpu_seconds(pid) if pid else None
     result = wrk(url, body_file, concurrency, duration, auth)
-    if gateway_pid:
-        after = cpu_seconds(gateway_pid)
+    if pid:
+        after = cpu_seconds(pid)
         requests = max(result["requests"], 1)
         result["cpu_ms_per_request"] = (after[1] - before[1]) * 1000.0 / requests
         result["cpu_ms_per_request_ticks"] = (after[0] - before[0]) * 1000.0 / requests
@@ -210,9 +210,29 @@ def measure(url, body_file, concurrency, duration, auth, gateway_pid=None):
     return result
 
 
+def median_of(runs):
+    """Each figure is the median over the repeats: this machine's noise moves single runs by
+    tens of percent."""
+    keys = [k for k in runs[0] if isinstance(runs[0][k], (int, float))]
+    return {k: statistics.median(run[k] for run in runs) for k in keys}
+
+
+def measure_point(targets, body_file, concurrency, duration, repeats):
+    """targets: name -> (url, auth, pid). Warms each up, then measures them interleaved, so
+    slow drift of the machine hits all alike."""
+    for url, auth, _ in targets.values():
+        wrk(url, body_file, concurrency, 2, auth)
+    runs = {name: [] for name in targets}
+    for _ in range(repeats):
+        for name, (url, auth, pid) in targets.items():
+            runs[name].append(measure_once(url, body_file, concurrency, duration, auth, pid))
+    return {name: median_of(results) for name, results in runs.items()}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--duration", type=int, default=10, help="seconds per measured point")
+    parser.add_argument("--duration", type=int, default=5, help="seconds per measured run")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per point; medians are reported")
     parser.add_argument("--latencies", default="0,50", help="upstream latencies in ms")
     parser.add_argument("--concurrency", default="1,32,128")
     parser.add_argument("--no-nginx", dest="nginx", action="store_false", help="skip the nginx reference")
@@ -241,13 +261,15 @@ def main():
             try:
                 for stream in (False, True):
                     for concurrency in [int(x) for x in args.concurrency.split(",")]:
-                        direct = measure(f"http://{mock_address}/v1/chat/completions", bodies[stream], concurrency, args.duration, None)
-                        through = measure(f"http://127.0.0.1:{port}/v1/chat/completions", bodies[stream], concurrency,
-                                          args.duration, MASTER_KEY, gateway.pid)
-                        row = {"latency_ms": latency, "stream": stream, "concurrency": concurrency, "direct": direct, "gateway": through}
+                        targets = {
+                            "direct": (f"http://{mock_address}/v1/chat/completions", None, None),
+                            "gateway": (f"http://127.0.0.1:{port}/v1/chat/completions", MASTER_KEY, gateway.pid),
+                        }
                         if nginx:
-                            row["nginx"] = measure(f"http://127.0.0.1:{port + 100}/v1/chat/completions", bodies[stream],
-                                                   concurrency, args.duration, None, nginx_worker)
+                            targets["nginx"] = (f"http://127.0.0.1:{port + 100}/v1/chat/completions", None, nginx_worker)
+                        row = measure_point(targets, bodies[stream], concurrency, args.duration, args.repeats)
+                        direct, through = row["direct"], row["gateway"]
+                        row.update({"latency_ms": latency, "stream": stream, "concurrency": concurrency})
                         rows.append(row)
                         print(f"latency {latency:>2} ms  {'stream' if stream else 'json  '}  c={concurrency:<3}  "
                               f"direct p50 {direct['p50_us'] / 1000:7.3f} ms  gateway p50 {through['p50_us'] / 1000:7.3f} ms  "
@@ -282,7 +304,8 @@ def render(rows, memory, args):
                 cpu = line.split(":", 1)[1].strip()
                 break
     lines = [
-        f"Command: `python3 bench/run.py --duration {args.duration}` on {os.cpu_count()} cores ({cpu}; {machine}).",
+        f"Command: `python3 bench/run.py --duration {args.duration} --repeats {args.repeats}` on {os.cpu_count()} cores ({cpu}; {machine}).",
+        "Each figure is the median of the repeats; the runs of a point are interleaved (direct, gateway, nginx, direct, ...).",
         "Gateway (and the nginx reference) pinned to core 1; mock provider and wrk share core 0. Latency in ms; added = gateway - direct.",
         "",
         "| upstream | mode | conc. | direct req/s | gateway req/s | direct p50 | gateway p50 | added p50 | direct p99 | gateway p99 | added p99 | gateway CPU ms/req | nginx added p50 | nginx CPU ms/req |",
