@@ -9,6 +9,8 @@ pub enum ProviderKind {
     OpenAiCompatible,
     /// Azure OpenAI: `{api_base}/openai/deployments/{deployment}/…?api-version=…`.
     Azure,
+    /// Anthropic's Messages API: `{api_base}/v1/messages`.
+    Anthropic,
     /// The built-in echo provider: answers in-process, no network.
     Mock,
 }
@@ -20,6 +22,8 @@ pub enum AuthStyle {
     Bearer,
     /// `api-key: <key>` (Azure).
     ApiKeyHeader,
+    /// `x-api-key: <key>` (Anthropic).
+    XApiKey,
 }
 
 /// Whether streams may carry `stream_options.include_usage`.
@@ -354,6 +358,18 @@ pub static PROVIDERS: &[ProviderSpec] = &[
         &["JINA_AI_API_BASE"],
     ),
     ProviderSpec {
+        prefix: "anthropic",
+        kind: ProviderKind::Anthropic,
+        default_api_base: Some("https://api.anthropic.com"),
+        api_key_env: &["ANTHROPIC_API_KEY"],
+        api_base_env: &["ANTHROPIC_API_BASE", "ANTHROPIC_BASE_URL"],
+        auth: AuthStyle::XApiKey,
+        requires_api_key: true,
+        append_v1_to_bare_base: false,
+        model_prefix: None,
+        stream_usage: StreamUsage::Unsupported,
+    },
+    ProviderSpec {
         prefix: "mock",
         kind: ProviderKind::Mock,
         default_api_base: None,
@@ -378,7 +394,8 @@ pub fn known_prefixes() -> String {
     prefixes.join(", ")
 }
 
-/// LiteLLM accepts bare OpenAI model names (`model: gpt-4o`); these prefixes identify them.
+/// LiteLLM accepts bare model names (`model: gpt-4o`, `model: claude-3-5-sonnet-…`); these
+/// prefixes identify OpenAI's.
 const OPENAI_MODEL_PREFIXES: &[&str] = &[
     "gpt-",
     "chatgpt-",
@@ -400,7 +417,13 @@ pub fn infer_provider(model: &str) -> Option<&'static ProviderSpec> {
         || OPENAI_MODEL_PREFIXES
             .iter()
             .any(|prefix| model.starts_with(prefix));
-    if is_openai { lookup("openai") } else { None }
+    if is_openai {
+        lookup("openai")
+    } else if model.starts_with("claude-") {
+        lookup("anthropic")
+    } else {
+        None
+    }
 }
 
 /// Whether an Azure api-version accepts `stream_options` (2024-08-01-preview and later, and

@@ -16,8 +16,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tollgate_core::endpoint::Endpoint;
 use tollgate_core::error::{GatewayError, Origin};
+use tollgate_translate::canonical::TokenUsage;
 use tollgate_upstream::Deployment;
-use tollgate_wire::openai::Usage;
 use tracing::Level;
 
 use crate::app::Gateway;
@@ -280,7 +280,7 @@ pub(crate) struct AccessRecord {
     pub(crate) status: u16,
     pub(crate) outcome: Outcome,
     error: Option<(Origin, String)>,
-    pub(crate) usage: Option<Usage>,
+    pub(crate) usage: Option<TokenUsage>,
     pub(crate) upstream_started: Option<Instant>,
     pub(crate) first_byte: Option<Instant>,
     written: bool,
@@ -330,7 +330,7 @@ impl AccessRecord {
         let mut line = AccessLine::new(
             &self.request_id,
             "POST",
-            endpoint_path(self.endpoint),
+            self.endpoint.path(),
             self.status,
             self.started,
         );
@@ -347,9 +347,9 @@ impl AccessRecord {
             .first_byte
             .map(|at| at.saturating_duration_since(self.started));
         if let Some(usage) = &self.usage {
-            line.prompt_tokens = usage.prompt_tokens;
-            line.completion_tokens = usage.completion_tokens;
-            line.total_tokens = usage.total_tokens;
+            line.prompt_tokens = Some(usage.input);
+            line.completion_tokens = Some(usage.output);
+            line.total_tokens = Some(usage.total());
         }
         if let Some((origin, message)) = &self.error {
             line.error_origin = Some(origin_str(*origin));
@@ -380,14 +380,6 @@ impl Drop for AccessRecord {
         self.gateway
             .in_flight_counter()
             .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-    }
-}
-
-fn endpoint_path(endpoint: Endpoint) -> &'static str {
-    match endpoint {
-        Endpoint::ChatCompletions => "/v1/chat/completions",
-        Endpoint::Completions => "/v1/completions",
-        Endpoint::Embeddings => "/v1/embeddings",
     }
 }
 

@@ -4,14 +4,16 @@
 //!
 //! 1. **Request context** (`request_context`): the client's `x-request-id` is kept (or one is
 //!    minted) and echoed on the response; routes other than inference are access-logged here.
-//! 2. **Route**: inference (`/v1/chat/completions`, `/v1/completions`, `/v1/embeddings`),
-//!    models, health. Every path also answers without its `/v1` prefix. Unknown paths and
-//!    methods get OpenAI-shaped 404 / 405 errors.
+//! 2. **Route**: inference in OpenAI's format (`/v1/chat/completions`, `/v1/completions`,
+//!    `/v1/embeddings`) and Anthropic's (`/v1/messages`, `/v1/messages/count_tokens`), models,
+//!    health. Every path also answers without its `/v1` prefix. Unknown paths and methods get
+//!    OpenAI-shaped 404 / 405 errors.
 //! 3. **Pipeline** (`pipeline::handle`) for inference:
 //!    authenticate → read the body within the size limit → inspect the fields the gateway acts
-//!    on → pick a deployment of the model group → edit the body in place (model,
-//!    `include_usage`) → send to the provider with its timeouts → relay the answer: buffered
-//!    and read for usage, or streamed through an observer that reads usage on the fly.
+//!    on → pick a deployment of the model group → convert (`exchange`): edit the body in place
+//!    when client and provider share a format, else translate through the canonical form →
+//!    send to the provider with its timeouts → relay the answer, whole or streamed, in the
+//!    client's format, reading the usage on the way.
 //! 4. **Access log**: one line per request, written when its response (or stream) ends.
 //!
 //! Nothing on this path waits on a lock or a database; the state below is read-only after
@@ -193,6 +195,13 @@ pub fn app(gateway: Arc<Gateway>) -> HttpRouter {
         .route("/completions", inference(Endpoint::Completions))
         .route("/v1/embeddings", inference(Endpoint::Embeddings))
         .route("/embeddings", inference(Endpoint::Embeddings))
+        .route("/v1/messages", inference(Endpoint::Messages))
+        .route("/messages", inference(Endpoint::Messages))
+        .route(
+            "/v1/messages/count_tokens",
+            inference(Endpoint::CountTokens),
+        )
+        .route("/messages/count_tokens", inference(Endpoint::CountTokens))
         .route("/v1/models", get(models::list))
         .route("/models", get(models::list))
         .route("/v1/models/{*id}", get(models::retrieve))
@@ -207,7 +216,7 @@ pub fn app(gateway: Arc<Gateway>) -> HttpRouter {
 }
 
 async fn not_found(request: Request) -> Response {
-    ApiError(GatewayError::route_not_found(
+    ApiError::from(GatewayError::route_not_found(
         request.method().as_str(),
         request.uri().path(),
     ))
@@ -215,7 +224,7 @@ async fn not_found(request: Request) -> Response {
 }
 
 async fn method_not_allowed(request: Request) -> Response {
-    ApiError(GatewayError::method_not_allowed(
+    ApiError::from(GatewayError::method_not_allowed(
         request.method().as_str(),
         request.uri().path(),
     ))

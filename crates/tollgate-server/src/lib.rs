@@ -5,6 +5,7 @@
 mod access_log;
 mod app;
 mod error;
+mod exchange;
 pub mod logging;
 mod pipeline;
 mod request_context;

@@ -1,4 +1,4 @@
-//! The inference pipeline, top to bottom: authenticate, read, inspect, route, edit, send,
+//! The inference pipeline, top to bottom: authenticate, read, inspect, route, convert, send,
 //! relay. See the crate's `app` module for where it sits among the layers.
 
 use std::sync::Arc;
@@ -9,22 +9,23 @@ use axum::extract::Request;
 use axum::response::Response;
 use bytes::Bytes;
 use http::StatusCode;
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use tokio::time::Instant;
-use tollgate_core::endpoint::Endpoint;
+use tollgate_core::endpoint::{ClientFormat, Endpoint};
 use tollgate_core::error::GatewayError;
-use tollgate_translate::openai_errors::upstream_error;
-use tollgate_translate::openai_passthrough::{inspect_request, prepare_upstream_body};
-use tollgate_translate::openai_stream::OpenAiStreamObserver;
+use tollgate_translate::canonical::StreamTransform;
+use tollgate_translate::passthrough::inspect_request;
 use tollgate_upstream::{Deployment, UpstreamBody, UpstreamResponse};
-use tollgate_wire::openai::ResponseUsage;
 
 use crate::access_log::{AccessRecord, Outcome};
 use crate::app::Gateway;
 use crate::error::ApiError;
+use crate::exchange::{Exchange, ProviderFormat};
 use crate::request_context::{LoggedByPipeline, RequestId};
 use crate::stream::ObservedStream;
+
+const ANTHROPIC_BETA: HeaderName = HeaderName::from_static("anthropic-beta");
 
 /// Serves one inference request and writes its access-log line.
 pub(crate) async fn handle(
@@ -39,7 +40,7 @@ pub(crate) async fn handle(
         .unwrap_or_else(|| Arc::from(tollgate_core::ids::new_request_id()));
     let mut record = AccessRecord::start(gateway.clone(), request_id, endpoint);
 
-    let mut response = match serve(gateway, endpoint, request, &mut record).await {
+    let mut response = match proxy(gateway, endpoint, request, &mut record).await {
         Ok(Relay::Complete(response)) => {
             record.status = response.status().as_u16();
             record.outcome = Outcome::Completed;
@@ -48,11 +49,10 @@ pub(crate) async fn handle(
         }
         Ok(Relay::Stream { head, upstream }) => {
             record.status = head.status.as_u16();
-            let observer = OpenAiStreamObserver::new(upstream.hide_usage_chunk);
             let body = ObservedStream::new(
                 upstream.body,
                 upstream.first,
-                observer,
+                upstream.transform,
                 upstream.deadline,
                 record,
             );
@@ -61,7 +61,7 @@ pub(crate) async fn handle(
         Err(err) => {
             record.fail(&err);
             record.write();
-            ApiError(err).into()
+            ApiError::new(err, endpoint.format()).into()
         }
     };
     response.extensions_mut().insert(LoggedByPipeline);
@@ -83,11 +83,11 @@ struct StreamingUpstream {
     body: UpstreamBody,
     /// The first chunk, read before the response head was sent.
     first: Option<Bytes>,
-    hide_usage_chunk: bool,
+    transform: Box<dyn StreamTransform>,
     deadline: Instant,
 }
 
-async fn serve(
+async fn proxy(
     gateway: &Gateway,
     endpoint: Endpoint,
     request: Request,
@@ -104,19 +104,24 @@ async fn serve(
     let deployment = gateway.router.pick(&inspected.model)?.clone();
     record.deployment = Some(deployment.clone());
     let config = &deployment.config;
-    let upstream_body =
-        prepare_upstream_body(&body, &inspected, &config.model, config.inject_stream_usage);
+    let (upstream_body, exchange) = Exchange::prepare(endpoint, &body, &inspected, &deployment)?;
     drop(body);
+    let extra_headers = forwarded_headers(endpoint, &deployment, &parts.headers);
 
     let upstream_started = Instant::now();
     record.upstream_started = Some(upstream_started.into_std());
     let deadline = upstream_started + config.timeout;
     let response = deployment
-        .send(endpoint, upstream_body, inspected.stream)
+        .send(
+            endpoint.operation(),
+            upstream_body,
+            inspected.stream,
+            extra_headers,
+        )
         .await?;
 
     if !response.status.is_success() {
-        return Err(relay_error(&deployment, response, deadline).await);
+        return Err(relay_error(&deployment, &exchange, response, deadline).await);
     }
 
     let is_event_stream = response
@@ -127,7 +132,7 @@ async fn serve(
     if inspected.stream && is_event_stream {
         let mut head = Response::new(()).into_parts().0;
         head.status = response.status;
-        head.headers = stream_headers(&response.headers);
+        head.headers = stream_headers();
         let mut body = response.body;
         // Nothing reaches the client until the first event is in: the headers then leave with
         // it in one write, and a provider that fails before its first event fails the request
@@ -147,9 +152,9 @@ async fn serve(
         return Ok(Relay::Stream {
             head,
             upstream: StreamingUpstream {
-                hide_usage_chunk: config.inject_stream_usage && !inspected.client_wants_usage,
                 body,
                 first,
+                transform: exchange.stream(),
                 deadline,
             },
         });
@@ -157,18 +162,32 @@ async fn serve(
     record.first_byte = Some(std::time::Instant::now());
 
     let status = response.status;
-    let content_type = response.headers.get(CONTENT_TYPE).cloned();
     let bytes = response.body.collect_until(deadline).await?;
-    record.usage = serde_json::from_slice::<ResponseUsage>(&bytes)
-        .ok()
-        .and_then(|parsed| parsed.usage);
+    let (bytes, usage) = exchange.complete(bytes)?;
+    record.usage = usage;
     let mut reply = Response::new(Body::from(bytes));
     *reply.status_mut() = status;
-    reply.headers_mut().insert(
-        CONTENT_TYPE,
-        content_type.unwrap_or_else(|| HeaderValue::from_static("application/json")),
-    );
+    reply
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     Ok(Relay::Complete(reply))
+}
+
+/// Client headers a provider needs: Anthropic's beta flags, when both sides speak Anthropic.
+fn forwarded_headers(
+    endpoint: Endpoint,
+    deployment: &Deployment,
+    headers: &HeaderMap,
+) -> Option<HeaderMap> {
+    if endpoint.format() != ClientFormat::Anthropic
+        || ProviderFormat::of(deployment) != ProviderFormat::Anthropic
+    {
+        return None;
+    }
+    let beta = headers.get(&ANTHROPIC_BETA)?;
+    let mut forwarded = HeaderMap::with_capacity(1);
+    forwarded.insert(ANTHROPIC_BETA, beta.clone());
+    Some(forwarded)
 }
 
 /// Reads the request body, refusing with 413 anything over `limit` (before reading it when
@@ -194,6 +213,7 @@ async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Byte
 /// `retry-after`, if it sent one.
 async fn relay_error(
     deployment: &Deployment,
+    exchange: &Exchange,
     response: UpstreamResponse,
     deadline: Instant,
 ) -> GatewayError {
@@ -203,7 +223,7 @@ async fn relay_error(
         Ok(body) => body,
         Err(err) => return err,
     };
-    let mut err = upstream_error(status, &body);
+    let mut err = exchange.provider_error(status, &body);
     err.message = deployment.redact(&err.message).into();
     if let Some(after) = retry_after {
         err = err.with_retry_after(after);
@@ -232,14 +252,11 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 }
 
 /// Headers for a relayed stream: the event-stream type, and no caching or proxy buffering.
-fn stream_headers(upstream: &HeaderMap) -> HeaderMap {
+fn stream_headers() -> HeaderMap {
     let mut headers = HeaderMap::with_capacity(4);
     headers.insert(
         CONTENT_TYPE,
-        upstream
-            .get(CONTENT_TYPE)
-            .cloned()
-            .unwrap_or_else(|| HeaderValue::from_static("text/event-stream")),
+        HeaderValue::from_static("text/event-stream; charset=utf-8"),
     );
     headers.insert(
         http::header::CACHE_CONTROL,

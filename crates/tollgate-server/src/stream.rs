@@ -1,5 +1,5 @@
-//! A provider stream on its way to the client: forwarded as it arrives through the format's
-//! observer, bounded by the deployment's total timeout, and ended with an error event (never a
+//! A provider stream on its way to the client: forwarded as it arrives through its transform
+//! (an observer, or a translation), bounded by the deployment's total timeout, and ended with an error event (never a
 //! silent cut) if the provider fails mid-way. Its access-log line is written when it ends — or
 //! when the client disconnects, which drops this body and with it the provider connection.
 
@@ -12,14 +12,14 @@ use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame};
 use tokio::time::{Instant, Sleep};
 use tollgate_core::error::GatewayError;
-use tollgate_translate::openai_stream::OpenAiStreamObserver;
+use tollgate_translate::canonical::StreamTransform;
 use tollgate_upstream::UpstreamBody;
 
 use crate::access_log::{AccessRecord, Outcome};
 
 pub(crate) struct ObservedStream {
     upstream: UpstreamBody,
-    observer: OpenAiStreamObserver,
+    transform: Box<dyn StreamTransform>,
     /// Bytes ready for the client, in order.
     ready: VecDeque<Bytes>,
     deadline: Pin<Box<Sleep>>,
@@ -35,17 +35,18 @@ impl ObservedStream {
     pub(crate) fn new(
         upstream: UpstreamBody,
         first: Option<Bytes>,
-        mut observer: OpenAiStreamObserver,
+        mut transform: Box<dyn StreamTransform>,
         deadline: Instant,
         record: AccessRecord,
     ) -> Self {
         let mut ready = VecDeque::with_capacity(2);
-        if let Some(first) = first {
-            observer.on_bytes(first, &mut ready);
-        }
+        let first_result = match first {
+            Some(first) => transform.on_bytes(first, &mut ready),
+            None => Ok(()),
+        };
         let mut stream = ObservedStream {
             upstream,
-            observer,
+            transform,
             ready,
             deadline: Box::pin(tokio::time::sleep_until(deadline)),
             record,
@@ -53,7 +54,9 @@ impl ObservedStream {
             empty_yields: 0,
             first_sent: false,
         };
-        if stream.upstream.is_end_stream() {
+        if let Err(err) = first_result {
+            stream.fail(err);
+        } else if stream.upstream.is_end_stream() {
             stream.finish();
         }
         stream
@@ -61,17 +64,19 @@ impl ObservedStream {
 
     /// Ends the stream with an error event in the client's format.
     fn fail(&mut self, err: GatewayError) {
-        self.observer.on_end(&mut self.ready);
-        let event = format!("data: {}\n\n", err.to_json());
-        self.ready.push_back(Bytes::from(event));
+        self.transform.on_error(&err, &mut self.ready);
         self.record.fail_stream(&err);
         self.upstream_done = true;
     }
 
     fn finish(&mut self) {
-        self.observer.on_end(&mut self.ready);
-        self.record.outcome = Outcome::Completed;
-        self.upstream_done = true;
+        match self.transform.on_end(&mut self.ready) {
+            Ok(()) => {
+                self.record.outcome = Outcome::Completed;
+                self.upstream_done = true;
+            }
+            Err(err) => self.fail(err),
+        }
     }
 }
 
@@ -95,7 +100,7 @@ impl ObservedStream {
 
     /// The stream is over on the provider's side: the log line can be written.
     fn write_record(&mut self) {
-        self.record.usage = self.observer.usage();
+        self.record.usage = self.transform.usage();
         self.record.write();
     }
 }
@@ -130,10 +135,13 @@ impl Body for ObservedStream {
             // Read everything the provider has ready now; send it when it has no more.
             match Pin::new(&mut this.upstream).poll_frame(cx) {
                 Poll::Ready(Some(Ok(frame))) => {
-                    if let Ok(data) = frame.into_data() {
-                        this.observer.on_bytes(data, &mut this.ready);
-                        this.empty_yields = 0;
+                    if let Ok(data) = frame.into_data()
+                        && let Err(err) = this.transform.on_bytes(data, &mut this.ready)
+                    {
+                        this.fail(err);
+                        continue;
                     }
+                    this.empty_yields = 0;
                     if this.upstream.is_end_stream() {
                         this.finish();
                     }
@@ -180,6 +188,6 @@ impl Drop for ObservedStream {
     fn drop(&mut self) {
         // A stream dropped before its end means the client went away; the record's own drop
         // writes the line as a disconnect. Usage seen so far is still recorded.
-        self.record.usage = self.observer.usage();
+        self.record.usage = self.transform.usage();
     }
 }

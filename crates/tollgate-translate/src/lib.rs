@@ -1,8 +1,11 @@
 //! Translation between client and provider formats: pure functions over bytes and wire types,
-//! one module per pair, plus the SSE scanner the stream transforms share.
+//! one module per format, meeting in the canonical form (`canonical`); plus the SSE scanner
+//! the stream codecs share.
 #![forbid(unsafe_code)]
 
-pub mod openai_errors;
-pub mod openai_passthrough;
-pub mod openai_stream;
+pub mod anthropic;
+pub mod canonical;
+pub mod openai;
+pub mod params;
+pub mod passthrough;
 pub mod sse;

@@ -8,7 +8,7 @@ use http::Uri;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
 use secrecy::ExposeSecret;
 use tollgate_core::config::{ConfigError, DeploymentConfig};
-use tollgate_core::endpoint::Endpoint;
+use tollgate_core::endpoint::Operation;
 use tollgate_core::provider::{AuthStyle, ProviderKind};
 use url::Url;
 
@@ -33,22 +33,36 @@ pub(crate) enum Target {
 #[derive(Debug)]
 pub(crate) struct HttpTarget {
     pub(crate) clients: Arc<ClientSet>,
-    chat_completions: Uri,
-    completions: Uri,
-    embeddings: Uri,
+    /// The URL of each operation the provider serves, indexed by `operation_slot`.
+    uris: [Option<Uri>; 4],
     /// Content type, auth and organization headers, sent with every request.
     pub(crate) headers: HeaderMap,
 }
 
-impl HttpTarget {
-    pub(crate) fn uri(&self, endpoint: Endpoint) -> &Uri {
-        match endpoint {
-            Endpoint::ChatCompletions => &self.chat_completions,
-            Endpoint::Completions => &self.completions,
-            Endpoint::Embeddings => &self.embeddings,
-        }
+fn operation_slot(operation: Operation) -> usize {
+    match operation {
+        Operation::Chat => 0,
+        Operation::Completion => 1,
+        Operation::Embedding => 2,
+        Operation::CountTokens => 3,
     }
 }
+
+const OPERATIONS: [Operation; 4] = [
+    Operation::Chat,
+    Operation::Completion,
+    Operation::Embedding,
+    Operation::CountTokens,
+];
+
+impl HttpTarget {
+    pub(crate) fn uri(&self, operation: Operation) -> Option<&Uri> {
+        self.uris[operation_slot(operation)].as_ref()
+    }
+}
+
+/// The version of Anthropic's API the gateway speaks.
+pub const ANTHROPIC_VERSION: &str = "2023-06-01";
 
 impl Deployment {
     /// Resolves a deployment's URLs and headers. `index` is its position in `model_list` of
@@ -73,12 +87,12 @@ impl Deployment {
             None => api_base.host_str().unwrap_or_default().to_owned(),
         };
 
-        let uri_for = |endpoint: Endpoint| -> Result<Uri, ConfigError> {
-            endpoint_uri(&config, &api_base, endpoint).map_err(|reason| error("api_base", reason))
-        };
-        let chat_completions = uri_for(Endpoint::ChatCompletions)?;
-        let completions = uri_for(Endpoint::Completions)?;
-        let embeddings = uri_for(Endpoint::Embeddings)?;
+        let mut uris: [Option<Uri>; 4] = Default::default();
+        for operation in OPERATIONS {
+            uris[operation_slot(operation)] = operation_uri(&config, &api_base, operation)
+                .transpose()
+                .map_err(|reason| error("api_base", reason))?;
+        }
 
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -86,11 +100,21 @@ impl Deployment {
             USER_AGENT,
             HeaderValue::from_static(concat!("tollgate/", env!("CARGO_PKG_VERSION"))),
         );
+        if config.provider.kind == ProviderKind::Anthropic {
+            headers.insert(
+                HeaderName::from_static("anthropic-version"),
+                HeaderValue::from_static(ANTHROPIC_VERSION),
+            );
+        }
         if let Some(key) = &config.api_key {
             let (name, value) = match config.provider.auth {
                 AuthStyle::Bearer => (AUTHORIZATION, format!("Bearer {}", key.expose_secret())),
                 AuthStyle::ApiKeyHeader => (
                     HeaderName::from_static("api-key"),
+                    key.expose_secret().to_owned(),
+                ),
+                AuthStyle::XApiKey => (
+                    HeaderName::from_static("x-api-key"),
                     key.expose_secret().to_owned(),
                 ),
             };
@@ -113,14 +137,13 @@ impl Deployment {
             headers.insert(HeaderName::from_static("openai-organization"), value);
         }
 
-        let clients = pool.client_set(&chat_completions, config.connect_timeout);
+        let any_uri = uris.iter().flatten().next().cloned().unwrap_or_default();
+        let clients = pool.client_set(&any_uri, config.connect_timeout);
         Ok(Deployment {
             config,
             target: Target::Http(Box::new(HttpTarget {
                 clients,
-                chat_completions,
-                completions,
-                embeddings,
+                uris,
                 headers,
             })),
             api_base_host,
@@ -139,38 +162,48 @@ impl Deployment {
     }
 }
 
-/// The full URL of `endpoint` on this deployment.
-fn endpoint_uri(
+/// The full URL of `operation` on this deployment; `None` when the provider has no such
+/// operation.
+fn operation_uri(
     config: &DeploymentConfig,
     api_base: &Url,
-    endpoint: Endpoint,
-) -> Result<Uri, String> {
+    operation: Operation,
+) -> Option<Result<Uri, String>> {
     let base = api_base.as_str().trim_end_matches('/');
     let text = match config.provider.kind {
         ProviderKind::OpenAiCompatible | ProviderKind::Mock => {
-            format!("{base}/{}", endpoint.path())
+            format!("{base}/{}", operation.openai_path()?)
         }
         ProviderKind::Azure => {
+            let path = operation.openai_path()?;
             let api_version = config.api_version.as_deref().unwrap_or_default();
             // An api_base that already points into a deployment is used as given (LiteLLM does).
             if base.contains("/openai/deployments/") {
-                format!("{base}/{}?api-version={api_version}", endpoint.path())
+                format!("{base}/{path}?api-version={api_version}")
             } else if api_version == "v1" {
                 // The v1 API takes the deployment from the body's `model` and needs no version.
-                format!("{base}/openai/v1/{}", endpoint.path())
+                format!("{base}/openai/v1/{path}")
             } else if matches!(api_version, "latest" | "preview") {
-                format!(
-                    "{base}/openai/v1/{}?api-version={api_version}",
-                    endpoint.path()
-                )
+                format!("{base}/openai/v1/{path}?api-version={api_version}")
             } else {
                 format!(
-                    "{base}/openai/deployments/{}/{}?api-version={api_version}",
-                    config.model,
-                    endpoint.path()
+                    "{base}/openai/deployments/{}/{path}?api-version={api_version}",
+                    config.model
                 )
             }
         }
+        ProviderKind::Anthropic => {
+            // LiteLLM's `api_base` for anthropic/ is the root `/v1/messages` goes under; some
+            // configs give `…/v1` or the full endpoint instead.
+            let root = base
+                .trim_end_matches("/v1/messages")
+                .trim_end_matches("/v1");
+            match operation {
+                Operation::Chat => format!("{root}/v1/messages"),
+                Operation::CountTokens => format!("{root}/v1/messages/count_tokens"),
+                Operation::Completion | Operation::Embedding => return None,
+            }
+        }
     };
-    Uri::try_from(text.as_str()).map_err(|err| format!("`{text}` is not a valid URL: {err}"))
+    Some(Uri::try_from(text.as_str()).map_err(|err| format!("`{text}` is not a valid URL: {err}")))
 }

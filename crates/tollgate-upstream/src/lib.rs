@@ -18,7 +18,7 @@ use http_body::{Body, Frame, SizeHint};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use tokio::time::Instant;
-use tollgate_core::endpoint::Endpoint;
+use tollgate_core::endpoint::Operation;
 use tollgate_core::error::GatewayError;
 
 pub use client::{ClientPool, ClientSet};
@@ -102,19 +102,29 @@ impl Body for UpstreamBody {
 }
 
 impl Deployment {
-    /// Sends `body` to this deployment's `endpoint` and waits for the response head: up to
-    /// `stream_timeout` for streams, `timeout` otherwise.
+    /// Sends `body` to this deployment's `operation` and waits for the response head: up to
+    /// `stream_timeout` for streams, `timeout` otherwise. `extra_headers` are added to the
+    /// deployment's own (e.g. Anthropic beta flags passed on from the client).
     pub async fn send(
         &self,
-        endpoint: Endpoint,
+        operation: Operation,
         body: Bytes,
         stream: bool,
+        extra_headers: Option<HeaderMap>,
     ) -> Result<UpstreamResponse, GatewayError> {
         let target = match &self.target {
             Target::Mock => {
-                return mock::respond(endpoint, &body, self.config.mock_response.as_deref());
+                return mock::respond(operation, &body, self.config.mock_response.as_deref());
             }
             Target::Http(target) => target,
+        };
+        let Some(uri) = target.uri(operation) else {
+            return Err(GatewayError::invalid_request(format!(
+                "`{}/` deployments do not serve {} requests.",
+                self.config.provider.prefix,
+                operation.as_str()
+            ))
+            .with_code("unsupported_operation"));
         };
         let first_byte_timeout = if stream {
             self.config.stream_timeout
@@ -123,8 +133,12 @@ impl Deployment {
         };
         let mut request = http::Request::new(Full::new(body));
         *request.method_mut() = Method::POST;
-        *request.uri_mut() = target.uri(endpoint).clone();
-        *request.headers_mut() = target.headers.clone();
+        *request.uri_mut() = uri.clone();
+        let headers = request.headers_mut();
+        *headers = target.headers.clone();
+        if let Some(extra) = extra_headers {
+            headers.extend(extra);
+        }
 
         let response =
             match tokio::time::timeout(first_byte_timeout, target.clients.pick().request(request))

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use http::StatusCode;
 use http::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 use serde_json::{Value, json};
-use tollgate_core::endpoint::Endpoint;
+use tollgate_core::endpoint::Operation;
 use tollgate_core::error::GatewayError;
 
 use crate::{UpstreamBody, UpstreamResponse};
@@ -21,7 +21,7 @@ use crate::{UpstreamBody, UpstreamResponse};
 const DEFAULT_EMBEDDING_DIMENSIONS: usize = 8;
 
 pub(crate) fn respond(
-    endpoint: Endpoint,
+    operation: Operation,
     body: &[u8],
     fixed_reply: Option<&str>,
 ) -> Result<UpstreamResponse, GatewayError> {
@@ -40,8 +40,8 @@ pub(crate) fn respond(
     let id = format!("mock-{:016x}", fastrand::u64(..));
 
     let reply_json = |payload: Value| json_response(payload.to_string());
-    match endpoint {
-        Endpoint::ChatCompletions => {
+    match operation {
+        Operation::Chat => {
             let messages = request["messages"]
                 .as_array()
                 .map(Vec::as_slice)
@@ -92,7 +92,7 @@ pub(crate) fn respond(
                 })))
             }
         }
-        Endpoint::Completions => {
+        Operation::Completion => {
             let prompt = match &request["prompt"] {
                 Value::Array(items) => items.first().map(content_text).unwrap_or_default(),
                 other => content_text(other),
@@ -133,7 +133,7 @@ pub(crate) fn respond(
                 })))
             }
         }
-        Endpoint::Embeddings => {
+        Operation::Embedding => {
             let inputs: Vec<String> = match &request["input"] {
                 Value::Array(items) if items.iter().all(Value::is_string) => {
                     items.iter().map(content_text).collect()
@@ -167,6 +167,9 @@ pub(crate) fn respond(
                 "usage": {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens},
             })))
         }
+        Operation::CountTokens => Err(GatewayError::invalid_request(
+            "`mock/` deployments do not count tokens.",
+        )),
     }
 }
 

@@ -9,11 +9,21 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use crate::raw::{RawFields, TextOr};
+
 /// `POST /v1/messages`.
 #[derive(Debug, Default, Deserialize, Serialize)]
 pub struct MessagesRequest<'a> {
-    #[serde(borrow)]
+    /// Left out of the body on Vertex and Bedrock, where the URL names the model.
+    #[serde(borrow, skip_serializing_if = "str_is_empty")]
     pub model: Cow<'a, str>,
+    /// Vertex (`vertex-2023-10-16`) and Bedrock (`bedrock-2023-05-31`) take the API version in
+    /// the body instead of a header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anthropic_version: Option<Cow<'a, str>>,
+    /// Bedrock takes beta flags in the body instead of a header.
+    #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
+    pub anthropic_beta: Option<Vec<Cow<'a, str>>>,
     #[serde(borrow)]
     pub messages: Vec<Message<'a>>,
     /// Required by Anthropic; inbound requests without it are refused.
@@ -44,6 +54,15 @@ pub struct MessagesRequest<'a> {
     pub output_config: Option<&'a RawValue>,
     #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
     pub service_tier: Option<Cow<'a, str>>,
+    /// Provider-specific keys from the client's request, forwarded as written.
+    #[serde(flatten, skip_deserializing)]
+    pub extra: RawFields<'a>,
+}
+
+// serde's `skip_serializing_if` hands over a reference to the field itself.
+#[allow(clippy::ptr_arg)]
+fn str_is_empty(text: &Cow<'_, str>) -> bool {
+    text.is_empty()
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -54,25 +73,11 @@ pub struct Message<'a> {
     pub content: Content<'a>,
 }
 
-/// A message's content: a plain string, or blocks.
-#[derive(Debug, Deserialize, Serialize)]
-#[serde(untagged)]
-pub enum Content<'a> {
-    #[serde(borrow)]
-    Text(Cow<'a, str>),
-    #[serde(borrow)]
-    Blocks(Vec<Block<'a>>),
-}
+/// A message's content (or a tool result's): a plain string, or blocks.
+pub type Content<'a> = TextOr<'a, Block<'a>>;
 
 /// `system`: a string, or text blocks (which may carry `cache_control`).
-#[derive(Debug, Deserialize, Serialize)]
-#[serde(untagged)]
-pub enum System<'a> {
-    #[serde(borrow)]
-    Text(Cow<'a, str>),
-    #[serde(borrow)]
-    Blocks(Vec<Block<'a>>),
-}
+pub type System<'a> = TextOr<'a, Block<'a>>;
 
 /// One content block. Flat rather than an enum: the `type` decides which fields matter, and
 /// block types the gateway does not know travel with their fields intact.
@@ -143,7 +148,12 @@ pub struct Tool<'a> {
     #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
     pub input_schema: Option<&'a RawValue>,
     /// Server tools (`web_search_20250305`, …) and `custom`.
-    #[serde(rename = "type", default, borrow, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "type",
+        default,
+        borrow,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub kind: Option<Cow<'a, str>>,
     #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
     pub cache_control: Option<&'a RawValue>,

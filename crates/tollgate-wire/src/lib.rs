@@ -2,5 +2,6 @@
 //! as raw JSON so that fields a provider adds tomorrow pass through untouched.
 #![forbid(unsafe_code)]
 
+pub mod anthropic;
 pub mod openai;
 pub mod raw;

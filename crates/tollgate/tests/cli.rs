@@ -152,7 +152,7 @@ fn serving_logs_one_line_per_request_and_exits_cleanly_on_sigterm() {
     assert_eq!(warning["level"], "WARN");
     assert_eq!(
         warning["keys"],
-        "litellm_settings.drop_params, litellm_settings.success_callback, router_settings.num_retries"
+        "litellm_settings.success_callback, router_settings.num_retries"
     );
     served.wait_for("no general_settings.master_key");
     let listening: serde_json::Value =

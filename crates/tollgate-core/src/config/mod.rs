@@ -72,6 +72,9 @@ pub struct DeploymentConfig {
     pub mock_response: Option<String>,
     /// Whether streams to this deployment get `stream_options.include_usage` injected.
     pub inject_stream_usage: bool,
+    /// Parameters the provider cannot take are dropped instead of refused with a 400
+    /// (`drop_params`, per deployment or in `litellm_settings`).
+    pub drop_params: bool,
     pub model_info: ModelInfo,
 }
 

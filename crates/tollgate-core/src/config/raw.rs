@@ -72,6 +72,8 @@ pub struct RawLitellmParams {
     #[serde(default)]
     pub mock_response: Option<Scalar>,
     #[serde(default)]
+    pub drop_params: Option<Scalar>,
+    #[serde(default)]
     pub input_cost_per_token: Option<Scalar>,
     #[serde(default)]
     pub output_cost_per_token: Option<Scalar>,

@@ -27,7 +27,7 @@ const DEFAULT_AZURE_API_VERSION: &str = "2025-02-01-preview";
 /// The `router_settings` / `litellm_settings` / `general_settings` keys Tollgate acts on today.
 /// Every other key is accepted and listed in the start-up warning.
 const ROUTER_SETTINGS_USED: &[&str] = &["timeout", "stream_timeout"];
-const LITELLM_SETTINGS_USED: &[&str] = &["request_timeout", "ssl_verify"];
+const LITELLM_SETTINGS_USED: &[&str] = &["request_timeout", "ssl_verify", "drop_params"];
 
 pub(super) fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigError> {
     let cx = Context { file };
@@ -95,9 +95,19 @@ pub(super) fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigErro
         Some((path, value)) => Some(cx.duration(&path, &value)?),
         None => None,
     };
+    let drop_params = match mapping_scalar(
+        &cx,
+        &litellm_settings,
+        "drop_params",
+        "litellm_settings.drop_params",
+    )? {
+        Some((path, value)) => cx.bool(&path, &value)?,
+        None => false,
+    };
     let defaults = DeploymentDefaults {
         timeout: default_timeout,
         stream_timeout: default_stream_timeout,
+        drop_params,
     };
 
     let mut deployments = Vec::new();
@@ -221,6 +231,7 @@ pub(super) fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigErro
 struct DeploymentDefaults {
     timeout: Duration,
     stream_timeout: Option<Duration>,
+    drop_params: bool,
 }
 
 struct Context<'a> {
@@ -462,6 +473,10 @@ impl Resolver<'_> {
             .as_ref()
             .map(|value| self.text(&field("mock_response"), value))
             .transpose()?;
+        let drop_params = match &params.drop_params {
+            Some(value) => self.bool(&field("drop_params"), value)?,
+            None => defaults.drop_params,
+        };
         let organization = params
             .organization
             .as_ref()
@@ -520,6 +535,7 @@ impl Resolver<'_> {
             order,
             mock_response,
             inject_stream_usage,
+            drop_params,
             model_info,
         };
         Ok((deployment, id_is_explicit))

@@ -7,8 +7,10 @@ use std::sync::LazyLock;
 
 use bytes::{Bytes, BytesMut};
 use memchr::memmem::Finder;
+use tollgate_core::error::GatewayError;
 use tollgate_wire::openai::{StreamChunkHead, Usage};
 
+use crate::canonical::{StreamTransform, TokenUsage};
 use crate::sse::{EventScanner, event_data};
 
 static USAGE_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"usage\""));
@@ -86,7 +88,7 @@ impl OpenAiStreamObserver {
     }
 
     /// The last usage the provider reported, if it reported any.
-    pub fn usage(&self) -> Option<Usage> {
+    pub fn reported_usage(&self) -> Option<Usage> {
         self.usage
     }
 
@@ -126,6 +128,26 @@ impl OpenAiStreamObserver {
 
 /// Cheap pre-check: the event has a `"usage"` key whose value is not `null`. Only such events
 /// are parsed; the rest are forwarded after this scan alone.
+impl StreamTransform for OpenAiStreamObserver {
+    fn on_bytes(&mut self, chunk: Bytes, out: &mut VecDeque<Bytes>) -> Result<(), GatewayError> {
+        OpenAiStreamObserver::on_bytes(self, chunk, out);
+        Ok(())
+    }
+
+    fn on_end(&mut self, out: &mut VecDeque<Bytes>) -> Result<(), GatewayError> {
+        OpenAiStreamObserver::on_end(self, out);
+        Ok(())
+    }
+
+    fn on_error(&mut self, err: &GatewayError, out: &mut VecDeque<Bytes>) {
+        out.push_back(Bytes::from(format!("data: {}\n\n", err.to_json())));
+    }
+
+    fn usage(&self) -> Option<TokenUsage> {
+        self.usage.as_ref().map(TokenUsage::from_openai)
+    }
+}
+
 fn carries_usage(event: &[u8]) -> bool {
     USAGE_KEY.find_iter(event).any(|at| {
         let rest = &event[at + b"\"usage\"".len()..];
@@ -186,7 +208,7 @@ mod tests {
         let all = format!("{CONTENT}{USAGE}{DONE}");
         let (text, observer) = run(true, &[&all]);
         assert_eq!(text, format!("{CONTENT}{DONE}"));
-        assert_eq!(observer.usage(), expected_usage());
+        assert_eq!(observer.reported_usage(), expected_usage());
         assert!(observer.saw_done());
     }
 
@@ -195,7 +217,7 @@ mod tests {
         let all = format!("{CONTENT}{USAGE}{DONE}");
         let (text, observer) = run(false, &[&all]);
         assert_eq!(text, all);
-        assert_eq!(observer.usage(), expected_usage());
+        assert_eq!(observer.reported_usage(), expected_usage());
     }
 
     #[test]
@@ -205,7 +227,7 @@ mod tests {
         let reads: Vec<&str> = reads.iter().map(String::as_str).collect();
         let (text, observer) = run(true, &reads);
         assert_eq!(text, format!("{CONTENT}{DONE}"));
-        assert_eq!(observer.usage(), expected_usage());
+        assert_eq!(observer.reported_usage(), expected_usage());
     }
 
     #[test]
@@ -213,7 +235,7 @@ mod tests {
         let with_content = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"x\"}}],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":1,\"total_tokens\":2}}\n\n";
         let (text, observer) = run(true, &[with_content, DONE]);
         assert_eq!(text, format!("{with_content}{DONE}"));
-        assert_eq!(observer.usage().unwrap().total_tokens, Some(2));
+        assert_eq!(observer.reported_usage().unwrap().total_tokens, Some(2));
     }
 
     #[test]

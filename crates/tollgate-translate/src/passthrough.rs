@@ -1,8 +1,12 @@
-//! OpenAI client to OpenAI-compatible provider: the body travels as the client sent it, with
-//! only the edits the gateway must make, spliced in place (no re-serialisation).
+//! Same format on both sides (OpenAI client to OpenAI-compatible provider, Anthropic client to
+//! Anthropic): the body travels as the client sent it, with only the edits the gateway must
+//! make, spliced in place (no re-serialisation).
 //!
-//! The edits: `model` becomes the deployment's model name; on streams,
+//! The edits: `model` becomes the deployment's model name; on OpenAI streams,
 //! `stream_options.include_usage` is set so the gateway always learns the token usage.
+//!
+//! Every request, passthrough or not, is inspected here first: the fields the gateway acts on
+//! are read and checked, naming the field when one is wrong.
 
 use std::borrow::Cow;
 use std::ops::Range;
@@ -76,6 +80,27 @@ pub fn inspect_request(endpoint: Endpoint, body: &[u8]) -> Result<InspectedReque
         }
         Endpoint::Embeddings => {
             required(head.input, "input")?;
+        }
+        Endpoint::Messages | Endpoint::CountTokens => {
+            let messages = required(head.messages, "messages")?;
+            if json_type(messages) != "array" {
+                return Err(GatewayError::invalid_param(
+                    "messages",
+                    format!("`messages` must be an array, got {}.", json_type(messages)),
+                ));
+            }
+            if endpoint == Endpoint::Messages {
+                let max_tokens = required(head.max_tokens, "max_tokens")?;
+                if json_type(max_tokens) != "number" {
+                    return Err(GatewayError::invalid_param(
+                        "max_tokens",
+                        format!(
+                            "`max_tokens` must be a number, got {}.",
+                            json_type(max_tokens)
+                        ),
+                    ));
+                }
+            }
         }
     }
 
