@@ -1,7 +1,14 @@
 //! Test support: mock providers that speak each provider's real wire format on a real socket.
 //! Used by the integration tests and, as the `tollgate-mock-provider` binary, by the benchmark.
 
+pub mod anthropic;
 pub mod openai;
+mod recorder;
+mod server;
+mod sse;
 mod tls;
 
-pub use openai::{MockOpenAi, MockOptions, RecordedRequest};
+pub use anthropic::MockAnthropic;
+pub use openai::{MockOpenAi, MockOptions};
+pub use recorder::RecordedRequest;
+pub use server::MockProvider;

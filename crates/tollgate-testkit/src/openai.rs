@@ -15,11 +15,7 @@
 //! counted as cancelled.
 
 use std::collections::VecDeque;
-use std::net::SocketAddr;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -28,12 +24,13 @@ use axum::extract::{Request, State};
 use axum::response::Response;
 use base64::Engine;
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
-use http::{Method, StatusCode};
+use http::StatusCode;
+use http::header::{HeaderMap, HeaderValue};
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
-use tokio::sync::{Notify, oneshot};
-use tokio::time::Sleep;
+
+use crate::recorder::{CancelGuard, Recorder};
+use crate::server::MockProvider;
+use crate::sse::{Ending, SseBody, json_response, response};
 
 /// How the mock behaves beyond what the model name selects.
 #[derive(Debug, Clone, Default)]
@@ -48,142 +45,36 @@ pub struct MockOptions {
     pub fixed_chunks: usize,
 }
 
-/// A request as the mock received it.
-#[derive(Debug, Clone)]
-pub struct RecordedRequest {
-    pub method: Method,
-    /// Path and query, e.g. `/openai/deployments/d/chat/completions?api-version=2024-10-21`.
-    pub path: String,
-    pub headers: HeaderMap,
-    /// The body as JSON (`Null` if it was not JSON).
-    pub body: Value,
-    pub raw_body: Bytes,
-    /// HTTP/1.1 or HTTP/2, as negotiated.
-    pub version: http::Version,
-    /// The caller's address: requests on one connection share it.
-    pub peer: Option<SocketAddr>,
-}
-
 #[derive(Debug)]
 struct MockState {
     options: MockOptions,
-    requests: Mutex<Vec<RecordedRequest>>,
-    cancelled: AtomicUsize,
-    changed: Notify,
+    recorder: Arc<Recorder>,
     fixed_json: Bytes,
     fixed_stream: Vec<Bytes>,
     fixed_stream_usage: Bytes,
 }
 
-/// A running mock provider; stops when dropped.
-pub struct MockOpenAi {
-    addr: SocketAddr,
-    state: Arc<MockState>,
-    tls_ca_pem: Option<String>,
-    _stop: oneshot::Sender<()>,
-}
+/// The OpenAI-compatible mock.
+pub struct MockOpenAi;
 
 impl MockOpenAi {
-    pub async fn start() -> Self {
+    #[allow(clippy::new_ret_no_self)]
+    pub async fn start() -> MockProvider {
         Self::start_with(MockOptions::default(), "127.0.0.1:0").await
     }
 
-    pub async fn start_with(options: MockOptions, address: &str) -> Self {
-        let listener = TcpListener::bind(address)
-            .await
-            .expect("mock provider binds");
-        let addr = listener.local_addr().expect("bound address");
+    pub async fn start_with(options: MockOptions, address: &str) -> MockProvider {
         let state = MockState::new(options);
         let app = Router::new().fallback(handle).with_state(state.clone());
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-                let _ = tcp.set_nodelay(true);
-            });
-            let _ = axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move {
-                let _ = stopped.await;
-            })
-            .await;
-        });
-        MockOpenAi {
-            addr,
-            state,
-            tls_ca_pem: None,
-            _stop: stop,
-        }
+        MockProvider::spawn(app, state.recorder.clone(), address, false).await
     }
 
     /// The mock over HTTPS, offering HTTP/2 and HTTP/1.1 by ALPN, with a certificate for
     /// `localhost` issued by a fresh CA (`tls_ca_pem`).
-    pub async fn start_tls() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("mock provider binds");
-        let addr = listener.local_addr().expect("bound address");
+    pub async fn start_tls() -> MockProvider {
         let state = MockState::new(MockOptions::default());
         let app = Router::new().fallback(handle).with_state(state.clone());
-        let (ca_pem, server_config) = crate::tls::localhost_certificate();
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(crate::tls::serve(listener, server_config, app, stopped));
-        MockOpenAi {
-            addr,
-            state,
-            tls_ca_pem: Some(ca_pem),
-            _stop: stop,
-        }
-    }
-
-    /// The PEM of the CA that issued the mock's certificate, when it serves HTTPS.
-    pub fn tls_ca_pem(&self) -> Option<&str> {
-        self.tls_ca_pem.as_deref()
-    }
-
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    /// The base URL a deployment's `api_base` should point at (`http://127.0.0.1:port/v1`).
-    pub fn base_url(&self) -> String {
-        format!("{}/v1", self.root_url())
-    }
-
-    /// The root URL, for providers whose `api_base` has no `/v1` (Azure, Ollama).
-    pub fn root_url(&self) -> String {
-        match self.tls_ca_pem {
-            Some(_) => format!("https://localhost:{}", self.addr.port()),
-            None => format!("http://{}", self.addr),
-        }
-    }
-
-    pub fn requests(&self) -> Vec<RecordedRequest> {
-        self.state.requests.lock().expect("lock").clone()
-    }
-
-    pub fn last_request(&self) -> RecordedRequest {
-        self.requests().pop().expect("the mock received a request")
-    }
-
-    /// Requests abandoned by the caller before the mock finished answering.
-    pub fn cancelled(&self) -> usize {
-        self.state.cancelled.load(Ordering::SeqCst)
-    }
-
-    /// Waits until at least `count` requests were cancelled; false on timeout.
-    pub async fn wait_for_cancelled(&self, count: usize, timeout: Duration) -> bool {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let changed = self.state.changed.notified();
-            if self.cancelled() >= count {
-                return true;
-            }
-            if tokio::time::timeout_at(deadline, changed).await.is_err() {
-                return self.cancelled() >= count;
-            }
-        }
+        MockProvider::spawn(app, state.recorder.clone(), "127.0.0.1:0", true).await
     }
 }
 
@@ -194,31 +85,8 @@ impl MockState {
             fixed_stream: fixed_stream(options.fixed_chunks.max(1)),
             fixed_stream_usage: Bytes::from(format!("data: {}\n\n", fixed_usage_chunk())),
             options,
-            requests: Mutex::new(Vec::new()),
-            cancelled: AtomicUsize::new(0),
-            changed: Notify::new(),
+            recorder: Arc::new(Recorder::default()),
         })
-    }
-}
-
-/// Counts the request as cancelled if dropped before `finish`.
-struct CancelGuard {
-    state: Arc<MockState>,
-    armed: bool,
-}
-
-impl CancelGuard {
-    fn finish(&mut self) {
-        self.armed = false;
-    }
-}
-
-impl Drop for CancelGuard {
-    fn drop(&mut self) {
-        if self.armed {
-            self.state.cancelled.fetch_add(1, Ordering::SeqCst);
-            self.state.changed.notify_waiters();
-        }
     }
 }
 
@@ -230,31 +98,8 @@ async fn handle(State(state): State<Arc<MockState>>, request: Request) -> Respon
     if state.options.fixed {
         return fixed_answer(&state, &raw_body).await;
     }
-    let body: Value = serde_json::from_slice(&raw_body).unwrap_or(Value::Null);
-    let path = parts
-        .uri
-        .path_and_query()
-        .map(|p| p.to_string())
-        .unwrap_or_default();
-    let peer = parts
-        .extensions
-        .get::<axum::extract::ConnectInfo<SocketAddr>>()
-        .map(|info| info.0);
-    state.requests.lock().expect("lock").push(RecordedRequest {
-        version: parts.version,
-        peer,
-        method: parts.method.clone(),
-        path: path.clone(),
-        headers: parts.headers.clone(),
-        body: body.clone(),
-        raw_body,
-    });
-    state.changed.notify_waiters();
-
-    let mut guard = CancelGuard {
-        state: state.clone(),
-        armed: true,
-    };
+    let body = state.recorder.record(&parts, raw_body);
+    let mut guard = CancelGuard::new(state.recorder.clone());
     if !state.options.latency.is_zero() {
         tokio::time::sleep(state.options.latency).await;
     }
@@ -282,34 +127,23 @@ async fn handle(State(state): State<Arc<MockState>>, request: Request) -> Respon
     let stream = body["stream"].as_bool().unwrap_or(false);
     if path.ends_with("/chat/completions") {
         if stream {
-            let body = sse_body(chat_stream_events(&body), &model, state.clone(), guard);
-            return response(StatusCode::OK, "text/event-stream", body);
+            return sse_body(chat_stream_events(&body), &model, &state, guard);
         }
         guard.finish();
-        json_response(chat_completion(&body))
+        json_response(StatusCode::OK, &chat_completion(&body))
     } else if path.ends_with("/completions") {
         if stream {
-            let body = sse_body(
-                completion_stream_events(&body),
-                &model,
-                state.clone(),
-                guard,
-            );
-            return response(StatusCode::OK, "text/event-stream", body);
+            return sse_body(completion_stream_events(&body), &model, &state, guard);
         }
         guard.finish();
-        json_response(text_completion(&body))
+        json_response(StatusCode::OK, &text_completion(&body))
     } else if path.ends_with("/embeddings") {
         guard.finish();
-        json_response(embeddings(&body))
+        json_response(StatusCode::OK, &embeddings(&body))
     } else {
         guard.finish();
         let error = json!({"error": {"message": format!("Unknown path {path}"), "type": "invalid_request_error", "param": null, "code": null}});
-        response(
-            StatusCode::NOT_FOUND,
-            "application/json",
-            Body::from(error.to_string()),
-        )
+        json_response(StatusCode::NOT_FOUND, &error)
     }
 }
 
@@ -330,36 +164,9 @@ async fn fixed_answer(state: &Arc<MockState>, body: &[u8]) -> Response {
         events.push_back(state.fixed_stream_usage.clone());
         events.push_back(done);
     }
-    let guard = CancelGuard {
-        state: state.clone(),
-        armed: false,
-    };
-    let body = SseBody {
-        events,
-        delay: state.options.chunk_delay,
-        sleep: None,
-        ending: Ending::Done,
-        break_now: false,
-        guard,
-    };
-    response(StatusCode::OK, "text/event-stream", Body::new(body))
-}
-
-fn response(status: StatusCode, content_type: &'static str, body: Body) -> Response {
-    let mut response = Response::new(body);
-    *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    response
-}
-
-fn json_response(value: Value) -> Response {
-    response(
-        StatusCode::OK,
-        "application/json",
-        Body::from(value.to_string()),
-    )
+    let guard = CancelGuard::disarmed(state.recorder.clone());
+    SseBody::new(events, state.options.chunk_delay, Ending::Done, guard)
+        .into_response("text/event-stream")
 }
 
 fn error_response(status: u16, headers: &HeaderMap) -> Response {
@@ -396,7 +203,7 @@ fn error_response(status: u16, headers: &HeaderMap) -> Response {
         ),
     };
     let body = json!({"error": {"message": message, "type": kind, "param": null, "code": code}});
-    let mut response = response(status, "application/json", Body::from(body.to_string()));
+    let mut response = json_response(status, &body);
     if status == StatusCode::TOO_MANY_REQUESTS {
         response
             .headers_mut()
@@ -647,18 +454,7 @@ fn fixed_usage_chunk() -> Value {
     json!({"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1_700_000_000, "model": "bench", "choices": [], "usage": usage(12, 10)})
 }
 
-/// How a mock stream ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Ending {
-    /// After its last event, normally.
-    Done,
-    /// Never: the stream stalls after its first event.
-    Stall,
-    /// The connection breaks after the second event.
-    Break,
-}
-
-fn sse_body(events: Vec<Value>, model: &str, state: Arc<MockState>, guard: CancelGuard) -> Body {
+fn sse_body(events: Vec<Value>, model: &str, state: &MockState, guard: CancelGuard) -> Response {
     let ending = match model {
         "stall" | "silent" => Ending::Stall,
         "break" => Ending::Break,
@@ -673,65 +469,6 @@ fn sse_body(events: Vec<Value>, model: &str, state: Arc<MockState>, guard: Cance
         Ending::Stall => frames.truncate(if model == "silent" { 0 } else { 1 }),
         Ending::Break => frames.truncate(2),
     }
-    Body::new(SseBody {
-        events: frames,
-        delay: state.options.chunk_delay,
-        sleep: None,
-        ending,
-        break_now: false,
-        guard,
-    })
-}
-
-/// Events written one per frame, with an optional delay between them.
-struct SseBody {
-    events: VecDeque<Bytes>,
-    delay: Duration,
-    sleep: Option<Pin<Box<Sleep>>>,
-    ending: Ending,
-    break_now: bool,
-    guard: CancelGuard,
-}
-
-impl http_body::Body for SseBody {
-    type Data = Bytes;
-    type Error = std::io::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<Bytes>, std::io::Error>>> {
-        if let Some(sleep) = self.sleep.as_mut() {
-            if sleep.as_mut().poll(cx).is_pending() {
-                return Poll::Pending;
-            }
-            self.sleep = None;
-        }
-        if let Some(event) = self.events.pop_front() {
-            if !self.delay.is_zero() && !self.events.is_empty() {
-                self.sleep = Some(Box::pin(tokio::time::sleep(self.delay)));
-            }
-            return Poll::Ready(Some(Ok(http_body::Frame::data(event))));
-        }
-        match self.ending {
-            Ending::Done => {
-                self.guard.finish();
-                Poll::Ready(None)
-            }
-            // Never woken: only dropping the body (the caller going away) ends it.
-            Ending::Stall => Poll::Pending,
-            // Break only after the events were flushed, so the head and first events are out.
-            Ending::Break if !self.break_now => {
-                self.break_now = true;
-                self.sleep = Some(Box::pin(tokio::time::sleep(Duration::from_millis(100))));
-                self.poll_frame(cx)
-            }
-            Ending::Break => {
-                self.guard.finish();
-                Poll::Ready(Some(Err(std::io::Error::other(
-                    "mock provider broke the stream",
-                ))))
-            }
-        }
-    }
+    SseBody::new(frames, state.options.chunk_delay, ending, guard)
+        .into_response("text/event-stream")
 }

@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod anthropic;
 mod auth;
 mod azure;
 mod cancellation;

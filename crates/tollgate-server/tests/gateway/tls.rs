@@ -4,11 +4,11 @@
 use std::collections::HashSet;
 
 use serde_json::json;
-use tollgate_testkit::MockOpenAi;
+use tollgate_testkit::{MockOpenAi, MockProvider};
 
 use crate::harness::*;
 
-fn write_ca(mock: &MockOpenAi, name: &str) -> String {
+fn write_ca(mock: &MockProvider, name: &str) -> String {
     let path = std::env::temp_dir().join(format!(
         "tollgate-test-ca-{}-{name}.pem",
         std::process::id()
@@ -17,7 +17,7 @@ fn write_ca(mock: &MockOpenAi, name: &str) -> String {
     path.display().to_string()
 }
 
-fn tls_config(mock: &MockOpenAi, litellm_settings: &str, tollgate_settings: &str) -> String {
+fn tls_config(mock: &MockProvider, litellm_settings: &str, tollgate_settings: &str) -> String {
     format!(
         "{}litellm_settings:\n{litellm_settings}{tollgate_settings}",
         config_with_models(&openai_model("m", "gpt-4o", &mock.base_url()))
