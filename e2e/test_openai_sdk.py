@@ -5,108 +5,33 @@ by scripts/test with TOLLGATE_BIN and MOCK_PROVIDER_BIN pointing at the built bi
 """
 
 import json
-import os
-import socket
-import subprocess
-import tempfile
-import time
 import unittest
-import urllib.request
 
 import openai
 
-MASTER_KEY = "sk-e2e-master"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_mock():
-    process = subprocess.Popen(
-        [os.environ["MOCK_PROVIDER_BIN"]],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    line = process.stdout.readline().strip()
-    if not line.startswith("listening on "):
-        process.kill()
-        raise RuntimeError(f"mock provider did not start: {line!r}")
-    return process, line.removeprefix("listening on ")
-
-
-def wait_ready(url, process, log_path, seconds=20):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        if process.poll() is not None:
-            with open(log_path) as log:
-                raise RuntimeError(f"tollgate exited early:\n{log.read()}")
-        try:
-            with urllib.request.urlopen(url + "/health/readiness", timeout=1) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("tollgate did not become ready")
+from harness import MASTER_KEY, Gateway, Mock
 
 
 class OpenAiSdkTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.mock, mock_address = start_mock()
-        base = f"http://{mock_address}/v1"
-        cls.workdir = tempfile.TemporaryDirectory()
-        config_path = os.path.join(cls.workdir.name, "config.yaml")
-        models = [
-            ("gpt-4o", "gpt-4o"),
-            ("text-embedding-3-small", "text-embedding-3-small"),
-            ("gpt-3.5-turbo-instruct", "gpt-3.5-turbo-instruct"),
-            ("rate-limited", "error-429"),
-            ("broken", "error-500"),
-        ]
-        with open(config_path, "w") as config:
-            config.write("model_list:\n")
-            for name, upstream in models:
-                config.write(
-                    f"  - model_name: {name}\n"
-                    f"    litellm_params:\n"
-                    f"      model: openai/{upstream}\n"
-                    f"      api_base: {base}\n"
-                    f"      api_key: os.environ/E2E_PROVIDER_KEY\n"
-                )
-            config.write(f"general_settings:\n  master_key: {MASTER_KEY}\n")
-        port = free_port()
-        cls.gateway_url = f"http://127.0.0.1:{port}"
-        cls.log_path = os.path.join(cls.workdir.name, "tollgate.log")
-        cls.log = open(cls.log_path, "w")
-        env = dict(os.environ, E2E_PROVIDER_KEY="sk-e2e-provider-secret")
-        cls.gateway = subprocess.Popen(
-            [os.environ["TOLLGATE_BIN"], "serve", "--config", config_path,
-             "--host", "127.0.0.1", "--port", str(port), "--log-format", "json"],
-            stdout=cls.log,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-        wait_ready(cls.gateway_url, cls.gateway, cls.log_path)
+        cls.mock = Mock("openai")
+        base = f"{cls.mock.root}/v1"
+        cls.gateway = Gateway([
+            ("gpt-4o", "openai/gpt-4o", base),
+            ("text-embedding-3-small", "openai/text-embedding-3-small", base),
+            ("gpt-3.5-turbo-instruct", "openai/gpt-3.5-turbo-instruct", base),
+            ("rate-limited", "openai/error-429", base),
+            ("broken", "openai/error-500", base),
+        ])
+        cls.gateway_url = cls.gateway.url
         # No SDK retries: each test sees the gateway's own answer.
         cls.client = openai.OpenAI(api_key=MASTER_KEY, base_url=cls.gateway_url + "/v1", max_retries=0)
 
     @classmethod
     def tearDownClass(cls):
-        cls.gateway.terminate()
-        exit_code = cls.gateway.wait(timeout=30)
-        cls.mock.kill()
-        cls.mock.wait()
-        cls.log.close()
-        with open(cls.log_path) as log:
-            cls.log_text = log.read()
-        cls.workdir.cleanup()
-        if exit_code != 0:
-            raise AssertionError(f"tollgate exited with {exit_code} on SIGTERM:\n{cls.log_text}")
-        if "sk-e2e-provider-secret" in cls.log_text:
-            raise AssertionError("the provider key appeared in the gateway's log")
+        cls.gateway.stop()
+        cls.mock.stop()
 
     def test_chat_completion(self):
         reply = self.client.chat.completions.create(

@@ -225,6 +225,13 @@ fn content_text(content: &Value) -> String {
 }
 
 fn last_user_text(request: &Value) -> String {
+    if request["messages"]
+        .as_array()
+        .and_then(|m| m.last())
+        .is_some_and(|m| m["role"] == "tool")
+    {
+        return "done".to_owned();
+    }
     request["messages"]
         .as_array()
         .and_then(|messages| messages.iter().rev().find(|m| m["role"] == "user"))
@@ -253,9 +260,14 @@ fn usage(prompt: u64, completion: u64) -> Value {
            "prompt_tokens_details": {"cached_tokens": 0}, "completion_tokens_details": {"reasoning_tokens": 0}})
 }
 
-/// The first tool, when the request offers tools and does not forbid calling them.
+/// The first tool, when the request offers tools and does not forbid calling them — unless
+/// the conversation just returned a tool result, which a model answers in text.
 fn tool_to_call(request: &Value) -> Option<String> {
-    if request["tool_choice"] == "none" {
+    let after_tool_result = request["messages"]
+        .as_array()
+        .and_then(|m| m.last())
+        .is_some_and(|m| m["role"] == "tool");
+    if request["tool_choice"] == "none" || after_tool_result {
         return None;
     }
     request["tools"].as_array()?.first()?["function"]["name"]

@@ -88,6 +88,14 @@ impl Served {
     }
 }
 
+impl Drop for Served {
+    /// A failed assertion must not leave the gateway running.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 const ECHO_MODELS: &str =
     "model_list:\n  - model_name: echo\n    litellm_params:\n      model: mock/echo\n";
 

@@ -1,13 +1,13 @@
 //! `tollgate-mock-provider`: the mock OpenAI provider as a process, for the benchmark and the
 //! SDK end-to-end tests.
 //!
-//! Usage: tollgate-mock-provider [--port N] [--latency-ms N] [--chunk-delay-ms N] [--fixed]
-//!                               [--chunks N] [--threads N]
+//! Usage: tollgate-mock-provider [--format openai|anthropic] [--port N] [--latency-ms N]
+//!                               [--chunk-delay-ms N] [--fixed] [--chunks N] [--threads N]
 //! Prints `listening on 127.0.0.1:PORT` once ready.
 
 use std::time::Duration;
 
-use tollgate_testkit::{MockOpenAi, MockOptions};
+use tollgate_testkit::{MockAnthropic, MockOpenAi, MockOptions};
 
 fn main() {
     let mut options = MockOptions {
@@ -16,6 +16,7 @@ fn main() {
     };
     let mut port = 0u16;
     let mut threads = 1usize;
+    let mut anthropic = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = |name: &str| -> u64 {
@@ -32,6 +33,11 @@ fn main() {
             "--chunks" => options.fixed_chunks = value("--chunks") as usize,
             "--threads" => threads = value("--threads") as usize,
             "--fixed" => options.fixed = true,
+            "--format" => match args.next().as_deref() {
+                Some("openai") => anthropic = false,
+                Some("anthropic") => anthropic = true,
+                other => panic!("--format takes openai or anthropic, got {other:?}"),
+            },
             other => panic!("unknown argument {other}"),
         }
     }
@@ -41,7 +47,12 @@ fn main() {
         .build()
         .expect("runtime");
     runtime.block_on(async move {
-        let mock = MockOpenAi::start_with(options, &format!("127.0.0.1:{port}")).await;
+        let address = format!("127.0.0.1:{port}");
+        let mock = if anthropic {
+            MockAnthropic::start_at(&address).await
+        } else {
+            MockOpenAi::start_with(options, &address).await
+        };
         println!("listening on {}", mock.addr());
         std::future::pending::<()>().await;
     });
