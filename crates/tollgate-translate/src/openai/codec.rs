@@ -10,7 +10,7 @@ use tollgate_core::error::GatewayError;
 use tollgate_wire::openai::{
     ChatChunk, ChatCompletion, ChatRequest, StreamOptionsOut, ThinkingBlock,
 };
-use tollgate_wire::raw::JsonStr;
+use tollgate_wire::raw::{JsonStr, TextOr};
 
 use crate::canonical::{
     Completion, FinishReason, StreamDecoder, StreamEncoder, StreamEvent, TokenUsage, ToolCallOut,
@@ -18,7 +18,9 @@ use crate::canonical::{
 use crate::sse::{EventScanner, event_data};
 
 /// The request for an OpenAI-compatible provider, from the canonical form (when the client
-/// spoke another format). `inject_usage` asks for usage on streams.
+/// spoke another format). `inject_usage` asks for usage on streams. The canonical form's
+/// extensions that OpenAI's API refuses (`cache_control`, `thinking_blocks`,
+/// `reasoning_content`, `thinking`) are left out.
 pub fn encode_request(
     request: &mut ChatRequest<'_>,
     upstream_model: &str,
@@ -29,6 +31,20 @@ pub fn encode_request(
         request.stream_options = Some(StreamOptionsOut {
             include_usage: true,
         });
+    }
+    request.thinking = None;
+    for message in &mut request.messages {
+        message.cache_control = None;
+        message.thinking_blocks = None;
+        message.reasoning_content = None;
+        if let Some(TextOr::List(parts)) = &mut message.content {
+            for part in parts {
+                part.cache_control = None;
+            }
+        }
+    }
+    for tool in request.tools.iter_mut().flatten() {
+        tool.cache_control = None;
     }
     serde_json::to_vec(request).map(Bytes::from).map_err(|err| {
         GatewayError::internal(format!("could not encode the provider request: {err}"))

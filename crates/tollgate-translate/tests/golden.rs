@@ -1,0 +1,175 @@
+//! Golden tests: every fixture translated for every provider format, compared with reviewed
+//! snapshots (`tests/snapshots`). A change in any translation shows up here as a diff.
+//!
+//! To accept intended changes: `INSTA_UPDATE=always cargo test -p tollgate-translate --test golden`,
+//! then review the `.snap` diffs before committing.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use tollgate_translate::anthropic::inbound::{self, AnthropicEncoder, ReasoningSupport};
+use tollgate_translate::anthropic::outbound::{self, AnthropicDecoder, Flavor, Plan, Target};
+use tollgate_translate::canonical::{StreamTransform, Translated};
+use tollgate_translate::openai::codec::{self, ChunkDecoder, ChunkEncoder};
+use tollgate_translate::params::ParamPolicy;
+use tollgate_wire::openai::ChatRequest;
+
+fn fixtures(dir: &str) -> Vec<(String, Vec<u8>)> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(dir);
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    entries.sort();
+    entries
+        .into_iter()
+        .map(|path| (stem(&path), std::fs::read(&path).unwrap()))
+        .collect()
+}
+
+fn stem(path: &Path) -> String {
+    path.file_stem().unwrap().to_string_lossy().into_owned()
+}
+
+fn pretty(json: &[u8]) -> String {
+    let value: serde_json::Value = serde_json::from_slice(json).expect("translations produce JSON");
+    serde_json::to_string_pretty(&value).unwrap()
+}
+
+/// Stream output with the wall-clock `created` fields masked.
+fn stable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("\"created\":") {
+        let (head, tail) = rest.split_at(at + "\"created\":".len());
+        out.push_str(head);
+        out.push_str("\"[created]\"");
+        rest = tail
+            .trim_start()
+            .trim_start_matches(|c: char| c.is_ascii_digit());
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Runs a stream transform over `input` cut into small reads, as a network would deliver it.
+fn run_stream(mut transform: Translated, input: &[u8]) -> String {
+    let mut out = VecDeque::new();
+    for piece in input.chunks(37) {
+        transform
+            .on_bytes(Bytes::copy_from_slice(piece), &mut out)
+            .expect("the stream translates");
+    }
+    transform.on_end(&mut out).expect("the stream ends cleanly");
+    let bytes: Vec<u8> = out.iter().flat_map(|b| b.iter().copied()).collect();
+    stable(&String::from_utf8(bytes).unwrap())
+}
+
+#[test]
+fn openai_requests_to_anthropic() {
+    let policy = ParamPolicy {
+        provider: "anthropic",
+        drop_unsupported: false,
+    };
+    for (name, body) in fixtures("openai_requests") {
+        let request: ChatRequest<'_> = serde_json::from_slice(&body).unwrap();
+        let target = Target {
+            model: "claude-target",
+            flavor: Flavor::Anthropic,
+            max_output_tokens: None,
+        };
+        let (translated, _) = outbound::encode_request(&request, target, &policy).unwrap();
+        insta::assert_snapshot!(format!("openai_to_anthropic__{name}"), pretty(&translated));
+    }
+}
+
+#[test]
+fn openai_requests_to_anthropic_on_bedrock_and_vertex() {
+    let policy = ParamPolicy {
+        provider: "bedrock",
+        drop_unsupported: true,
+    };
+    let body = std::fs::read(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/openai_requests/prompt_caching.json"),
+    )
+    .unwrap();
+    let request: ChatRequest<'_> = serde_json::from_slice(&body).unwrap();
+    for flavor in [Flavor::Bedrock, Flavor::Vertex] {
+        let target = Target {
+            model: "anthropic.claude",
+            flavor,
+            max_output_tokens: Some(8192),
+        };
+        let (translated, _) = outbound::encode_request(&request, target, &policy).unwrap();
+        insta::assert_snapshot!(
+            format!("openai_to_anthropic_{flavor:?}__prompt_caching").to_lowercase(),
+            pretty(&translated)
+        );
+    }
+}
+
+#[test]
+fn anthropic_requests_to_openai() {
+    for (name, body) in fixtures("anthropic_requests") {
+        let request = inbound::decode_request(&body).unwrap();
+        let mut chat = inbound::to_chat_request(&request, ReasoningSupport::Effort).unwrap();
+        let encoded = codec::encode_request(&mut chat, "gpt-target", true).unwrap();
+        insta::assert_snapshot!(format!("anthropic_to_openai__{name}"), pretty(&encoded));
+    }
+}
+
+#[test]
+fn anthropic_responses_to_openai() {
+    for (name, body) in fixtures("anthropic_responses") {
+        let completion = outbound::decode_response(&body, &Plan::default()).unwrap();
+        let encoded = codec::encode_completion(&completion);
+        insta::assert_snapshot!(
+            format!("anthropic_response_to_openai__{name}"),
+            stable(&pretty(&encoded))
+        );
+    }
+}
+
+#[test]
+fn openai_responses_to_anthropic() {
+    for (name, body) in fixtures("openai_responses") {
+        let completion = codec::decode_completion(&body).unwrap();
+        let encoded = inbound::encode_response(&completion, "client-model").unwrap();
+        insta::assert_snapshot!(
+            format!("openai_response_to_anthropic__{name}"),
+            pretty(&encoded)
+        );
+    }
+}
+
+#[test]
+fn anthropic_streams_to_openai_chunks() {
+    for (name, body) in fixtures("anthropic_streams") {
+        let transform = Translated::new(
+            Box::new(AnthropicDecoder::new(Plan::default())),
+            Box::new(ChunkEncoder::new(true)),
+        );
+        insta::assert_snapshot!(
+            format!("anthropic_stream_to_openai__{name}"),
+            run_stream(transform, &body)
+        );
+    }
+}
+
+#[test]
+fn openai_streams_to_anthropic_events() {
+    for (name, body) in fixtures("openai_streams") {
+        let transform = Translated::new(
+            Box::new(ChunkDecoder::default()),
+            Box::new(AnthropicEncoder::new("client-model")),
+        );
+        insta::assert_snapshot!(
+            format!("openai_stream_to_anthropic__{name}"),
+            run_stream(transform, &body)
+        );
+    }
+}
