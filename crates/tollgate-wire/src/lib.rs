@@ -3,5 +3,6 @@
 #![forbid(unsafe_code)]
 
 pub mod anthropic;
+pub mod gemini;
 pub mod openai;
 pub mod raw;
