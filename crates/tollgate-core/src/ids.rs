@@ -20,6 +20,18 @@ pub fn new_request_id() -> String {
     id
 }
 
+/// `call_` and 24 random letters and digits: an OpenAI-style tool call id, for providers whose
+/// calls come without one.
+pub fn new_tool_call_id() -> String {
+    const ALPHABET: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut id = String::with_capacity(29);
+    id.push_str("call_");
+    for _ in 0..24 {
+        id.push(ALPHABET[fastrand::usize(..ALPHABET.len())] as char);
+    }
+    id
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

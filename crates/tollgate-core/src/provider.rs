@@ -11,8 +11,36 @@ pub enum ProviderKind {
     Azure,
     /// Anthropic's Messages API: `{api_base}/v1/messages`.
     Anthropic,
+    /// Google's Gemini API: `{api_base}/models/{model}:generateContent`.
+    Gemini,
+    /// Vertex AI: Gemini and Anthropic models under a Google Cloud project, OAuth-authenticated.
+    Vertex,
     /// The built-in echo provider: answers in-process, no network.
     Mock,
+}
+
+/// The request and response format a deployment's endpoint speaks. Mostly the provider's;
+/// Vertex AI serves Gemini models in Gemini's format and Claude models in Anthropic's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WireFormat {
+    OpenAi,
+    Anthropic,
+    Gemini,
+}
+
+impl ProviderKind {
+    /// The format of `model` on this provider.
+    pub fn wire_format(self, model: &str) -> WireFormat {
+        match self {
+            ProviderKind::OpenAiCompatible | ProviderKind::Azure | ProviderKind::Mock => {
+                WireFormat::OpenAi
+            }
+            ProviderKind::Anthropic => WireFormat::Anthropic,
+            ProviderKind::Gemini => WireFormat::Gemini,
+            ProviderKind::Vertex if model.starts_with("claude") => WireFormat::Anthropic,
+            ProviderKind::Vertex => WireFormat::Gemini,
+        }
+    }
 }
 
 /// How the provider key is sent.
@@ -24,6 +52,10 @@ pub enum AuthStyle {
     ApiKeyHeader,
     /// `x-api-key: <key>` (Anthropic).
     XApiKey,
+    /// `x-goog-api-key: <key>` (Gemini API).
+    GoogApiKey,
+    /// `Authorization: Bearer <token>` from a Google service account's OAuth token (Vertex AI).
+    GoogleOAuth,
 }
 
 /// Whether streams may carry `stream_options.include_usage`.
@@ -365,6 +397,30 @@ pub static PROVIDERS: &[ProviderSpec] = &[
         api_base_env: &["ANTHROPIC_API_BASE", "ANTHROPIC_BASE_URL"],
         auth: AuthStyle::XApiKey,
         requires_api_key: true,
+        append_v1_to_bare_base: false,
+        model_prefix: None,
+        stream_usage: StreamUsage::Unsupported,
+    },
+    ProviderSpec {
+        prefix: "gemini",
+        kind: ProviderKind::Gemini,
+        default_api_base: Some("https://generativelanguage.googleapis.com/v1beta"),
+        api_key_env: &["GEMINI_API_KEY", "GOOGLE_API_KEY"],
+        api_base_env: &["GEMINI_API_BASE"],
+        auth: AuthStyle::GoogApiKey,
+        requires_api_key: true,
+        append_v1_to_bare_base: false,
+        model_prefix: None,
+        stream_usage: StreamUsage::Unsupported,
+    },
+    ProviderSpec {
+        prefix: "vertex_ai",
+        kind: ProviderKind::Vertex,
+        default_api_base: None,
+        api_key_env: &[],
+        api_base_env: &["VERTEXAI_API_BASE", "VERTEX_API_BASE"],
+        auth: AuthStyle::GoogleOAuth,
+        requires_api_key: false,
         append_v1_to_bare_base: false,
         model_prefix: None,
         stream_usage: StreamUsage::Unsupported,

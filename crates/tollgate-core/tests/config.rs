@@ -118,7 +118,7 @@ fn a_litellm_config_is_read_as_is() {
         [
             "general_settings.alerting",
             "guardrails",
-            "model_list[].litellm_params.vertex_project",
+            "model_list[].litellm_params.litellm_credential_name",
             "router_settings.num_retries",
             "router_settings.routing_strategy",
         ]

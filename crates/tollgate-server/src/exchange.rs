@@ -6,12 +6,13 @@ use bytes::Bytes;
 use http::StatusCode;
 use tollgate_core::endpoint::{ClientFormat, Endpoint, Operation};
 use tollgate_core::error::GatewayError;
-use tollgate_core::provider::ProviderKind;
+use tollgate_core::provider::{ProviderKind, WireFormat};
 use tollgate_translate::anthropic::inbound::{self, AnthropicEncoder, ReasoningSupport};
 use tollgate_translate::anthropic::observer::AnthropicStreamObserver;
 use tollgate_translate::anthropic::outbound::{self, AnthropicDecoder, Flavor, Target};
 use tollgate_translate::anthropic::{self as anthropic};
 use tollgate_translate::canonical::{Completion, StreamTransform, TokenUsage, Translated};
+use tollgate_translate::gemini::{self, response::GeminiDecoder};
 use tollgate_translate::openai::codec::{self as openai_codec, ChunkDecoder, ChunkEncoder};
 use tollgate_translate::openai::errors::upstream_error;
 use tollgate_translate::openai::observer::OpenAiStreamObserver;
@@ -20,24 +21,6 @@ use tollgate_translate::passthrough::{InspectedRequest, prepare_upstream_body};
 use tollgate_upstream::Deployment;
 use tollgate_wire::anthropic::MessagesResponse;
 use tollgate_wire::openai::{ChatRequest, ResponseUsage};
-
-/// The wire format a provider speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ProviderFormat {
-    OpenAi,
-    Anthropic,
-}
-
-impl ProviderFormat {
-    pub(crate) fn of(deployment: &Deployment) -> ProviderFormat {
-        match deployment.config.provider.kind {
-            ProviderKind::OpenAiCompatible | ProviderKind::Azure | ProviderKind::Mock => {
-                ProviderFormat::OpenAi
-            }
-            ProviderKind::Anthropic => ProviderFormat::Anthropic,
-        }
-    }
-}
 
 /// The conversion chosen for one request.
 pub(crate) enum Exchange {
@@ -57,6 +40,10 @@ pub(crate) enum Exchange {
 pub(crate) enum ProviderSide {
     OpenAi,
     Anthropic(outbound::Plan),
+    /// `model`: the deployment's model, named in answers that do not say.
+    Gemini {
+        model: String,
+    },
 }
 
 pub(crate) enum ClientSide {
@@ -78,9 +65,8 @@ impl Exchange {
         deployment: &Deployment,
     ) -> Result<(Bytes, Exchange), GatewayError> {
         let config = &deployment.config;
-        let provider = ProviderFormat::of(deployment);
-        match (endpoint.format(), provider) {
-            (ClientFormat::OpenAi, ProviderFormat::OpenAi) => {
+        match (endpoint.format(), config.wire_format()) {
+            (ClientFormat::OpenAi, WireFormat::OpenAi) => {
                 let upstream = prepare_upstream_body(
                     body,
                     inspected,
@@ -96,8 +82,14 @@ impl Exchange {
                     },
                 ))
             }
-            (ClientFormat::Anthropic, ProviderFormat::Anthropic) => {
-                let upstream = prepare_upstream_body(body, inspected, &config.model, false);
+            (ClientFormat::Anthropic, WireFormat::Anthropic) => {
+                let upstream = match anthropic_flavor(deployment) {
+                    Flavor::Anthropic => {
+                        prepare_upstream_body(body, inspected, &config.model, false)
+                    }
+                    // The model is in the URL and the API version in the body.
+                    flavor => outbound::adapt_native_request(body, flavor)?,
+                };
                 Ok((
                     upstream,
                     Exchange::Passthrough {
@@ -106,89 +98,100 @@ impl Exchange {
                     },
                 ))
             }
-            (ClientFormat::OpenAi, ProviderFormat::Anthropic) => {
+            (client_format, provider_format) => {
                 if endpoint.operation() != Operation::Chat {
                     return Err(unsupported(endpoint, deployment));
                 }
-                let request: ChatRequest<'_> =
-                    serde_json::from_slice(body).map_err(request_error)?;
-                let target = Target {
-                    model: &config.model,
-                    flavor: Flavor::Anthropic,
-                    max_output_tokens: config
-                        .model_info
-                        .max_output_tokens
-                        .or(config.model_info.max_tokens),
-                };
-                let (upstream, plan) =
-                    outbound::encode_request(&request, target, &policy(deployment))?;
-                let client = ClientSide::OpenAi {
-                    include_usage: inspected.client_wants_usage,
-                };
-                Ok((
-                    upstream,
-                    Exchange::Translated {
-                        provider: ProviderSide::Anthropic(plan),
-                        client,
+                let client = match client_format {
+                    ClientFormat::OpenAi => ClientSide::OpenAi {
+                        include_usage: inspected.client_wants_usage,
                     },
-                ))
-            }
-            (ClientFormat::Anthropic, ProviderFormat::OpenAi) => {
-                if endpoint.operation() != Operation::Chat {
-                    return Err(unsupported(endpoint, deployment));
-                }
-                let request = inbound::decode_request(body)?;
-                let reasoning = if supports_reasoning(deployment) {
-                    ReasoningSupport::Effort
-                } else {
-                    ReasoningSupport::None
-                };
-                let mut chat = inbound::to_chat_request(&request, reasoning)?;
-                let upstream = openai_codec::encode_request(
-                    &mut chat,
-                    &config.model,
-                    config.inject_stream_usage,
-                )?;
-                let client = ClientSide::Anthropic {
-                    model: inspected.model.clone(),
-                };
-                Ok((
-                    upstream,
-                    Exchange::Translated {
-                        provider: ProviderSide::OpenAi,
-                        client,
+                    ClientFormat::Anthropic => ClientSide::Anthropic {
+                        model: inspected.model.clone(),
                     },
-                ))
+                };
+                // Everything crosses through the canonical (OpenAI chat) request.
+                let anthropic_request;
+                let mut chat: ChatRequest<'_> = match client_format {
+                    ClientFormat::OpenAi => serde_json::from_slice(body).map_err(request_error)?,
+                    ClientFormat::Anthropic => {
+                        anthropic_request = inbound::decode_request(body)?;
+                        let reasoning = if supports_reasoning(deployment) {
+                            ReasoningSupport::Effort
+                        } else {
+                            ReasoningSupport::None
+                        };
+                        inbound::to_chat_request(&anthropic_request, reasoning)?
+                    }
+                };
+                let (upstream, provider) = match provider_format {
+                    WireFormat::OpenAi => {
+                        let upstream = openai_codec::encode_request(
+                            &mut chat,
+                            &config.model,
+                            config.inject_stream_usage,
+                        )?;
+                        (upstream, ProviderSide::OpenAi)
+                    }
+                    WireFormat::Anthropic => {
+                        let target = Target {
+                            model: &config.model,
+                            flavor: anthropic_flavor(deployment),
+                            max_output_tokens: config
+                                .model_info
+                                .max_output_tokens
+                                .or(config.model_info.max_tokens),
+                        };
+                        let (upstream, plan) =
+                            outbound::encode_request(&chat, target, &policy(deployment))?;
+                        (upstream, ProviderSide::Anthropic(plan))
+                    }
+                    WireFormat::Gemini => {
+                        let target = gemini::request::Target {
+                            model: &config.model,
+                        };
+                        let upstream =
+                            gemini::request::encode_request(&chat, target, &policy(deployment))?;
+                        let model = config.model.clone();
+                        (upstream, ProviderSide::Gemini { model })
+                    }
+                };
+                Ok((upstream, Exchange::Translated { provider, client }))
             }
         }
     }
 
-    fn provider_format(&self) -> ProviderFormat {
+    pub(crate) fn provider_format(&self) -> WireFormat {
         match self {
             Exchange::Passthrough {
                 format: ClientFormat::OpenAi,
                 ..
-            } => ProviderFormat::OpenAi,
+            }
+            | Exchange::Translated {
+                provider: ProviderSide::OpenAi,
+                ..
+            } => WireFormat::OpenAi,
             Exchange::Passthrough {
                 format: ClientFormat::Anthropic,
                 ..
-            } => ProviderFormat::Anthropic,
-            Exchange::Translated {
-                provider: ProviderSide::OpenAi,
-                ..
-            } => ProviderFormat::OpenAi,
-            Exchange::Translated {
+            }
+            | Exchange::Translated {
                 provider: ProviderSide::Anthropic(_),
                 ..
-            } => ProviderFormat::Anthropic,
+            } => WireFormat::Anthropic,
+            Exchange::Translated {
+                provider: ProviderSide::Gemini { .. },
+                ..
+            } => WireFormat::Gemini,
         }
     }
 
     /// A provider's error response, read in the provider's format.
     pub(crate) fn provider_error(&self, status: StatusCode, body: &[u8]) -> GatewayError {
         match self.provider_format() {
-            ProviderFormat::OpenAi => upstream_error(status, body),
-            ProviderFormat::Anthropic => anthropic::errors::provider_error(status, body),
+            WireFormat::OpenAi => upstream_error(status, body),
+            WireFormat::Anthropic => anthropic::errors::provider_error(status, body),
+            WireFormat::Gemini => gemini::errors::provider_error(status, body),
         }
     }
 
@@ -221,6 +224,9 @@ impl Exchange {
                 let completion: Completion<'_> = match provider {
                     ProviderSide::OpenAi => openai_codec::decode_completion(&body)?,
                     ProviderSide::Anthropic(plan) => outbound::decode_response(&body, plan)?,
+                    ProviderSide::Gemini { model } => {
+                        gemini::response::decode_response(&body, model)?
+                    }
                 };
                 let usage = completion.usage;
                 let encoded = match client {
@@ -250,6 +256,7 @@ impl Exchange {
                 {
                     ProviderSide::OpenAi => Box::new(ChunkDecoder::default()),
                     ProviderSide::Anthropic(plan) => Box::new(AnthropicDecoder::new(plan.clone())),
+                    ProviderSide::Gemini { model } => Box::new(GeminiDecoder::new(model)),
                 };
                 let encoder: Box<dyn tollgate_translate::canonical::StreamEncoder> = match client {
                     ClientSide::OpenAi { include_usage } => {
@@ -260,6 +267,14 @@ impl Exchange {
                 Box::new(Translated::new(decoder, encoder))
             }
         }
+    }
+}
+
+/// Anthropic's own API, or Claude on Vertex AI.
+fn anthropic_flavor(deployment: &Deployment) -> Flavor {
+    match deployment.config.provider.kind {
+        ProviderKind::Vertex => Flavor::Vertex,
+        _ => Flavor::Anthropic,
     }
 }
 

@@ -14,6 +14,7 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use tokio::time::Instant;
 use tollgate_core::endpoint::{ClientFormat, Endpoint};
 use tollgate_core::error::GatewayError;
+use tollgate_core::provider::WireFormat;
 use tollgate_translate::canonical::StreamTransform;
 use tollgate_translate::passthrough::inspect_request;
 use tollgate_upstream::{Deployment, UpstreamBody, UpstreamResponse};
@@ -21,7 +22,7 @@ use tollgate_upstream::{Deployment, UpstreamBody, UpstreamResponse};
 use crate::access_log::{AccessRecord, Outcome};
 use crate::app::Gateway;
 use crate::error::ApiError;
-use crate::exchange::{Exchange, ProviderFormat};
+use crate::exchange::Exchange;
 use crate::request_context::{LoggedByPipeline, RequestId};
 use crate::stream::ObservedStream;
 
@@ -180,7 +181,7 @@ fn forwarded_headers(
     headers: &HeaderMap,
 ) -> Option<HeaderMap> {
     if endpoint.format() != ClientFormat::Anthropic
-        || ProviderFormat::of(deployment) != ProviderFormat::Anthropic
+        || deployment.config.wire_format() != WireFormat::Anthropic
     {
         return None;
     }
@@ -228,7 +229,7 @@ async fn relay_error(
     if let Some(after) = retry_after {
         err = err.with_retry_after(after);
     }
-    if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+    if err.status == StatusCode::UNAUTHORIZED || err.status == StatusCode::FORBIDDEN {
         // The provider refused the gateway's own credential; the client's key was fine.
         err.message = format!(
             "The provider rejected the gateway's credentials for deployment `{}`: {}",

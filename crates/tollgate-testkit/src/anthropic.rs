@@ -78,32 +78,9 @@ async fn handle(State(recorder): State<Arc<Recorder>>, request: Request) -> Resp
         );
     }
     let model = body["model"].as_str().unwrap_or_default().to_owned();
-    if let Some(status) = model
-        .strip_prefix("error-")
-        .and_then(|code| code.parse::<u16>().ok())
-    {
-        let (kind, message) = match status {
-            400 => (
-                "invalid_request_error",
-                "prompt is too long: 208310 tokens > 200000 maximum".to_owned(),
-            ),
-            401 => ("authentication_error", format!("invalid x-api-key: {key}")),
-            429 => (
-                "rate_limit_error",
-                "Number of request tokens has exceeded your per-minute rate limit".to_owned(),
-            ),
-            529 => ("overloaded_error", "Overloaded".to_owned()),
-            _ => ("api_error", "Internal server error".to_owned()),
-        };
-        return error(status, kind, &message, &parts.headers);
-    }
-
     let path = parts.uri.path();
     if path.ends_with("/v1/messages/count_tokens") {
-        return json_response(
-            StatusCode::OK,
-            &json!({"input_tokens": prompt_words(&body)}),
-        );
+        return count_tokens(&body);
     }
     if !path.ends_with("/v1/messages") {
         return error(
@@ -113,27 +90,67 @@ async fn handle(State(recorder): State<Arc<Recorder>>, request: Request) -> Resp
             &parts.headers,
         );
     }
+    messages(recorder, &body, &model, &parts.headers)
+}
+
+/// `{"input_tokens": N}`, N counting the prompt's words.
+pub(crate) fn count_tokens(body: &Value) -> Response {
+    json_response(StatusCode::OK, &json!({"input_tokens": prompt_words(body)}))
+}
+
+/// Answers a Messages request for `model` (from the body, or the URL on Vertex AI).
+pub(crate) fn messages(
+    recorder: Arc<Recorder>,
+    body: &Value,
+    model: &str,
+    headers: &HeaderMap,
+) -> Response {
+    if let Some(status) = model
+        .strip_prefix("error-")
+        .and_then(|code| code.parse::<u16>().ok())
+    {
+        let (kind, message) = match status {
+            400 => (
+                "invalid_request_error",
+                "prompt is too long: 208310 tokens > 200000 maximum".to_owned(),
+            ),
+            401 => {
+                let key = headers
+                    .get("x-api-key")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default();
+                ("authentication_error", format!("invalid x-api-key: {key}"))
+            }
+            429 => (
+                "rate_limit_error",
+                "Number of request tokens has exceeded your per-minute rate limit".to_owned(),
+            ),
+            529 => ("overloaded_error", "Overloaded".to_owned()),
+            _ => ("api_error", "Internal server error".to_owned()),
+        };
+        return error(status, kind, &message, headers);
+    }
     if body["max_tokens"].as_u64().is_none() {
         return error(
             400,
             "invalid_request_error",
             "max_tokens: Field required",
-            &parts.headers,
+            headers,
         );
     }
 
-    let answer = Answer::for_request(&body);
+    let answer = Answer::for_request(body);
     if body["stream"].as_bool() == Some(true) {
         let events = if model == "stream-error" {
-            answer.failing_stream(&model)
+            answer.failing_stream(model)
         } else {
-            answer.stream(&model)
+            answer.stream(model)
         };
         let guard = CancelGuard::new(recorder);
         return SseBody::new(events, Duration::ZERO, Ending::Done, guard)
             .into_response("text/event-stream");
     }
-    json_response(StatusCode::OK, &answer.message(&model))
+    json_response(StatusCode::OK, &answer.message(model))
 }
 
 fn error(status: u16, kind: &str, message: &str, _headers: &HeaderMap) -> Response {

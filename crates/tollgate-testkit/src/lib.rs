@@ -2,6 +2,7 @@
 //! Used by the integration tests and, as the `tollgate-mock-provider` binary, by the benchmark.
 
 pub mod anthropic;
+pub mod gemini;
 pub mod openai;
 mod recorder;
 mod server;
@@ -9,6 +10,7 @@ mod sse;
 mod tls;
 
 pub use anthropic::MockAnthropic;
+pub use gemini::MockGemini;
 pub use openai::{MockOpenAi, MockOptions};
 pub use recorder::RecordedRequest;
 pub use server::MockProvider;

@@ -5,6 +5,7 @@
 
 pub mod anthropic;
 pub mod canonical;
+pub mod gemini;
 pub mod openai;
 pub mod params;
 pub mod passthrough;

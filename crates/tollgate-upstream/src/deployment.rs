@@ -9,10 +9,11 @@ use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderVal
 use secrecy::ExposeSecret;
 use tollgate_core::config::{ConfigError, DeploymentConfig};
 use tollgate_core::endpoint::Operation;
-use tollgate_core::provider::{AuthStyle, ProviderKind};
+use tollgate_core::provider::{AuthStyle, ProviderKind, WireFormat};
 use url::Url;
 
 use crate::client::{ClientPool, ClientSet};
+use crate::google_auth::TokenSource;
 
 /// One configured deployment and how to reach it.
 #[derive(Debug)]
@@ -35,8 +36,12 @@ pub(crate) struct HttpTarget {
     pub(crate) clients: Arc<ClientSet>,
     /// The URL of each operation the provider serves, indexed by `operation_slot`.
     uris: [Option<Uri>; 4],
+    /// Where streamed chat goes, for providers with a separate streaming method (Gemini).
+    stream_uri: Option<Uri>,
     /// Content type, auth and organization headers, sent with every request.
     pub(crate) headers: HeaderMap,
+    /// OAuth tokens, for providers whose auth header changes over time (Vertex AI).
+    pub(crate) token_source: Option<TokenSource>,
 }
 
 fn operation_slot(operation: Operation) -> usize {
@@ -56,8 +61,11 @@ const OPERATIONS: [Operation; 4] = [
 ];
 
 impl HttpTarget {
-    pub(crate) fn uri(&self, operation: Operation) -> Option<&Uri> {
-        self.uris[operation_slot(operation)].as_ref()
+    pub(crate) fn uri(&self, operation: Operation, stream: bool) -> Option<&Uri> {
+        match (&self.stream_uri, operation, stream) {
+            (Some(uri), Operation::Chat, true) => Some(uri),
+            _ => self.uris[operation_slot(operation)].as_ref(),
+        }
     }
 }
 
@@ -89,10 +97,14 @@ impl Deployment {
 
         let mut uris: [Option<Uri>; 4] = Default::default();
         for operation in OPERATIONS {
-            uris[operation_slot(operation)] = operation_uri(&config, &api_base, operation)
+            uris[operation_slot(operation)] = operation_uri(&config, &api_base, operation, false)
                 .transpose()
                 .map_err(|reason| error("api_base", reason))?;
         }
+        let stream_uri = operation_uri(&config, &api_base, Operation::Chat, true)
+            .transpose()
+            .map_err(|reason| error("api_base", reason))?
+            .filter(|uri| Some(uri) != uris[operation_slot(Operation::Chat)].as_ref());
 
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -100,6 +112,13 @@ impl Deployment {
             USER_AGENT,
             HeaderValue::from_static(concat!("tollgate/", env!("CARGO_PKG_VERSION"))),
         );
+        let token_source = match &config.vertex {
+            Some(vertex) => Some(
+                TokenSource::new(&vertex.credentials, pool, config.connect_timeout)
+                    .map_err(|reason| error("vertex_credentials", reason))?,
+            ),
+            None => None,
+        };
         if config.provider.kind == ProviderKind::Anthropic {
             headers.insert(
                 HeaderName::from_static("anthropic-version"),
@@ -117,6 +136,14 @@ impl Deployment {
                     HeaderName::from_static("x-api-key"),
                     key.expose_secret().to_owned(),
                 ),
+                AuthStyle::GoogApiKey => (
+                    HeaderName::from_static("x-goog-api-key"),
+                    key.expose_secret().to_owned(),
+                ),
+                // A configured key on Vertex is a ready access token (LiteLLM allows it too).
+                AuthStyle::GoogleOAuth => {
+                    (AUTHORIZATION, format!("Bearer {}", key.expose_secret()))
+                }
             };
             let mut value = HeaderValue::from_str(&value).map_err(|_| {
                 error(
@@ -144,7 +171,9 @@ impl Deployment {
             target: Target::Http(Box::new(HttpTarget {
                 clients,
                 uris,
+                stream_uri,
                 headers,
+                token_source,
             })),
             api_base_host,
         })
@@ -162,12 +191,13 @@ impl Deployment {
     }
 }
 
-/// The full URL of `operation` on this deployment; `None` when the provider has no such
-/// operation.
+/// The full URL of `operation` on this deployment (streamed or not); `None` when the provider
+/// has no such operation.
 fn operation_uri(
     config: &DeploymentConfig,
     api_base: &Url,
     operation: Operation,
+    stream: bool,
 ) -> Option<Result<Uri, String>> {
     let base = api_base.as_str().trim_end_matches('/');
     let text = match config.provider.kind {
@@ -204,6 +234,58 @@ fn operation_uri(
                 Operation::Completion | Operation::Embedding => return None,
             }
         }
+        ProviderKind::Gemini => {
+            let model = config.model.trim_start_matches("models/");
+            let method = gemini_method(operation, stream)?;
+            format!("{base}/models/{model}:{method}")
+        }
+        ProviderKind::Vertex => {
+            let vertex = config.vertex.as_ref()?;
+            // An api_base naming the project path already (a private endpoint) is kept as is.
+            let root = if base.contains("/projects/") {
+                base.to_owned()
+            } else {
+                format!(
+                    "{base}/v1/projects/{}/locations/{}",
+                    vertex.project, vertex.location
+                )
+            };
+            match config.wire_format() {
+                WireFormat::Anthropic => match operation {
+                    Operation::Chat if stream => format!(
+                        "{root}/publishers/anthropic/models/{}:streamRawPredict",
+                        config.model
+                    ),
+                    Operation::Chat => format!(
+                        "{root}/publishers/anthropic/models/{}:rawPredict",
+                        config.model
+                    ),
+                    Operation::CountTokens => {
+                        format!("{root}/publishers/anthropic/models/count-tokens:rawPredict")
+                    }
+                    Operation::Completion | Operation::Embedding => return None,
+                },
+                _ => {
+                    let method = match operation {
+                        // Vertex's text-embedding models answer `:predict`.
+                        Operation::Embedding => "predict",
+                        _ => gemini_method(operation, stream)?,
+                    };
+                    format!("{root}/publishers/google/models/{}:{method}", config.model)
+                }
+            }
+        }
     };
     Some(Uri::try_from(text.as_str()).map_err(|err| format!("`{text}` is not a valid URL: {err}")))
+}
+
+/// The Gemini method serving `operation` (the same names on the Gemini API and Vertex AI).
+fn gemini_method(operation: Operation, stream: bool) -> Option<&'static str> {
+    Some(match operation {
+        Operation::Chat if stream => "streamGenerateContent?alt=sse",
+        Operation::Chat => "generateContent",
+        Operation::Embedding => "batchEmbedContents",
+        Operation::CountTokens => "countTokens",
+        Operation::Completion => return None,
+    })
 }

@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod deployment;
+mod google_auth;
 mod mock;
 pub mod worker;
 
@@ -118,7 +119,7 @@ impl Deployment {
             }
             Target::Http(target) => target,
         };
-        let Some(uri) = target.uri(operation) else {
+        let Some(uri) = target.uri(operation, stream) else {
             return Err(GatewayError::invalid_request(format!(
                 "`{}/` deployments do not serve {} requests.",
                 self.config.provider.prefix,
@@ -131,6 +132,10 @@ impl Deployment {
         } else {
             self.config.timeout
         };
+        let authorization = match &target.token_source {
+            Some(source) => Some(source.authorization().await?),
+            None => None,
+        };
         let mut request = http::Request::new(Full::new(body));
         *request.method_mut() = Method::POST;
         *request.uri_mut() = uri.clone();
@@ -138,6 +143,9 @@ impl Deployment {
         *headers = target.headers.clone();
         if let Some(extra) = extra_headers {
             headers.extend(extra);
+        }
+        if let Some(authorization) = authorization {
+            headers.insert(http::header::AUTHORIZATION, authorization);
         }
 
         let response =
@@ -179,7 +187,7 @@ impl Deployment {
 
 /// The innermost cause of an error ("Connection refused (os error 111)"), which says what
 /// happened; the outer layers only say where.
-fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
     let mut cause = err;
     while let Some(source) = cause.source() {
         cause = source;

@@ -104,11 +104,15 @@ pub struct CalledFunction<'a> {
     pub args: Option<&'a RawValue>,
 }
 
+/// One tool entry: function declarations, or one of Google's built-in tools.
 #[derive(Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Tool<'a> {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub function_declarations: Vec<FunctionDeclaration<'a>>,
+    /// `{}`: grounding with Google Search.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub google_search: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -169,6 +173,7 @@ pub struct GenerationConfig<'a> {
     pub thinking_config: Option<ThinkingConfig>,
 }
 
+/// Gemini 2.5 takes a token budget; Gemini 3 a level (`low`, `medium`, `high`, …). Never both.
 #[derive(Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ThinkingConfig {
@@ -176,6 +181,8 @@ pub struct ThinkingConfig {
     pub include_thoughts: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub thinking_budget: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thinking_level: Option<&'static str>,
 }
 
 /// A response, or one chunk of a stream (each chunk is a response holding only what is new).

@@ -75,7 +75,47 @@ pub struct DeploymentConfig {
     /// Parameters the provider cannot take are dropped instead of refused with a 400
     /// (`drop_params`, per deployment or in `litellm_settings`).
     pub drop_params: bool,
+    /// Vertex AI deployments: where they run and how they authenticate.
+    pub vertex: Option<VertexConfig>,
     pub model_info: ModelInfo,
+}
+
+impl DeploymentConfig {
+    pub fn wire_format(&self) -> crate::provider::WireFormat {
+        self.provider.kind.wire_format(&self.model)
+    }
+}
+
+#[derive(Debug)]
+pub struct VertexConfig {
+    /// `vertex_project`; when unset, the credentials' project or `VERTEXAI_PROJECT`.
+    pub project: String,
+    /// `vertex_location` (default `us-central1`); `global` uses the global endpoint.
+    pub location: String,
+    pub credentials: GoogleCredentials,
+}
+
+/// How a Vertex deployment obtains its OAuth access tokens.
+#[derive(Debug)]
+pub enum GoogleCredentials {
+    /// A service-account key: signs a JWT and exchanges it at `token_uri`.
+    ServiceAccount {
+        client_email: String,
+        private_key_id: Option<String>,
+        /// PKCS#8 PEM.
+        private_key: SecretString,
+        token_uri: String,
+    },
+    /// `gcloud auth application-default login` credentials: a refresh token.
+    AuthorizedUser {
+        client_id: String,
+        client_secret: SecretString,
+        refresh_token: SecretString,
+        token_uri: String,
+    },
+    /// No key given: the metadata server of the VM / pod the gateway runs on
+    /// (`GCE_METADATA_HOST` moves it, as in Google's own libraries).
+    MetadataServer { token_uri: String },
 }
 
 /// `model_info`: what the config says about a model beyond how to reach it.

@@ -73,6 +73,13 @@ pub struct RawLitellmParams {
     pub mock_response: Option<Scalar>,
     #[serde(default)]
     pub drop_params: Option<Scalar>,
+    #[serde(default, alias = "vertex_ai_project")]
+    pub vertex_project: Option<Scalar>,
+    #[serde(default, alias = "vertex_ai_location")]
+    pub vertex_location: Option<Scalar>,
+    /// A service-account JSON key: a file path, or the JSON itself.
+    #[serde(default, alias = "vertex_ai_credentials")]
+    pub vertex_credentials: Option<Scalar>,
     #[serde(default)]
     pub input_cost_per_token: Option<Scalar>,
     #[serde(default)]

@@ -10,8 +10,11 @@ use serde_yaml_ng::{Mapping, Value};
 use sha2::{Digest, Sha256};
 use url::Url;
 
-use super::raw::{RawConfig, RawDeployment, RawModelInfo, Scalar};
-use super::{Config, ConfigError, DeploymentConfig, ModelInfo, UpstreamSettings};
+use super::raw::{RawConfig, RawDeployment, RawLitellmParams, RawModelInfo, Scalar};
+use super::{
+    Config, ConfigError, DeploymentConfig, GoogleCredentials, ModelInfo, UpstreamSettings,
+    VertexConfig,
+};
 use crate::duration::{parse_duration, seconds};
 use crate::env::{Env, env_reference};
 use crate::provider::{self, ProviderKind, ProviderSpec, StreamUsage};
@@ -391,8 +394,22 @@ impl Resolver<'_> {
             .as_ref()
             .map(|value| self.text(&field("api_base"), value))
             .transpose()?;
-        let api_base = match provider.kind {
-            ProviderKind::Mock => None,
+        let vertex = match provider.kind {
+            ProviderKind::Vertex => Some(self.vertex(&field, params)?),
+            _ => None,
+        };
+        let api_base = match (provider.kind, &vertex) {
+            (ProviderKind::Mock, _) => None,
+            // Vertex's endpoint follows from the location unless `api_base` overrides it.
+            (ProviderKind::Vertex, Some(vertex)) if explicit_base.is_none() => {
+                let location = &vertex.location;
+                let host = if location == "global" {
+                    "https://aiplatform.googleapis.com".to_owned()
+                } else {
+                    format!("https://{location}-aiplatform.googleapis.com")
+                };
+                Some(self.api_base(&field("api_base"), provider, Some(host))?)
+            }
             _ => Some(self.api_base(&field("api_base"), provider, explicit_base)?),
         };
 
@@ -536,6 +553,7 @@ impl Resolver<'_> {
             mock_response,
             inject_stream_usage,
             drop_params,
+            vertex,
             model_info,
         };
         Ok((deployment, id_is_explicit))
@@ -585,6 +603,152 @@ impl Resolver<'_> {
             ),
         };
         Err(self.cx.error(&field("model"), message))
+    }
+
+    /// `vertex_project`, `vertex_location` and `vertex_credentials` (a key file's path or its
+    /// JSON), falling back to `GOOGLE_APPLICATION_CREDENTIALS` and then the metadata server.
+    fn vertex(
+        &self,
+        field: &dyn Fn(&str) -> String,
+        params: &RawLitellmParams,
+    ) -> Result<VertexConfig, ConfigError> {
+        let credentials_source = match &params.vertex_credentials {
+            Some(value) => Some((
+                field("vertex_credentials"),
+                self.text(&field("vertex_credentials"), value)?,
+            )),
+            None => self.env.get("GOOGLE_APPLICATION_CREDENTIALS").map(|path| {
+                (
+                    "GOOGLE_APPLICATION_CREDENTIALS (environment)".to_owned(),
+                    path,
+                )
+            }),
+        };
+        let (credentials, credentials_project) = match credentials_source {
+            Some((path, source)) => self.google_credentials(&path, &source)?,
+            None => {
+                let host = self
+                    .env
+                    .get("GCE_METADATA_HOST")
+                    .unwrap_or_else(|| "metadata.google.internal".to_owned());
+                let token_uri = format!(
+                    "http://{host}/computeMetadata/v1/instance/service-accounts/default/token"
+                );
+                (GoogleCredentials::MetadataServer { token_uri }, None)
+            }
+        };
+        let project = match &params.vertex_project {
+            Some(value) => Some(self.text(&field("vertex_project"), value)?),
+            None => credentials_project.or_else(|| {
+                self.env
+                    .first_of(&["VERTEXAI_PROJECT", "VERTEX_PROJECT", "GOOGLE_CLOUD_PROJECT"])
+            }),
+        }
+        .filter(|project| !project.trim().is_empty())
+        .ok_or_else(|| {
+            self.cx.error(
+                &field("vertex_project"),
+                "Vertex AI needs a project: set vertex_project (or VERTEXAI_PROJECT), \
+                 or give service-account credentials that name one",
+            )
+        })?;
+        let location = match &params.vertex_location {
+            Some(value) => self.text(&field("vertex_location"), value)?,
+            None => self
+                .env
+                .first_of(&["VERTEXAI_LOCATION", "VERTEX_LOCATION"])
+                .unwrap_or_else(|| "us-central1".to_owned()),
+        };
+        let valid_location = !location.is_empty()
+            && location
+                .bytes()
+                .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'-');
+        if !valid_location {
+            return Err(self.cx.error(
+                &field("vertex_location"),
+                format!("`{location}` is not a Google Cloud location (e.g. us-central1, global)"),
+            ));
+        }
+        Ok(VertexConfig {
+            project: project.trim().to_owned(),
+            location,
+            credentials,
+        })
+    }
+
+    /// Parses a credentials JSON (inline, or read from the file `source` names).
+    fn google_credentials(
+        &self,
+        path: &str,
+        source: &str,
+    ) -> Result<(GoogleCredentials, Option<String>), ConfigError> {
+        let json = if source.trim_start().starts_with('{') {
+            source.to_owned()
+        } else {
+            let file = PathBuf::from(source.trim());
+            let file = if file.is_relative() {
+                self.cx.file.parent().unwrap_or(Path::new("")).join(file)
+            } else {
+                file
+            };
+            std::fs::read_to_string(&file).map_err(|err| {
+                self.cx.error(
+                    path,
+                    format!("cannot read credentials file `{}`: {err}", file.display()),
+                )
+            })?
+        };
+        let value: serde_json::Value = serde_json::from_str(&json).map_err(|err| {
+            self.cx
+                .error(path, format!("credentials are not valid JSON: {err}"))
+        })?;
+        let text = |key: &str| value.get(key).and_then(serde_json::Value::as_str);
+        let required = |key: &str| {
+            text(key)
+                .filter(|found| !found.is_empty())
+                .map(str::to_owned)
+                .ok_or_else(|| self.cx.error(path, format!("credentials have no `{key}`")))
+        };
+        let token_uri = text("token_uri")
+            .unwrap_or("https://oauth2.googleapis.com/token")
+            .to_owned();
+        let project = text("project_id")
+            .or_else(|| text("quota_project_id"))
+            .map(str::to_owned);
+        let credentials = match text("type") {
+            Some("service_account") => {
+                let private_key = required("private_key")?;
+                if !private_key.contains("-----BEGIN PRIVATE KEY-----") {
+                    return Err(self.cx.error(
+                        path,
+                        "credentials' `private_key` is not a PKCS#8 PEM key (-----BEGIN PRIVATE KEY-----)",
+                    ));
+                }
+                GoogleCredentials::ServiceAccount {
+                    client_email: required("client_email")?,
+                    private_key_id: text("private_key_id").map(str::to_owned),
+                    private_key: SecretString::from(private_key),
+                    token_uri,
+                }
+            }
+            Some("authorized_user") => GoogleCredentials::AuthorizedUser {
+                client_id: required("client_id")?,
+                client_secret: SecretString::from(required("client_secret")?),
+                refresh_token: SecretString::from(required("refresh_token")?),
+                token_uri,
+            },
+            Some(other) => {
+                return Err(self.cx.error(
+                    path,
+                    format!(
+                        "credentials of type `{other}` are not supported \
+                         (use a service_account key or authorized_user credentials)"
+                    ),
+                ));
+            }
+            None => return Err(self.cx.error(path, "credentials have no `type`")),
+        };
+        Ok((credentials, project))
     }
 
     fn api_base(

@@ -10,6 +10,7 @@ mod cancellation;
 mod chat;
 mod embeddings_completions;
 mod errors;
+mod gemini;
 mod models_health;
 mod shutdown;
 mod tls;
