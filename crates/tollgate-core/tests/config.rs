@@ -250,3 +250,105 @@ fn an_empty_file_is_a_gateway_with_no_models() {
     assert!(config.deployments.is_empty());
     assert!(config.master_key.is_none());
 }
+
+fn load_inline(yaml: &str) -> Result<Config, ConfigError> {
+    config::load_str(yaml, &PathBuf::from("inline.yaml"))
+}
+
+fn vertex_yaml(params: &str) -> String {
+    format!(
+        "model_list:\n  - model_name: v\n    litellm_params:\n      model: vertex_ai/gemini-2.5-flash\n{params}"
+    )
+}
+
+const TEST_KEY: &str = "-----BEGIN PRIVATE KEY-----\\nMIIB\\n-----END PRIVATE KEY-----\\n";
+
+#[test]
+fn vertex_deployments_resolve_project_location_and_endpoint() {
+    let credentials = format!(
+        r#"{{"type":"service_account","project_id":"from-key","client_email":"sa@x.iam.gserviceaccount.com","private_key":"{TEST_KEY}"}}"#
+    );
+    let config = load_inline(&vertex_yaml(&format!(
+        "      vertex_credentials: '{credentials}'\n"
+    )))
+    .unwrap();
+    let deployment = &config.deployments[0];
+    let vertex = deployment.vertex.as_ref().unwrap();
+    assert_eq!(vertex.project, "from-key");
+    assert_eq!(vertex.location, "us-central1");
+    assert_eq!(
+        deployment.api_base.as_ref().unwrap().as_str(),
+        "https://us-central1-aiplatform.googleapis.com/"
+    );
+    match &vertex.credentials {
+        config::GoogleCredentials::ServiceAccount {
+            client_email,
+            token_uri,
+            ..
+        } => {
+            assert_eq!(client_email, "sa@x.iam.gserviceaccount.com");
+            assert_eq!(token_uri, "https://oauth2.googleapis.com/token");
+        }
+        other => panic!("expected a service account, got {other:?}"),
+    }
+
+    let config = load_inline(&vertex_yaml(&format!(
+        "      vertex_credentials: '{credentials}'\n      vertex_project: explicit\n      vertex_location: global\n"
+    )))
+    .unwrap();
+    let deployment = &config.deployments[0];
+    assert_eq!(deployment.vertex.as_ref().unwrap().project, "explicit");
+    assert_eq!(
+        deployment.api_base.as_ref().unwrap().as_str(),
+        "https://aiplatform.googleapis.com/"
+    );
+}
+
+#[test]
+fn vertex_credential_problems_name_the_field() {
+    let field = "model_list[0].litellm_params.vertex_credentials";
+    let err = load_inline(&vertex_yaml(
+        "      vertex_credentials: '{\"type\":\"service_account\",\"client_email\":\"a@b\"}'\n",
+    ))
+    .unwrap_err();
+    assert_eq!(err.path, field);
+    assert!(err.message.contains("no `private_key`"), "{err}");
+
+    let err = load_inline(&vertex_yaml(
+        "      vertex_credentials: /nonexistent/key.json\n",
+    ))
+    .unwrap_err();
+    assert_eq!(err.path, field);
+    assert!(
+        err.message.contains("cannot read credentials file"),
+        "{err}"
+    );
+
+    let err = load_inline(&vertex_yaml(
+        "      vertex_credentials: '{\"type\":\"external_account\"}'\n",
+    ))
+    .unwrap_err();
+    assert!(
+        err.message.contains("`external_account` are not supported"),
+        "{err}"
+    );
+
+    let err = load_inline(&vertex_yaml(
+        "      vertex_project: p\n      vertex_location: Europe West\n",
+    ))
+    .unwrap_err();
+    assert_eq!(err.path, "model_list[0].litellm_params.vertex_location");
+}
+
+#[test]
+fn gemini_needs_an_api_key() {
+    let yaml = "model_list:\n  - model_name: g\n    litellm_params:\n      model: gemini/gemini-2.5-flash\n";
+    // The process environment may carry a key; this test is about the config alone.
+    if std::env::var_os("GEMINI_API_KEY").is_some() || std::env::var_os("GOOGLE_API_KEY").is_some()
+    {
+        return;
+    }
+    let err = load_inline(yaml).unwrap_err();
+    assert_eq!(err.path, "model_list[0].litellm_params.api_key");
+    assert!(err.message.contains("GEMINI_API_KEY"), "{err}");
+}

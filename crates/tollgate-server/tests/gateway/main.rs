@@ -14,3 +14,4 @@ mod gemini;
 mod models_health;
 mod shutdown;
 mod tls;
+mod vertex;

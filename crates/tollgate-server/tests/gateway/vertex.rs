@@ -1,0 +1,231 @@
+//! Vertex AI: OAuth tokens from a service-account key (signed JWT), from the metadata server,
+//! reused and refreshed; Gemini models at their regional URLs; Claude on Vertex through
+//! `rawPredict` / `streamRawPredict`, for OpenAI and Anthropic clients.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use serde_json::{Value, json};
+use tollgate_testkit::{MockGemini, MockProvider};
+
+use crate::harness::*;
+
+/// Writes the mock's service-account key to a file, as users keep theirs.
+fn key_file(mock: &MockProvider) -> PathBuf {
+    let path = std::env::temp_dir().join(format!(
+        "tollgate-test-sa-{}-{}.json",
+        std::process::id(),
+        mock.addr().port()
+    ));
+    std::fs::write(&path, MockGemini::service_account_json(mock)).unwrap();
+    path
+}
+
+fn vertex(name: &str, model: &str, mock: &MockProvider, credentials: &str) -> String {
+    format!(
+        "  - model_name: {name}\n    litellm_params:\n      model: vertex_ai/{model}\n      api_base: {}\n      vertex_location: europe-west4\n{credentials}",
+        mock.root_url()
+    )
+}
+
+async fn gateway_for(mock: &MockProvider) -> TestGateway {
+    let credentials = format!("      vertex_credentials: {}\n", key_file(mock).display());
+    let models = [
+        vertex("gemini", "gemini-2.5-flash", mock, &credentials),
+        vertex("claude", "claude-sonnet-4-5@20250929", mock, &credentials),
+    ];
+    TestGateway::start(&config_with_models(&models.concat())).await
+}
+
+async fn chat(gateway: &TestGateway, body: Value) -> (u16, Value) {
+    let response = gateway
+        .post("/v1/chat/completions")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+fn hi(model: &str) -> Value {
+    json!({"model": model, "messages": [{"role": "user", "content": "hello vertex"}]})
+}
+
+fn token_requests(mock: &MockProvider) -> usize {
+    mock.requests()
+        .iter()
+        .filter(|r| r.path == "/token" || r.path.starts_with("/computeMetadata/"))
+        .count()
+}
+
+#[tokio::test]
+async fn gemini_on_vertex_authenticates_with_the_service_account_and_reuses_the_token() {
+    let mock = MockGemini::start().await;
+    let gateway = gateway_for(&mock).await;
+    let (status, reply) = chat(&gateway, hi("gemini")).await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["choices"][0]["message"]["content"], "hello vertex");
+
+    let requests = mock.requests();
+    // The mock's token endpoint verified the JWT's signature and claims before issuing.
+    assert_eq!(requests[0].path, "/token");
+    assert_eq!(
+        requests[0].headers["content-type"],
+        "application/x-www-form-urlencoded"
+    );
+    let call = &requests[1];
+    assert_eq!(
+        call.path,
+        "/v1/projects/tollgate-test/locations/europe-west4/publishers/google/models/gemini-2.5-flash:generateContent"
+    );
+    assert_eq!(call.headers["authorization"], "Bearer ya29.mock-token-1");
+
+    for _ in 0..3 {
+        let (status, _) = chat(&gateway, hi("gemini")).await;
+        assert_eq!(status, 200);
+    }
+    assert_eq!(token_requests(&mock), 1, "one token serves every request");
+    assert_eq!(
+        mock.last_request().headers["authorization"],
+        "Bearer ya29.mock-token-1"
+    );
+}
+
+#[tokio::test]
+async fn a_token_is_refreshed_before_it_expires() {
+    // Tokens that live 2s are refreshed after half their life.
+    let mock = MockGemini::start_with_token_lifetime(2).await;
+    let gateway = gateway_for(&mock).await;
+    let (status, _) = chat(&gateway, hi("gemini")).await;
+    assert_eq!(status, 200);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (status, _) = chat(&gateway, hi("gemini")).await;
+    assert_eq!(status, 200);
+    assert_eq!(token_requests(&mock), 2);
+    assert_eq!(
+        mock.last_request().headers["authorization"],
+        "Bearer ya29.mock-token-2"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_first_requests_fetch_one_token() {
+    let mock = MockGemini::start().await;
+    let gateway = gateway_for(&mock).await;
+    // Polled together: all eight wait for the first token before any is answered.
+    let replies = join_all((0..8).map(|_| chat(&gateway, hi("gemini")))).await;
+    assert!(replies.iter().all(|(status, _)| *status == 200));
+    assert_eq!(token_requests(&mock), 1);
+}
+
+#[tokio::test]
+async fn without_a_key_file_the_metadata_server_gives_the_token() {
+    let mock = MockGemini::start().await;
+    let yaml = format!(
+        "environment_variables:\n  GCE_METADATA_HOST: {}\n  VERTEXAI_PROJECT: from-env\n{}",
+        mock.addr(),
+        config_with_models(&vertex("gemini", "gemini-2.5-flash", &mock, ""))
+    );
+    let gateway = TestGateway::start(&yaml).await;
+    let (status, reply) = chat(&gateway, hi("gemini")).await;
+    assert_eq!(status, 200, "{reply}");
+    let requests = mock.requests();
+    assert_eq!(
+        requests[0].path,
+        "/computeMetadata/v1/instance/service-accounts/default/token"
+    );
+    assert_eq!(requests[0].headers["metadata-flavor"], "Google");
+    assert!(
+        requests[1]
+            .path
+            .starts_with("/v1/projects/from-env/locations/europe-west4/")
+    );
+}
+
+#[tokio::test]
+async fn a_refused_token_request_fails_the_call_with_a_clear_error() {
+    let mock = MockGemini::start().await;
+    // User credentials the mock's token endpoint does not accept (it wants a JWT grant).
+    let credentials =
+        json!({"type": "authorized_user", "client_id": "id", "client_secret": "secret-xyz",
+                             "refresh_token": "refresh-xyz", "quota_project_id": "user-project",
+                             "token_uri": format!("{}/token", mock.root_url())})
+        .to_string();
+    let yaml = config_with_models(&vertex(
+        "gemini",
+        "gemini-2.5-flash",
+        &mock,
+        &format!("      vertex_credentials: '{credentials}'\n"),
+    ));
+    let gateway = TestGateway::start(&yaml).await;
+    let (status, reply) = chat(&gateway, hi("gemini")).await;
+    assert_eq!(status, 502, "{reply}");
+    let message = reply["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("Could not get a Vertex AI access token"),
+        "{message}"
+    );
+    assert!(message.contains("invalid_grant"), "{message}");
+    let token_request = &mock.requests()[0];
+    assert_eq!(
+        String::from_utf8_lossy(&token_request.raw_body),
+        "grant_type=refresh_token&client_id=id&client_secret=secret-xyz&refresh_token=refresh-xyz"
+    );
+    assert!(!reply.to_string().contains("secret-xyz"));
+}
+
+#[tokio::test]
+async fn claude_on_vertex_serves_openai_clients() {
+    let mock = MockGemini::start().await;
+    let gateway = gateway_for(&mock).await;
+    let (status, reply) = chat(&gateway, hi("claude")).await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["choices"][0]["message"]["content"], "hello vertex");
+    let call = mock.last_request();
+    assert_eq!(
+        call.path,
+        "/v1/projects/tollgate-test/locations/europe-west4/publishers/anthropic/models/claude-sonnet-4-5@20250929:rawPredict"
+    );
+    assert_eq!(call.body["anthropic_version"], "vertex-2023-10-16");
+    assert!(call.body.get("model").is_none());
+    assert!(call.headers.get("anthropic-version").is_none());
+
+    let response = gateway
+        .post("/v1/chat/completions")
+        .json(&json!({"model": "claude", "stream": true, "messages": [{"role": "user", "content": "streamed from vertex"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let events = read_events(response).await;
+    assert_eq!(streamed_content(&events), "streamed from vertex");
+    assert!(mock.last_request().path.ends_with(":streamRawPredict"));
+}
+
+#[tokio::test]
+async fn claude_on_vertex_serves_anthropic_clients_natively() {
+    let mock = MockGemini::start().await;
+    let gateway = gateway_for(&mock).await;
+    let response = gateway
+        .post("/v1/messages")
+        .header("anthropic-beta", "interleaved-thinking-2025-05-14")
+        .json(&json!({"model": "claude", "max_tokens": 64, "messages": [{"role": "user", "content": "native call"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let reply: Value = response.json().await.unwrap();
+    assert_eq!(reply["content"][0]["text"], "native call");
+    let call = mock.last_request();
+    assert!(call.path.ends_with(":rawPredict"));
+    assert_eq!(
+        call.body,
+        json!({"anthropic_version": "vertex-2023-10-16", "messages": [{"role": "user", "content": "native call"}], "max_tokens": 64})
+    );
+    assert_eq!(
+        call.headers["anthropic-beta"],
+        "interleaved-thinking-2025-05-14"
+    );
+}
