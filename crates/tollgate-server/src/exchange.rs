@@ -12,8 +12,10 @@ use tollgate_translate::anthropic::observer::AnthropicStreamObserver;
 use tollgate_translate::anthropic::outbound::{self, AnthropicDecoder, Flavor, Target};
 use tollgate_translate::anthropic::{self as anthropic};
 use tollgate_translate::canonical::{Completion, StreamTransform, TokenUsage, Translated};
+use tollgate_translate::gemini::embeddings::EmbeddingApi;
 use tollgate_translate::gemini::{self, response::GeminiDecoder};
 use tollgate_translate::openai::codec::{self as openai_codec, ChunkDecoder, ChunkEncoder};
+use tollgate_translate::openai::embeddings as openai_embeddings;
 use tollgate_translate::openai::errors::upstream_error;
 use tollgate_translate::openai::observer::OpenAiStreamObserver;
 use tollgate_translate::params::ParamPolicy;
@@ -34,6 +36,15 @@ pub(crate) enum Exchange {
     Translated {
         provider: ProviderSide,
         client: ClientSide,
+    },
+    /// OpenAI embeddings from a provider with its own embeddings format.
+    Embeddings {
+        api: EmbeddingApi,
+        /// The deployment's model, named in the answer.
+        model: String,
+        inputs: usize,
+        estimated_tokens: u64,
+        base64: bool,
     },
 }
 
@@ -97,6 +108,24 @@ impl Exchange {
                         hide_usage_chunk: false,
                     },
                 ))
+            }
+            (ClientFormat::OpenAi, WireFormat::Gemini)
+                if endpoint.operation() == Operation::Embedding =>
+            {
+                let request = openai_embeddings::decode_request(body, "Gemini")?;
+                let api = match config.provider.kind {
+                    ProviderKind::Vertex => EmbeddingApi::Vertex,
+                    _ => EmbeddingApi::Gemini,
+                };
+                let upstream = gemini::embeddings::encode_request(&request, &config.model, api)?;
+                let exchange = Exchange::Embeddings {
+                    api,
+                    model: config.model.clone(),
+                    inputs: request.texts.len(),
+                    estimated_tokens: openai_embeddings::estimate_tokens(&request.texts),
+                    base64: request.wants_base64(),
+                };
+                Ok((upstream, exchange))
             }
             (client_format, provider_format) => {
                 if endpoint.operation() != Operation::Chat {
@@ -182,7 +211,8 @@ impl Exchange {
             Exchange::Translated {
                 provider: ProviderSide::Gemini { .. },
                 ..
-            } => WireFormat::Gemini,
+            }
+            | Exchange::Embeddings { .. } => WireFormat::Gemini,
         }
     }
 
@@ -237,6 +267,18 @@ impl Exchange {
                 };
                 Ok((encoded, usage))
             }
+            Exchange::Embeddings {
+                api,
+                model,
+                inputs,
+                estimated_tokens,
+                base64,
+            } => {
+                let (vectors, usage) =
+                    gemini::embeddings::decode_response(&body, *api, *inputs, *estimated_tokens)?;
+                let encoded = openai_embeddings::encode_response(vectors, model, usage, *base64);
+                Ok((encoded, Some(usage)))
+            }
         }
     }
 
@@ -266,6 +308,9 @@ impl Exchange {
                 };
                 Box::new(Translated::new(decoder, encoder))
             }
+            // Embeddings are never streamed (`stream` is refused when the request is read);
+            // should bytes arrive anyway, they pass unchanged.
+            Exchange::Embeddings { .. } => Box::new(OpenAiStreamObserver::new(false)),
         }
     }
 }

@@ -308,3 +308,56 @@ pub struct Embedding {
     #[serde(default)]
     pub values: Vec<f32>,
 }
+
+/// Vertex AI text-embedding models' `predict`.
+#[derive(Debug, Serialize)]
+pub struct PredictRequest<'a> {
+    pub instances: Vec<PredictInstance<'a>>,
+    #[serde(skip_serializing_if = "PredictParameters::is_empty")]
+    pub parameters: PredictParameters,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PredictInstance<'a> {
+    pub content: Cow<'a, str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task_type: Option<Cow<'a, str>>,
+}
+
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PredictParameters {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output_dimensionality: Option<u64>,
+}
+
+impl PredictParameters {
+    pub fn is_empty(&self) -> bool {
+        self.output_dimensionality.is_none()
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PredictResponse {
+    #[serde(default)]
+    pub predictions: Vec<Prediction>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Prediction {
+    pub embeddings: PredictedEmbedding,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PredictedEmbedding {
+    #[serde(default)]
+    pub values: Vec<f32>,
+    #[serde(default)]
+    pub statistics: Option<EmbeddingStatistics>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct EmbeddingStatistics {
+    #[serde(default)]
+    pub token_count: f64,
+}

@@ -643,3 +643,32 @@ pub struct ChunkFunction<'a> {
     #[serde(default, borrow)]
     pub arguments: Option<&'a RawValue>,
 }
+
+/// `POST /v1/embeddings`, as the gateway reads it when it must translate it.
+#[derive(Debug, Deserialize)]
+pub struct EmbeddingRequest<'a> {
+    #[serde(borrow)]
+    pub model: Cow<'a, str>,
+    #[serde(borrow)]
+    pub input: EmbeddingInput<'a>,
+    #[serde(default)]
+    pub dimensions: Option<u64>,
+    /// `float` (the default) or `base64` (what OpenAI's SDKs ask for).
+    #[serde(default, borrow)]
+    pub encoding_format: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub user: Option<Cow<'a, str>>,
+    /// Provider-specific keys (`task_type`, `input_type`, …).
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Text, a list of texts, or token ids (one list or several).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum EmbeddingInput<'a> {
+    Text(#[serde(borrow)] Cow<'a, str>),
+    Texts(#[serde(borrow)] Vec<Cow<'a, str>>),
+    Tokens(Vec<u32>),
+    TokenLists(Vec<Vec<u32>>),
+}

@@ -441,3 +441,62 @@ async fn an_anthropic_client_is_served_by_gemini() {
     assert_eq!(streamed, "streamed to claude");
     assert_eq!(events.last().unwrap()["type"], "message_stop");
 }
+
+#[tokio::test]
+async fn openai_embeddings_are_served_by_batch_embed_contents() {
+    let mock = MockGemini::start().await;
+    let models = gemini("embed", "gemini-embedding-001", &mock, API_KEY, "");
+    let gateway = TestGateway::start(&config_with_models(&models)).await;
+    let response = gateway
+        .post("/v1/embeddings")
+        .json(&json!({"model": "embed", "input": ["first text", "second longer text"], "dimensions": 4,
+                      "task_type": "RETRIEVAL_DOCUMENT"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let reply: Value = response.json().await.unwrap();
+    assert_eq!(reply["object"], "list");
+    assert_eq!(reply["model"], "gemini-embedding-001");
+    assert_eq!(reply["data"].as_array().unwrap().len(), 2);
+    assert_eq!(reply["data"][1]["index"], 1);
+    assert_eq!(reply["data"][0]["embedding"].as_array().unwrap().len(), 4);
+    // No counts from Gemini: estimated at four characters a token (10 → 3, 18 → 5).
+    assert_eq!(reply["usage"]["prompt_tokens"], 8);
+
+    let upstream = mock.last_request();
+    assert_eq!(
+        upstream.path,
+        "/v1beta/models/gemini-embedding-001:batchEmbedContents"
+    );
+    assert_eq!(
+        upstream.body["requests"][0],
+        json!({"model": "models/gemini-embedding-001", "content": {"parts": [{"text": "first text"}]},
+               "outputDimensionality": 4, "taskType": "RETRIEVAL_DOCUMENT"})
+    );
+
+    // OpenAI's SDKs ask for base64: little-endian f32s.
+    let response = gateway
+        .post("/v1/embeddings")
+        .json(&json!({"model": "embed", "input": "one", "encoding_format": "base64", "dimensions": 3}))
+        .send()
+        .await
+        .unwrap();
+    let reply: Value = response.json().await.unwrap();
+    let encoded = reply["data"][0]["embedding"].as_str().unwrap();
+    assert_eq!(
+        encoded.len(),
+        16,
+        "3 floats = 12 bytes = 16 base64 characters"
+    );
+
+    let response = gateway
+        .post("/v1/embeddings")
+        .json(&json!({"model": "embed", "input": [101, 102]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let reply: Value = response.json().await.unwrap();
+    assert_eq!(reply["error"]["param"], "input");
+}

@@ -229,3 +229,35 @@ async fn claude_on_vertex_serves_anthropic_clients_natively() {
         "interleaved-thinking-2025-05-14"
     );
 }
+
+#[tokio::test]
+async fn vertex_text_embeddings_use_predict_and_report_its_token_counts() {
+    let mock = MockGemini::start().await;
+    let credentials = format!("      vertex_credentials: {}\n", key_file(&mock).display());
+    let gateway = TestGateway::start(&config_with_models(&vertex(
+        "embed",
+        "text-embedding-005",
+        &mock,
+        &credentials,
+    )))
+    .await;
+    let response = gateway
+        .post("/v1/embeddings")
+        .json(&json!({"model": "embed", "input": ["three words here", "two words"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let reply: Value = response.json().await.unwrap();
+    assert_eq!(reply["data"].as_array().unwrap().len(), 2);
+    assert_eq!(reply["usage"]["prompt_tokens"], 5);
+    let call = mock.last_request();
+    assert!(
+        call.path
+            .ends_with("/publishers/google/models/text-embedding-005:predict")
+    );
+    assert_eq!(
+        call.body,
+        json!({"instances": [{"content": "three words here"}, {"content": "two words"}]})
+    );
+}

@@ -2,6 +2,7 @@
 //! requests out (`request`), answers and streams back (`response`), the JSON Schema subset
 //! it accepts (`schema`), and its error bodies.
 
+pub mod embeddings;
 pub mod errors;
 pub mod request;
 pub mod response;

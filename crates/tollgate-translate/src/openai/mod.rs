@@ -2,5 +2,6 @@
 //! between it and the canonical form, and provider error bodies.
 
 pub mod codec;
+pub mod embeddings;
 pub mod errors;
 pub mod observer;
