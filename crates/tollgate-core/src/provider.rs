@@ -15,6 +15,9 @@ pub enum ProviderKind {
     Gemini,
     /// Vertex AI: Gemini and Anthropic models under a Google Cloud project, OAuth-authenticated.
     Vertex,
+    /// Amazon Bedrock: the Converse API for every model (or InvokeModel for Claude),
+    /// SigV4-signed.
+    Bedrock,
     /// The built-in echo provider: answers in-process, no network.
     Mock,
 }
@@ -26,21 +29,8 @@ pub enum WireFormat {
     OpenAi,
     Anthropic,
     Gemini,
-}
-
-impl ProviderKind {
-    /// The format of `model` on this provider.
-    pub fn wire_format(self, model: &str) -> WireFormat {
-        match self {
-            ProviderKind::OpenAiCompatible | ProviderKind::Azure | ProviderKind::Mock => {
-                WireFormat::OpenAi
-            }
-            ProviderKind::Anthropic => WireFormat::Anthropic,
-            ProviderKind::Gemini => WireFormat::Gemini,
-            ProviderKind::Vertex if model.starts_with("claude") => WireFormat::Anthropic,
-            ProviderKind::Vertex => WireFormat::Gemini,
-        }
-    }
+    /// Bedrock's Converse API.
+    BedrockConverse,
 }
 
 /// How the provider key is sent.
@@ -56,6 +46,8 @@ pub enum AuthStyle {
     GoogApiKey,
     /// `Authorization: Bearer <token>` from a Google service account's OAuth token (Vertex AI).
     GoogleOAuth,
+    /// AWS Signature Version 4 (Bedrock), or `Authorization: Bearer` with a Bedrock API key.
+    AwsSigV4,
 }
 
 /// Whether streams may carry `stream_options.include_usage`.
@@ -420,6 +412,18 @@ pub static PROVIDERS: &[ProviderSpec] = &[
         api_key_env: &[],
         api_base_env: &["VERTEXAI_API_BASE", "VERTEX_API_BASE"],
         auth: AuthStyle::GoogleOAuth,
+        requires_api_key: false,
+        append_v1_to_bare_base: false,
+        model_prefix: None,
+        stream_usage: StreamUsage::Unsupported,
+    },
+    ProviderSpec {
+        prefix: "bedrock",
+        kind: ProviderKind::Bedrock,
+        default_api_base: None,
+        api_key_env: &["AWS_BEARER_TOKEN_BEDROCK"],
+        api_base_env: &["AWS_BEDROCK_RUNTIME_ENDPOINT"],
+        auth: AuthStyle::AwsSigV4,
         requires_api_key: false,
         append_v1_to_bare_base: false,
         model_prefix: None,

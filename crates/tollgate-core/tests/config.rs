@@ -352,3 +352,71 @@ fn gemini_needs_an_api_key() {
     assert_eq!(err.path, "model_list[0].litellm_params.api_key");
     assert!(err.message.contains("GEMINI_API_KEY"), "{err}");
 }
+
+fn bedrock_yaml(model: &str, params: &str) -> String {
+    format!(
+        "model_list:\n  - model_name: b\n    litellm_params:\n      model: bedrock/{model}\n{params}"
+    )
+}
+
+#[test]
+fn bedrock_deployments_resolve_route_region_and_endpoint() {
+    let keys = "      aws_access_key_id: AKIA1\n      aws_secret_access_key: s3cret\n";
+    let config = load_inline(&bedrock_yaml(
+        "invoke/anthropic.claude-sonnet-4-5-20250929-v1:0",
+        &format!("{keys}      aws_region_name: eu-central-1\n"),
+    ))
+    .unwrap();
+    let deployment = &config.deployments[0];
+    assert_eq!(
+        deployment.model,
+        "anthropic.claude-sonnet-4-5-20250929-v1:0"
+    );
+    let bedrock = deployment.bedrock.as_ref().unwrap();
+    assert_eq!(bedrock.route, config::BedrockRoute::Invoke);
+    assert_eq!(bedrock.region, "eu-central-1");
+    assert_eq!(
+        deployment.api_base.as_ref().unwrap().as_str(),
+        "https://bedrock-runtime.eu-central-1.amazonaws.com/"
+    );
+
+    // An ARN names its region; China regions have their own domain.
+    let config = load_inline(&bedrock_yaml(
+        "arn:aws-cn:bedrock:cn-north-1:123456789012:inference-profile/x",
+        keys,
+    ))
+    .unwrap();
+    assert_eq!(
+        config.deployments[0].api_base.as_ref().unwrap().as_str(),
+        "https://bedrock-runtime.cn-north-1.amazonaws.com.cn/"
+    );
+}
+
+#[test]
+fn bedrock_configuration_problems_name_the_field() {
+    let err = load_inline(&bedrock_yaml(
+        "invoke/meta.llama3-70b-instruct-v1:0",
+        "      api_key: k\n",
+    ))
+    .unwrap_err();
+    assert_eq!(err.path, "model_list[0].litellm_params.model");
+    assert!(err.message.contains("bedrock/converse/"), "{err}");
+
+    let err = load_inline(&bedrock_yaml(
+        "amazon.nova-pro-v1:0",
+        "      aws_access_key_id: AKIA1\n",
+    ))
+    .unwrap_err();
+    assert_eq!(
+        err.path,
+        "model_list[0].litellm_params.aws_secret_access_key"
+    );
+
+    if std::env::var_os("AWS_ACCESS_KEY_ID").is_none()
+        && std::env::var_os("AWS_BEARER_TOKEN_BEDROCK").is_none()
+    {
+        let err = load_inline(&bedrock_yaml("amazon.nova-pro-v1:0", "")).unwrap_err();
+        assert_eq!(err.path, "model_list[0].litellm_params.aws_access_key_id");
+        assert!(err.message.contains("needs AWS credentials"), "{err}");
+    }
+}

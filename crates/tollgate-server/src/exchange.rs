@@ -3,7 +3,7 @@
 //! way (the fast path). Different formats: both go through the canonical form.
 
 use bytes::Bytes;
-use http::StatusCode;
+use http::{HeaderMap, StatusCode};
 use tollgate_core::endpoint::{ClientFormat, Endpoint, Operation};
 use tollgate_core::error::GatewayError;
 use tollgate_core::provider::{ProviderKind, WireFormat};
@@ -11,7 +11,13 @@ use tollgate_translate::anthropic::inbound::{self, AnthropicEncoder, ReasoningSu
 use tollgate_translate::anthropic::observer::AnthropicStreamObserver;
 use tollgate_translate::anthropic::outbound::{self, AnthropicDecoder, Flavor, Target};
 use tollgate_translate::anthropic::{self as anthropic};
-use tollgate_translate::canonical::{Completion, StreamTransform, TokenUsage, Translated};
+use tollgate_translate::bedrock::converse::{self, ConverseDecoder};
+use tollgate_translate::bedrock::embeddings::EmbeddingFamily;
+use tollgate_translate::bedrock::invoke::{InvokeDecoder, InvokeObserver};
+use tollgate_translate::bedrock::{self};
+use tollgate_translate::canonical::{
+    Completion, StreamDecoder, StreamEncoder, StreamTransform, TokenUsage, Translated,
+};
 use tollgate_translate::gemini::embeddings::EmbeddingApi;
 use tollgate_translate::gemini::{self, response::GeminiDecoder};
 use tollgate_translate::openai::codec::{self as openai_codec, ChunkDecoder, ChunkEncoder};
@@ -24,6 +30,8 @@ use tollgate_upstream::Deployment;
 use tollgate_wire::anthropic::MessagesResponse;
 use tollgate_wire::openai::{ChatRequest, ResponseUsage};
 
+const ANTHROPIC_BETA: &str = "anthropic-beta";
+
 /// The conversion chosen for one request.
 pub(crate) enum Exchange {
     /// Same format both sides.
@@ -31,6 +39,8 @@ pub(crate) enum Exchange {
         format: ClientFormat,
         /// OpenAI streams: the usage chunk was asked for by the gateway, not the client.
         hide_usage_chunk: bool,
+        /// Anthropic streams from Bedrock's InvokeModel come in event-stream frames.
+        bedrock_frames: bool,
     },
     /// Through the canonical form.
     Translated {
@@ -39,7 +49,7 @@ pub(crate) enum Exchange {
     },
     /// OpenAI embeddings from a provider with its own embeddings format.
     Embeddings {
-        api: EmbeddingApi,
+        codec: EmbeddingCodec,
         /// The deployment's model, named in the answer.
         model: String,
         inputs: usize,
@@ -50,9 +60,16 @@ pub(crate) enum Exchange {
 
 pub(crate) enum ProviderSide {
     OpenAi,
-    Anthropic(outbound::Plan),
+    Anthropic {
+        plan: outbound::Plan,
+        bedrock_frames: bool,
+    },
     /// `model`: the deployment's model, named in answers that do not say.
     Gemini {
+        model: String,
+    },
+    BedrockConverse {
+        plan: converse::Plan,
         model: String,
     },
 }
@@ -67,15 +84,24 @@ pub(crate) enum ClientSide {
     },
 }
 
+pub(crate) enum EmbeddingCodec {
+    Google(EmbeddingApi),
+    Bedrock(EmbeddingFamily),
+}
+
 impl Exchange {
-    /// The body for the provider, and how to read its answer.
+    /// The body for the provider, and how to read its answer. `client_headers` are the
+    /// request's own, for what a provider wants in the body instead (Bedrock's beta flags).
     pub(crate) fn prepare(
         endpoint: Endpoint,
         body: &Bytes,
         inspected: &InspectedRequest,
         deployment: &Deployment,
+        client_headers: &HeaderMap,
     ) -> Result<(Bytes, Exchange), GatewayError> {
         let config = &deployment.config;
+        let flavor = anthropic_flavor(deployment);
+        let bedrock_frames = flavor == Flavor::Bedrock;
         match (endpoint.format(), config.wire_format()) {
             (ClientFormat::OpenAi, WireFormat::OpenAi) => {
                 let upstream = prepare_upstream_body(
@@ -90,36 +116,57 @@ impl Exchange {
                     Exchange::Passthrough {
                         format: ClientFormat::OpenAi,
                         hide_usage_chunk,
+                        bedrock_frames: false,
                     },
                 ))
             }
             (ClientFormat::Anthropic, WireFormat::Anthropic) => {
-                let upstream = match anthropic_flavor(deployment) {
-                    Flavor::Anthropic => {
-                        prepare_upstream_body(body, inspected, &config.model, false)
-                    }
-                    // The model is in the URL and the API version in the body.
-                    flavor => outbound::adapt_native_request(body, flavor)?,
+                // Token counting names the model in the body, on Vertex too.
+                let counting = endpoint.operation() == Operation::CountTokens;
+                let upstream = if flavor == Flavor::Anthropic || counting {
+                    prepare_upstream_body(body, inspected, &config.model, false)
+                } else {
+                    // The model is in the URL and the API version in the body; Bedrock also
+                    // takes the beta flags there.
+                    let betas = client_headers
+                        .get(ANTHROPIC_BETA)
+                        .and_then(|value| value.to_str().ok());
+                    outbound::adapt_native_request(body, flavor, betas)?
                 };
                 Ok((
                     upstream,
                     Exchange::Passthrough {
                         format: ClientFormat::Anthropic,
                         hide_usage_chunk: false,
+                        bedrock_frames,
                     },
                 ))
             }
-            (ClientFormat::OpenAi, WireFormat::Gemini)
+            (ClientFormat::OpenAi, provider_format)
                 if endpoint.operation() == Operation::Embedding =>
             {
-                let request = openai_embeddings::decode_request(body, "Gemini")?;
-                let api = match config.provider.kind {
-                    ProviderKind::Vertex => EmbeddingApi::Vertex,
-                    _ => EmbeddingApi::Gemini,
+                let request = openai_embeddings::decode_request(body, config.provider.prefix)?;
+                let (upstream, codec) = match provider_format {
+                    WireFormat::Gemini => {
+                        let api = match config.provider.kind {
+                            ProviderKind::Vertex => EmbeddingApi::Vertex,
+                            _ => EmbeddingApi::Gemini,
+                        };
+                        let upstream =
+                            gemini::embeddings::encode_request(&request, &config.model, api)?;
+                        (upstream, EmbeddingCodec::Google(api))
+                    }
+                    WireFormat::BedrockConverse => {
+                        let (upstream, family) =
+                            bedrock::embeddings::encode_request(&request, &config.model)?;
+                        (upstream, EmbeddingCodec::Bedrock(family))
+                    }
+                    WireFormat::OpenAi | WireFormat::Anthropic => {
+                        return Err(unsupported(endpoint, deployment));
+                    }
                 };
-                let upstream = gemini::embeddings::encode_request(&request, &config.model, api)?;
                 let exchange = Exchange::Embeddings {
-                    api,
+                    codec,
                     model: config.model.clone(),
                     inputs: request.texts.len(),
                     estimated_tokens: openai_embeddings::estimate_tokens(&request.texts),
@@ -153,6 +200,7 @@ impl Exchange {
                         inbound::to_chat_request(&anthropic_request, reasoning)?
                     }
                 };
+                let policy = policy(deployment);
                 let (upstream, provider) = match provider_format {
                     WireFormat::OpenAi => {
                         let upstream = openai_codec::encode_request(
@@ -165,63 +213,38 @@ impl Exchange {
                     WireFormat::Anthropic => {
                         let target = Target {
                             model: &config.model,
-                            flavor: anthropic_flavor(deployment),
+                            flavor,
                             max_output_tokens: config
                                 .model_info
                                 .max_output_tokens
                                 .or(config.model_info.max_tokens),
                         };
-                        let (upstream, plan) =
-                            outbound::encode_request(&chat, target, &policy(deployment))?;
-                        (upstream, ProviderSide::Anthropic(plan))
+                        let (upstream, plan) = outbound::encode_request(&chat, target, &policy)?;
+                        let provider = ProviderSide::Anthropic {
+                            plan,
+                            bedrock_frames,
+                        };
+                        (upstream, provider)
                     }
                     WireFormat::Gemini => {
                         let target = gemini::request::Target {
                             model: &config.model,
                         };
-                        let upstream =
-                            gemini::request::encode_request(&chat, target, &policy(deployment))?;
+                        let upstream = gemini::request::encode_request(&chat, target, &policy)?;
                         let model = config.model.clone();
                         (upstream, ProviderSide::Gemini { model })
+                    }
+                    WireFormat::BedrockConverse => {
+                        let target = converse::Target {
+                            model: &config.model,
+                        };
+                        let (upstream, plan) = converse::encode_request(&chat, target, &policy)?;
+                        let model = config.model.clone();
+                        (upstream, ProviderSide::BedrockConverse { plan, model })
                     }
                 };
                 Ok((upstream, Exchange::Translated { provider, client }))
             }
-        }
-    }
-
-    pub(crate) fn provider_format(&self) -> WireFormat {
-        match self {
-            Exchange::Passthrough {
-                format: ClientFormat::OpenAi,
-                ..
-            }
-            | Exchange::Translated {
-                provider: ProviderSide::OpenAi,
-                ..
-            } => WireFormat::OpenAi,
-            Exchange::Passthrough {
-                format: ClientFormat::Anthropic,
-                ..
-            }
-            | Exchange::Translated {
-                provider: ProviderSide::Anthropic(_),
-                ..
-            } => WireFormat::Anthropic,
-            Exchange::Translated {
-                provider: ProviderSide::Gemini { .. },
-                ..
-            }
-            | Exchange::Embeddings { .. } => WireFormat::Gemini,
-        }
-    }
-
-    /// A provider's error response, read in the provider's format.
-    pub(crate) fn provider_error(&self, status: StatusCode, body: &[u8]) -> GatewayError {
-        match self.provider_format() {
-            WireFormat::OpenAi => upstream_error(status, body),
-            WireFormat::Anthropic => anthropic::errors::provider_error(status, body),
-            WireFormat::Gemini => gemini::errors::provider_error(status, body),
         }
     }
 
@@ -253,9 +276,12 @@ impl Exchange {
             Exchange::Translated { provider, client } => {
                 let completion: Completion<'_> = match provider {
                     ProviderSide::OpenAi => openai_codec::decode_completion(&body)?,
-                    ProviderSide::Anthropic(plan) => outbound::decode_response(&body, plan)?,
+                    ProviderSide::Anthropic { plan, .. } => outbound::decode_response(&body, plan)?,
                     ProviderSide::Gemini { model } => {
                         gemini::response::decode_response(&body, model)?
+                    }
+                    ProviderSide::BedrockConverse { plan, model } => {
+                        converse::decode_response(&body, plan, model)?
                     }
                 };
                 let usage = completion.usage;
@@ -268,14 +294,26 @@ impl Exchange {
                 Ok((encoded, usage))
             }
             Exchange::Embeddings {
-                api,
+                codec,
                 model,
                 inputs,
                 estimated_tokens,
                 base64,
             } => {
-                let (vectors, usage) =
-                    gemini::embeddings::decode_response(&body, *api, *inputs, *estimated_tokens)?;
+                let (vectors, usage) = match codec {
+                    EmbeddingCodec::Google(api) => gemini::embeddings::decode_response(
+                        &body,
+                        *api,
+                        *inputs,
+                        *estimated_tokens,
+                    )?,
+                    EmbeddingCodec::Bedrock(family) => bedrock::embeddings::decode_response(
+                        &body,
+                        *family,
+                        *inputs,
+                        *estimated_tokens,
+                    )?,
+                };
                 let encoded = openai_embeddings::encode_response(vectors, model, usage, *base64);
                 Ok((encoded, Some(usage)))
             }
@@ -288,19 +326,35 @@ impl Exchange {
             Exchange::Passthrough {
                 format: ClientFormat::OpenAi,
                 hide_usage_chunk,
+                ..
             } => Box::new(OpenAiStreamObserver::new(*hide_usage_chunk)),
             Exchange::Passthrough {
                 format: ClientFormat::Anthropic,
+                bedrock_frames: false,
                 ..
             } => Box::new(AnthropicStreamObserver::default()),
+            Exchange::Passthrough {
+                format: ClientFormat::Anthropic,
+                bedrock_frames: true,
+                ..
+            } => Box::new(InvokeObserver::new(AnthropicStreamObserver::default())),
             Exchange::Translated { provider, client } => {
-                let decoder: Box<dyn tollgate_translate::canonical::StreamDecoder> = match provider
-                {
+                let decoder: Box<dyn StreamDecoder> = match provider {
                     ProviderSide::OpenAi => Box::new(ChunkDecoder::default()),
-                    ProviderSide::Anthropic(plan) => Box::new(AnthropicDecoder::new(plan.clone())),
+                    ProviderSide::Anthropic {
+                        plan,
+                        bedrock_frames: false,
+                    } => Box::new(AnthropicDecoder::new(plan.clone())),
+                    ProviderSide::Anthropic {
+                        plan,
+                        bedrock_frames: true,
+                    } => Box::new(InvokeDecoder::new(AnthropicDecoder::new(plan.clone()))),
                     ProviderSide::Gemini { model } => Box::new(GeminiDecoder::new(model)),
+                    ProviderSide::BedrockConverse { plan, model } => {
+                        Box::new(ConverseDecoder::new(plan.clone(), model))
+                    }
                 };
-                let encoder: Box<dyn tollgate_translate::canonical::StreamEncoder> = match client {
+                let encoder: Box<dyn StreamEncoder> = match client {
                     ClientSide::OpenAi { include_usage } => {
                         Box::new(ChunkEncoder::new(*include_usage))
                     }
@@ -315,10 +369,29 @@ impl Exchange {
     }
 }
 
-/// Anthropic's own API, or Claude on Vertex AI.
+/// A provider's error response, read in the format its API writes errors in.
+pub(crate) fn provider_error(
+    deployment: &Deployment,
+    status: StatusCode,
+    body: &[u8],
+) -> GatewayError {
+    if deployment.config.provider.kind == ProviderKind::Bedrock {
+        // Bedrock's own errors, whichever API (Converse or InvokeModel) was called.
+        return bedrock::errors::provider_error(status, body);
+    }
+    match deployment.config.wire_format() {
+        WireFormat::OpenAi => upstream_error(status, body),
+        WireFormat::Anthropic => anthropic::errors::provider_error(status, body),
+        WireFormat::Gemini => gemini::errors::provider_error(status, body),
+        WireFormat::BedrockConverse => bedrock::errors::provider_error(status, body),
+    }
+}
+
+/// Anthropic's own API, or Claude on Vertex AI or Bedrock.
 fn anthropic_flavor(deployment: &Deployment) -> Flavor {
     match deployment.config.provider.kind {
         ProviderKind::Vertex => Flavor::Vertex,
+        ProviderKind::Bedrock => Flavor::Bedrock,
         _ => Flavor::Anthropic,
     }
 }

@@ -14,7 +14,7 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use tokio::time::Instant;
 use tollgate_core::endpoint::{ClientFormat, Endpoint};
 use tollgate_core::error::GatewayError;
-use tollgate_core::provider::WireFormat;
+use tollgate_core::provider::{ProviderKind, WireFormat};
 use tollgate_translate::canonical::StreamTransform;
 use tollgate_translate::passthrough::inspect_request;
 use tollgate_upstream::{Deployment, UpstreamBody, UpstreamResponse};
@@ -22,7 +22,7 @@ use tollgate_upstream::{Deployment, UpstreamBody, UpstreamResponse};
 use crate::access_log::{AccessRecord, Outcome};
 use crate::app::Gateway;
 use crate::error::ApiError;
-use crate::exchange::Exchange;
+use crate::exchange::{Exchange, provider_error};
 use crate::request_context::{LoggedByPipeline, RequestId};
 use crate::stream::ObservedStream;
 
@@ -105,7 +105,8 @@ async fn proxy(
     let deployment = gateway.router.pick(&inspected.model)?.clone();
     record.deployment = Some(deployment.clone());
     let config = &deployment.config;
-    let (upstream_body, exchange) = Exchange::prepare(endpoint, &body, &inspected, &deployment)?;
+    let (upstream_body, exchange) =
+        Exchange::prepare(endpoint, &body, &inspected, &deployment, &parts.headers)?;
     drop(body);
     let extra_headers = forwarded_headers(endpoint, &deployment, &parts.headers);
 
@@ -122,14 +123,18 @@ async fn proxy(
         .await?;
 
     if !response.status.is_success() {
-        return Err(relay_error(&deployment, &exchange, response, deadline).await);
+        return Err(relay_error(&deployment, response, deadline).await);
     }
 
+    // Server-sent events, or AWS event-stream frames (Bedrock).
     let is_event_stream = response
         .headers
         .get(CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.starts_with("text/event-stream"));
+        .is_some_and(|value| {
+            value.starts_with("text/event-stream")
+                || value.starts_with("application/vnd.amazon.eventstream")
+        });
     if inspected.stream && is_event_stream {
         let mut head = Response::new(()).into_parts().0;
         head.status = response.status;
@@ -174,7 +179,8 @@ async fn proxy(
     Ok(Relay::Complete(reply))
 }
 
-/// Client headers a provider needs: Anthropic's beta flags, when both sides speak Anthropic.
+/// Client headers a provider needs: Anthropic's beta flags, when both sides speak Anthropic
+/// (Bedrock takes them in the body instead).
 fn forwarded_headers(
     endpoint: Endpoint,
     deployment: &Deployment,
@@ -182,6 +188,7 @@ fn forwarded_headers(
 ) -> Option<HeaderMap> {
     if endpoint.format() != ClientFormat::Anthropic
         || deployment.config.wire_format() != WireFormat::Anthropic
+        || deployment.config.provider.kind == ProviderKind::Bedrock
     {
         return None;
     }
@@ -214,7 +221,6 @@ async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Byte
 /// `retry-after`, if it sent one.
 async fn relay_error(
     deployment: &Deployment,
-    exchange: &Exchange,
     response: UpstreamResponse,
     deadline: Instant,
 ) -> GatewayError {
@@ -224,7 +230,7 @@ async fn relay_error(
         Ok(body) => body,
         Err(err) => return err,
     };
-    let mut err = exchange.provider_error(status, &body);
+    let mut err = provider_error(deployment, status, &body);
     err.message = deployment.redact(&err.message).into();
     if let Some(after) = retry_after {
         err = err.with_retry_after(after);

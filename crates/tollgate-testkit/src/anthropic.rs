@@ -286,6 +286,11 @@ impl Answer {
     }
 
     fn stream(&self, model: &str) -> VecDeque<Bytes> {
+        frames(self.stream_events(model))
+    }
+
+    /// The stream's events, in order.
+    fn stream_events(&self, model: &str) -> Vec<Value> {
         let mut events = self.start(model);
         let mut index = 0;
         if self.thinking {
@@ -324,7 +329,7 @@ impl Answer {
         events.push(json!({"type": "message_delta", "delta": {"stop_reason": stop_reason, "stop_sequence": null},
                            "usage": {"output_tokens": self.output_tokens()}}));
         events.push(json!({"type": "message_stop"}));
-        frames(events)
+        events
     }
 
     fn failing_stream(&self, model: &str) -> VecDeque<Bytes> {
@@ -334,6 +339,29 @@ impl Answer {
         events.push(json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}));
         frames(events)
     }
+}
+
+/// A Messages request answered as a JSON body (`stream: false`) or as the list of stream
+/// events: for platforms that frame Anthropic's events their own way (Bedrock).
+pub(crate) fn answer_events(
+    body: &Value,
+    model: &str,
+    stream: bool,
+) -> Result<Vec<Value>, Box<Response>> {
+    if body["max_tokens"].as_u64().is_none() {
+        return Err(Box::new(error(
+            400,
+            "invalid_request_error",
+            "max_tokens: Field required",
+            &HeaderMap::new(),
+        )));
+    }
+    let answer = Answer::for_request(body);
+    Ok(if stream {
+        answer.stream_events(model)
+    } else {
+        vec![answer.message(model)]
+    })
 }
 
 /// Events in Anthropic's SSE framing: `event: <type>` then `data: <json>`.

@@ -2,6 +2,7 @@
 //! Used by the integration tests and, as the `tollgate-mock-provider` binary, by the benchmark.
 
 pub mod anthropic;
+pub mod bedrock;
 pub mod gemini;
 pub mod openai;
 mod recorder;
@@ -10,6 +11,7 @@ mod sse;
 mod tls;
 
 pub use anthropic::MockAnthropic;
+pub use bedrock::MockBedrock;
 pub use gemini::MockGemini;
 pub use openai::{MockOpenAi, MockOptions};
 pub use recorder::RecordedRequest;

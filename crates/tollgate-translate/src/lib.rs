@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod anthropic;
+pub mod bedrock;
 pub mod canonical;
 pub mod gemini;
 pub mod openai;

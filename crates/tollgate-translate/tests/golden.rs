@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 use tollgate_translate::anthropic::inbound::{self, AnthropicEncoder, ReasoningSupport};
 use tollgate_translate::anthropic::outbound::{self, AnthropicDecoder, Flavor, Plan, Target};
+use tollgate_translate::bedrock::converse::{self, ConverseDecoder};
 use tollgate_translate::canonical::{StreamTransform, Translated};
 use tollgate_translate::gemini;
 use tollgate_translate::gemini::response::GeminiDecoder;
@@ -273,6 +274,96 @@ fn gemini_streams_to_openai_chunks_and_anthropic_events() {
         insta::assert_snapshot!(
             format!("gemini_stream_to_anthropic__{name}"),
             run_stream(transform, &body)
+        );
+    }
+}
+
+#[test]
+fn openai_requests_to_bedrock_converse() {
+    let policy = ParamPolicy {
+        provider: "bedrock",
+        drop_unsupported: false,
+    };
+    for (name, body) in fixtures("openai_requests") {
+        let request: ChatRequest<'_> = serde_json::from_slice(&body).unwrap();
+        let target = converse::Target {
+            model: "anthropic.claude-sonnet-4-5-20250929-v1:0",
+        };
+        let translated = converse::encode_request(&request, target, &policy);
+        if name == "vision_and_files" {
+            // It has an https image URL: Converse takes bytes only.
+            let err = translated.unwrap_err();
+            assert!(err.message.contains("data:"), "{}", err.message);
+            continue;
+        }
+        let (translated, _) = translated.unwrap();
+        insta::assert_snapshot!(format!("openai_to_bedrock__{name}"), pretty(&translated));
+    }
+}
+
+#[test]
+fn bedrock_responses_to_openai() {
+    for (name, body) in fixtures("bedrock_responses") {
+        let completion =
+            converse::decode_response(&body, &converse::Plan::default(), "bedrock-target").unwrap();
+        let encoded = codec::encode_completion(&completion);
+        let value: serde_json::Value = serde_json::from_slice(&encoded).unwrap();
+        // Converse answers carry no id: the gateway's is random.
+        assert!(value["id"].as_str().unwrap().starts_with("chatcmpl-"));
+        let mut value = value;
+        value["id"] = "[id]".into();
+        insta::assert_snapshot!(
+            format!("bedrock_response_to_openai__{name}"),
+            stable(&serde_json::to_string_pretty(&value).unwrap())
+        );
+    }
+}
+
+/// A fixture of `{"event", "payload"}` lines, framed as Bedrock frames a stream.
+fn event_stream(lines: &[u8]) -> Vec<u8> {
+    use aws_smithy_eventstream::frame::write_message_to;
+    use aws_smithy_types::event_stream::{Header, HeaderValue, Message};
+    let mut out = Vec::new();
+    for line in String::from_utf8_lossy(lines)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+    {
+        let entry: serde_json::Value = serde_json::from_str(line).unwrap();
+        let message = Message::new(entry["payload"].to_string().into_bytes())
+            .add_header(Header::new(
+                ":message-type",
+                HeaderValue::String("event".into()),
+            ))
+            .add_header(Header::new(
+                ":event-type",
+                HeaderValue::String(entry["event"].as_str().unwrap().to_owned().into()),
+            ))
+            .add_header(Header::new(
+                ":content-type",
+                HeaderValue::String("application/json".into()),
+            ));
+        write_message_to(&message, &mut out).unwrap();
+    }
+    out
+}
+
+#[test]
+fn converse_streams_to_openai_chunks() {
+    for (name, body) in fixtures("bedrock_streams") {
+        let transform = Translated::new(
+            Box::new(ConverseDecoder::new(
+                converse::Plan::default(),
+                "bedrock-target",
+            )),
+            Box::new(ChunkEncoder::new(true)),
+        );
+        let output = run_stream(transform, &event_stream(&body));
+        // The completion id is generated: mask it.
+        let id_start = output.find("chatcmpl-").unwrap();
+        let id = &output[id_start..id_start + "chatcmpl-".len() + 36];
+        insta::assert_snapshot!(
+            format!("converse_stream_to_openai__{name}"),
+            output.replace(id, "[id]")
         );
     }
 }

@@ -6,12 +6,14 @@ use std::sync::Arc;
 
 use http::Uri;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use secrecy::ExposeSecret;
-use tollgate_core::config::{ConfigError, DeploymentConfig};
+use tollgate_core::config::{BedrockRoute, ConfigError, DeploymentConfig};
 use tollgate_core::endpoint::Operation;
 use tollgate_core::provider::{AuthStyle, ProviderKind, WireFormat};
 use url::Url;
 
+use crate::aws_sign::AwsSigner;
 use crate::client::{ClientPool, ClientSet};
 use crate::google_auth::TokenSource;
 
@@ -42,6 +44,8 @@ pub(crate) struct HttpTarget {
     pub(crate) headers: HeaderMap,
     /// OAuth tokens, for providers whose auth header changes over time (Vertex AI).
     pub(crate) token_source: Option<TokenSource>,
+    /// Request signing, for providers that sign each request (Bedrock).
+    pub(crate) signer: Option<AwsSigner>,
 }
 
 fn operation_slot(operation: Operation) -> usize {
@@ -68,6 +72,13 @@ impl HttpTarget {
         }
     }
 }
+
+/// Everything but RFC 3986's unreserved characters is escaped in a path segment.
+const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 /// The version of Anthropic's API the gateway speaks.
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
@@ -119,6 +130,14 @@ impl Deployment {
             ),
             None => None,
         };
+        // Bedrock signs each request, unless a Bedrock API key (bearer) is configured.
+        let signer = match (&config.bedrock, &config.api_key) {
+            (Some(bedrock), None) => bedrock
+                .credentials
+                .as_ref()
+                .map(|credentials| AwsSigner::new(credentials, &bedrock.region)),
+            _ => None,
+        };
         if config.provider.kind == ProviderKind::Anthropic {
             headers.insert(
                 HeaderName::from_static("anthropic-version"),
@@ -140,8 +159,9 @@ impl Deployment {
                     HeaderName::from_static("x-goog-api-key"),
                     key.expose_secret().to_owned(),
                 ),
-                // A configured key on Vertex is a ready access token (LiteLLM allows it too).
-                AuthStyle::GoogleOAuth => {
+                // A configured key on Vertex is a ready access token (LiteLLM allows it too);
+                // on Bedrock, a Bedrock API key.
+                AuthStyle::GoogleOAuth | AuthStyle::AwsSigV4 => {
                     (AUTHORIZATION, format!("Bearer {}", key.expose_secret()))
                 }
             };
@@ -174,6 +194,7 @@ impl Deployment {
                 stream_uri,
                 headers,
                 token_source,
+                signer,
             })),
             api_base_host,
         })
@@ -238,6 +259,19 @@ fn operation_uri(
             let model = config.model.trim_start_matches("models/");
             let method = gemini_method(operation, stream)?;
             format!("{base}/models/{model}:{method}")
+        }
+        ProviderKind::Bedrock => {
+            let bedrock = config.bedrock.as_ref()?;
+            // The model id is one path segment: ARNs' `:` and `/` are escaped.
+            let model = utf8_percent_encode(&config.model, PATH_SEGMENT);
+            let action = match (operation, bedrock.route, stream) {
+                (Operation::Chat, BedrockRoute::Converse, false) => "converse",
+                (Operation::Chat, BedrockRoute::Converse, true) => "converse-stream",
+                (Operation::Chat, BedrockRoute::Invoke, true) => "invoke-with-response-stream",
+                (Operation::Chat | Operation::Embedding, _, _) => "invoke",
+                (Operation::Completion | Operation::CountTokens, _, _) => return None,
+            };
+            format!("{base}/model/{model}/{action}")
         }
         ProviderKind::Vertex => {
             let vertex = config.vertex.as_ref()?;

@@ -2,6 +2,7 @@
 //! timeouts, and classifying what goes wrong on the way (unreachable, timed out, broken).
 #![forbid(unsafe_code)]
 
+mod aws_sign;
 pub mod client;
 pub mod deployment;
 mod google_auth;
@@ -136,16 +137,21 @@ impl Deployment {
             Some(source) => Some(source.authorization().await?),
             None => None,
         };
+        let signed_body = target.signer.as_ref().map(|_| body.clone());
         let mut request = http::Request::new(Full::new(body));
         *request.method_mut() = Method::POST;
         *request.uri_mut() = uri.clone();
         let headers = request.headers_mut();
         *headers = target.headers.clone();
-        if let Some(extra) = extra_headers {
-            headers.extend(extra);
-        }
         if let Some(authorization) = authorization {
             headers.insert(http::header::AUTHORIZATION, authorization);
+        }
+        if let (Some(signer), Some(body)) = (&target.signer, signed_body) {
+            signer.sign(&mut request, &body)?;
+        }
+        // Client-supplied headers go on after signing: they are not part of the signature.
+        if let Some(extra) = extra_headers {
+            request.headers_mut().extend(extra);
         }
 
         let response =

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod anthropic;
+pub mod bedrock;
 pub mod gemini;
 pub mod openai;
 pub mod raw;

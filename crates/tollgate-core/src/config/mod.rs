@@ -18,7 +18,7 @@ pub use error::ConfigError;
 pub use load::{load, load_str};
 
 use crate::env::Env;
-use crate::provider::ProviderSpec;
+use crate::provider::{ProviderKind, ProviderSpec, WireFormat};
 
 /// The validated configuration the gateway runs with.
 #[derive(Debug)]
@@ -77,13 +77,55 @@ pub struct DeploymentConfig {
     pub drop_params: bool,
     /// Vertex AI deployments: where they run and how they authenticate.
     pub vertex: Option<VertexConfig>,
+    /// Bedrock deployments: region, credentials, route.
+    pub bedrock: Option<BedrockConfig>,
     pub model_info: ModelInfo,
 }
 
 impl DeploymentConfig {
-    pub fn wire_format(&self) -> crate::provider::WireFormat {
-        self.provider.kind.wire_format(&self.model)
+    /// The format this deployment's endpoint speaks: mostly the provider's; Vertex AI serves
+    /// Claude in Anthropic's format, and Bedrock's `invoke/` route serves Claude natively.
+    pub fn wire_format(&self) -> WireFormat {
+        match self.provider.kind {
+            ProviderKind::OpenAiCompatible | ProviderKind::Azure | ProviderKind::Mock => {
+                WireFormat::OpenAi
+            }
+            ProviderKind::Anthropic => WireFormat::Anthropic,
+            ProviderKind::Gemini => WireFormat::Gemini,
+            ProviderKind::Vertex if self.model.starts_with("claude") => WireFormat::Anthropic,
+            ProviderKind::Vertex => WireFormat::Gemini,
+            ProviderKind::Bedrock => match &self.bedrock {
+                Some(bedrock) if bedrock.route == BedrockRoute::Invoke => WireFormat::Anthropic,
+                _ => WireFormat::BedrockConverse,
+            },
+        }
     }
+}
+
+#[derive(Debug)]
+pub struct BedrockConfig {
+    /// `aws_region_name`, else the region in a model ARN, `AWS_REGION_NAME`, `AWS_REGION`,
+    /// `AWS_DEFAULT_REGION`, or `us-west-2`.
+    pub region: String,
+    /// Signing credentials; `None` when a Bedrock API key (`api_key`) is used instead.
+    pub credentials: Option<AwsCredentials>,
+    pub route: BedrockRoute,
+}
+
+#[derive(Debug)]
+pub struct AwsCredentials {
+    pub access_key_id: String,
+    pub secret_access_key: SecretString,
+    pub session_token: Option<SecretString>,
+}
+
+/// Which Bedrock API serves chat: `bedrock/converse/<id>` or `bedrock/invoke/<id>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BedrockRoute {
+    /// The Converse API, for every model (the default).
+    Converse,
+    /// InvokeModel with the model's native body: Anthropic's Messages format.
+    Invoke,
 }
 
 #[derive(Debug)]

@@ -81,6 +81,16 @@ pub struct RawLitellmParams {
     #[serde(default, alias = "vertex_ai_credentials")]
     pub vertex_credentials: Option<Scalar>,
     #[serde(default)]
+    pub aws_access_key_id: Option<Scalar>,
+    #[serde(default)]
+    pub aws_secret_access_key: Option<Scalar>,
+    #[serde(default)]
+    pub aws_session_token: Option<Scalar>,
+    #[serde(default)]
+    pub aws_region_name: Option<Scalar>,
+    #[serde(default)]
+    pub aws_bedrock_runtime_endpoint: Option<Scalar>,
+    #[serde(default)]
     pub input_cost_per_token: Option<Scalar>,
     #[serde(default)]
     pub output_cost_per_token: Option<Scalar>,

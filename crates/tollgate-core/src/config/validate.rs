@@ -12,8 +12,8 @@ use url::Url;
 
 use super::raw::{RawConfig, RawDeployment, RawLitellmParams, RawModelInfo, Scalar};
 use super::{
-    Config, ConfigError, DeploymentConfig, GoogleCredentials, ModelInfo, UpstreamSettings,
-    VertexConfig,
+    AwsCredentials, BedrockConfig, BedrockRoute, Config, ConfigError, DeploymentConfig,
+    GoogleCredentials, ModelInfo, UpstreamSettings, VertexConfig,
 };
 use crate::duration::{parse_duration, seconds};
 use crate::env::{Env, env_reference};
@@ -398,19 +398,50 @@ impl Resolver<'_> {
             ProviderKind::Vertex => Some(self.vertex(&field, params)?),
             _ => None,
         };
-        let api_base = match (provider.kind, &vertex) {
-            (ProviderKind::Mock, _) => None,
-            // Vertex's endpoint follows from the location unless `api_base` overrides it.
-            (ProviderKind::Vertex, Some(vertex)) if explicit_base.is_none() => {
-                let location = &vertex.location;
-                let host = if location == "global" {
-                    "https://aiplatform.googleapis.com".to_owned()
-                } else {
-                    format!("https://{location}-aiplatform.googleapis.com")
-                };
-                Some(self.api_base(&field("api_base"), provider, Some(host))?)
+        let (model, bedrock) = match provider.kind {
+            ProviderKind::Bedrock => {
+                let (model, bedrock) = self.bedrock(&field, params, &model)?;
+                (model, Some(bedrock))
             }
-            _ => Some(self.api_base(&field("api_base"), provider, explicit_base)?),
+            _ => (model, None),
+        };
+        let explicit_base = match (&bedrock, explicit_base) {
+            (Some(_), None) => params
+                .aws_bedrock_runtime_endpoint
+                .as_ref()
+                .map(|value| self.text(&field("aws_bedrock_runtime_endpoint"), value))
+                .transpose()?,
+            (_, explicit) => explicit,
+        };
+        let has_env_base = self.env.first_of(provider.api_base_env).is_some();
+        // Vertex's and Bedrock's endpoints follow from the location or region, unless
+        // `api_base` (or its environment variable) overrides them.
+        let regional_base = match (&vertex, &bedrock) {
+            _ if explicit_base.is_some() || has_env_base => None,
+            (Some(vertex), _) if vertex.location == "global" => {
+                Some("https://aiplatform.googleapis.com".to_owned())
+            }
+            (Some(vertex), _) => Some(format!(
+                "https://{}-aiplatform.googleapis.com",
+                vertex.location
+            )),
+            (_, Some(bedrock)) if bedrock.region.starts_with("cn-") => Some(format!(
+                "https://bedrock-runtime.{}.amazonaws.com.cn",
+                bedrock.region
+            )),
+            (_, Some(bedrock)) => Some(format!(
+                "https://bedrock-runtime.{}.amazonaws.com",
+                bedrock.region
+            )),
+            (None, None) => None,
+        };
+        let api_base = match provider.kind {
+            ProviderKind::Mock => None,
+            _ => Some(self.api_base(
+                &field("api_base"),
+                provider,
+                explicit_base.or(regional_base),
+            )?),
         };
 
         let api_key = match &params.api_key {
@@ -554,6 +585,7 @@ impl Resolver<'_> {
             inject_stream_usage,
             drop_params,
             vertex,
+            bedrock,
             model_info,
         };
         Ok((deployment, id_is_explicit))
@@ -603,6 +635,118 @@ impl Resolver<'_> {
             ),
         };
         Err(self.cx.error(&field("model"), message))
+    }
+
+    /// The model id without its route (`converse/…`, `invoke/…`), and how to reach and sign
+    /// for it. Credentials: `aws_access_key_id` / `aws_secret_access_key` (or the standard AWS
+    /// environment variables), unless a Bedrock API key is given.
+    fn bedrock(
+        &self,
+        field: &dyn Fn(&str) -> String,
+        params: &RawLitellmParams,
+        model: &str,
+    ) -> Result<(String, BedrockConfig), ConfigError> {
+        let (route, model) = if let Some(rest) = model.strip_prefix("invoke/") {
+            (BedrockRoute::Invoke, rest)
+        } else if let Some(rest) = model.strip_prefix("converse/") {
+            (BedrockRoute::Converse, rest)
+        } else {
+            (BedrockRoute::Converse, model)
+        };
+        if route == BedrockRoute::Invoke && !model.contains("anthropic.") {
+            return Err(self.cx.error(
+                &field("model"),
+                format!(
+                    "the `invoke/` route serves Anthropic models (their native Messages format); use `bedrock/converse/{model}` for `{model}`"
+                ),
+            ));
+        }
+        let optional =
+            |name: &str, value: &Option<Scalar>| -> Result<Option<String>, ConfigError> {
+                value
+                    .as_ref()
+                    .map(|value| self.text(&field(name), value))
+                    .transpose()
+                    .map(|text| text.filter(|t| !t.trim().is_empty()))
+            };
+        // `arn:aws:bedrock:<region>:…` names its region.
+        let arn_region = model
+            .strip_prefix("arn:")
+            .and_then(|rest| rest.split(':').nth(2))
+            .filter(|region| !region.is_empty())
+            .map(str::to_owned);
+        let region = optional("aws_region_name", &params.aws_region_name)?
+            .or(arn_region)
+            .or_else(|| {
+                self.env
+                    .first_of(&["AWS_REGION_NAME", "AWS_REGION", "AWS_DEFAULT_REGION"])
+            })
+            .unwrap_or_else(|| "us-west-2".to_owned());
+        let valid_region = region
+            .bytes()
+            .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'-');
+        if region.is_empty() || !valid_region {
+            return Err(self.cx.error(
+                &field("aws_region_name"),
+                format!("`{region}` is not an AWS region (e.g. us-east-1)"),
+            ));
+        }
+
+        let uses_api_key =
+            params.api_key.is_some() || self.env.get("AWS_BEARER_TOKEN_BEDROCK").is_some();
+        let access_key = optional("aws_access_key_id", &params.aws_access_key_id)?;
+        let secret_key = optional("aws_secret_access_key", &params.aws_secret_access_key)?;
+        let session_token = optional("aws_session_token", &params.aws_session_token)?;
+        let credentials = match (access_key, secret_key) {
+            (Some(access_key_id), Some(secret)) => Some(AwsCredentials {
+                access_key_id,
+                secret_access_key: SecretString::from(secret),
+                session_token: session_token.map(SecretString::from),
+            }),
+            (Some(_), None) => {
+                return Err(self.cx.error(
+                    &field("aws_secret_access_key"),
+                    "aws_access_key_id is set but aws_secret_access_key is not",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(self.cx.error(
+                    &field("aws_access_key_id"),
+                    "aws_secret_access_key is set but aws_access_key_id is not",
+                ));
+            }
+            (None, None) if uses_api_key => None,
+            (None, None) => {
+                let from_env = (
+                    self.env.get("AWS_ACCESS_KEY_ID"),
+                    self.env.get("AWS_SECRET_ACCESS_KEY"),
+                );
+                match from_env {
+                    (Some(access_key_id), Some(secret)) => Some(AwsCredentials {
+                        access_key_id,
+                        secret_access_key: SecretString::from(secret),
+                        session_token: self.env.get("AWS_SESSION_TOKEN").map(SecretString::from),
+                    }),
+                    _ => {
+                        return Err(self.cx.error(
+                            &field("aws_access_key_id"),
+                            "`bedrock/` needs AWS credentials: set aws_access_key_id and \
+                             aws_secret_access_key (or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY), \
+                             or a Bedrock API key in api_key (or AWS_BEARER_TOKEN_BEDROCK). \
+                             Instance-role, profile and web-identity credentials are not supported yet",
+                        ));
+                    }
+                }
+            }
+        };
+        Ok((
+            model.to_owned(),
+            BedrockConfig {
+                region,
+                credentials,
+                route,
+            },
+        ))
     }
 
     /// `vertex_project`, `vertex_location` and `vertex_credentials` (a key file's path or its

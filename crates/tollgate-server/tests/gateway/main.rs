@@ -6,6 +6,7 @@ mod harness;
 mod anthropic;
 mod auth;
 mod azure;
+mod bedrock;
 mod cancellation;
 mod chat;
 mod embeddings_completions;

@@ -1,0 +1,462 @@
+//! Amazon Bedrock: SigV4-signed (or API-key) requests; OpenAI and Anthropic clients served by
+//! the Converse API (streams in AWS event-stream frames), Claude natively through InvokeModel,
+//! Titan and Cohere embeddings, and Bedrock's errors.
+
+use serde_json::{Value, json};
+use tollgate_testkit::bedrock::{
+    ACCESS_KEY_ID, API_KEY, CACHE_READ, REASONING, REGION, SECRET_ACCESS_KEY, SESSION_TOKEN,
+    SIGNATURE,
+};
+use tollgate_testkit::{MockBedrock, MockProvider};
+
+use crate::harness::*;
+
+const CLAUDE: &str = "anthropic.claude-sonnet-4-5-20250929-v1:0";
+
+fn bedrock(name: &str, model: &str, mock: &MockProvider, extra: &str) -> String {
+    format!(
+        "  - model_name: {name}\n    litellm_params:\n      model: bedrock/{model}\n      api_base: {}\n      aws_access_key_id: {ACCESS_KEY_ID}\n      aws_secret_access_key: {SECRET_ACCESS_KEY}\n      aws_region_name: {REGION}\n{extra}",
+        mock.root_url()
+    )
+}
+
+async fn gateway_for(mock: &MockProvider) -> TestGateway {
+    let models = [
+        bedrock("nova", "us.amazon.nova-pro-v1:0", mock, ""),
+        bedrock("claude", CLAUDE, mock, ""),
+        bedrock("claude-invoke", &format!("invoke/{CLAUDE}"), mock, ""),
+        bedrock("error-400", "error-400", mock, ""),
+        bedrock("error-429", "error-429", mock, ""),
+        bedrock("stream-error", "stream-error", mock, ""),
+        bedrock(
+            "session",
+            "us.amazon.nova-lite-v1:0",
+            mock,
+            &format!("      aws_session_token: {SESSION_TOKEN}\n"),
+        ),
+        format!(
+            "  - model_name: keyed\n    litellm_params:\n      model: bedrock/us.amazon.nova-micro-v1:0\n      api_base: {}\n      api_key: {API_KEY}\n      aws_region_name: {REGION}\n",
+            mock.root_url()
+        ),
+        format!(
+            "  - model_name: profile\n    litellm_params:\n      model: bedrock/arn:aws:bedrock:{REGION}:123456789012:application-inference-profile/abc123\n      api_base: {}\n      aws_access_key_id: {ACCESS_KEY_ID}\n      aws_secret_access_key: {SECRET_ACCESS_KEY}\n",
+            mock.root_url()
+        ),
+        bedrock("titan", "amazon.titan-embed-text-v2:0", mock, ""),
+        bedrock("cohere", "cohere.embed-english-v3", mock, ""),
+    ];
+    TestGateway::start(&config_with_models(&models.concat())).await
+}
+
+async fn chat(gateway: &TestGateway, body: Value) -> (u16, Value) {
+    let response = gateway
+        .post("/v1/chat/completions")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+fn chunks(events: &[String]) -> Vec<Value> {
+    events
+        .iter()
+        .filter(|e| e.as_str() != "[DONE]")
+        .map(|e| serde_json::from_str(e).unwrap())
+        .collect()
+}
+
+fn weather_tool() -> Value {
+    json!([{"type": "function", "function": {"name": "get_weather", "description": "Weather in a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}])
+}
+
+#[tokio::test]
+async fn an_openai_chat_becomes_a_signed_converse_call_and_back() {
+    let mock = MockBedrock::start().await;
+    let gateway = gateway_for(&mock).await;
+    let (status, reply) = chat(
+        &gateway,
+        json!({"model": "nova", "messages": [
+            {"role": "system", "content": "You are terse."},
+            {"role": "user", "content": "hello from openai"}
+        ], "temperature": 0.2, "max_tokens": 64, "stop": ["END"], "top_k": 5}),
+    )
+    .await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(
+        reply["choices"][0]["message"]["content"],
+        "hello from openai"
+    );
+    assert_eq!(reply["choices"][0]["finish_reason"], "stop");
+    assert_eq!(reply["model"], "us.amazon.nova-pro-v1:0");
+    assert!(reply["id"].as_str().unwrap().starts_with("chatcmpl-"));
+    assert_eq!(reply["usage"]["prompt_tokens"], 6);
+    assert_eq!(reply["usage"]["completion_tokens"], 3);
+
+    let upstream = mock.last_request();
+    // The model id is one path segment; the mock recomputed the SigV4 signature.
+    assert_eq!(upstream.path, "/model/us.amazon.nova-pro-v1%3A0/converse");
+    let authorization = upstream.headers["authorization"].to_str().unwrap();
+    assert!(authorization.starts_with(&format!("AWS4-HMAC-SHA256 Credential={ACCESS_KEY_ID}/")));
+    assert!(authorization.contains(&format!("/{REGION}/bedrock/aws4_request")));
+    assert!(upstream.headers.contains_key("x-amz-date"));
+    assert_eq!(
+        upstream.body,
+        json!({"messages": [{"role": "user", "content": [{"text": "hello from openai"}]}],
+               "system": [{"text": "You are terse."}],
+               "inferenceConfig": {"maxTokens": 64, "temperature": 0.2, "stopSequences": ["END"]},
+               "additionalModelRequestFields": {"top_k": 5}})
+    );
+}
+
+#[tokio::test]
+async fn a_converse_stream_reaches_an_openai_client_as_chunks() {
+    let mock = MockBedrock::start().await;
+    let gateway = gateway_for(&mock).await;
+    let response = gateway
+        .post("/v1/chat/completions")
+        .json(
+            &json!({"model": "nova", "stream": true, "stream_options": {"include_usage": true},
+                      "messages": [{"role": "user", "content": "four words streamed here"}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/event-stream; charset=utf-8"
+    );
+    let events = read_events(response).await;
+    assert_eq!(streamed_content(&events), "four words streamed here");
+    assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
+    let chunks = chunks(&events);
+    let finish = chunks
+        .iter()
+        .find_map(|c| c["choices"][0]["finish_reason"].as_str())
+        .unwrap();
+    assert_eq!(finish, "stop");
+    let usage = &chunks.last().unwrap()["usage"];
+    assert_eq!(usage["prompt_tokens"], 4);
+    assert_eq!(usage["completion_tokens"], 4);
+    assert_eq!(
+        mock.last_request().path,
+        "/model/us.amazon.nova-pro-v1%3A0/converse-stream"
+    );
+}
+
+#[tokio::test]
+async fn tool_calls_round_trip_through_converse() {
+    let mock = MockBedrock::start().await;
+    let gateway = gateway_for(&mock).await;
+    let question = json!({"role": "user", "content": "Paris"});
+    let (status, reply) = chat(
+        &gateway,
+        json!({"model": "claude", "tools": weather_tool(), "messages": [question]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["choices"][0]["finish_reason"], "tool_calls");
+    let call = &reply["choices"][0]["message"]["tool_calls"][0];
+    assert_eq!(call["id"], "tooluse_mock1");
+    assert_eq!(call["function"]["name"], "get_weather");
+    assert_eq!(
+        mock.last_request().body["toolConfig"]["tools"][0],
+        json!({"toolSpec": {"name": "get_weather", "description": "Weather in a city",
+               "inputSchema": {"json": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}})
+    );
+
+    let (status, reply) = chat(
+        &gateway,
+        json!({"model": "claude", "tools": weather_tool(), "messages": [
+            question, reply["choices"][0]["message"],
+            {"role": "tool", "tool_call_id": "tooluse_mock1", "content": "21C"}
+        ]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["choices"][0]["message"]["content"], "done");
+    let messages = &mock.last_request().body["messages"];
+    assert_eq!(
+        messages[1]["content"][0],
+        json!({"toolUse": {"toolUseId": "tooluse_mock1", "name": "get_weather", "input": {"echo": "Paris"}}})
+    );
+    assert_eq!(
+        messages[2],
+        json!({"role": "user", "content": [{"toolResult": {"toolUseId": "tooluse_mock1", "content": [{"text": "21C"}]}}]})
+    );
+
+    // Streamed, the call's arguments arrive in pieces and join up.
+    let response = gateway
+        .post("/v1/chat/completions")
+        .json(&json!({"model": "claude", "stream": true, "tools": weather_tool(), "messages": [{"role": "user", "content": "Oslo"}]}))
+        .send()
+        .await
+        .unwrap();
+    let chunks = chunks(&read_events(response).await);
+    let arguments: String = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"].as_str())
+        .collect();
+    assert_eq!(
+        serde_json::from_str::<Value>(&arguments).unwrap(),
+        json!({"echo": "Oslo"})
+    );
+    let finish = chunks
+        .iter()
+        .find_map(|c| c["choices"][0]["finish_reason"].as_str())
+        .unwrap();
+    assert_eq!(finish, "tool_calls");
+}
+
+#[tokio::test]
+async fn claude_thinking_and_prompt_caching_on_converse() {
+    let mock = MockBedrock::start().await;
+    let gateway = gateway_for(&mock).await;
+    let (status, reply) = chat(
+        &gateway,
+        json!({"model": "claude", "reasoning_effort": "low", "messages": [
+            {"role": "system", "content": [{"type": "text", "text": "Long policy.", "cache_control": {"type": "ephemeral"}}]},
+            {"role": "user", "content": "think"}
+        ]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{reply}");
+    let body = mock.last_request().body;
+    assert_eq!(
+        body["additionalModelRequestFields"]["thinking"],
+        json!({"type": "enabled", "budget_tokens": 1024})
+    );
+    assert_eq!(
+        body["system"],
+        json!([{"text": "Long policy."}, {"cachePoint": {"type": "default"}}])
+    );
+    let message = &reply["choices"][0]["message"];
+    assert_eq!(message["reasoning_content"], REASONING);
+    assert_eq!(message["thinking_blocks"][0]["signature"], SIGNATURE);
+    assert_eq!(
+        reply["usage"]["prompt_tokens_details"]["cached_tokens"],
+        CACHE_READ
+    );
+    assert_eq!(reply["usage"]["prompt_tokens"], 3 + CACHE_READ);
+
+    // Reasoning is a Claude feature here; Nova refuses it by name.
+    let (status, reply) = chat(
+        &gateway,
+        json!({"model": "nova", "reasoning_effort": "low", "messages": [{"role": "user", "content": "think"}]}),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(reply["error"]["param"], "reasoning_effort");
+}
+
+#[tokio::test]
+async fn bedrock_errors_keep_their_meaning() {
+    let mock = MockBedrock::start().await;
+    let gateway = gateway_for(&mock).await;
+    let hi = |model: &str| json!({"model": model, "messages": [{"role": "user", "content": "hi"}]});
+    let (status, reply) = chat(&gateway, hi("error-400")).await;
+    assert_eq!(status, 400);
+    assert_eq!(reply["error"]["code"], "context_length_exceeded");
+    let (status, reply) = chat(&gateway, hi("error-429")).await;
+    assert_eq!(status, 429);
+    assert_eq!(reply["error"]["type"], "rate_limit_error");
+
+    let response = gateway
+        .post("/v1/chat/completions")
+        .json(&json!({"model": "stream-error", "stream": true, "messages": [{"role": "user", "content": "partial answer here"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let events = read_events(response).await;
+    let last: Value = serde_json::from_str(events.last().unwrap()).unwrap();
+    assert_eq!(last["error"]["code"], "throttlingException");
+    assert!(
+        last["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Too many tokens")
+    );
+}
+
+#[tokio::test]
+async fn session_tokens_api_keys_and_arns() {
+    let mock = MockBedrock::start().await;
+    let gateway = gateway_for(&mock).await;
+    let hi = |model: &str| json!({"model": model, "messages": [{"role": "user", "content": "hi"}]});
+
+    let (status, reply) = chat(&gateway, hi("session")).await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(
+        mock.last_request().headers["x-amz-security-token"],
+        SESSION_TOKEN
+    );
+
+    let (status, reply) = chat(&gateway, hi("keyed")).await;
+    assert_eq!(status, 200, "{reply}");
+    let upstream = mock.last_request();
+    assert_eq!(
+        upstream.headers["authorization"],
+        format!("Bearer {API_KEY}")
+    );
+    assert!(!upstream.headers.contains_key("x-amz-date"));
+
+    // An ARN is escaped into one segment, and its region signs the request.
+    let (status, reply) = chat(&gateway, hi("profile")).await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(
+        mock.last_request().path,
+        format!(
+            "/model/arn%3Aaws%3Abedrock%3A{REGION}%3A123456789012%3Aapplication-inference-profile%2Fabc123/converse"
+        )
+    );
+}
+
+#[tokio::test]
+async fn claude_through_invoke_serves_openai_clients() {
+    let mock = MockBedrock::start().await;
+    let gateway = gateway_for(&mock).await;
+    let (status, reply) = chat(
+        &gateway,
+        json!({"model": "claude-invoke", "messages": [{"role": "user", "content": "hello invoke"}]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["choices"][0]["message"]["content"], "hello invoke");
+    let upstream = mock.last_request();
+    assert_eq!(
+        upstream.path,
+        "/model/anthropic.claude-sonnet-4-5-20250929-v1%3A0/invoke"
+    );
+    assert_eq!(upstream.body["anthropic_version"], "bedrock-2023-05-31");
+
+    let response = gateway
+        .post("/v1/chat/completions")
+        .json(&json!({"model": "claude-invoke", "stream": true, "stream_options": {"include_usage": true},
+                      "messages": [{"role": "user", "content": "framed stream text"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let events = read_events(response).await;
+    assert_eq!(streamed_content(&events), "framed stream text");
+    assert!(
+        mock.last_request()
+            .path
+            .ends_with("/invoke-with-response-stream")
+    );
+    assert!(mock.last_request().body.get("stream").is_none());
+}
+
+#[tokio::test]
+async fn anthropic_clients_reach_claude_on_bedrock_natively() {
+    let mock = MockBedrock::start().await;
+    let gateway = gateway_for(&mock).await;
+    let response = gateway
+        .post("/v1/messages")
+        .header(
+            "anthropic-beta",
+            "interleaved-thinking-2025-05-14, context-1m-2025-08-07",
+        )
+        .json(
+            &json!({"model": "claude-invoke", "max_tokens": 50, "stream": true,
+                      "messages": [{"role": "user", "content": "native bedrock stream"}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/event-stream; charset=utf-8"
+    );
+    let text = response.text().await.unwrap();
+    let events: Vec<Value> = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("data: "))
+        .map(|data| serde_json::from_str(data).unwrap())
+        .collect();
+    assert_eq!(events[0]["type"], "message_start");
+    let streamed: String = events
+        .iter()
+        .filter_map(|e| e["delta"]["text"].as_str())
+        .collect();
+    assert_eq!(streamed, "native bedrock stream");
+    assert_eq!(events.last().unwrap()["type"], "message_stop");
+    assert!(text.contains("event: content_block_delta\ndata: "));
+
+    let upstream = mock.last_request();
+    assert_eq!(
+        upstream.body,
+        json!({"anthropic_version": "bedrock-2023-05-31",
+               "anthropic_beta": ["interleaved-thinking-2025-05-14", "context-1m-2025-08-07"],
+               "messages": [{"role": "user", "content": "native bedrock stream"}], "max_tokens": 50})
+    );
+    assert!(!upstream.headers.contains_key("anthropic-beta"));
+
+    // And translated through Converse for a Converse-routed Claude.
+    let response = gateway
+        .post("/v1/messages")
+        .json(&json!({"model": "claude", "max_tokens": 50, "messages": [{"role": "user", "content": "via converse"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let reply: Value = response.json().await.unwrap();
+    assert_eq!(reply["content"][0]["text"], "via converse");
+    assert_eq!(reply["model"], "claude");
+}
+
+#[tokio::test]
+async fn titan_and_cohere_embeddings() {
+    let mock = MockBedrock::start().await;
+    let gateway = gateway_for(&mock).await;
+    let embed = |body: Value| {
+        let gateway = &gateway;
+        async move {
+            let response = gateway
+                .post("/v1/embeddings")
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (
+                response.status().as_u16(),
+                response.json::<Value>().await.unwrap(),
+            )
+        }
+    };
+
+    let (status, reply) =
+        embed(json!({"model": "titan", "input": "three little words", "dimensions": 256})).await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["data"][0]["embedding"].as_array().unwrap().len(), 256);
+    assert_eq!(reply["usage"]["prompt_tokens"], 3);
+    let upstream = mock.last_request();
+    assert_eq!(
+        upstream.path,
+        "/model/amazon.titan-embed-text-v2%3A0/invoke"
+    );
+    assert_eq!(
+        upstream.body,
+        json!({"inputText": "three little words", "dimensions": 256})
+    );
+
+    let (status, reply) = embed(json!({"model": "titan", "input": ["a", "b"]})).await;
+    assert_eq!(status, 400);
+    assert_eq!(reply["error"]["param"], "input");
+
+    let (status, reply) = embed(
+        json!({"model": "cohere", "input": ["first", "second"], "input_type": "search_query"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["data"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        mock.last_request().body,
+        json!({"texts": ["first", "second"], "input_type": "search_query"})
+    );
+}
