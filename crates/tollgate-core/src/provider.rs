@@ -18,6 +18,8 @@ pub enum ProviderKind {
     /// Amazon Bedrock: the Converse API for every model (or InvokeModel for Claude),
     /// SigV4-signed.
     Bedrock,
+    /// Cohere's v2 API: `{api_base}/v2/chat`, `{api_base}/v2/embed`.
+    Cohere,
     /// The built-in echo provider: answers in-process, no network.
     Mock,
 }
@@ -31,6 +33,8 @@ pub enum WireFormat {
     Gemini,
     /// Bedrock's Converse API.
     BedrockConverse,
+    /// Cohere's v2 chat.
+    Cohere,
 }
 
 /// How the provider key is sent.
@@ -425,6 +429,30 @@ pub static PROVIDERS: &[ProviderSpec] = &[
         api_base_env: &["AWS_BEDROCK_RUNTIME_ENDPOINT"],
         auth: AuthStyle::AwsSigV4,
         requires_api_key: false,
+        append_v1_to_bare_base: false,
+        model_prefix: None,
+        stream_usage: StreamUsage::Unsupported,
+    },
+    ProviderSpec {
+        prefix: "cohere",
+        kind: ProviderKind::Cohere,
+        default_api_base: Some("https://api.cohere.com"),
+        api_key_env: &["COHERE_API_KEY", "CO_API_KEY"],
+        api_base_env: &["COHERE_API_BASE"],
+        auth: AuthStyle::Bearer,
+        requires_api_key: true,
+        append_v1_to_bare_base: false,
+        model_prefix: None,
+        stream_usage: StreamUsage::Unsupported,
+    },
+    ProviderSpec {
+        prefix: "cohere_chat",
+        kind: ProviderKind::Cohere,
+        default_api_base: Some("https://api.cohere.com"),
+        api_key_env: &["COHERE_API_KEY", "CO_API_KEY"],
+        api_base_env: &["COHERE_API_BASE"],
+        auth: AuthStyle::Bearer,
+        requires_api_key: true,
         append_v1_to_bare_base: false,
         model_prefix: None,
         stream_usage: StreamUsage::Unsupported,

@@ -18,6 +18,7 @@ use tollgate_translate::bedrock::{self};
 use tollgate_translate::canonical::{
     Completion, StreamDecoder, StreamEncoder, StreamTransform, TokenUsage, Translated,
 };
+use tollgate_translate::cohere::{self, chat::CohereDecoder};
 use tollgate_translate::gemini::embeddings::EmbeddingApi;
 use tollgate_translate::gemini::{self, response::GeminiDecoder};
 use tollgate_translate::openai::codec::{self as openai_codec, ChunkDecoder, ChunkEncoder};
@@ -72,6 +73,9 @@ pub(crate) enum ProviderSide {
         plan: converse::Plan,
         model: String,
     },
+    Cohere {
+        model: String,
+    },
 }
 
 pub(crate) enum ClientSide {
@@ -87,6 +91,7 @@ pub(crate) enum ClientSide {
 pub(crate) enum EmbeddingCodec {
     Google(EmbeddingApi),
     Bedrock(EmbeddingFamily),
+    Cohere,
 }
 
 impl Exchange {
@@ -160,6 +165,10 @@ impl Exchange {
                         let (upstream, family) =
                             bedrock::embeddings::encode_request(&request, &config.model)?;
                         (upstream, EmbeddingCodec::Bedrock(family))
+                    }
+                    WireFormat::Cohere => {
+                        let upstream = cohere::embeddings::encode_request(&request, &config.model)?;
+                        (upstream, EmbeddingCodec::Cohere)
                     }
                     WireFormat::OpenAi | WireFormat::Anthropic => {
                         return Err(unsupported(endpoint, deployment));
@@ -242,6 +251,11 @@ impl Exchange {
                         let model = config.model.clone();
                         (upstream, ProviderSide::BedrockConverse { plan, model })
                     }
+                    WireFormat::Cohere => {
+                        let upstream = cohere::chat::encode_request(&chat, &config.model, &policy)?;
+                        let model = config.model.clone();
+                        (upstream, ProviderSide::Cohere { model })
+                    }
                 };
                 Ok((upstream, Exchange::Translated { provider, client }))
             }
@@ -283,6 +297,7 @@ impl Exchange {
                     ProviderSide::BedrockConverse { plan, model } => {
                         converse::decode_response(&body, plan, model)?
                     }
+                    ProviderSide::Cohere { model } => cohere::chat::decode_response(&body, model)?,
                 };
                 let usage = completion.usage;
                 let encoded = match client {
@@ -313,6 +328,9 @@ impl Exchange {
                         *inputs,
                         *estimated_tokens,
                     )?,
+                    EmbeddingCodec::Cohere => {
+                        cohere::embeddings::decode_response(&body, *inputs, *estimated_tokens)?
+                    }
                 };
                 let encoded = openai_embeddings::encode_response(vectors, model, usage, *base64);
                 Ok((encoded, Some(usage)))
@@ -353,6 +371,7 @@ impl Exchange {
                     ProviderSide::BedrockConverse { plan, model } => {
                         Box::new(ConverseDecoder::new(plan.clone(), model))
                     }
+                    ProviderSide::Cohere { model } => Box::new(CohereDecoder::new(model)),
                 };
                 let encoder: Box<dyn StreamEncoder> = match client {
                     ClientSide::OpenAi { include_usage } => {
@@ -384,6 +403,7 @@ pub(crate) fn provider_error(
         WireFormat::Anthropic => anthropic::errors::provider_error(status, body),
         WireFormat::Gemini => gemini::errors::provider_error(status, body),
         WireFormat::BedrockConverse => bedrock::errors::provider_error(status, body),
+        WireFormat::Cohere => cohere::provider_error(status, body),
     }
 }
 

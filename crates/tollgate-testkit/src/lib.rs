@@ -3,6 +3,7 @@
 
 pub mod anthropic;
 pub mod bedrock;
+pub mod cohere;
 pub mod gemini;
 pub mod openai;
 mod recorder;
@@ -12,6 +13,7 @@ mod tls;
 
 pub use anthropic::MockAnthropic;
 pub use bedrock::MockBedrock;
+pub use cohere::MockCohere;
 pub use gemini::MockGemini;
 pub use openai::{MockOpenAi, MockOptions};
 pub use recorder::RecordedRequest;

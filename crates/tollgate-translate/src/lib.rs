@@ -6,6 +6,7 @@
 pub mod anthropic;
 pub mod bedrock;
 pub mod canonical;
+pub mod cohere;
 pub mod gemini;
 pub mod openai;
 pub mod params;

@@ -12,6 +12,7 @@ use tollgate_translate::anthropic::inbound::{self, AnthropicEncoder, ReasoningSu
 use tollgate_translate::anthropic::outbound::{self, AnthropicDecoder, Flavor, Plan, Target};
 use tollgate_translate::bedrock::converse::{self, ConverseDecoder};
 use tollgate_translate::canonical::{StreamTransform, Translated};
+use tollgate_translate::cohere::chat::{self as cohere_chat, CohereDecoder};
 use tollgate_translate::gemini;
 use tollgate_translate::gemini::response::GeminiDecoder;
 use tollgate_translate::openai::codec::{self, ChunkDecoder, ChunkEncoder};
@@ -364,6 +365,50 @@ fn converse_streams_to_openai_chunks() {
         insta::assert_snapshot!(
             format!("converse_stream_to_openai__{name}"),
             output.replace(id, "[id]")
+        );
+    }
+}
+
+#[test]
+fn openai_requests_to_cohere() {
+    let policy = ParamPolicy {
+        provider: "cohere",
+        drop_unsupported: true,
+    };
+    for (name, body) in fixtures("openai_requests") {
+        let request: ChatRequest<'_> = serde_json::from_slice(&body).unwrap();
+        let translated = cohere_chat::encode_request(&request, "command-a", &policy);
+        if name == "vision_and_files" {
+            // Cohere takes text and images, not files.
+            let err = translated.unwrap_err();
+            assert!(err.message.contains("`file`"), "{}", err.message);
+            continue;
+        }
+        insta::assert_snapshot!(
+            format!("openai_to_cohere__{name}"),
+            pretty(&translated.unwrap())
+        );
+    }
+}
+
+#[test]
+fn cohere_responses_and_streams_to_openai() {
+    for (name, body) in fixtures("cohere_responses") {
+        let completion = cohere_chat::decode_response(&body, "command-a").unwrap();
+        let encoded = codec::encode_completion(&completion);
+        insta::assert_snapshot!(
+            format!("cohere_response_to_openai__{name}"),
+            stable(&pretty(&encoded))
+        );
+    }
+    for (name, body) in fixtures("cohere_streams") {
+        let transform = Translated::new(
+            Box::new(CohereDecoder::new("command-a")),
+            Box::new(ChunkEncoder::new(true)),
+        );
+        insta::assert_snapshot!(
+            format!("cohere_stream_to_openai__{name}"),
+            run_stream(transform, &body)
         );
     }
 }

@@ -255,6 +255,18 @@ fn operation_uri(
                 Operation::Completion | Operation::Embedding => return None,
             }
         }
+        ProviderKind::Cohere => {
+            // LiteLLM's `api_base` for Cohere is the chat endpoint itself; the root is kept.
+            let root = ["/v2/chat", "/v1/chat", "/v2", "/v1"]
+                .iter()
+                .find_map(|suffix| base.strip_suffix(suffix))
+                .unwrap_or(base);
+            match operation {
+                Operation::Chat => format!("{root}/v2/chat"),
+                Operation::Embedding => format!("{root}/v2/embed"),
+                Operation::Completion | Operation::CountTokens => return None,
+            }
+        }
         ProviderKind::Gemini => {
             let model = config.model.trim_start_matches("models/");
             let method = gemini_method(operation, stream)?;

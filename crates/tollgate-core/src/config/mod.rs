@@ -92,6 +92,7 @@ impl DeploymentConfig {
             }
             ProviderKind::Anthropic => WireFormat::Anthropic,
             ProviderKind::Gemini => WireFormat::Gemini,
+            ProviderKind::Cohere => WireFormat::Cohere,
             ProviderKind::Vertex if self.model.starts_with("claude") => WireFormat::Anthropic,
             ProviderKind::Vertex => WireFormat::Gemini,
             ProviderKind::Bedrock => match &self.bedrock {

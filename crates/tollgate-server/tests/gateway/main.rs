@@ -9,6 +9,7 @@ mod azure;
 mod bedrock;
 mod cancellation;
 mod chat;
+mod cohere;
 mod embeddings_completions;
 mod errors;
 mod gemini;
