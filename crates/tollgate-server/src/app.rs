@@ -37,6 +37,7 @@ use tollgate_core::endpoint::Endpoint;
 use tollgate_core::error::GatewayError;
 use tollgate_policy::auth::Authenticator;
 use tollgate_router::Router;
+use tollgate_upstream::media::MediaFetcher;
 use tollgate_upstream::{ClientPool, Deployment};
 use tollgate_wire::openai::{Model, ModelList};
 
@@ -52,6 +53,8 @@ pub struct Gateway {
     pub(crate) auth: Authenticator,
     pub(crate) max_request_body_bytes: usize,
     pub(crate) models: ModelCatalog,
+    /// Fetches image URLs for providers that need the bytes inline.
+    pub(crate) media: MediaFetcher,
     pub(crate) drain_timeout: Duration,
     draining: AtomicBool,
     drain_started: Notify,
@@ -93,11 +96,13 @@ impl Gateway {
             .collect::<Result<Vec<_>, _>>()?;
         let router = Router::new(deployments);
         let models = ModelCatalog::new(&router);
+        let media = pool.media_fetcher(&config.media);
         Ok(Gateway {
             router,
             auth,
             max_request_body_bytes: config.max_request_body_bytes,
             models,
+            media,
             drain_timeout: config.drain_timeout,
             draining: AtomicBool::new(false),
             drain_started: Notify::new(),

@@ -28,8 +28,11 @@ use tollgate_translate::openai::observer::OpenAiStreamObserver;
 use tollgate_translate::params::ParamPolicy;
 use tollgate_translate::passthrough::{InspectedRequest, prepare_upstream_body};
 use tollgate_upstream::Deployment;
+use tollgate_upstream::media::MediaFetcher;
 use tollgate_wire::anthropic::MessagesResponse;
 use tollgate_wire::openai::{ChatRequest, ResponseUsage};
+
+use crate::media::inline_remote_images;
 
 const ANTHROPIC_BETA: &str = "anthropic-beta";
 
@@ -97,12 +100,13 @@ pub(crate) enum EmbeddingCodec {
 impl Exchange {
     /// The body for the provider, and how to read its answer. `client_headers` are the
     /// request's own, for what a provider wants in the body instead (Bedrock's beta flags).
-    pub(crate) fn prepare(
+    pub(crate) async fn prepare(
         endpoint: Endpoint,
         body: &Bytes,
         inspected: &InspectedRequest,
         deployment: &Deployment,
         client_headers: &HeaderMap,
+        media: &MediaFetcher,
     ) -> Result<(Bytes, Exchange), GatewayError> {
         let config = &deployment.config;
         let flavor = anthropic_flavor(deployment);
@@ -209,6 +213,13 @@ impl Exchange {
                         inbound::to_chat_request(&anthropic_request, reasoning)?
                     }
                 };
+                // Converse and Gemini take images as bytes, not URLs.
+                if matches!(
+                    provider_format,
+                    WireFormat::BedrockConverse | WireFormat::Gemini
+                ) {
+                    inline_remote_images(&mut chat, media).await?;
+                }
                 let policy = policy(deployment);
                 let (upstream, provider) = match provider_format {
                     WireFormat::OpenAi => {

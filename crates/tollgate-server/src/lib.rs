@@ -7,6 +7,7 @@ mod app;
 mod error;
 mod exchange;
 pub mod logging;
+mod media;
 mod pipeline;
 mod request_context;
 mod routes;

@@ -105,8 +105,15 @@ async fn proxy(
     let deployment = gateway.router.pick(&inspected.model)?.clone();
     record.deployment = Some(deployment.clone());
     let config = &deployment.config;
-    let (upstream_body, exchange) =
-        Exchange::prepare(endpoint, &body, &inspected, &deployment, &parts.headers)?;
+    let (upstream_body, exchange) = Exchange::prepare(
+        endpoint,
+        &body,
+        &inspected,
+        &deployment,
+        &parts.headers,
+        &gateway.media,
+    )
+    .await?;
     drop(body);
     let extra_headers = forwarded_headers(endpoint, &deployment, &parts.headers);
 

@@ -34,8 +34,9 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 use tokio::net::TcpStream;
-use tollgate_core::config::{ConfigError, UpstreamSettings};
+use tollgate_core::config::{ConfigError, MediaSettings, UpstreamSettings};
 
+use crate::media::MediaFetcher;
 use crate::worker;
 
 pub(crate) type HttpClient = Client<HttpsConnector<TcpConnector>, Full<Bytes>>;
@@ -106,6 +107,16 @@ impl ClientPool {
             proxies: Matcher::from_env(),
             sets: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The client that fetches media URLs for providers that need inline bytes.
+    pub fn media_fetcher(&self, settings: &MediaSettings) -> MediaFetcher {
+        MediaFetcher::new(
+            settings,
+            self.tls.clone(),
+            self.settings.connect_timeout,
+            self.workers,
+        )
     }
 
     /// The shared client set for a destination. Called while deployments are built, never per

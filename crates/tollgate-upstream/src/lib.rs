@@ -6,6 +6,7 @@ mod aws_sign;
 pub mod client;
 pub mod deployment;
 mod google_auth;
+pub mod media;
 mod mock;
 pub mod worker;
 

@@ -33,6 +33,7 @@ pub struct Config {
     pub max_request_body_bytes: usize,
     pub drain_timeout: Duration,
     pub upstream: UpstreamSettings,
+    pub media: MediaSettings,
     /// Kept as written for the capabilities that will read them.
     pub router_settings: Mapping,
     pub litellm_settings: Mapping,
@@ -186,6 +187,14 @@ pub struct UpstreamSettings {
     pub verify_tls: bool,
     /// Extra CA certificates (PEM) trusted for provider TLS.
     pub ca_bundle: Option<PathBuf>,
+}
+
+/// Fetching http(s) media for providers that need the bytes inline (Bedrock, Gemini).
+#[derive(Debug, Clone)]
+pub struct MediaSettings {
+    pub max_bytes: usize,
+    pub timeout: Duration,
+    pub allow_private_networks: bool,
 }
 
 impl Config {

@@ -152,6 +152,17 @@ pub struct RawTollgateSettings {
     /// How long an idle keep-alive connection to a provider is kept (default 90s).
     #[serde(default)]
     pub pool_idle_timeout: Option<Scalar>,
+    /// Largest image or document fetched from an http(s) URL for providers that need the
+    /// bytes inline (default 20 MB).
+    #[serde(default)]
+    pub media_max_mb: Option<Scalar>,
+    /// Time allowed to fetch one such file (default 30s).
+    #[serde(default)]
+    pub media_fetch_timeout: Option<Scalar>,
+    /// Whether media URLs may point at loopback, private or link-local addresses (default
+    /// false: refused, so clients cannot make the gateway reach internal services).
+    #[serde(default)]
+    pub media_allow_private_networks: Option<Scalar>,
 }
 
 /// A YAML scalar as written: a number, a boolean or a string (perhaps `os.environ/NAME`).

@@ -13,7 +13,7 @@ use url::Url;
 use super::raw::{RawConfig, RawDeployment, RawLitellmParams, RawModelInfo, Scalar};
 use super::{
     AwsCredentials, BedrockConfig, BedrockRoute, Config, ConfigError, DeploymentConfig,
-    GoogleCredentials, ModelInfo, UpstreamSettings, VertexConfig,
+    GoogleCredentials, MediaSettings, ModelInfo, UpstreamSettings, VertexConfig,
 };
 use crate::duration::{parse_duration, seconds};
 use crate::env::{Env, env_reference};
@@ -24,6 +24,8 @@ const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 const DEFAULT_UPSTREAM_CLIENTS: usize = 4;
+const DEFAULT_MEDIA_MAX_MB: usize = 20;
+const DEFAULT_MEDIA_FETCH_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_MAX_REQUEST_MB: f64 = 32.0;
 const DEFAULT_AZURE_API_VERSION: &str = "2025-02-01-preview";
 
@@ -206,6 +208,28 @@ pub(super) fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigErro
         ca_bundle: ssl.ca_bundle,
     };
 
+    let media = MediaSettings {
+        max_bytes: match &tollgate.media_max_mb {
+            Some(value) => {
+                (cx.positive_f64("tollgate_settings.media_max_mb", value)? * 1024.0 * 1024.0)
+                    as usize
+            }
+            None => DEFAULT_MEDIA_MAX_MB * 1024 * 1024,
+        },
+        timeout: opt_duration(
+            &cx,
+            "tollgate_settings.media_fetch_timeout",
+            &tollgate.media_fetch_timeout,
+        )?
+        .unwrap_or(DEFAULT_MEDIA_FETCH_TIMEOUT),
+        allow_private_networks: tollgate
+            .media_allow_private_networks
+            .as_ref()
+            .map(|value| cx.bool("tollgate_settings.media_allow_private_networks", value))
+            .transpose()?
+            .unwrap_or(false),
+    };
+
     Ok(Config {
         source: file.to_path_buf(),
         deployments,
@@ -224,6 +248,7 @@ pub(super) fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigErro
         )?
         .unwrap_or(DEFAULT_DRAIN_TIMEOUT),
         upstream,
+        media,
         router_settings,
         litellm_settings,
         not_implemented: not_implemented.into_iter().collect(),

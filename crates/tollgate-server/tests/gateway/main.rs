@@ -13,6 +13,7 @@ mod cohere;
 mod embeddings_completions;
 mod errors;
 mod gemini;
+mod media;
 mod models_health;
 mod shutdown;
 mod tls;

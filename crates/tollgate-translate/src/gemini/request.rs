@@ -510,9 +510,9 @@ fn media_part<'a>(part: &'a ContentPart<'a>) -> Result<Option<Part<'a>>, Gateway
     }
 }
 
-/// `data:` URLs travel inline; `gs://` and `http(s)://` URLs by reference, which Gemini
-/// fetches itself (Vertex: Cloud Storage and public URLs; the Gemini API: its Files API and
-/// public URLs).
+/// `data:` URLs travel inline; `gs://` (Cloud Storage, on Vertex) and Files API URIs by
+/// reference. The server fetches http(s) images before translating, so they arrive here as
+/// `data:` URLs; one that does not is passed by reference for Gemini to fetch.
 fn media_from_url<'a>(
     url: &'a str,
     stated_type: Option<&'a str>,
