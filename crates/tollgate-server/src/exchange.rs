@@ -140,7 +140,7 @@ impl Exchange {
                     let betas = client_headers
                         .get(ANTHROPIC_BETA)
                         .and_then(|value| value.to_str().ok());
-                    outbound::adapt_native_request(body, flavor, betas)?
+                    anthropic::platform::adapt_native_request(body, flavor, betas)?
                 };
                 Ok((
                     upstream,

@@ -15,6 +15,8 @@ use tokio::time::Instant;
 use tollgate_core::endpoint::{ClientFormat, Endpoint};
 use tollgate_core::error::GatewayError;
 use tollgate_core::provider::{ProviderKind, WireFormat};
+use tollgate_translate::anthropic::outbound::Flavor;
+use tollgate_translate::anthropic::platform;
 use tollgate_translate::canonical::StreamTransform;
 use tollgate_translate::passthrough::inspect_request;
 use tollgate_upstream::{Deployment, UpstreamBody, UpstreamResponse};
@@ -186,8 +188,9 @@ async fn proxy(
     Ok(Relay::Complete(reply))
 }
 
-/// Client headers a provider needs: Anthropic's beta flags, when both sides speak Anthropic
-/// (Bedrock takes them in the body instead).
+/// Client headers a provider needs: Anthropic's beta flags, when both sides speak Anthropic —
+/// as sent to Anthropic, only those Vertex AI knows for Claude on Vertex, and none for
+/// Bedrock (which takes them in the body).
 fn forwarded_headers(
     endpoint: Endpoint,
     deployment: &Deployment,
@@ -195,13 +198,23 @@ fn forwarded_headers(
 ) -> Option<HeaderMap> {
     if endpoint.format() != ClientFormat::Anthropic
         || deployment.config.wire_format() != WireFormat::Anthropic
-        || deployment.config.provider.kind == ProviderKind::Bedrock
     {
         return None;
     }
     let beta = headers.get(&ANTHROPIC_BETA)?;
+    let beta = match deployment.config.provider.kind {
+        ProviderKind::Bedrock => return None,
+        ProviderKind::Vertex => {
+            let accepted = platform::accepted_betas(Flavor::Vertex, beta.to_str().ok()?);
+            if accepted.is_empty() {
+                return None;
+            }
+            HeaderValue::from_str(&accepted.join(",")).ok()?
+        }
+        _ => beta.clone(),
+    };
     let mut forwarded = HeaderMap::with_capacity(1);
-    forwarded.insert(ANTHROPIC_BETA, beta.clone());
+    forwarded.insert(ANTHROPIC_BETA, beta);
     Some(forwarded)
 }
 

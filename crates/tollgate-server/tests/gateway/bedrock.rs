@@ -392,7 +392,7 @@ async fn anthropic_clients_reach_claude_on_bedrock_natively() {
     assert_eq!(
         upstream.body,
         json!({"anthropic_version": "bedrock-2023-05-31",
-               "anthropic_beta": ["interleaved-thinking-2025-05-14", "context-1m-2025-08-07"],
+               "anthropic_beta": ["context-1m-2025-08-07"],
                "messages": [{"role": "user", "content": "native bedrock stream"}], "max_tokens": 50})
     );
     assert!(!upstream.headers.contains_key("anthropic-beta"));

@@ -210,7 +210,10 @@ async fn claude_on_vertex_serves_anthropic_clients_natively() {
     let gateway = gateway_for(&mock).await;
     let response = gateway
         .post("/v1/messages")
-        .header("anthropic-beta", "interleaved-thinking-2025-05-14")
+        .header(
+            "anthropic-beta",
+            "claude-code-20250219,interleaved-thinking-2025-05-14,prompt-caching-scope-2026-01-05",
+        )
         .json(&json!({"model": "claude", "max_tokens": 64, "messages": [{"role": "user", "content": "native call"}]}))
         .send()
         .await
@@ -224,6 +227,7 @@ async fn claude_on_vertex_serves_anthropic_clients_natively() {
         call.body,
         json!({"anthropic_version": "vertex-2023-10-16", "messages": [{"role": "user", "content": "native call"}], "max_tokens": 64})
     );
+    // Only the flags Vertex knows are passed on; it refuses the others.
     assert_eq!(
         call.headers["anthropic-beta"],
         "interleaved-thinking-2025-05-14"

@@ -5,3 +5,4 @@ pub mod errors;
 pub mod inbound;
 pub mod observer;
 pub mod outbound;
+pub mod platform;

@@ -300,7 +300,7 @@ pub fn encode_request(
             Flavor::Anthropic => Cow::Borrowed(target.model),
             Flavor::Vertex | Flavor::Bedrock => Cow::Borrowed(""),
         },
-        anthropic_version: platform_version(target.flavor).map(Cow::Borrowed),
+        anthropic_version: super::platform::api_version(target.flavor).map(Cow::Borrowed),
         anthropic_beta: None,
         messages,
         max_tokens: Some(max_tokens),
@@ -337,45 +337,6 @@ pub fn encode_request(
         GatewayError::internal(format!("could not encode the Anthropic request: {err}"))
     })?;
     Ok((Bytes::from(bytes), plan))
-}
-
-/// An Anthropic client's own request, for Claude on Vertex AI or Bedrock: the same body
-/// without `model` (the URL names it) and with the platform's `anthropic_version`. Bedrock
-/// takes no `stream` (the URL decides) and wants the `anthropic-beta` flags (`betas`, the
-/// header's comma-separated value) in the body.
-pub fn adapt_native_request(
-    body: &[u8],
-    flavor: Flavor,
-    betas: Option<&str>,
-) -> Result<Bytes, GatewayError> {
-    let mut request = super::inbound::decode_request(body)?;
-    request.model = Cow::Borrowed("");
-    request.anthropic_version = platform_version(flavor).map(Cow::Borrowed);
-    if flavor == Flavor::Bedrock {
-        request.stream = None;
-        let betas: Vec<Cow<'_, str>> = betas
-            .into_iter()
-            .flat_map(|value| value.split(','))
-            .map(str::trim)
-            .filter(|beta| !beta.is_empty())
-            .map(Cow::Borrowed)
-            .collect();
-        if !betas.is_empty() {
-            request.anthropic_beta = Some(betas);
-        }
-    }
-    let bytes = serde_json::to_vec(&request).map_err(|err| {
-        GatewayError::internal(format!("could not encode the Anthropic request: {err}"))
-    })?;
-    Ok(Bytes::from(bytes))
-}
-
-fn platform_version(flavor: Flavor) -> Option<&'static str> {
-    match flavor {
-        Flavor::Anthropic => None,
-        Flavor::Vertex => Some("vertex-2023-10-16"),
-        Flavor::Bedrock => Some("bedrock-2023-05-31"),
-    }
 }
 
 fn raw_static(json: &'static str) -> &'static RawValue {
