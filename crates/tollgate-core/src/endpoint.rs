@@ -13,6 +13,8 @@ pub enum Endpoint {
     Messages,
     /// `POST /v1/messages/count_tokens` (Anthropic's format)
     CountTokens,
+    /// `POST /v1/responses` (OpenAI's Responses API)
+    Responses,
 }
 
 /// The wire format a client speaks.
@@ -20,6 +22,8 @@ pub enum Endpoint {
 pub enum ClientFormat {
     OpenAi,
     Anthropic,
+    /// OpenAI's Responses API.
+    Responses,
 }
 
 /// What is asked of the provider, whatever format the client spoke.
@@ -29,6 +33,8 @@ pub enum Operation {
     Completion,
     Embedding,
     CountTokens,
+    /// The Responses API itself, on providers that have it.
+    Responses,
 }
 
 impl Endpoint {
@@ -38,12 +44,14 @@ impl Endpoint {
                 ClientFormat::OpenAi
             }
             Endpoint::Messages | Endpoint::CountTokens => ClientFormat::Anthropic,
+            Endpoint::Responses => ClientFormat::Responses,
         }
     }
 
     pub fn operation(self) -> Operation {
         match self {
-            Endpoint::ChatCompletions | Endpoint::Messages => Operation::Chat,
+            // Responses requests are chat for providers without the Responses API.
+            Endpoint::ChatCompletions | Endpoint::Messages | Endpoint::Responses => Operation::Chat,
             Endpoint::Completions => Operation::Completion,
             Endpoint::Embeddings => Operation::Embedding,
             Endpoint::CountTokens => Operation::CountTokens,
@@ -54,7 +62,10 @@ impl Endpoint {
     pub fn can_stream(self) -> bool {
         matches!(
             self,
-            Endpoint::ChatCompletions | Endpoint::Completions | Endpoint::Messages
+            Endpoint::ChatCompletions
+                | Endpoint::Completions
+                | Endpoint::Messages
+                | Endpoint::Responses
         )
     }
 
@@ -66,6 +77,7 @@ impl Endpoint {
             Endpoint::Embeddings => "/v1/embeddings",
             Endpoint::Messages => "/v1/messages",
             Endpoint::CountTokens => "/v1/messages/count_tokens",
+            Endpoint::Responses => "/v1/responses",
         }
     }
 }
@@ -78,6 +90,7 @@ impl Operation {
             Operation::Completion => Some("completions"),
             Operation::Embedding => Some("embeddings"),
             Operation::CountTokens => None,
+            Operation::Responses => Some("responses"),
         }
     }
 
@@ -87,6 +100,7 @@ impl Operation {
             Operation::Completion => "completion",
             Operation::Embedding => "embedding",
             Operation::CountTokens => "token counting",
+            Operation::Responses => "responses",
         }
     }
 }

@@ -85,6 +85,9 @@ pub struct ProviderSpec {
     /// Prepended to the model name unless already there (Fireworks' `accounts/fireworks/models/`).
     pub model_prefix: Option<&'static str>,
     pub stream_usage: StreamUsage,
+    /// Whether it serves OpenAI's Responses API itself (`/responses`); Responses requests to
+    /// other providers are bridged onto chat.
+    pub responses_api: bool,
 }
 
 const fn openai_compatible(
@@ -104,6 +107,7 @@ const fn openai_compatible(
         append_v1_to_bare_base: false,
         model_prefix: None,
         stream_usage: StreamUsage::Supported,
+        responses_api: false,
     }
 }
 
@@ -135,12 +139,15 @@ const AZURE_BASE: &[&str] = &["AZURE_API_BASE"];
 
 /// Defaults and env var names follow LiteLLM, so a config written for it resolves the same way.
 pub static PROVIDERS: &[ProviderSpec] = &[
-    openai_compatible(
-        "openai",
-        Some("https://api.openai.com/v1"),
-        OPENAI_KEY,
-        OPENAI_BASE,
-    ),
+    ProviderSpec {
+        responses_api: true,
+        ..openai_compatible(
+            "openai",
+            Some("https://api.openai.com/v1"),
+            OPENAI_KEY,
+            OPENAI_BASE,
+        )
+    },
     openai_compatible(
         "custom_openai",
         Some("https://api.openai.com/v1"),
@@ -170,6 +177,7 @@ pub static PROVIDERS: &[ProviderSpec] = &[
         append_v1_to_bare_base: false,
         model_prefix: None,
         stream_usage: StreamUsage::AzureByApiVersion,
+        responses_api: true,
     },
     ProviderSpec {
         prefix: "azure_text",
@@ -182,6 +190,7 @@ pub static PROVIDERS: &[ProviderSpec] = &[
         append_v1_to_bare_base: false,
         model_prefix: None,
         stream_usage: StreamUsage::AzureByApiVersion,
+        responses_api: false,
     },
     self_hosted(
         "hosted_vllm",
@@ -396,6 +405,7 @@ pub static PROVIDERS: &[ProviderSpec] = &[
         append_v1_to_bare_base: false,
         model_prefix: None,
         stream_usage: StreamUsage::Unsupported,
+        responses_api: false,
     },
     ProviderSpec {
         prefix: "gemini",
@@ -408,6 +418,7 @@ pub static PROVIDERS: &[ProviderSpec] = &[
         append_v1_to_bare_base: false,
         model_prefix: None,
         stream_usage: StreamUsage::Unsupported,
+        responses_api: false,
     },
     ProviderSpec {
         prefix: "vertex_ai",
@@ -420,6 +431,7 @@ pub static PROVIDERS: &[ProviderSpec] = &[
         append_v1_to_bare_base: false,
         model_prefix: None,
         stream_usage: StreamUsage::Unsupported,
+        responses_api: false,
     },
     ProviderSpec {
         prefix: "bedrock",
@@ -432,6 +444,7 @@ pub static PROVIDERS: &[ProviderSpec] = &[
         append_v1_to_bare_base: false,
         model_prefix: None,
         stream_usage: StreamUsage::Unsupported,
+        responses_api: false,
     },
     ProviderSpec {
         prefix: "cohere",
@@ -444,6 +457,7 @@ pub static PROVIDERS: &[ProviderSpec] = &[
         append_v1_to_bare_base: false,
         model_prefix: None,
         stream_usage: StreamUsage::Unsupported,
+        responses_api: false,
     },
     ProviderSpec {
         prefix: "cohere_chat",
@@ -456,6 +470,7 @@ pub static PROVIDERS: &[ProviderSpec] = &[
         append_v1_to_bare_base: false,
         model_prefix: None,
         stream_usage: StreamUsage::Unsupported,
+        responses_api: false,
     },
     ProviderSpec {
         prefix: "mock",
@@ -468,6 +483,7 @@ pub static PROVIDERS: &[ProviderSpec] = &[
         append_v1_to_bare_base: false,
         model_prefix: None,
         stream_usage: StreamUsage::Supported,
+        responses_api: false,
     },
 ];
 

@@ -125,6 +125,14 @@ impl Router {
             .ok_or_else(|| GatewayError::model_not_found(model))
     }
 
+    /// The deployment with this id (`model_info.id`), in whichever group.
+    pub fn deployment(&self, id: &str) -> Option<&Arc<Deployment>> {
+        self.groups
+            .values()
+            .flat_map(|group| group.deployments.iter())
+            .find(|deployment| deployment.config.id == id)
+    }
+
     /// Groups in config order.
     pub fn groups(&self) -> impl Iterator<Item = &ModelGroup> {
         self.order.iter().filter_map(|name| self.groups.get(name))

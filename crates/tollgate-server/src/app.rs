@@ -44,6 +44,7 @@ use tollgate_wire::openai::{Model, ModelList};
 use crate::error::ApiError;
 use crate::pipeline;
 use crate::request_context::request_context;
+use crate::responses::{self, ResponseStore};
 use crate::routes::{health, models};
 
 /// Everything a request needs, built once from the config.
@@ -55,6 +56,8 @@ pub struct Gateway {
     pub(crate) models: ModelCatalog,
     /// Fetches image URLs for providers that need the bytes inline.
     pub(crate) media: MediaFetcher,
+    /// Responses API responses, for retrieval and `previous_response_id`.
+    pub(crate) responses: Arc<ResponseStore>,
     pub(crate) drain_timeout: Duration,
     draining: AtomicBool,
     drain_started: Notify,
@@ -103,6 +106,7 @@ impl Gateway {
             max_request_body_bytes: config.max_request_body_bytes,
             models,
             media,
+            responses: Arc::new(ResponseStore::default()),
             drain_timeout: config.drain_timeout,
             draining: AtomicBool::new(false),
             drain_started: Notify::new(),
@@ -207,6 +211,21 @@ pub fn app(gateway: Arc<Gateway>) -> HttpRouter {
             inference(Endpoint::CountTokens),
         )
         .route("/messages/count_tokens", inference(Endpoint::CountTokens))
+        .route("/v1/responses", inference(Endpoint::Responses))
+        .route("/responses", inference(Endpoint::Responses))
+        .route(
+            "/v1/responses/{id}",
+            get(responses::retrieve).delete(responses::delete),
+        )
+        .route(
+            "/responses/{id}",
+            get(responses::retrieve).delete(responses::delete),
+        )
+        .route(
+            "/v1/responses/{id}/input_items",
+            get(responses::input_items),
+        )
+        .route("/responses/{id}/input_items", get(responses::input_items))
         .route("/v1/models", get(models::list))
         .route("/models", get(models::list))
         .route("/v1/models/{*id}", get(models::retrieve))

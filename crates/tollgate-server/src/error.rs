@@ -33,7 +33,7 @@ impl From<GatewayError> for ApiError {
 impl From<ApiError> for Response {
     fn from(ApiError { error, format }: ApiError) -> Response {
         let body = match format {
-            ClientFormat::OpenAi => error.to_json(),
+            ClientFormat::OpenAi | ClientFormat::Responses => error.to_json(),
             ClientFormat::Anthropic => anthropic_error_body(&error),
         };
         let mut response = Response::new(axum::body::Body::from(body));

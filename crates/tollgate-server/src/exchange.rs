@@ -2,6 +2,8 @@
 //! back. Same format on both sides: the body is edited in place and the answer observed on its
 //! way (the fast path). Different formats: both go through the canonical form.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 use tollgate_core::endpoint::{ClientFormat, Endpoint, Operation};
@@ -27,12 +29,18 @@ use tollgate_translate::openai::errors::upstream_error;
 use tollgate_translate::openai::observer::OpenAiStreamObserver;
 use tollgate_translate::params::ParamPolicy;
 use tollgate_translate::passthrough::{InspectedRequest, prepare_upstream_body};
+use tollgate_translate::responses::native::{NativeResponsesObserver, OnId, ResponseHead};
+use tollgate_translate::responses::response::ResponseContext;
+use tollgate_translate::responses::stream::{OnComplete, ResponsesEncoder};
+use tollgate_translate::responses::{self};
 use tollgate_upstream::Deployment;
-use tollgate_upstream::media::MediaFetcher;
 use tollgate_wire::anthropic::MessagesResponse;
 use tollgate_wire::openai::{ChatRequest, ResponseUsage};
+use tollgate_wire::responses::{InputItem, ResponsesRequest};
 
+use crate::app::Gateway;
 use crate::media::inline_remote_images;
+use crate::responses::{ResponseStore, Stored, previous_not_found};
 
 const ANTHROPIC_BETA: &str = "anthropic-beta";
 
@@ -40,7 +48,7 @@ const ANTHROPIC_BETA: &str = "anthropic-beta";
 pub(crate) enum Exchange {
     /// Same format both sides.
     Passthrough {
-        format: ClientFormat,
+        format: SameFormat,
         /// OpenAI streams: the usage chunk was asked for by the gateway, not the client.
         hide_usage_chunk: bool,
         /// Anthropic streams from Bedrock's InvokeModel come in event-stream frames.
@@ -51,6 +59,9 @@ pub(crate) enum Exchange {
         provider: ProviderSide,
         client: ClientSide,
     },
+    /// A Responses API request to a provider that has the API: relayed as is; the gateway
+    /// remembers which deployment holds the response (`remember`, unless `store: false`).
+    NativeResponses { remember: Option<Remember> },
     /// OpenAI embeddings from a provider with its own embeddings format.
     Embeddings {
         codec: EmbeddingCodec,
@@ -60,6 +71,13 @@ pub(crate) enum Exchange {
         estimated_tokens: u64,
         base64: bool,
     },
+}
+
+/// The formats clients and providers can share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SameFormat {
+    OpenAi,
+    Anthropic,
 }
 
 pub(crate) enum ProviderSide {
@@ -89,6 +107,49 @@ pub(crate) enum ClientSide {
     Anthropic {
         model: String,
     },
+    /// A Responses API client; `keep` stores the response unless `store: false`.
+    Responses {
+        context: Box<ResponseContext>,
+        keep: Option<Keep>,
+    },
+}
+
+/// Where a native response lives: this deployment, recorded in the store.
+pub(crate) struct Remember {
+    store: Arc<ResponseStore>,
+    deployment: String,
+}
+
+impl Remember {
+    fn record(&self, id: &str) {
+        let stored = Stored::Native {
+            deployment: self.deployment.clone(),
+        };
+        self.store.insert(id.to_owned(), stored);
+    }
+}
+
+/// What a bridged response is stored with: the turn's input items and its predecessor.
+pub(crate) struct Keep {
+    store: Arc<ResponseStore>,
+    input: Vec<serde_json::Value>,
+    previous: Option<String>,
+}
+
+impl Keep {
+    fn save(self, response: &serde_json::Value) {
+        let Some(id) = response["id"].as_str() else {
+            return;
+        };
+        let mut items = self.input;
+        items.extend(response["output"].as_array().cloned().unwrap_or_default());
+        let stored = Stored::Bridged {
+            response: Bytes::from(response.to_string()),
+            items: Bytes::from(serde_json::Value::Array(items).to_string()),
+            previous: self.previous,
+        };
+        self.store.insert(id.to_owned(), stored);
+    }
 }
 
 pub(crate) enum EmbeddingCodec {
@@ -101,12 +162,12 @@ impl Exchange {
     /// The body for the provider, and how to read its answer. `client_headers` are the
     /// request's own, for what a provider wants in the body instead (Bedrock's beta flags).
     pub(crate) async fn prepare(
+        gateway: &Gateway,
         endpoint: Endpoint,
         body: &Bytes,
         inspected: &InspectedRequest,
         deployment: &Deployment,
         client_headers: &HeaderMap,
-        media: &MediaFetcher,
     ) -> Result<(Bytes, Exchange), GatewayError> {
         let config = &deployment.config;
         let flavor = anthropic_flavor(deployment);
@@ -123,7 +184,7 @@ impl Exchange {
                 Ok((
                     upstream,
                     Exchange::Passthrough {
-                        format: ClientFormat::OpenAi,
+                        format: SameFormat::OpenAi,
                         hide_usage_chunk,
                         bedrock_frames: false,
                     },
@@ -145,11 +206,19 @@ impl Exchange {
                 Ok((
                     upstream,
                     Exchange::Passthrough {
-                        format: ClientFormat::Anthropic,
+                        format: SameFormat::Anthropic,
                         hide_usage_chunk: false,
                         bedrock_frames,
                     },
                 ))
+            }
+            (ClientFormat::Responses, WireFormat::OpenAi) if config.provider.responses_api => {
+                let upstream = prepare_upstream_body(body, inspected, &config.model, false);
+                let remember = stores(body).then(|| Remember {
+                    store: gateway.responses.clone(),
+                    deployment: config.id.clone(),
+                });
+                Ok((upstream, Exchange::NativeResponses { remember }))
             }
             (ClientFormat::OpenAi, provider_format)
                 if endpoint.operation() == Operation::Embedding =>
@@ -191,18 +260,19 @@ impl Exchange {
                 if endpoint.operation() != Operation::Chat {
                     return Err(unsupported(endpoint, deployment));
                 }
-                let client = match client_format {
-                    ClientFormat::OpenAi => ClientSide::OpenAi {
-                        include_usage: inspected.client_wants_usage,
-                    },
-                    ClientFormat::Anthropic => ClientSide::Anthropic {
-                        model: inspected.model.clone(),
-                    },
-                };
                 // Everything crosses through the canonical (OpenAI chat) request.
                 let anthropic_request;
-                let mut chat: ChatRequest<'_> = match client_format {
-                    ClientFormat::OpenAi => serde_json::from_slice(body).map_err(request_error)?,
+                let responses_request;
+                let history;
+                let history_items;
+                let (mut chat, client): (ChatRequest<'_>, ClientSide) = match client_format {
+                    ClientFormat::OpenAi => {
+                        let chat = serde_json::from_slice(body).map_err(request_error)?;
+                        let client = ClientSide::OpenAi {
+                            include_usage: inspected.client_wants_usage,
+                        };
+                        (chat, client)
+                    }
                     ClientFormat::Anthropic => {
                         anthropic_request = inbound::decode_request(body)?;
                         let reasoning = if supports_reasoning(deployment) {
@@ -210,7 +280,54 @@ impl Exchange {
                         } else {
                             ReasoningSupport::None
                         };
-                        inbound::to_chat_request(&anthropic_request, reasoning)?
+                        let chat = inbound::to_chat_request(&anthropic_request, reasoning)?;
+                        let client = ClientSide::Anthropic {
+                            model: inspected.model.clone(),
+                        };
+                        (chat, client)
+                    }
+                    ClientFormat::Responses => {
+                        responses_request = serde_json::from_slice::<ResponsesRequest<'_>>(body)
+                            .map_err(request_error)?;
+                        let previous = responses_request.previous_response_id.as_deref();
+                        history = match previous {
+                            Some(id) => gateway
+                                .responses
+                                .history(id)
+                                .ok_or_else(|| previous_not_found(id))?,
+                            None => Vec::new(),
+                        };
+                        history_items = history
+                            .iter()
+                            .map(|turn| serde_json::from_slice::<Vec<InputItem<'_>>>(turn))
+                            .collect::<Result<Vec<_>, _>>()
+                            .map_err(|err| {
+                                GatewayError::internal(format!(
+                                    "a stored response is unreadable: {err}"
+                                ))
+                            })?
+                            .into_iter()
+                            .flatten()
+                            .collect::<Vec<_>>();
+                        let (chat, plan) = responses::request::to_chat_request(
+                            &responses_request,
+                            &history_items,
+                        )?;
+                        let raw: serde_json::Map<String, serde_json::Value> =
+                            serde_json::from_slice(body).map_err(request_error)?;
+                        let keep = stores(body).then(|| Keep {
+                            store: gateway.responses.clone(),
+                            input: input_items(&raw),
+                            previous: previous.map(str::to_owned),
+                        });
+                        let context = Box::new(ResponseContext {
+                            id: responses::response::new_id("resp"),
+                            created_at: responses::response::now(),
+                            model: inspected.model.clone(),
+                            echo: echo(&raw),
+                            plan,
+                        });
+                        (chat, ClientSide::Responses { context, keep })
                     }
                 };
                 // Converse and Gemini take images as bytes, not URLs.
@@ -218,7 +335,7 @@ impl Exchange {
                     provider_format,
                     WireFormat::BedrockConverse | WireFormat::Gemini
                 ) {
-                    inline_remote_images(&mut chat, media).await?;
+                    inline_remote_images(&mut chat, &gateway.media).await?;
                 }
                 let policy = policy(deployment);
                 let (upstream, provider) = match provider_format {
@@ -274,13 +391,10 @@ impl Exchange {
     }
 
     /// A whole answer for the client, and the usage it reports.
-    pub(crate) fn complete(
-        &self,
-        body: Bytes,
-    ) -> Result<(Bytes, Option<TokenUsage>), GatewayError> {
+    pub(crate) fn complete(self, body: Bytes) -> Result<(Bytes, Option<TokenUsage>), GatewayError> {
         match self {
             Exchange::Passthrough {
-                format: ClientFormat::OpenAi,
+                format: SameFormat::OpenAi,
                 ..
             } => {
                 let usage = serde_json::from_slice::<ResponseUsage>(&body)
@@ -290,7 +404,7 @@ impl Exchange {
                 Ok((body, usage))
             }
             Exchange::Passthrough {
-                format: ClientFormat::Anthropic,
+                format: SameFormat::Anthropic,
                 ..
             } => {
                 let usage = serde_json::from_slice::<MessagesResponse<'_>>(&body)
@@ -298,8 +412,15 @@ impl Exchange {
                     .map(|response| outbound::token_usage(&response.usage));
                 Ok((body, usage))
             }
+            Exchange::NativeResponses { remember } => {
+                let head = serde_json::from_slice::<ResponseHead>(&body).unwrap_or_default();
+                if let (Some(remember), Some(id)) = (&remember, &head.id) {
+                    remember.record(id);
+                }
+                Ok((body, head.usage.map(|usage| usage.token_usage())))
+            }
             Exchange::Translated { provider, client } => {
-                let completion: Completion<'_> = match provider {
+                let completion: Completion<'_> = match &provider {
                     ProviderSide::OpenAi => openai_codec::decode_completion(&body)?,
                     ProviderSide::Anthropic { plan, .. } => outbound::decode_response(&body, plan)?,
                     ProviderSide::Gemini { model } => {
@@ -314,7 +435,15 @@ impl Exchange {
                 let encoded = match client {
                     ClientSide::OpenAi { .. } => openai_codec::encode_completion(&completion),
                     ClientSide::Anthropic { model } => {
-                        inbound::encode_response(&completion, model)?
+                        inbound::encode_response(&completion, &model)?
+                    }
+                    ClientSide::Responses { context, keep } => {
+                        let (encoded, response) =
+                            responses::response::encode_response(&completion, &context)?;
+                        if let Some(keep) = keep {
+                            keep.save(&response);
+                        }
+                        encoded
                     }
                 };
                 Ok((encoded, usage))
@@ -327,68 +456,77 @@ impl Exchange {
                 base64,
             } => {
                 let (vectors, usage) = match codec {
-                    EmbeddingCodec::Google(api) => gemini::embeddings::decode_response(
-                        &body,
-                        *api,
-                        *inputs,
-                        *estimated_tokens,
-                    )?,
+                    EmbeddingCodec::Google(api) => {
+                        gemini::embeddings::decode_response(&body, api, inputs, estimated_tokens)?
+                    }
                     EmbeddingCodec::Bedrock(family) => bedrock::embeddings::decode_response(
                         &body,
-                        *family,
-                        *inputs,
-                        *estimated_tokens,
+                        family,
+                        inputs,
+                        estimated_tokens,
                     )?,
                     EmbeddingCodec::Cohere => {
-                        cohere::embeddings::decode_response(&body, *inputs, *estimated_tokens)?
+                        cohere::embeddings::decode_response(&body, inputs, estimated_tokens)?
                     }
                 };
-                let encoded = openai_embeddings::encode_response(vectors, model, usage, *base64);
+                let encoded = openai_embeddings::encode_response(vectors, &model, usage, base64);
                 Ok((encoded, Some(usage)))
             }
         }
     }
 
     /// What carries a streamed answer to the client.
-    pub(crate) fn stream(&self) -> Box<dyn StreamTransform> {
+    pub(crate) fn stream(self) -> Box<dyn StreamTransform> {
         match self {
             Exchange::Passthrough {
-                format: ClientFormat::OpenAi,
+                format: SameFormat::OpenAi,
                 hide_usage_chunk,
                 ..
-            } => Box::new(OpenAiStreamObserver::new(*hide_usage_chunk)),
+            } => Box::new(OpenAiStreamObserver::new(hide_usage_chunk)),
             Exchange::Passthrough {
-                format: ClientFormat::Anthropic,
+                format: SameFormat::Anthropic,
                 bedrock_frames: false,
                 ..
             } => Box::new(AnthropicStreamObserver::default()),
             Exchange::Passthrough {
-                format: ClientFormat::Anthropic,
+                format: SameFormat::Anthropic,
                 bedrock_frames: true,
                 ..
             } => Box::new(InvokeObserver::new(AnthropicStreamObserver::default())),
+            Exchange::NativeResponses { remember } => {
+                let on_id: Option<OnId> =
+                    remember.map(|remember| Box::new(move |id: &str| remember.record(id)) as OnId);
+                Box::new(NativeResponsesObserver::new(on_id))
+            }
             Exchange::Translated { provider, client } => {
                 let decoder: Box<dyn StreamDecoder> = match provider {
                     ProviderSide::OpenAi => Box::new(ChunkDecoder::default()),
                     ProviderSide::Anthropic {
                         plan,
                         bedrock_frames: false,
-                    } => Box::new(AnthropicDecoder::new(plan.clone())),
+                    } => Box::new(AnthropicDecoder::new(plan)),
                     ProviderSide::Anthropic {
                         plan,
                         bedrock_frames: true,
-                    } => Box::new(InvokeDecoder::new(AnthropicDecoder::new(plan.clone()))),
-                    ProviderSide::Gemini { model } => Box::new(GeminiDecoder::new(model)),
+                    } => Box::new(InvokeDecoder::new(AnthropicDecoder::new(plan))),
+                    ProviderSide::Gemini { model } => Box::new(GeminiDecoder::new(&model)),
                     ProviderSide::BedrockConverse { plan, model } => {
-                        Box::new(ConverseDecoder::new(plan.clone(), model))
+                        Box::new(ConverseDecoder::new(plan, &model))
                     }
-                    ProviderSide::Cohere { model } => Box::new(CohereDecoder::new(model)),
+                    ProviderSide::Cohere { model } => Box::new(CohereDecoder::new(&model)),
                 };
                 let encoder: Box<dyn StreamEncoder> = match client {
                     ClientSide::OpenAi { include_usage } => {
-                        Box::new(ChunkEncoder::new(*include_usage))
+                        Box::new(ChunkEncoder::new(include_usage))
                     }
-                    ClientSide::Anthropic { model } => Box::new(AnthropicEncoder::new(model)),
+                    ClientSide::Anthropic { model } => Box::new(AnthropicEncoder::new(&model)),
+                    ClientSide::Responses { context, keep } => {
+                        let on_complete: Option<OnComplete> = keep.map(|keep| {
+                            Box::new(move |response: &serde_json::Value| keep.save(response))
+                                as OnComplete
+                        });
+                        Box::new(ResponsesEncoder::new(*context, on_complete))
+                    }
                 };
                 Box::new(Translated::new(decoder, encoder))
             }
@@ -397,6 +535,77 @@ impl Exchange {
             Exchange::Embeddings { .. } => Box::new(OpenAiStreamObserver::new(false)),
         }
     }
+}
+
+impl Exchange {
+    /// What the provider is asked for: the endpoint's operation, except for Responses requests
+    /// relayed to a provider with the API itself.
+    pub(crate) fn upstream_operation(&self, endpoint: Endpoint) -> Operation {
+        match self {
+            Exchange::NativeResponses { .. } => Operation::Responses,
+            _ => endpoint.operation(),
+        }
+    }
+}
+
+/// Whether a Responses request may be stored (`store` defaults to true).
+fn stores(body: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct StoreFlag {
+        #[serde(default)]
+        store: Option<bool>,
+    }
+    serde_json::from_slice::<StoreFlag>(body)
+        .ok()
+        .and_then(|flag| flag.store)
+        .unwrap_or(true)
+}
+
+/// A Responses request's input as items (a string is one user message).
+fn input_items(raw: &serde_json::Map<String, serde_json::Value>) -> Vec<serde_json::Value> {
+    match raw.get("input") {
+        Some(serde_json::Value::String(text)) => vec![serde_json::json!({
+            "type": "message", "role": "user",
+            "content": [{"type": "input_text", "text": text}],
+        })],
+        Some(serde_json::Value::Array(items)) => items.clone(),
+        _ => Vec::new(),
+    }
+}
+
+/// The request fields a response object repeats, with OpenAI's defaults for those not sent.
+fn echo(
+    raw: &serde_json::Map<String, serde_json::Value>,
+) -> serde_json::Map<String, serde_json::Value> {
+    use serde_json::{Value, json};
+    let defaults = [
+        ("instructions", Value::Null),
+        ("tools", json!([])),
+        ("tool_choice", json!("auto")),
+        ("parallel_tool_calls", json!(true)),
+        ("temperature", json!(1.0)),
+        ("top_p", json!(1.0)),
+        ("max_output_tokens", Value::Null),
+        ("previous_response_id", Value::Null),
+        ("reasoning", json!({"effort": null, "summary": null})),
+        ("text", json!({"format": {"type": "text"}})),
+        ("store", json!(true)),
+        ("metadata", json!({})),
+        ("user", Value::Null),
+        ("truncation", json!("disabled")),
+        ("service_tier", json!("default")),
+    ];
+    defaults
+        .into_iter()
+        .map(|(key, default)| {
+            let value = raw
+                .get(key)
+                .filter(|v| !v.is_null())
+                .cloned()
+                .unwrap_or(default);
+            (key.to_owned(), value)
+        })
+        .collect()
 }
 
 /// A provider's error response, read in the format its API writes errors in.

@@ -10,6 +10,7 @@ pub mod logging;
 mod media;
 mod pipeline;
 mod request_context;
+mod responses;
 mod routes;
 mod serve;
 mod stream;

@@ -26,6 +26,7 @@ use crate::app::Gateway;
 use crate::error::ApiError;
 use crate::exchange::{Exchange, provider_error};
 use crate::request_context::{LoggedByPipeline, RequestId};
+use crate::responses::Stored;
 use crate::stream::ObservedStream;
 
 const ANTHROPIC_BETA: HeaderName = HeaderName::from_static("anthropic-beta");
@@ -104,16 +105,19 @@ async fn proxy(
     record.model = Some(inspected.model.clone());
     record.stream = inspected.stream;
 
-    let deployment = gateway.router.pick(&inspected.model)?.clone();
+    let deployment = match endpoint {
+        Endpoint::Responses => responses_deployment(gateway, &inspected.model, &body)?,
+        _ => gateway.router.pick(&inspected.model)?.clone(),
+    };
     record.deployment = Some(deployment.clone());
     let config = &deployment.config;
     let (upstream_body, exchange) = Exchange::prepare(
+        gateway,
         endpoint,
         &body,
         &inspected,
         &deployment,
         &parts.headers,
-        &gateway.media,
     )
     .await?;
     drop(body);
@@ -124,7 +128,7 @@ async fn proxy(
     let deadline = upstream_started + config.timeout;
     let response = deployment
         .send(
-            endpoint.operation(),
+            exchange.upstream_operation(endpoint),
             upstream_body,
             inspected.stream,
             extra_headers,
@@ -186,6 +190,30 @@ async fn proxy(
         .headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     Ok(Relay::Complete(reply))
+}
+
+/// The deployment for a Responses request: the one holding `previous_response_id` when a
+/// provider keeps it (and it serves the model asked for), else the group's pick.
+fn responses_deployment(
+    gateway: &Gateway,
+    model: &str,
+    body: &[u8],
+) -> Result<Arc<Deployment>, GatewayError> {
+    #[derive(serde::Deserialize)]
+    struct Previous {
+        #[serde(default)]
+        previous_response_id: Option<String>,
+    }
+    let previous = serde_json::from_slice::<Previous>(body)
+        .ok()
+        .and_then(|p| p.previous_response_id);
+    if let Some(Stored::Native { deployment }) = previous.and_then(|id| gateway.responses.get(&id))
+        && let Some(holder) = gateway.router.deployment(&deployment)
+        && holder.config.model_name == model
+    {
+        return Ok(holder.clone());
+    }
+    Ok(gateway.router.pick(model)?.clone())
 }
 
 /// Client headers a provider needs: Anthropic's beta flags, when both sides speak Anthropic —

@@ -11,4 +11,5 @@ pub mod gemini;
 pub mod openai;
 pub mod params;
 pub mod passthrough;
+pub mod responses;
 pub mod sse;

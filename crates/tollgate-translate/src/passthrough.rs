@@ -81,6 +81,20 @@ pub fn inspect_request(endpoint: Endpoint, body: &[u8]) -> Result<InspectedReque
         Endpoint::Embeddings => {
             required(head.input, "input")?;
         }
+        Endpoint::Responses => {
+            // `input` may be left out when `previous_response_id` or a prompt supplies it.
+            if let Some(input) = head.input.value()
+                && !matches!(json_type(input), "string" | "array")
+            {
+                return Err(GatewayError::invalid_param(
+                    "input",
+                    format!(
+                        "`input` must be a string or an array, got {}.",
+                        json_type(input)
+                    ),
+                ));
+            }
+        }
         Endpoint::Messages | Endpoint::CountTokens => {
             let messages = required(head.messages, "messages")?;
             if json_type(messages) != "array" {

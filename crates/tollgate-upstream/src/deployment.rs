@@ -37,7 +37,7 @@ pub(crate) enum Target {
 pub(crate) struct HttpTarget {
     pub(crate) clients: Arc<ClientSet>,
     /// The URL of each operation the provider serves, indexed by `operation_slot`.
-    uris: [Option<Uri>; 4],
+    uris: [Option<Uri>; 5],
     /// Where streamed chat goes, for providers with a separate streaming method (Gemini).
     stream_uri: Option<Uri>,
     /// Content type, auth and organization headers, sent with every request.
@@ -54,14 +54,16 @@ fn operation_slot(operation: Operation) -> usize {
         Operation::Completion => 1,
         Operation::Embedding => 2,
         Operation::CountTokens => 3,
+        Operation::Responses => 4,
     }
 }
 
-const OPERATIONS: [Operation; 4] = [
+const OPERATIONS: [Operation; 5] = [
     Operation::Chat,
     Operation::Completion,
     Operation::Embedding,
     Operation::CountTokens,
+    Operation::Responses,
 ];
 
 impl HttpTarget {
@@ -106,7 +108,7 @@ impl Deployment {
             None => api_base.host_str().unwrap_or_default().to_owned(),
         };
 
-        let mut uris: [Option<Uri>; 4] = Default::default();
+        let mut uris: [Option<Uri>; 5] = Default::default();
         for operation in OPERATIONS {
             uris[operation_slot(operation)] = operation_uri(&config, &api_base, operation, false)
                 .transpose()
@@ -229,7 +231,15 @@ fn operation_uri(
             let path = operation.openai_path()?;
             let api_version = config.api_version.as_deref().unwrap_or_default();
             // An api_base that already points into a deployment is used as given (LiteLLM does).
-            if base.contains("/openai/deployments/") {
+            if operation == Operation::Responses {
+                // The Responses API names the deployment in the body's `model`.
+                let root = base.split("/openai/").next().unwrap_or(base);
+                if matches!(api_version, "v1" | "latest" | "preview") {
+                    format!("{root}/openai/v1/responses")
+                } else {
+                    format!("{root}/openai/responses?api-version={api_version}")
+                }
+            } else if base.contains("/openai/deployments/") {
                 format!("{base}/{path}?api-version={api_version}")
             } else if api_version == "v1" {
                 // The v1 API takes the deployment from the body's `model` and needs no version.
@@ -252,7 +262,9 @@ fn operation_uri(
             match operation {
                 Operation::Chat => format!("{root}/v1/messages"),
                 Operation::CountTokens => format!("{root}/v1/messages/count_tokens"),
-                Operation::Completion | Operation::Embedding => return None,
+                Operation::Completion | Operation::Embedding | Operation::Responses => {
+                    return None;
+                }
             }
         }
         ProviderKind::Cohere => {
@@ -264,7 +276,9 @@ fn operation_uri(
             match operation {
                 Operation::Chat => format!("{root}/v2/chat"),
                 Operation::Embedding => format!("{root}/v2/embed"),
-                Operation::Completion | Operation::CountTokens => return None,
+                Operation::Completion | Operation::CountTokens | Operation::Responses => {
+                    return None;
+                }
             }
         }
         ProviderKind::Gemini => {
@@ -281,7 +295,9 @@ fn operation_uri(
                 (Operation::Chat, BedrockRoute::Converse, true) => "converse-stream",
                 (Operation::Chat, BedrockRoute::Invoke, true) => "invoke-with-response-stream",
                 (Operation::Chat | Operation::Embedding, _, _) => "invoke",
-                (Operation::Completion | Operation::CountTokens, _, _) => return None,
+                (Operation::Completion | Operation::CountTokens | Operation::Responses, _, _) => {
+                    return None;
+                }
             };
             format!("{base}/model/{model}/{action}")
         }
@@ -309,7 +325,9 @@ fn operation_uri(
                     Operation::CountTokens => {
                         format!("{root}/publishers/anthropic/models/count-tokens:rawPredict")
                     }
-                    Operation::Completion | Operation::Embedding => return None,
+                    Operation::Completion | Operation::Embedding | Operation::Responses => {
+                        return None;
+                    }
                 },
                 _ => {
                     let method = match operation {
@@ -332,6 +350,6 @@ fn gemini_method(operation: Operation, stream: bool) -> Option<&'static str> {
         Operation::Chat => "generateContent",
         Operation::Embedding => "batchEmbedContents",
         Operation::CountTokens => "countTokens",
-        Operation::Completion => return None,
+        Operation::Completion | Operation::Responses => return None,
     })
 }

@@ -26,7 +26,8 @@ use tollgate_core::error::GatewayError;
 
 pub use client::{ClientPool, ClientSet};
 pub use deployment::Deployment;
-use deployment::Target;
+use deployment::{HttpTarget, Target};
+use http::Uri;
 
 /// A provider's answer: status and headers are in; the body is still arriving.
 #[derive(Debug)]
@@ -121,27 +122,78 @@ impl Deployment {
             }
             Target::Http(target) => target,
         };
-        let Some(uri) = target.uri(operation, stream) else {
-            return Err(GatewayError::invalid_request(format!(
-                "`{}/` deployments do not serve {} requests.",
-                self.config.provider.prefix,
-                operation.as_str()
-            ))
-            .with_code("unsupported_operation"));
-        };
+        let uri = self.operation_uri(target, operation, stream)?.clone();
         let first_byte_timeout = if stream {
             self.config.stream_timeout
         } else {
             self.config.timeout
         };
+        self.dispatch(
+            target,
+            Method::POST,
+            uri,
+            body,
+            first_byte_timeout,
+            extra_headers,
+        )
+        .await
+    }
+
+    /// A body-less call under an operation's URL: `GET` or `DELETE` of `{url}/{path}` (a
+    /// stored response, say).
+    pub async fn request(
+        &self,
+        method: Method,
+        operation: Operation,
+        path: &str,
+    ) -> Result<UpstreamResponse, GatewayError> {
+        let Target::Http(target) = &self.target else {
+            return Err(GatewayError::invalid_request(
+                "`mock/` deployments store nothing.",
+            ));
+        };
+        let base = self.operation_uri(target, operation, false)?;
+        let uri = with_path_suffix(base, path).ok_or_else(|| {
+            GatewayError::invalid_request(format!("`{path}` cannot be part of a URL."))
+        })?;
+        self.dispatch(target, method, uri, Bytes::new(), self.config.timeout, None)
+            .await
+    }
+
+    fn operation_uri<'a>(
+        &self,
+        target: &'a HttpTarget,
+        operation: Operation,
+        stream: bool,
+    ) -> Result<&'a Uri, GatewayError> {
+        target.uri(operation, stream).ok_or_else(|| {
+            GatewayError::invalid_request(format!(
+                "`{}/` deployments do not serve {} requests.",
+                self.config.provider.prefix,
+                operation.as_str()
+            ))
+            .with_code("unsupported_operation")
+        })
+    }
+
+    /// Authenticates (token or signature), sends, and waits for the response head.
+    async fn dispatch(
+        &self,
+        target: &HttpTarget,
+        method: Method,
+        uri: Uri,
+        body: Bytes,
+        first_byte_timeout: Duration,
+        extra_headers: Option<HeaderMap>,
+    ) -> Result<UpstreamResponse, GatewayError> {
         let authorization = match &target.token_source {
             Some(source) => Some(source.authorization().await?),
             None => None,
         };
         let signed_body = target.signer.as_ref().map(|_| body.clone());
         let mut request = http::Request::new(Full::new(body));
-        *request.method_mut() = Method::POST;
-        *request.uri_mut() = uri.clone();
+        *request.method_mut() = method;
+        *request.uri_mut() = uri;
         let headers = request.headers_mut();
         *headers = target.headers.clone();
         if let Some(authorization) = authorization {
@@ -200,4 +252,23 @@ pub(crate) fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
         cause = source;
     }
     cause.to_string()
+}
+
+/// `base` with `/{suffix}` added to its path, its query kept (Azure's `api-version`).
+fn with_path_suffix(base: &Uri, suffix: &str) -> Option<Uri> {
+    if suffix.is_empty()
+        || !suffix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'/' | b'.'))
+    {
+        return None;
+    }
+    let path = format!("{}/{suffix}", base.path().trim_end_matches('/'));
+    let path_and_query = match base.query() {
+        Some(query) => format!("{path}?{query}"),
+        None => path,
+    };
+    let mut parts = base.clone().into_parts();
+    parts.path_and_query = Some(path_and_query.parse().ok()?);
+    Uri::from_parts(parts).ok()
 }

@@ -170,6 +170,10 @@ pub(crate) fn respond(
         Operation::CountTokens => Err(GatewayError::invalid_request(
             "`mock/` deployments do not count tokens.",
         )),
+        // Responses requests reach the mock bridged, as chat.
+        Operation::Responses => Err(GatewayError::invalid_request(
+            "`mock/` deployments serve the Responses API through chat.",
+        )),
     }
 }
 

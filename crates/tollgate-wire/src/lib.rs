@@ -8,3 +8,4 @@ pub mod cohere;
 pub mod gemini;
 pub mod openai;
 pub mod raw;
+pub mod responses;

@@ -15,6 +15,7 @@ mod errors;
 mod gemini;
 mod media;
 mod models_health;
+mod responses;
 mod shutdown;
 mod tls;
 mod vertex;

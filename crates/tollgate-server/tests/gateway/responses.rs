@@ -1,0 +1,355 @@
+//! The Responses API bridged onto chat for providers without it: requests in, whole and
+//! streamed responses out (the event sequence Codex and the SDKs check), function calls,
+//! `previous_response_id` through the gateway's response store, retrieve and delete.
+
+use serde_json::{Value, json};
+use tollgate_testkit::anthropic::{SIGNATURE, THINKING};
+use tollgate_testkit::{MockAnthropic, MockOpenAi, MockProvider};
+
+use crate::harness::*;
+
+async fn gateway_for(openai: &MockProvider, anthropic: &MockProvider) -> TestGateway {
+    let models = format!(
+        "{}  - model_name: claude\n    litellm_params:\n      model: anthropic/claude-sonnet-4-5\n      api_base: {}\n      api_key: sk-ant\n",
+        openai_model("gpt", "gpt-4o-mini", &openai.base_url()),
+        anthropic.root_url()
+    );
+    // A chat-only OpenAI-compatible provider: Responses requests are bridged.
+    let models = models.replace(
+        "model: openai/gpt-4o-mini",
+        "model: hosted_vllm/gpt-4o-mini",
+    );
+    TestGateway::start(&config_with_models(&models)).await
+}
+
+async fn create(gateway: &TestGateway, body: Value) -> (u16, Value) {
+    let response = gateway
+        .post("/v1/responses")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+/// A streamed response's events, as `(event name, data)`.
+async fn events(response: reqwest::Response) -> Vec<(String, Value)> {
+    let text = response.text().await.unwrap();
+    assert!(
+        !text.contains("[DONE]"),
+        "Responses streams end without [DONE]"
+    );
+    text.split("\n\n")
+        .filter(|event| !event.trim().is_empty())
+        .map(|event| {
+            let name = event
+                .lines()
+                .find_map(|l| l.strip_prefix("event: "))
+                .unwrap()
+                .to_owned();
+            let data = event
+                .lines()
+                .find_map(|l| l.strip_prefix("data: "))
+                .unwrap();
+            (name, serde_json::from_str(data).unwrap())
+        })
+        .collect()
+}
+
+fn weather_tool() -> Value {
+    json!([{"type": "function", "name": "get_weather", "description": "Weather in a city",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}])
+}
+
+#[tokio::test]
+async fn a_response_is_answered_through_chat() {
+    let openai = MockOpenAi::start().await;
+    let anthropic = MockAnthropic::start().await;
+    let gateway = gateway_for(&openai, &anthropic).await;
+    let (status, response) = create(
+        &gateway,
+        json!({"model": "gpt", "instructions": "Be terse.", "input": "hello responses", "max_output_tokens": 40,
+               "temperature": 0.5, "metadata": {"team": "a"}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{response}");
+    assert_eq!(response["object"], "response");
+    assert!(response["id"].as_str().unwrap().starts_with("resp_"));
+    assert_eq!(response["status"], "completed");
+    assert_eq!(response["model"], "gpt");
+    assert_eq!(response["instructions"], "Be terse.");
+    assert_eq!(response["temperature"], 0.5);
+    assert_eq!(response["metadata"], json!({"team": "a"}));
+    let message = &response["output"][0];
+    assert_eq!(message["type"], "message");
+    assert!(message["id"].as_str().unwrap().starts_with("msg_"));
+    assert_eq!(message["content"][0]["type"], "output_text");
+    assert_eq!(message["content"][0]["text"], "hello responses");
+    assert_eq!(
+        response["usage"],
+        json!({"input_tokens": 4, "input_tokens_details": {"cached_tokens": 0}, "output_tokens": 2,
+               "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 6})
+    );
+    let upstream = openai.last_request();
+    assert_eq!(upstream.path, "/v1/chat/completions");
+    assert_eq!(
+        upstream.body["messages"],
+        json!([{"role": "system", "content": "Be terse."}, {"role": "user", "content": "hello responses"}])
+    );
+    assert_eq!(upstream.body["max_completion_tokens"], 40);
+}
+
+#[tokio::test]
+async fn a_streamed_response_has_the_full_event_sequence() {
+    let openai = MockOpenAi::start().await;
+    let anthropic = MockAnthropic::start().await;
+    let gateway = gateway_for(&openai, &anthropic).await;
+    let response = gateway
+        .post("/v1/responses")
+        .json(&json!({"model": "claude", "stream": true, "reasoning": {"effort": "low"},
+                      "input": [{"role": "user", "content": [{"type": "input_text", "text": "stream me please"}]}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let events = events(response).await;
+    let names: Vec<&str> = events.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "response.created",
+            "response.in_progress",
+            "response.output_item.added",
+            "response.reasoning_summary_part.added",
+            "response.reasoning_summary_text.delta",
+            "response.reasoning_summary_text.done",
+            "response.reasoning_summary_part.done",
+            "response.output_item.done",
+            "response.output_item.added",
+            "response.content_part.added",
+            "response.output_text.delta",
+            "response.output_text.delta",
+            "response.output_text.delta",
+            "response.output_text.done",
+            "response.content_part.done",
+            "response.output_item.done",
+            "response.completed",
+        ]
+    );
+    for (index, (name, data)) in events.iter().enumerate() {
+        assert_eq!(data["type"], name.as_str());
+        assert_eq!(data["sequence_number"], index);
+    }
+    let reasoning = &events[7].1["item"];
+    assert_eq!(reasoning["type"], "reasoning");
+    assert_eq!(reasoning["summary"][0]["text"], THINKING);
+    assert!(
+        reasoning["encrypted_content"]
+            .as_str()
+            .unwrap()
+            .starts_with("tollgate.v1.")
+    );
+    assert_eq!(events[8].1["output_index"], 1);
+    let completed = &events.last().unwrap().1["response"];
+    assert_eq!(completed["status"], "completed");
+    assert_eq!(completed["output"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        completed["output"][1]["content"][0]["text"],
+        "stream me please"
+    );
+    assert_eq!(
+        completed["usage"]["output_tokens_details"]["reasoning_tokens"],
+        0
+    );
+    assert!(completed["usage"]["input_tokens"].as_u64().unwrap() > 0);
+    // The thinking budget reached Anthropic.
+    assert_eq!(
+        anthropic.last_request().body["thinking"]["budget_tokens"],
+        1024
+    );
+}
+
+#[tokio::test]
+async fn function_calls_continue_with_previous_response_id() {
+    let openai = MockOpenAi::start().await;
+    let anthropic = MockAnthropic::start().await;
+    let gateway = gateway_for(&openai, &anthropic).await;
+    let (status, first) = create(
+        &gateway,
+        json!({"model": "gpt", "tools": weather_tool(), "tool_choice": {"type": "function", "name": "get_weather"},
+               "input": "weather in Oslo"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{first}");
+    let call = &first["output"][0];
+    assert_eq!(call["type"], "function_call");
+    assert!(call["id"].as_str().unwrap().starts_with("fc_"));
+    assert_eq!(call["call_id"], "call_mock_1");
+    assert_eq!(call["name"], "get_weather");
+    let upstream = openai.last_request();
+    assert_eq!(
+        upstream.body["tools"][0],
+        json!({"type": "function", "function": {"name": "get_weather", "description": "Weather in a city",
+               "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}})
+    );
+    assert_eq!(
+        upstream.body["tool_choice"],
+        json!({"type": "function", "function": {"name": "get_weather"}})
+    );
+
+    let (status, second) = create(
+        &gateway,
+        json!({"model": "gpt", "tools": weather_tool(), "previous_response_id": first["id"],
+               "input": [{"type": "function_call_output", "call_id": "call_mock_1", "output": "-3C, snow"}]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{second}");
+    assert_eq!(second["previous_response_id"], first["id"]);
+    assert_eq!(second["output"][0]["content"][0]["text"], "done");
+    assert_eq!(
+        openai.last_request().body["messages"],
+        json!([
+            // The stored first turn is an item list, so its text arrives as a content part.
+            {"role": "user", "content": [{"type": "text", "text": "weather in Oslo"}]},
+            {"role": "assistant", "tool_calls": [{"id": "call_mock_1", "type": "function",
+                "function": {"name": "get_weather", "arguments": "{\"echo\":\"weather in Oslo\"}"}}]},
+            {"role": "tool", "content": "-3C, snow", "tool_call_id": "call_mock_1"}
+        ])
+    );
+
+    // Stored: retrieved, listed, deleted.
+    let id = second["id"].as_str().unwrap();
+    let fetched: Value = gateway
+        .get(&format!("/v1/responses/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(fetched, second);
+    let items: Value = gateway
+        .get(&format!("/v1/responses/{id}/input_items"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(items["data"][0]["type"], "function_call_output");
+    let deleted = gateway
+        .client
+        .delete(format!("{}/v1/responses/{id}", gateway.url))
+        .bearer_auth(MASTER_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 200);
+    let deleted: Value = deleted.json().await.unwrap();
+    assert_eq!(
+        deleted,
+        json!({"id": id, "object": "response.deleted", "deleted": true})
+    );
+    let gone = gateway
+        .get(&format!("/v1/responses/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), 404);
+}
+
+#[tokio::test]
+async fn unstored_responses_cannot_be_continued_or_fetched() {
+    let openai = MockOpenAi::start().await;
+    let anthropic = MockAnthropic::start().await;
+    let gateway = gateway_for(&openai, &anthropic).await;
+    let (status, response) = create(
+        &gateway,
+        json!({"model": "gpt", "input": "ephemeral", "store": false}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(response["store"], false);
+    let id = response["id"].as_str().unwrap();
+    let fetched = gateway
+        .get(&format!("/v1/responses/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fetched.status(), 404);
+
+    let (status, error) = create(
+        &gateway,
+        json!({"model": "gpt", "input": "next", "previous_response_id": id}),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(error["error"]["code"], "previous_response_not_found");
+    assert_eq!(error["error"]["param"], "previous_response_id");
+}
+
+#[tokio::test]
+async fn claude_thinking_survives_a_stateless_tool_turn() {
+    let openai = MockOpenAi::start().await;
+    let anthropic = MockAnthropic::start().await;
+    let gateway = gateway_for(&openai, &anthropic).await;
+    // Codex's way: store false, and the whole output sent back with the tool result.
+    let tools = weather_tool();
+    let (status, first) = create(
+        &gateway,
+        json!({"model": "claude", "store": false, "reasoning": {"effort": "low"}, "tools": tools,
+               "include": ["reasoning.encrypted_content"], "input": "Paris"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{first}");
+    let output = first["output"].as_array().unwrap();
+    assert_eq!(output[0]["type"], "reasoning");
+    assert_eq!(output[1]["type"], "function_call");
+    let mut input = vec![json!({"role": "user", "content": "Paris"})];
+    input.extend(output.iter().cloned());
+    input.push(
+        json!({"type": "function_call_output", "call_id": output[1]["call_id"], "output": "sunny"}),
+    );
+    let (status, second) = create(
+        &gateway,
+        json!({"model": "claude", "store": false, "reasoning": {"effort": "low"}, "tools": tools, "input": input}),
+    )
+    .await;
+    assert_eq!(status, 200, "{second}");
+    let assistant = &anthropic.last_request().body["messages"][1];
+    assert_eq!(assistant["role"], "assistant");
+    assert_eq!(
+        assistant["content"][0],
+        json!({"type": "thinking", "thinking": THINKING, "signature": SIGNATURE})
+    );
+    assert_eq!(assistant["content"][1]["type"], "tool_use");
+}
+
+#[tokio::test]
+async fn custom_tools_become_functions_and_come_back_as_custom_calls() {
+    let openai = MockOpenAi::start().await;
+    let anthropic = MockAnthropic::start().await;
+    let gateway = gateway_for(&openai, &anthropic).await;
+    let (status, response) = create(
+        &gateway,
+        json!({"model": "gpt", "input": "patch it", "tools": [
+            {"type": "custom", "name": "apply_patch", "description": "Apply a patch.",
+             "format": {"type": "grammar", "syntax": "lark", "definition": "start: /.+/"}},
+            {"type": "web_search"}]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{response}");
+    let upstream = openai.last_request();
+    let tools = upstream.body["tools"].as_array().unwrap();
+    assert_eq!(tools.len(), 1, "hosted tools are left out");
+    assert_eq!(tools[0]["function"]["name"], "apply_patch");
+    assert_eq!(
+        tools[0]["function"]["parameters"]["required"],
+        json!(["input"])
+    );
+    let call = &response["output"][0];
+    assert_eq!(call["type"], "custom_tool_call");
+    assert_eq!(call["name"], "apply_patch");
+    assert!(call["input"].is_string());
+}
