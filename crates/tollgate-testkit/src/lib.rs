@@ -6,6 +6,7 @@ pub mod bedrock;
 pub mod cohere;
 pub mod gemini;
 pub mod openai;
+mod openai_responses;
 mod recorder;
 mod server;
 mod sse;

@@ -1,5 +1,6 @@
 //! A mock OpenAI-compatible provider on a real socket, written from OpenAI's API reference:
-//! chat completions (with tool calls), completions, embeddings (float and base64), streaming
+//! chat completions (with tool calls), completions, embeddings (float and base64), the
+//! Responses API (`openai_responses`), streaming
 //! with `stream_options.include_usage`, and OpenAI's error bodies.
 //!
 //! Behaviour is chosen by the model name it receives, so one mock serves every test:
@@ -28,6 +29,7 @@ use http::StatusCode;
 use http::header::{HeaderMap, HeaderValue};
 use serde_json::{Value, json};
 
+use crate::openai_responses::{self, ResponseLog};
 use crate::recorder::{CancelGuard, Recorder};
 use crate::server::MockProvider;
 use crate::sse::{Ending, SseBody, json_response, response};
@@ -49,6 +51,7 @@ pub struct MockOptions {
 struct MockState {
     options: MockOptions,
     recorder: Arc<Recorder>,
+    responses: ResponseLog,
     fixed_json: Bytes,
     fixed_stream: Vec<Bytes>,
     fixed_stream_usage: Bytes,
@@ -86,6 +89,7 @@ impl MockState {
             fixed_stream_usage: Bytes::from(format!("data: {}\n\n", fixed_usage_chunk())),
             options,
             recorder: Arc::new(Recorder::default()),
+            responses: ResponseLog::default(),
         })
     }
 }
@@ -125,7 +129,13 @@ async fn handle(State(state): State<Arc<MockState>>, request: Request) -> Respon
 
     let path = parts.uri.path();
     let stream = body["stream"].as_bool().unwrap_or(false);
-    if path.ends_with("/chat/completions") {
+    if let Some((_, rest)) = path.split_once("/responses") {
+        if stream && parts.method == http::Method::POST {
+            return openai_responses::stream(&state.responses, &body, guard);
+        }
+        guard.finish();
+        openai_responses::handle(&state.responses, &parts.method, rest, &body)
+    } else if path.ends_with("/chat/completions") {
         if stream {
             return sse_body(chat_stream_events(&body), &model, &state, guard);
         }

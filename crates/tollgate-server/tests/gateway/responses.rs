@@ -353,3 +353,185 @@ async fn custom_tools_become_functions_and_come_back_as_custom_calls() {
     assert_eq!(call["name"], "apply_patch");
     assert!(call["input"].is_string());
 }
+
+// Native: OpenAI has the Responses API, so requests are relayed and the response stays there.
+
+#[tokio::test]
+async fn openai_deployments_answer_responses_natively() {
+    let openai = MockOpenAi::start().await;
+    let gateway = TestGateway::start(&config_with_models(&openai_model(
+        "gpt",
+        "gpt-4o-mini",
+        &openai.base_url(),
+    )))
+    .await;
+    let (status, first) = create(
+        &gateway,
+        json!({"model": "gpt", "input": "hello native", "reasoning": {"effort": "low"}, "unknown_field": 1}),
+    )
+    .await;
+    assert_eq!(status, 200, "{first}");
+    let id = first["id"].as_str().unwrap().to_owned();
+    assert!(
+        id.starts_with("resp_mock_"),
+        "the provider's id is kept: {id}"
+    );
+    assert_eq!(first["output"][0]["content"][0]["text"], "hello native");
+    assert_eq!(first["usage"]["total_tokens"], 4);
+    let upstream = openai.last_request();
+    assert!(
+        upstream.path.ends_with("/v1/responses"),
+        "{}",
+        upstream.path
+    );
+    assert_eq!(
+        upstream.headers["authorization"],
+        "Bearer sk-provider-secret-key"
+    );
+    // Only the model changes; everything else reaches the provider as sent.
+    assert_eq!(
+        upstream.body,
+        json!({"model": "gpt-4o-mini", "input": "hello native", "reasoning": {"effort": "low"}, "unknown_field": 1})
+    );
+
+    // The follow-up goes to the deployment that holds the first response.
+    let (status, second) = create(
+        &gateway,
+        json!({"model": "gpt", "input": "and again", "previous_response_id": id}),
+    )
+    .await;
+    assert_eq!(status, 200, "{second}");
+    assert_eq!(second["previous_response_id"], id.as_str());
+    assert_eq!(
+        openai.last_request().body["previous_response_id"],
+        id.as_str()
+    );
+
+    // Retrieve, list input items and delete are relayed to the provider.
+    let fetched = gateway
+        .get(&format!("/v1/responses/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fetched.status(), 200);
+    let fetched: Value = fetched.json().await.unwrap();
+    assert_eq!(fetched["id"], id.as_str());
+    assert!(
+        openai
+            .last_request()
+            .path
+            .ends_with(&format!("/v1/responses/{id}"))
+    );
+    let items: Value = gateway
+        .get(&format!("/v1/responses/{id}/input_items"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(items["data"][0]["content"][0]["text"], "hello native");
+    let deleted = gateway
+        .client
+        .delete(format!("{}/v1/responses/{id}", gateway.url))
+        .bearer_auth(MASTER_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 200);
+    let deleted: Value = deleted.json().await.unwrap();
+    assert_eq!(deleted["deleted"], true);
+    assert_eq!(openai.last_request().method, "DELETE");
+    let gone = gateway
+        .get(&format!("/v1/responses/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), 404);
+    let gone: Value = gone.json().await.unwrap();
+    assert_eq!(gone["error"]["type"], "invalid_request_error");
+}
+
+#[tokio::test]
+async fn native_streams_are_relayed_and_remembered() {
+    let openai = MockOpenAi::start().await;
+    let gateway = TestGateway::start(&config_with_models(&openai_model(
+        "gpt",
+        "gpt-4o-mini",
+        &openai.base_url(),
+    )))
+    .await;
+    let response = gateway
+        .post("/v1/responses")
+        .json(&json!({"model": "gpt", "input": "streamed natively", "stream": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let events = events(response).await;
+    let names: Vec<&str> = events.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(names.first(), Some(&"response.created"));
+    assert_eq!(names.last(), Some(&"response.completed"));
+    let text: String = events
+        .iter()
+        .filter(|(name, _)| name == "response.output_text.delta")
+        .map(|(_, data)| data["delta"].as_str().unwrap())
+        .collect();
+    assert_eq!(text, "streamed natively");
+    let id = events.last().unwrap().1["response"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let fetched = gateway
+        .get(&format!("/v1/responses/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        fetched.status(),
+        200,
+        "a streamed response is remembered too"
+    );
+}
+
+#[tokio::test]
+async fn store_false_responses_cannot_be_retrieved() {
+    let openai = MockOpenAi::start().await;
+    let anthropic = MockAnthropic::start().await;
+    let gateway = gateway_for(&openai, &anthropic).await;
+    let native = TestGateway::start(&config_with_models(&openai_model(
+        "gpt",
+        "gpt-4o-mini",
+        &openai.base_url(),
+    )))
+    .await;
+    for gateway in [&gateway, &native] {
+        let (status, response) = create(
+            gateway,
+            json!({"model": "gpt", "input": "forget me", "store": false}),
+        )
+        .await;
+        assert_eq!(status, 200, "{response}");
+        assert_eq!(response["store"], false);
+        let id = response["id"].as_str().unwrap();
+        let fetched = gateway
+            .get(&format!("/v1/responses/{id}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(fetched.status(), 404);
+        let (status, error) = create(
+            gateway,
+            json!({"model": "gpt", "input": "more", "previous_response_id": id}),
+        )
+        .await;
+        assert_eq!(status, 400, "{error}");
+        assert_eq!(error["error"]["code"], "previous_response_not_found");
+    }
+}

@@ -435,3 +435,57 @@ fn decode_thinking(encrypted: &str) -> Option<Vec<ThinkingBlock<'static>>> {
             .collect(),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    fn chat_json(request: Value) -> (Value, Plan) {
+        let text = request.to_string();
+        let request: ResponsesRequest<'_> = serde_json::from_str(&text).unwrap();
+        let (chat, plan) = to_chat_request(&request, &[]).unwrap();
+        (serde_json::to_value(&chat).unwrap(), plan)
+    }
+
+    #[test]
+    fn custom_tools_become_one_string_functions_and_their_calls_round_trip() {
+        let (chat, plan) = chat_json(json!({
+            "model": "m",
+            "tools": [{"type": "custom", "name": "apply_patch", "description": "Edit files"}],
+            "input": [
+                {"type": "message", "role": "user", "content": "fix it"},
+                {"type": "custom_tool_call", "call_id": "call_1", "name": "apply_patch", "input": "*** Begin Patch"},
+                {"type": "custom_tool_call_output", "call_id": "call_1", "output": "ok"}
+            ]
+        }));
+        assert!(plan.custom_tools.contains("apply_patch"));
+        let function = &chat["tools"][0]["function"];
+        assert_eq!(function["name"], "apply_patch");
+        assert_eq!(
+            function["parameters"]["properties"]["input"]["type"],
+            "string"
+        );
+        let call = &chat["messages"][1]["tool_calls"][0];
+        assert_eq!(call["id"], "call_1");
+        let arguments: Value =
+            serde_json::from_str(call["function"]["arguments"].as_str().unwrap()).unwrap();
+        assert_eq!(arguments, json!({"input": "*** Begin Patch"}));
+        assert_eq!(
+            chat["messages"][2],
+            json!({"role": "tool", "content": "ok", "tool_call_id": "call_1"})
+        );
+    }
+
+    #[test]
+    fn items_without_call_ids_are_refused_naming_the_input() {
+        let text =
+            json!({"model": "m", "input": [{"type": "function_call_output", "output": "x"}]})
+                .to_string();
+        let request: ResponsesRequest<'_> = serde_json::from_str(&text).unwrap();
+        let error = to_chat_request(&request, &[]).unwrap_err();
+        assert_eq!(error.param.as_deref(), Some("input"));
+        assert!(error.message.contains("call_id"), "{}", error.message);
+    }
+}

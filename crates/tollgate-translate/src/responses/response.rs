@@ -155,3 +155,45 @@ pub fn encode_response(
         .map_err(|err| GatewayError::internal(format!("could not encode the response: {err}")))?;
     Ok((Bytes::from(bytes), response))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use super::*;
+
+    #[test]
+    fn custom_tool_calls_unwrap_their_input() {
+        let mut plan = Plan::default();
+        plan.custom_tools.insert("apply_patch".to_owned());
+        let call = |name: &'static str, arguments: &'static str| ToolCallOut {
+            id: Cow::Borrowed("call_1"),
+            name: Cow::Borrowed(name),
+            arguments: Cow::Borrowed(arguments),
+        };
+        let item = call_item(
+            &plan,
+            "ctc_1",
+            &call("apply_patch", r#"{"input":"*** Begin Patch"}"#),
+            "completed",
+        );
+        assert_eq!(item["type"], "custom_tool_call");
+        assert_eq!(item["input"], "*** Begin Patch");
+        // A model that ignored the wrapper: its text is passed on whole rather than lost.
+        let item = call_item(
+            &plan,
+            "ctc_2",
+            &call("apply_patch", "raw patch"),
+            "completed",
+        );
+        assert_eq!(item["input"], "raw patch");
+        let item = call_item(
+            &plan,
+            "fc_1",
+            &call("get_weather", r#"{"city":"Oslo"}"#),
+            "completed",
+        );
+        assert_eq!(item["type"], "function_call");
+        assert_eq!(item["arguments"], r#"{"city":"Oslo"}"#);
+    }
+}
