@@ -40,7 +40,7 @@ use tollgate_wire::responses::{InputItem, ResponsesRequest};
 
 use crate::app::Gateway;
 use crate::media::inline_remote_images;
-use crate::responses::{ResponseStore, Stored, previous_not_found};
+use crate::responses::{ResponseStore, Stored};
 
 const ANTHROPIC_BETA: &str = "anthropic-beta";
 
@@ -170,6 +170,10 @@ impl Exchange {
         client_headers: &HeaderMap,
     ) -> Result<(Bytes, Exchange), GatewayError> {
         let config = &deployment.config;
+        // A conversation the gateway holds (bridged earlier) continues through chat, even on a
+        // deployment with its own Responses API: the provider does not know the gateway's ids.
+        let continues_bridged = endpoint.format() == ClientFormat::Responses
+            && previous_response_id(body).is_some_and(|id| gateway.responses.is_bridged(&id));
         let flavor = anthropic_flavor(deployment);
         let bedrock_frames = flavor == Flavor::Bedrock;
         match (endpoint.format(), config.wire_format()) {
@@ -212,7 +216,9 @@ impl Exchange {
                     },
                 ))
             }
-            (ClientFormat::Responses, WireFormat::OpenAi) if config.provider.responses_api => {
+            (ClientFormat::Responses, WireFormat::OpenAi)
+                if config.responses_api && !continues_bridged =>
+            {
                 let upstream = prepare_upstream_body(body, inspected, &config.model, false);
                 let remember = stores(body).then(|| Remember {
                     store: gateway.responses.clone(),
@@ -291,10 +297,7 @@ impl Exchange {
                             .map_err(request_error)?;
                         let previous = responses_request.previous_response_id.as_deref();
                         history = match previous {
-                            Some(id) => gateway
-                                .responses
-                                .history(id)
-                                .ok_or_else(|| previous_not_found(id))?,
+                            Some(id) => gateway.responses.history(id)?,
                             None => Vec::new(),
                         };
                         history_items = history
@@ -309,10 +312,15 @@ impl Exchange {
                             .into_iter()
                             .flatten()
                             .collect::<Vec<_>>();
-                        let (chat, plan) = responses::request::to_chat_request(
+                        let (mut chat, plan) = responses::request::to_chat_request(
                             &responses_request,
                             &history_items,
                         )?;
+                        // Codex sends `reasoning` on every request; a model known not to reason
+                        // would refuse it.
+                        if reasoning_disabled(deployment) {
+                            chat.reasoning_effort = None;
+                        }
                         let raw: serde_json::Map<String, serde_json::Value> =
                             serde_json::from_slice(body).map_err(request_error)?;
                         let keep = stores(body).then(|| Keep {
@@ -548,6 +556,18 @@ impl Exchange {
     }
 }
 
+/// A Responses request's `previous_response_id`.
+pub(crate) fn previous_response_id(body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Previous {
+        #[serde(default)]
+        previous_response_id: Option<String>,
+    }
+    serde_json::from_slice::<Previous>(body)
+        .ok()
+        .and_then(|p| p.previous_response_id)
+}
+
 /// Whether a Responses request may be stored (`store` defaults to true).
 fn stores(body: &[u8]) -> bool {
     #[derive(serde::Deserialize)]
@@ -652,6 +672,17 @@ fn supports_reasoning(deployment: &Deployment) -> bool {
         .get("supports_reasoning")
         .and_then(|value| value.as_bool())
         .unwrap_or(false)
+}
+
+/// `model_info.supports_reasoning: false`: the model is known not to take reasoning settings.
+fn reasoning_disabled(deployment: &Deployment) -> bool {
+    deployment
+        .config
+        .model_info
+        .extra
+        .get("supports_reasoning")
+        .and_then(|value| value.as_bool())
+        == Some(false)
 }
 
 fn unsupported(endpoint: Endpoint, deployment: &Deployment) -> GatewayError {

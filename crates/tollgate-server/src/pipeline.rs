@@ -199,14 +199,7 @@ fn responses_deployment(
     model: &str,
     body: &[u8],
 ) -> Result<Arc<Deployment>, GatewayError> {
-    #[derive(serde::Deserialize)]
-    struct Previous {
-        #[serde(default)]
-        previous_response_id: Option<String>,
-    }
-    let previous = serde_json::from_slice::<Previous>(body)
-        .ok()
-        .and_then(|p| p.previous_response_id);
+    let previous = crate::exchange::previous_response_id(body);
     if let Some(Stored::Native { deployment }) = previous.and_then(|id| gateway.responses.get(&id))
         && let Some(holder) = gateway.router.deployment(&deployment)
         && holder.config.model_name == model

@@ -12,7 +12,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, Method};
 use axum::response::Response;
 use bytes::Bytes;
@@ -98,30 +98,36 @@ impl ResponseStore {
         Some(removed)
     }
 
-    /// The item arrays of `id`'s conversation, oldest turn first. `None` when `id` is not a
-    /// bridged response the gateway holds.
-    pub(crate) fn history(&self, id: &str) -> Option<Vec<Bytes>> {
+    pub(crate) fn is_bridged(&self, id: &str) -> bool {
+        let inner = self.inner.lock().expect("response store lock poisoned");
+        matches!(inner.entries.get(id), Some(Stored::Bridged { .. }))
+    }
+
+    /// The item arrays of `id`'s conversation, oldest turn first. An error names the response
+    /// that is missing — `id` itself or an evicted ancestor: a conversation is never silently
+    /// cut short.
+    pub(crate) fn history(&self, id: &str) -> Result<Vec<Bytes>, GatewayError> {
         let inner = self.inner.lock().expect("response store lock poisoned");
         let mut turns = Vec::new();
         let mut next = Some(id.to_owned());
         while let Some(id) = next.take() {
-            match inner.entries.get(&id) {
-                Some(Stored::Bridged {
-                    items, previous, ..
-                }) => {
-                    turns.push(items.clone());
-                    next = previous.clone();
-                }
-                // The first turn must be known; an evicted ancestor ends the chain there.
-                _ if turns.is_empty() => return None,
-                _ => break,
+            let Some(Stored::Bridged {
+                items, previous, ..
+            }) = inner.entries.get(&id)
+            else {
+                return Err(previous_not_found(&id));
+            };
+            if turns.len() == MAX_CHAIN {
+                return Err(GatewayError::invalid_param(
+                    "previous_response_id",
+                    format!("The conversation is longer than {MAX_CHAIN} responses."),
+                ));
             }
-            if turns.len() >= MAX_CHAIN {
-                break;
-            }
+            turns.push(items.clone());
+            next = previous.clone();
         }
         turns.reverse();
-        Some(turns)
+        Ok(turns)
     }
 }
 
@@ -176,11 +182,13 @@ pub(crate) async fn delete(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     gateway.auth.authenticate(&headers)?;
-    match gateway.responses.remove(&id) {
+    match gateway.responses.get(&id) {
         Some(Stored::Bridged { .. }) => {
+            gateway.responses.remove(&id);
             let body = serde_json::json!({"id": id, "object": "response.deleted", "deleted": true});
             Ok(json(StatusCode::OK, Bytes::from(body.to_string())))
         }
+        // Forgotten only once the provider has deleted it, so a failed delete can be retried.
         Some(Stored::Native { deployment }) => {
             forward(&gateway, &deployment, Method::DELETE, &id).await
         }
@@ -188,13 +196,66 @@ pub(crate) async fn delete(
     }
 }
 
-/// `GET /v1/responses/{id}/input_items`: the items the response was given, oldest first.
+/// The page of input items asked for, in OpenAI's list parameters.
+#[derive(Debug)]
+struct ItemsPage {
+    limit: usize,
+    /// Oldest first (`order=asc`); newest first by default.
+    ascending: bool,
+    after: Option<String>,
+}
+
+impl ItemsPage {
+    fn parse(query: Option<&str>) -> Result<Self, GatewayError> {
+        let mut page = ItemsPage {
+            limit: 20,
+            ascending: false,
+            after: None,
+        };
+        for (key, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+            match key.as_ref() {
+                "limit" => {
+                    page.limit = value
+                        .parse()
+                        .ok()
+                        .filter(|limit| (1..=100).contains(limit))
+                        .ok_or_else(|| {
+                            GatewayError::invalid_param(
+                                "limit",
+                                "`limit` must be between 1 and 100.",
+                            )
+                        })?
+                }
+                "order" => {
+                    page.ascending = match value.as_ref() {
+                        "asc" => true,
+                        "desc" => false,
+                        _ => {
+                            return Err(GatewayError::invalid_param(
+                                "order",
+                                "`order` must be `asc` or `desc`.",
+                            ));
+                        }
+                    }
+                }
+                "after" => page.after = Some(value.into_owned()),
+                _ => {}
+            }
+        }
+        Ok(page)
+    }
+}
+
+/// `GET /v1/responses/{id}/input_items`: the items the response was given, newest first
+/// unless `order=asc`, `limit` (1–100) at a time, after the item `after`.
 pub(crate) async fn input_items(
     State(gateway): State<Arc<Gateway>>,
     Path(id): Path<String>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     gateway.auth.authenticate(&headers)?;
+    let page = ItemsPage::parse(query.as_deref())?;
     let Some(Stored::Bridged {
         response, items, ..
     }) = gateway.responses.get(&id)
@@ -205,7 +266,10 @@ pub(crate) async fn input_items(
                     &gateway,
                     &deployment,
                     Method::GET,
-                    &format!("{id}/input_items"),
+                    &match &query {
+                        Some(query) => format!("{id}/input_items?{query}"),
+                        None => format!("{id}/input_items"),
+                    },
                 )
                 .await
             }
@@ -216,7 +280,7 @@ pub(crate) async fn input_items(
     let response: serde_json::Value = serde_json::from_slice(&response).unwrap_or_default();
     let outputs = response["output"].as_array().map_or(0, Vec::len);
     let inputs = &items[..items.len().saturating_sub(outputs)];
-    let data: Vec<serde_json::Value> = inputs
+    let mut data: Vec<serde_json::Value> = inputs
         .iter()
         .enumerate()
         .map(|(index, item)| {
@@ -227,12 +291,24 @@ pub(crate) async fn input_items(
             item
         })
         .collect();
+    if !page.ascending {
+        data.reverse();
+    }
+    if let Some(after) = &page.after {
+        let start = data
+            .iter()
+            .position(|item| item["id"] == after.as_str())
+            .map_or(data.len(), |position| position + 1);
+        data.drain(..start);
+    }
+    let has_more = data.len() > page.limit;
+    data.truncate(page.limit);
     let body = serde_json::json!({
         "object": "list",
-        "data": data,
         "first_id": data.first().map(|item| item["id"].clone()),
         "last_id": data.last().map(|item| item["id"].clone()),
-        "has_more": false,
+        "data": data,
+        "has_more": has_more,
     });
     Ok(json(StatusCode::OK, Bytes::from(body.to_string())))
 }

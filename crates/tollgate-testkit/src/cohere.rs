@@ -56,9 +56,13 @@ pub struct MockCohere;
 
 impl MockCohere {
     pub async fn start() -> MockProvider {
+        Self::start_at("127.0.0.1:0").await
+    }
+
+    pub async fn start_at(address: &str) -> MockProvider {
         let recorder = Arc::new(Recorder::default());
         let app = Router::new().fallback(handle).with_state(recorder.clone());
-        MockProvider::spawn(app, recorder, "127.0.0.1:0", false).await
+        MockProvider::spawn(app, recorder, address, false).await
     }
 }
 

@@ -119,11 +119,16 @@ struct MockState {
 
 impl MockGemini {
     pub async fn start() -> MockProvider {
-        Self::start_with_token_lifetime(3599).await
+        Self::start_at("127.0.0.1:0", 3599).await
     }
 
     /// A mock whose tokens expire after `seconds` (for token refresh tests).
     pub async fn start_with_token_lifetime(seconds: u64) -> MockProvider {
+        Self::start_at("127.0.0.1:0", seconds).await
+    }
+
+    /// A mock on `address` whose tokens live `token_lifetime` seconds.
+    pub async fn start_at(address: &str, token_lifetime: u64) -> MockProvider {
         let recorder = Arc::new(Recorder::default());
         let der = PrivateKeyDer::from_pem_slice(SERVICE_ACCOUNT_KEY.as_bytes()).expect("test key");
         let PrivateKeyDer::Pkcs8(pkcs8) = der else {
@@ -134,10 +139,10 @@ impl MockGemini {
             recorder: recorder.clone(),
             tokens: Arc::new(Tokens::default()),
             public_key: Arc::new(key.public_key().as_ref().to_vec()),
-            token_lifetime: seconds,
+            token_lifetime,
         };
         let app = Router::new().fallback(handle).with_state(state);
-        MockProvider::spawn(app, recorder, "127.0.0.1:0", false).await
+        MockProvider::spawn(app, recorder, address, false).await
     }
 
     /// A service-account key file's JSON whose `token_uri` is this mock's token endpoint.

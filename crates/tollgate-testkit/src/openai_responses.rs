@@ -56,7 +56,7 @@ pub(crate) fn stream(log: &ResponseLog, body: &Value, mut guard: CancelGuard) ->
         Ok(response) => response,
         Err(error) => {
             guard.finish();
-            return error;
+            return json_response(StatusCode::BAD_REQUEST, &error);
         }
     };
     let item = response["output"][0].clone();
@@ -100,23 +100,22 @@ pub(crate) fn stream(log: &ResponseLog, body: &Value, mut guard: CancelGuard) ->
 fn create(log: &ResponseLog, body: &Value) -> Response {
     match respond(log, body) {
         Ok(response) => json_response(StatusCode::OK, &response),
-        Err(error) => error,
+        Err(error) => json_response(StatusCode::BAD_REQUEST, &error),
     }
 }
 
-/// The finished response for a request, stored unless `store: false`.
-fn respond(log: &ResponseLog, body: &Value) -> Result<Value, Response> {
+/// The finished response for a request, stored unless `store: false`; or the 400 error body.
+fn respond(log: &ResponseLog, body: &Value) -> Result<Value, Value> {
     let previous = body["previous_response_id"].as_str();
     if let Some(previous) = previous
         && !log.stored.lock().unwrap().contains_key(previous)
     {
         // OpenAI answers an unknown predecessor with 400, not 404.
-        return Err(json_response(
-            StatusCode::BAD_REQUEST,
-            &json!({"error": {"message": format!("Previous response with id '{previous}' not found."),
+        return Err(
+            json!({"error": {"message": format!("Previous response with id '{previous}' not found."),
                 "type": "invalid_request_error", "param": "previous_response_id",
                 "code": "previous_response_not_found"}}),
-        ));
+        );
     }
     let items = input_items(&body["input"]);
     let reply = last_user_text(&items);

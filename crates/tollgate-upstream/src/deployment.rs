@@ -234,7 +234,11 @@ fn operation_uri(
             if operation == Operation::Responses {
                 // The Responses API names the deployment in the body's `model`.
                 let root = base.split("/openai/").next().unwrap_or(base);
-                if matches!(api_version, "v1" | "latest" | "preview") {
+                // Dated versions before the Responses preview (2025-03-01) do not have it;
+                // the v1 API does, with or without a version.
+                if matches!(api_version, "" | "v1" | "latest" | "preview")
+                    || api_version < "2025-03-01"
+                {
                     format!("{root}/openai/v1/responses")
                 } else {
                     format!("{root}/openai/responses?api-version={api_version}")

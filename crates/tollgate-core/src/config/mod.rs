@@ -76,6 +76,8 @@ pub struct DeploymentConfig {
     /// Parameters the provider cannot take are dropped instead of refused with a 400
     /// (`drop_params`, per deployment or in `litellm_settings`).
     pub drop_params: bool,
+    /// Responses API requests go to the provider's own `/responses` rather than through chat.
+    pub responses_api: bool,
     /// Vertex AI deployments: where they run and how they authenticate.
     pub vertex: Option<VertexConfig>,
     /// Bedrock deployments: region, credentials, route.

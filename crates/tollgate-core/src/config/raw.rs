@@ -56,6 +56,10 @@ pub struct RawLitellmParams {
     pub timeout: Option<Scalar>,
     #[serde(default)]
     pub stream_timeout: Option<Scalar>,
+    /// Tollgate's addition: whether Responses API requests are relayed to the provider's own
+    /// `/responses` (true) or bridged onto chat completions (false).
+    #[serde(default)]
+    pub responses_api: Option<Scalar>,
     /// Tollgate's addition: connection set-up timeout for this deployment.
     #[serde(default)]
     pub connect_timeout: Option<Scalar>,

@@ -550,6 +550,19 @@ impl Resolver<'_> {
             Some(value) => self.bool(&field("drop_params"), value)?,
             None => defaults.drop_params,
         };
+        // OpenAI's own endpoint and Azure have the Responses API; other servers behind the
+        // `openai/` prefix (vLLM, LM Studio, proxies) often do not, so they are bridged unless
+        // the deployment says otherwise.
+        let responses_api = match &params.responses_api {
+            Some(value) => self.bool(&field("responses_api"), value)?,
+            None => {
+                provider.responses_api
+                    && (provider.kind == ProviderKind::Azure
+                        || api_base
+                            .as_ref()
+                            .is_none_or(|base| base.host_str() == Some("api.openai.com")))
+            }
+        };
         let organization = params
             .organization
             .as_ref()
@@ -609,6 +622,7 @@ impl Resolver<'_> {
             mock_response,
             inject_stream_usage,
             drop_params,
+            responses_api,
             vertex,
             bedrock,
             model_info,

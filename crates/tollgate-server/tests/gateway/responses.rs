@@ -356,8 +356,16 @@ async fn custom_tools_become_functions_and_come_back_as_custom_calls() {
 
 // Native: OpenAI has the Responses API, so requests are relayed and the response stays there.
 
+/// An `openai/` deployment at a local address, marked as having the Responses API (only
+/// api.openai.com is assumed to have it).
+async fn native_gateway(openai: &MockProvider) -> TestGateway {
+    let model =
+        openai_model("gpt", "gpt-4o-mini", &openai.base_url()) + "      responses_api: true\n";
+    TestGateway::start(&config_with_models(&model)).await
+}
+
 #[tokio::test]
-async fn openai_deployments_answer_responses_natively() {
+async fn openai_compatible_servers_are_bridged_unless_marked() {
     let openai = MockOpenAi::start().await;
     let gateway = TestGateway::start(&config_with_models(&openai_model(
         "gpt",
@@ -365,6 +373,56 @@ async fn openai_deployments_answer_responses_natively() {
         &openai.base_url(),
     )))
     .await;
+    let (status, response) = create(&gateway, json!({"model": "gpt", "input": "bridged"})).await;
+    assert_eq!(status, 200, "{response}");
+    assert!(openai.last_request().path.ends_with("/v1/chat/completions"));
+    assert!(response["id"].as_str().unwrap().starts_with("resp_"));
+    assert_eq!(response["output"][0]["content"][0]["text"], "bridged");
+}
+
+#[tokio::test]
+async fn a_bridged_conversation_stays_bridged_on_a_native_deployment() {
+    let openai = MockOpenAi::start().await;
+    let models = format!(
+        "{}{}      responses_api: true\n",
+        openai_model("chat-only", "gpt-4o-mini", &openai.base_url()),
+        openai_model("native", "gpt-4o", &openai.base_url()),
+    );
+    let gateway = TestGateway::start(&config_with_models(&models)).await;
+    let (status, first) = create(
+        &gateway,
+        json!({"model": "chat-only", "input": "first turn"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{first}");
+    // The client switches model mid-conversation: the provider never saw the first turn.
+    let (status, second) = create(
+        &gateway,
+        json!({"model": "native", "input": "second turn", "previous_response_id": first["id"]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{second}");
+    let upstream = openai.last_request();
+    assert!(
+        upstream.path.ends_with("/v1/chat/completions"),
+        "{}",
+        upstream.path
+    );
+    assert_eq!(upstream.body["model"], "gpt-4o");
+    assert_eq!(
+        upstream.body["messages"][0]["content"][0]["text"],
+        "first turn"
+    );
+    assert_eq!(
+        upstream.body["messages"][1],
+        json!({"role": "assistant", "content": "first turn"})
+    );
+}
+
+#[tokio::test]
+async fn openai_deployments_answer_responses_natively() {
+    let openai = MockOpenAi::start().await;
+    let gateway = native_gateway(&openai).await;
     let (status, first) = create(
         &gateway,
         json!({"model": "gpt", "input": "hello native", "reasoning": {"effort": "low"}, "unknown_field": 1}),
@@ -455,12 +513,7 @@ async fn openai_deployments_answer_responses_natively() {
 #[tokio::test]
 async fn native_streams_are_relayed_and_remembered() {
     let openai = MockOpenAi::start().await;
-    let gateway = TestGateway::start(&config_with_models(&openai_model(
-        "gpt",
-        "gpt-4o-mini",
-        &openai.base_url(),
-    )))
-    .await;
+    let gateway = native_gateway(&openai).await;
     let response = gateway
         .post("/v1/responses")
         .json(&json!({"model": "gpt", "input": "streamed natively", "stream": true}))
@@ -505,12 +558,7 @@ async fn store_false_responses_cannot_be_retrieved() {
     let openai = MockOpenAi::start().await;
     let anthropic = MockAnthropic::start().await;
     let gateway = gateway_for(&openai, &anthropic).await;
-    let native = TestGateway::start(&config_with_models(&openai_model(
-        "gpt",
-        "gpt-4o-mini",
-        &openai.base_url(),
-    )))
-    .await;
+    let native = native_gateway(&openai).await;
     for gateway in [&gateway, &native] {
         let (status, response) = create(
             gateway,
@@ -534,4 +582,48 @@ async fn store_false_responses_cannot_be_retrieved() {
         assert_eq!(status, 400, "{error}");
         assert_eq!(error["error"]["code"], "previous_response_not_found");
     }
+}
+
+#[tokio::test]
+async fn input_items_are_listed_in_pages() {
+    let openai = MockOpenAi::start().await;
+    let anthropic = MockAnthropic::start().await;
+    let gateway = gateway_for(&openai, &anthropic).await;
+    let input: Vec<Value> = ["one", "two", "three"]
+        .iter()
+        .map(|text| json!({"type": "message", "role": "user", "content": text}))
+        .collect();
+    let (status, response) = create(&gateway, json!({"model": "gpt", "input": input})).await;
+    assert_eq!(status, 200, "{response}");
+    let id = response["id"].as_str().unwrap();
+    let list = |query: &str| {
+        let request = gateway.get(&format!("/v1/responses/{id}/input_items{query}"));
+        async move {
+            let response = request.send().await.unwrap();
+            (
+                response.status().as_u16(),
+                response.json::<Value>().await.unwrap(),
+            )
+        }
+    };
+    let texts = |page: &Value| -> Vec<String> {
+        page["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|item| item["content"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (_, newest_first) = list("").await;
+    assert_eq!(texts(&newest_first), ["three", "two", "one"]);
+    let (_, first_page) = list("?order=asc&limit=2").await;
+    assert_eq!(texts(&first_page), ["one", "two"]);
+    assert_eq!(first_page["has_more"], true);
+    let after = first_page["last_id"].as_str().unwrap();
+    let (_, second_page) = list(&format!("?order=asc&limit=2&after={after}")).await;
+    assert_eq!(texts(&second_page), ["three"]);
+    assert_eq!(second_page["has_more"], false);
+    let (status, error) = list("?limit=500").await;
+    assert_eq!(status, 400);
+    assert_eq!(error["error"]["param"], "limit");
 }

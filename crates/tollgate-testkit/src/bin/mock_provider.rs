@@ -1,13 +1,30 @@
-//! `tollgate-mock-provider`: the mock OpenAI provider as a process, for the benchmark and the
-//! SDK end-to-end tests.
+//! `tollgate-mock-provider`: a mock provider as a process, for the benchmark and the SDK
+//! end-to-end tests.
 //!
-//! Usage: tollgate-mock-provider [--format openai|anthropic] [--port N] [--latency-ms N]
-//!                               [--chunk-delay-ms N] [--fixed] [--chunks N] [--threads N]
-//! Prints `listening on 127.0.0.1:PORT` once ready.
+//! Usage: tollgate-mock-provider [--format openai|anthropic|gemini|vertex|bedrock|cohere]
+//!                               [--port N] [--latency-ms N] [--chunk-delay-ms N] [--fixed]
+//!                               [--chunks N] [--threads N]
+//! Prints `listening on 127.0.0.1:PORT` once ready, then `litellm_params {…}`: the deployment
+//! settings (besides `model`) a gateway needs to reach and authenticate to this mock.
+//! The latency, chunk and benchmark options apply to the OpenAI format only.
 
 use std::time::Duration;
 
-use tollgate_testkit::{MockAnthropic, MockOpenAi, MockOptions};
+use serde_json::{Value, json};
+use tollgate_testkit::{
+    MockAnthropic, MockBedrock, MockCohere, MockGemini, MockOpenAi, MockOptions, MockProvider,
+    bedrock, cohere, gemini,
+};
+
+#[derive(Clone, Copy)]
+enum Format {
+    OpenAi,
+    Anthropic,
+    Gemini,
+    Vertex,
+    Bedrock,
+    Cohere,
+}
 
 fn main() {
     let mut options = MockOptions {
@@ -16,7 +33,7 @@ fn main() {
     };
     let mut port = 0u16;
     let mut threads = 1usize;
-    let mut anthropic = false;
+    let mut format = Format::OpenAi;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = |name: &str| -> u64 {
@@ -33,11 +50,19 @@ fn main() {
             "--chunks" => options.fixed_chunks = value("--chunks") as usize,
             "--threads" => threads = value("--threads") as usize,
             "--fixed" => options.fixed = true,
-            "--format" => match args.next().as_deref() {
-                Some("openai") => anthropic = false,
-                Some("anthropic") => anthropic = true,
-                other => panic!("--format takes openai or anthropic, got {other:?}"),
-            },
+            "--format" => {
+                format = match args.next().as_deref() {
+                    Some("openai") => Format::OpenAi,
+                    Some("anthropic") => Format::Anthropic,
+                    Some("gemini") => Format::Gemini,
+                    Some("vertex") => Format::Vertex,
+                    Some("bedrock") => Format::Bedrock,
+                    Some("cohere") => Format::Cohere,
+                    other => panic!(
+                        "--format takes openai, anthropic, gemini, vertex, bedrock or cohere, got {other:?}"
+                    ),
+                }
+            }
             other => panic!("unknown argument {other}"),
         }
     }
@@ -48,12 +73,39 @@ fn main() {
         .expect("runtime");
     runtime.block_on(async move {
         let address = format!("127.0.0.1:{port}");
-        let mock = if anthropic {
-            MockAnthropic::start_at(&address).await
-        } else {
-            MockOpenAi::start_with(options, &address).await
+        let mock = match format {
+            Format::OpenAi => MockOpenAi::start_with(options, &address).await,
+            Format::Anthropic => MockAnthropic::start_at(&address).await,
+            Format::Gemini | Format::Vertex => MockGemini::start_at(&address, 3599).await,
+            Format::Bedrock => MockBedrock::start_at(&address).await,
+            Format::Cohere => MockCohere::start_at(&address).await,
         };
         println!("listening on {}", mock.addr());
+        println!("litellm_params {}", litellm_params(format, &mock));
         std::future::pending::<()>().await;
     });
+}
+
+/// How a gateway deployment reaches this mock, in LiteLLM's `litellm_params` names.
+fn litellm_params(format: Format, mock: &MockProvider) -> Value {
+    let root = mock.root_url();
+    match format {
+        Format::OpenAi => json!({"api_base": mock.base_url()}),
+        Format::Anthropic => json!({"api_base": root}),
+        Format::Gemini => json!({"api_base": format!("{root}/v1beta"), "api_key": gemini::API_KEY}),
+        Format::Vertex => json!({
+            "api_base": root,
+            "vertex_location": "europe-west4",
+            "vertex_credentials": MockGemini::service_account_json(mock),
+        }),
+        Format::Bedrock => json!({
+            "api_base": root,
+            "aws_access_key_id": bedrock::ACCESS_KEY_ID,
+            "aws_secret_access_key": bedrock::SECRET_ACCESS_KEY,
+            "aws_region_name": bedrock::REGION,
+        }),
+        Format::Cohere => {
+            json!({"api_base": format!("{root}/v2/chat"), "api_key": cohere::API_KEY})
+        }
+    }
 }

@@ -124,9 +124,10 @@ pub fn to_chat_request<'a>(
         }
     }
 
+    // Only hosted tools were offered: nothing is left to choose from.
     let tool_choice = match request.tool_choice {
-        None => None,
-        Some(raw) => tool_choice(raw)?,
+        Some(raw) if !tools.is_empty() => tool_choice(raw)?,
+        _ => None,
     };
 
     let response_format = match request.text.as_ref().and_then(|text| text.format.as_ref()) {
@@ -302,8 +303,14 @@ impl<'a> MessageBuilder<'a> {
                     ),
                 });
             }
-            "user" | "system" | "developer" => self.messages.push(ChatMessage {
+            "user" | "system" => self.messages.push(ChatMessage {
                 role,
+                content: Some(content),
+                ..ChatMessage::default()
+            }),
+            // Chat servers other than OpenAI's do not all know `developer`; it means `system`.
+            "developer" => self.messages.push(ChatMessage {
+                role: "system".into(),
                 content: Some(content),
                 ..ChatMessage::default()
             }),
@@ -338,7 +345,22 @@ impl<'a> MessageBuilder<'a> {
         turn
     }
 
-    fn finish(self) -> Vec<ChatMessage<'a>> {
+    /// The messages, with assistant and tool content that is only text as one string: some
+    /// chat servers (Groq, DeepSeek) take nothing else there.
+    fn finish(mut self) -> Vec<ChatMessage<'a>> {
+        for message in &mut self.messages {
+            if matches!(message.role.as_ref(), "assistant" | "tool")
+                && let Some(TextOr::List(parts)) = &message.content
+                && parts.iter().all(|part| part.kind == "text")
+            {
+                let text: String = parts
+                    .iter()
+                    .filter_map(|part| part.text.as_deref())
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                message.content = Some(TextOr::Text(Cow::Owned(text)));
+            }
+        }
         self.messages
     }
 }
@@ -384,11 +406,17 @@ fn convert_parts<'a>(parts: &'a [ContentPart<'a>]) -> Result<Vec<ChatPart<'a>>, 
                     ..ChatPart::default()
                 });
             }
+            "input_file" if part.file_data.is_none() && part.file_url.is_some() => {
+                return Err(GatewayError::invalid_param(
+                    "input",
+                    "An `input_file` given by `file_url` cannot be sent to this model; send its contents as `file_data`.",
+                ));
+            }
             "input_file" => out.push(ChatPart {
                 kind: "file".into(),
                 file: Some(FilePart {
                     file_id: part.file_id.clone(),
-                    file_data: part.file_data.clone().or_else(|| part.file_url.clone()),
+                    file_data: part.file_data.clone(),
                     filename: part.filename.clone(),
                     format: None,
                 }),
@@ -419,7 +447,7 @@ pub fn encode_thinking(blocks: &[ThinkingBlock<'_>]) -> Option<String> {
     ))
 }
 
-fn decode_thinking(encrypted: &str) -> Option<Vec<ThinkingBlock<'static>>> {
+pub(crate) fn decode_thinking(encrypted: &str) -> Option<Vec<ThinkingBlock<'static>>> {
     let encoded = encrypted.strip_prefix(REASONING_PREFIX)?;
     let json = URL_SAFE_NO_PAD.decode(encoded).ok()?;
     let blocks: Vec<ThinkingBlock<'_>> = serde_json::from_slice(&json).ok()?;

@@ -22,7 +22,11 @@ pub type OnComplete = Box<dyn FnOnce(&Value) + Send>;
 enum Item {
     Reasoning {
         id: String,
+        /// All the item's reasoning text, shown as its summary.
         text: String,
+        /// Where the text of the block now being streamed starts: a signature covers only its
+        /// own block's text.
+        block_start: usize,
         blocks: Vec<ThinkingBlock<'static>>,
     },
     Message {
@@ -151,7 +155,9 @@ impl ResponsesEncoder {
             return;
         }
         let (events, done) = match &self.items[index].item {
-            Item::Reasoning { id, text, blocks } => {
+            Item::Reasoning {
+                id, text, blocks, ..
+            } => {
                 let done = reasoning_item(id, text, encode_thinking(blocks));
                 let events = vec![
                     json!({"type": "response.reasoning_summary_text.done", "item_id": id, "output_index": index,
@@ -221,6 +227,7 @@ impl ResponsesEncoder {
                 let item = Item::Reasoning {
                     id: new_id("rs"),
                     text: String::new(),
+                    block_start: 0,
                     blocks: Vec::new(),
                 };
                 let index = self.open(item, out);
@@ -251,10 +258,18 @@ impl StreamEncoder for ResponsesEncoder {
             }
             StreamEvent::ReasoningSignature(signature) => {
                 let index = self.reasoning(out);
-                if let Item::Reasoning { text, blocks, .. } = &mut self.items[index].item {
+                if let Item::Reasoning {
+                    text,
+                    block_start,
+                    blocks,
+                    ..
+                } = &mut self.items[index].item
+                {
+                    let own = text[*block_start..].to_owned();
+                    *block_start = text.len();
                     blocks.push(ThinkingBlock {
                         kind: "thinking".into(),
-                        thinking: Some(text.clone().into()),
+                        thinking: Some(own.into()),
                         signature: Some(signature.decode().into_owned().into()),
                         data: None,
                     });
@@ -294,6 +309,14 @@ impl StreamEncoder for ResponsesEncoder {
                                        "content_index": 0, "delta": decoded, "logprobs": []}));
             }
             StreamEvent::ToolCallStart { index, id, name } => {
+                // Some servers repeat a call's id and name on later chunks: still one call.
+                let open = self.items.iter().any(|slot| {
+                    matches!(slot.item, Item::Call { index: call, .. } if call == index)
+                        && slot.done.is_none()
+                });
+                if open {
+                    return;
+                }
                 let item = Item::Call {
                     id: new_id("fc"),
                     index,
@@ -381,5 +404,96 @@ impl StreamEncoder for ResponsesEncoder {
             out,
             json!({"type": "response.failed", "response": response}),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+    use std::sync::{Arc, Mutex};
+
+    use tollgate_wire::raw::JsonStr;
+
+    use super::*;
+    use crate::responses::request::{Plan, decode_thinking};
+
+    /// Runs `events` through an encoder; returns the stream's completed response.
+    fn completed(events: Vec<StreamEvent<'static>>) -> Value {
+        let context = ResponseContext {
+            id: "resp_test".to_owned(),
+            created_at: 1,
+            model: "m".to_owned(),
+            echo: serde_json::Map::new(),
+            plan: Plan::default(),
+        };
+        let saved = Arc::new(Mutex::new(Value::Null));
+        let sink = saved.clone();
+        let on_complete: OnComplete =
+            Box::new(move |response| *sink.lock().unwrap() = response.clone());
+        let mut encoder = ResponsesEncoder::new(context, Some(on_complete));
+        let mut out = BytesMut::new();
+        for event in events {
+            encoder.event(event, &mut out);
+        }
+        encoder.finish(&mut out);
+        saved.lock().unwrap().clone()
+    }
+
+    fn start() -> StreamEvent<'static> {
+        StreamEvent::Start {
+            id: Cow::Borrowed("x"),
+            model: Cow::Borrowed("m"),
+        }
+    }
+
+    #[test]
+    fn a_repeated_call_start_does_not_open_a_second_call() {
+        let call_start = || StreamEvent::ToolCallStart {
+            index: 0,
+            id: Cow::Borrowed("call_1"),
+            name: Cow::Borrowed("get_weather"),
+        };
+        let arguments = |fragment: &str| StreamEvent::ToolCallArguments {
+            index: 0,
+            fragment: JsonStr::from_text(fragment),
+        };
+        let response = completed(vec![
+            start(),
+            call_start(),
+            arguments("{\"city\":"),
+            call_start(),
+            arguments("\"Oslo\"}"),
+            StreamEvent::Finish(FinishReason::ToolCalls),
+        ]);
+        let output = response["output"].as_array().unwrap();
+        assert_eq!(output.len(), 1, "{response}");
+        assert_eq!(output[0]["arguments"], "{\"city\":\"Oslo\"}");
+    }
+
+    #[test]
+    fn each_thinking_block_keeps_only_its_own_text_under_its_signature() {
+        let response = completed(vec![
+            start(),
+            StreamEvent::Reasoning(JsonStr::from_text("first ")),
+            StreamEvent::ReasoningSignature(JsonStr::from_text("sig-1")),
+            StreamEvent::Reasoning(JsonStr::from_text("second")),
+            StreamEvent::ReasoningSignature(JsonStr::from_text("sig-2")),
+            StreamEvent::Text(JsonStr::from_text("answer")),
+            StreamEvent::Finish(FinishReason::Stop),
+        ]);
+        let reasoning = &response["output"][0];
+        assert_eq!(reasoning["summary"][0]["text"], "first second");
+        let blocks = decode_thinking(reasoning["encrypted_content"].as_str().unwrap()).unwrap();
+        let texts: Vec<_> = blocks
+            .iter()
+            .map(|block| {
+                (
+                    block.thinking.as_deref().unwrap(),
+                    block.signature.as_deref().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(texts, [("first ", "sig-1"), ("second", "sig-2")]);
+        assert_eq!(response["output"][1]["content"][0]["text"], "answer");
     }
 }
