@@ -3,6 +3,7 @@
 TOLLGATE_BIN and MOCK_PROVIDER_BIN point at the built binaries (scripts/test sets them).
 """
 
+import json
 import os
 import socket
 import subprocess
@@ -21,7 +22,9 @@ def free_port():
 
 
 class Mock:
-    """A mock provider process speaking `wire_format` (openai or anthropic)."""
+    """A mock provider process speaking `wire_format` (openai, anthropic, gemini, vertex,
+    bedrock or cohere). `litellm_params` is what a deployment needs to reach it: its address
+    and, for providers whose mocks check them, the credentials they accept."""
 
     def __init__(self, wire_format="openai"):
         self.process = subprocess.Popen(
@@ -34,6 +37,8 @@ class Mock:
             self.process.kill()
             raise RuntimeError(f"mock provider did not start: {line!r}")
         self.address = line.removeprefix("listening on ")
+        params = self.process.stdout.readline().strip()
+        self.litellm_params = json.loads(params.removeprefix("litellm_params "))
 
     @property
     def root(self):
@@ -45,21 +50,27 @@ class Mock:
 
 
 class Gateway:
-    """A tollgate process serving `models` (a list of (model_name, litellm model, api_base))."""
+    """A tollgate process serving `models`: (model_name, litellm model, target[, extra params])
+    where the target is an api_base (the provider key is E2E_PROVIDER_KEY) or a Mock."""
 
     def __init__(self, models):
         self.workdir = tempfile.TemporaryDirectory()
         config_path = os.path.join(self.workdir.name, "config.yaml")
         with open(config_path, "w") as config:
             config.write("model_list:\n")
-            for name, model, api_base in models:
-                config.write(
-                    f"  - model_name: {name}\n"
-                    f"    litellm_params:\n"
-                    f"      model: {model}\n"
-                    f"      api_base: {api_base}\n"
-                    f"      api_key: os.environ/E2E_PROVIDER_KEY\n"
-                )
+            for name, model, target, *extra in models:
+                if isinstance(target, Mock):
+                    params = dict(target.litellm_params)
+                    if not params.keys() & {"api_key", "aws_access_key_id", "vertex_credentials"}:
+                        params["api_key"] = "os.environ/E2E_PROVIDER_KEY"
+                else:
+                    params = {"api_base": target, "api_key": "os.environ/E2E_PROVIDER_KEY"}
+                for more in extra:
+                    params.update(more)
+                config.write(f"  - model_name: {name}\n    litellm_params:\n      model: {model}\n")
+                for key, value in params.items():
+                    # JSON scalars are YAML too, so values with any characters stay intact.
+                    config.write(f"      {key}: {json.dumps(value)}\n")
             config.write(f"general_settings:\n  master_key: {MASTER_KEY}\n")
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"

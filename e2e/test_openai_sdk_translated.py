@@ -1,6 +1,6 @@
 """The official OpenAI Python SDK against models served by providers with other wire formats
-(Anthropic), through the built tollgate binary: chat, streams and tools are translated both
-ways."""
+(Anthropic, Gemini, Vertex AI, Bedrock Converse, Cohere), through the built tollgate binary:
+chat, streams and tools are translated both ways."""
 
 import json
 import unittest
@@ -22,17 +22,25 @@ TOOLS = [{
 class OpenAiSdkOnOtherProvidersTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.anthropic_mock = Mock("anthropic")
-        cls.models = {"anthropic": "claude"}
+        cls.mocks = {name: Mock(name) for name in ("anthropic", "gemini", "vertex", "bedrock", "cohere")}
+        deployments = {
+            "anthropic": "anthropic/claude-sonnet-4-5",
+            "gemini": "gemini/gemini-2.5-flash",
+            "vertex": "vertex_ai/gemini-2.5-flash",
+            "bedrock": "bedrock/converse/us.amazon.nova-pro-v1:0",
+            "cohere": "cohere/command-a-03-2025",
+        }
+        cls.models = {name: f"model-on-{name}" for name in deployments}
         cls.gateway = Gateway([
-            ("claude", "anthropic/claude-sonnet-4-5", cls.anthropic_mock.root),
+            (cls.models[name], model, cls.mocks[name]) for name, model in deployments.items()
         ])
         cls.client = openai.OpenAI(api_key=MASTER_KEY, base_url=cls.gateway.url + "/v1", max_retries=0)
 
     @classmethod
     def tearDownClass(cls):
         cls.gateway.stop()
-        cls.anthropic_mock.stop()
+        for mock in cls.mocks.values():
+            mock.stop()
 
     def test_chat(self):
         for provider, model in self.models.items():
