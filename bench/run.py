@@ -8,6 +8,10 @@ the gateway, in one run, so the difference is what the gateway adds.
 Matrix: upstream latency 0 / 50 ms x non-streaming / 5-chunk stream x concurrency 1 / 32 / 128,
 each against (a) the mock provider directly and (b) Tollgate in front of it.
 
+Translation (skip with --no-translation): at 0 ms, the gateway's CPU per request for an OpenAI
+client served by an Anthropic-format mock (request, response and stream translated) beside the
+OpenAI-to-OpenAI passthrough, JSON and stream, concurrency 1 and 32.
+
 For reference, nginx as a plain reverse proxy (keep-alive upstream, no buffering, access log
 on) is measured in the gateway's place at every point (skip with --no-nginx).
 
@@ -137,16 +141,17 @@ def wait_http(url, process, seconds=20):
     raise RuntimeError(f"{url} did not come up")
 
 
-def start_mock(mock_bin, latency_ms):
+def start_mock(mock_bin, latency_ms, wire_format="openai"):
     process = subprocess.Popen(
-        ["taskset", "-c", "0", mock_bin, "--fixed", "--chunks", "5", "--threads", "1", "--latency-ms", str(latency_ms)],
+        ["taskset", "-c", "0", mock_bin, "--format", wire_format, "--fixed", "--chunks", "5", "--threads", "1",
+         "--latency-ms", str(latency_ms)],
         stdout=subprocess.PIPE, text=True,
     )
     line = process.stdout.readline().strip()
     return process, line.removeprefix("listening on ")
 
 
-def start_gateway(tollgate_bin, mock_address, workdir, port):
+def start_gateway(tollgate_bin, mock_address, workdir, port, anthropic_address=None):
     config = os.path.join(workdir, "bench.yaml")
     with open(config, "w") as f:
         f.write(
@@ -156,8 +161,16 @@ def start_gateway(tollgate_bin, mock_address, workdir, port):
             "      model: openai/gpt-4o-mini\n"
             f"      api_base: http://{mock_address}/v1\n"
             "      api_key: sk-provider-bench\n"
-            f"general_settings:\n  master_key: {MASTER_KEY}\n"
         )
+        if anthropic_address:
+            f.write(
+                "  - model_name: bench-claude\n"
+                "    litellm_params:\n"
+                "      model: anthropic/claude-sonnet-4-5\n"
+                f"      api_base: http://{anthropic_address}\n"
+                "      api_key: sk-ant-bench\n"
+            )
+        f.write(f"general_settings:\n  master_key: {MASTER_KEY}\n")
     log = open(os.path.join(workdir, "gateway.log"), "w")
     process = subprocess.Popen(
         ["taskset", "-c", "1", tollgate_bin, "serve", "--config", config, "--host", "127.0.0.1", "--port", str(port)],
@@ -167,9 +180,9 @@ def start_gateway(tollgate_bin, mock_address, workdir, port):
     return process
 
 
-def request_body(stream):
+def request_body(stream, model="bench-model"):
     body = {
-        "model": "bench-model",
+        "model": model,
         "messages": [
             {"role": "system", "content": "You are a helpful assistant. Answer in one short sentence."},
             {"role": "user", "content": "Write one sentence about a quick brown fox jumping over a lazy dog."},
@@ -236,6 +249,8 @@ def main():
     parser.add_argument("--latencies", default="0,50", help="upstream latencies in ms")
     parser.add_argument("--concurrency", default="1,32,128")
     parser.add_argument("--no-nginx", dest="nginx", action="store_false", help="skip the nginx reference")
+    parser.add_argument("--no-translation", dest="translation", action="store_false",
+                        help="skip the OpenAI-client-to-Anthropic-provider comparison")
     args = parser.parse_args()
 
     ensure_tool("wrk", "wrk")
@@ -243,18 +258,23 @@ def main():
         ensure_tool("nginx", "nginx-light")
     tollgate_bin, mock_bin = build()
     rows = []
+    translation_rows = []
     memory = {}
     with tempfile.TemporaryDirectory() as workdir:
         bodies = {}
+        claude_bodies = {}
         for stream in (False, True):
-            path = os.path.join(workdir, f"body-{stream}.json")
-            with open(path, "w") as f:
-                f.write(request_body(stream))
-            bodies[stream] = path
+            for model, paths in (("bench-model", bodies), ("bench-claude", claude_bodies)):
+                path = os.path.join(workdir, f"body-{model}-{stream}.json")
+                with open(path, "w") as f:
+                    f.write(request_body(stream, model))
+                paths[stream] = path
         for latency in [int(x) for x in args.latencies.split(",")]:
             mock, mock_address = start_mock(mock_bin, latency)
+            translating = args.translation and latency == 0
+            anthropic_mock, anthropic_address = start_mock(mock_bin, 0, "anthropic") if translating else (None, None)
             port = 4400 + latency
-            gateway = start_gateway(tollgate_bin, mock_address, workdir, port)
+            gateway = start_gateway(tollgate_bin, mock_address, workdir, port, anthropic_address)
             nginx, nginx_worker = start_nginx(mock_address, workdir, port + 100) if args.nginx else (None, None)
             time.sleep(0.5)
             memory.setdefault("idle_rss_mb", memory_kb(gateway.pid, "VmRSS") / 1024)
@@ -276,8 +296,14 @@ def main():
                               f"added p50 {(through['p50_us'] - direct['p50_us']) / 1000:+.3f} ms  "
                               f"p99 {(through['p99_us'] - direct['p99_us']) / 1000:+.3f} ms  "
                               f"cpu {through['cpu_ms_per_request']:.4f} ms/req", file=sys.stderr)
+                if translating:
+                    translation_rows += measure_translation(
+                        f"http://127.0.0.1:{port}/v1/chat/completions", gateway.pid, bodies, claude_bodies, args)
                 memory["peak_rss_mb"] = max(memory.get("peak_rss_mb", 0), memory_kb(gateway.pid, "VmHWM") / 1024)
             finally:
+                if anthropic_mock:
+                    anthropic_mock.kill()
+                    anthropic_mock.wait()
                 gateway.terminate()
                 gateway.wait()
                 if nginx:
@@ -287,15 +313,43 @@ def main():
                 mock.wait()
 
     os.makedirs(RESULTS, exist_ok=True)
-    report = render(rows, memory, args)
+    report = render(rows, translation_rows, memory, args)
     with open(os.path.join(RESULTS, "latest.md"), "w") as f:
         f.write(report)
     with open(os.path.join(RESULTS, "latest.json"), "w") as f:
-        json.dump({"rows": rows, "memory": memory, "args": vars(args)}, f, indent=1)
+        json.dump({"rows": rows, "translation": translation_rows, "memory": memory, "args": vars(args)}, f, indent=1)
     print(report)
 
 
-def render(rows, memory, args):
+def measure_translation(url, gateway_pid, bodies, claude_bodies, args):
+    """The same gateway, the same client request: passthrough to the OpenAI mock against
+    translation to the Anthropic mock."""
+    rows = []
+    for stream in (False, True):
+        for concurrency in (1, 32):
+            targets = {
+                "passthrough": (url, MASTER_KEY, gateway_pid),
+                "translated": (url, MASTER_KEY, gateway_pid),
+            }
+            files = {"passthrough": bodies[stream], "translated": claude_bodies[stream]}
+            for name, (target, auth, _) in targets.items():
+                wrk(target, files[name], concurrency, 2, auth)
+            runs = {name: [] for name in targets}
+            for _ in range(args.repeats):
+                for name, (target, auth, pid) in targets.items():
+                    runs[name].append(measure_once(target, files[name], concurrency, args.duration, auth, pid))
+            row = {name: median_of(results) for name, results in runs.items()}
+            row.update({"stream": stream, "concurrency": concurrency})
+            rows.append(row)
+            ratio = row["translated"]["cpu_ms_per_request"] / row["passthrough"]["cpu_ms_per_request"]
+            print(f"translation  {'stream' if stream else 'json  '}  c={concurrency:<3}  "
+                  f"passthrough cpu {row['passthrough']['cpu_ms_per_request']:.4f} ms/req  "
+                  f"translated cpu {row['translated']['cpu_ms_per_request']:.4f} ms/req  ratio {ratio:.2f}",
+                  file=sys.stderr)
+    return rows
+
+
+def render(rows, translation_rows, memory, args):
     machine = subprocess.run(["uname", "-srm"], capture_output=True, text=True).stdout.strip()
     cpu = "unknown CPU"
     with open("/proc/cpuinfo") as info:
@@ -322,6 +376,23 @@ def render(rows, memory, args):
             + (f"| {(row['nginx']['p50_us'] - d['p50_us']) / 1000:+.3f} | {row['nginx']['cpu_ms_per_request']:.4f} |"
                if "nginx" in row else "| - | - |")
         )
+    if translation_rows:
+        lines += [
+            "",
+            "Translation, 0 ms upstream: one gateway, an OpenAI client; `passthrough` goes to the OpenAI-format mock,",
+            "`translated` to the Anthropic-format mock (request, response and stream translated). CPU is the gateway's.",
+            "",
+            "| mode | conc. | passthrough p50 | translated p50 | passthrough CPU ms/req | translated CPU ms/req | CPU ratio |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        for row in translation_rows:
+            p, t = row["passthrough"], row["translated"]
+            lines.append(
+                f"| {'stream (5 chunks)' if row['stream'] else 'JSON'} | {row['concurrency']} "
+                f"| {p['p50_us'] / 1000:.3f} | {t['p50_us'] / 1000:.3f} "
+                f"| {p['cpu_ms_per_request']:.4f} | {t['cpu_ms_per_request']:.4f} "
+                f"| {t['cpu_ms_per_request'] / p['cpu_ms_per_request']:.2f} |"
+            )
     lines += ["", f"Gateway memory: {memory.get('idle_rss_mb', 0):.1f} MB RSS idle, {memory.get('peak_rss_mb', 0):.1f} MB peak under load.", ""]
     return "\n".join(lines)
 

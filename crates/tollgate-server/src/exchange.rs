@@ -33,6 +33,7 @@ use tollgate_translate::responses::native::{NativeResponsesObserver, OnId, Respo
 use tollgate_translate::responses::response::ResponseContext;
 use tollgate_translate::responses::stream::{OnComplete, ResponsesEncoder};
 use tollgate_translate::responses::{self};
+use tollgate_translate::tokens;
 use tollgate_upstream::Deployment;
 use tollgate_wire::anthropic::MessagesResponse;
 use tollgate_wire::openai::{ChatRequest, ResponseUsage};
@@ -62,6 +63,11 @@ pub(crate) enum Exchange {
     /// A Responses API request to a provider that has the API: relayed as is; the gateway
     /// remembers which deployment holds the response (`remember`, unless `store: false`).
     NativeResponses { remember: Option<Remember> },
+    /// An Anthropic token count answered by Gemini's `countTokens` (`totalTokens`).
+    GeminiTokenCount,
+    /// An answer the gateway gives itself, without calling the provider (a token count
+    /// estimated where the provider cannot count).
+    Local(Bytes),
     /// OpenAI embeddings from a provider with its own embeddings format.
     Embeddings {
         codec: EmbeddingCodec,
@@ -193,6 +199,12 @@ impl Exchange {
                         bedrock_frames: false,
                     },
                 ))
+            }
+            (ClientFormat::Anthropic, provider_format)
+                if endpoint.operation() == Operation::CountTokens
+                    && (provider_format != WireFormat::Anthropic || flavor == Flavor::Bedrock) =>
+            {
+                count_tokens(body, deployment, provider_format).await
             }
             (ClientFormat::Anthropic, WireFormat::Anthropic) => {
                 // Token counting names the model in the body, on Vertex too.
@@ -338,11 +350,14 @@ impl Exchange {
                         (chat, ClientSide::Responses { context, keep })
                     }
                 };
-                // Converse and Gemini take images as bytes, not URLs.
-                if matches!(
-                    provider_format,
-                    WireFormat::BedrockConverse | WireFormat::Gemini
-                ) {
+                // Converse and Gemini take images as bytes, not URLs; so does Claude on Vertex
+                // AI and Bedrock ("URL sources are not supported"), unlike Anthropic's API.
+                let needs_bytes = match provider_format {
+                    WireFormat::BedrockConverse | WireFormat::Gemini => true,
+                    WireFormat::Anthropic => flavor != Flavor::Anthropic,
+                    WireFormat::OpenAi | WireFormat::Cohere => false,
+                };
+                if needs_bytes {
                     inline_remote_images(&mut chat, &gateway.media).await?;
                 }
                 let policy = policy(deployment);
@@ -427,6 +442,12 @@ impl Exchange {
                 }
                 Ok((body, head.usage.map(|usage| usage.token_usage())))
             }
+            Exchange::GeminiTokenCount => {
+                let input_tokens = gemini::response::decode_token_count(&body)?;
+                let answer = serde_json::json!({ "input_tokens": input_tokens });
+                Ok((Bytes::from(answer.to_string()), None))
+            }
+            Exchange::Local(answer) => Ok((answer, None)),
             Exchange::Translated { provider, client } => {
                 let completion: Completion<'_> = match &provider {
                     ProviderSide::OpenAi => openai_codec::decode_completion(&body)?,
@@ -538,9 +559,11 @@ impl Exchange {
                 };
                 Box::new(Translated::new(decoder, encoder))
             }
-            // Embeddings are never streamed (`stream` is refused when the request is read);
-            // should bytes arrive anyway, they pass unchanged.
-            Exchange::Embeddings { .. } => Box::new(OpenAiStreamObserver::new(false)),
+            // Embeddings and token counts are never streamed (`stream` is refused or ignored
+            // when the request is read); should bytes arrive anyway, they pass unchanged.
+            Exchange::Embeddings { .. } | Exchange::GeminiTokenCount | Exchange::Local(_) => {
+                Box::new(OpenAiStreamObserver::new(false))
+            }
         }
     }
 }
@@ -554,6 +577,37 @@ impl Exchange {
             _ => endpoint.operation(),
         }
     }
+}
+
+/// `/v1/messages/count_tokens` for a deployment that is not Anthropic's own API: Gemini models
+/// count natively (`countTokens`); for the rest the gateway estimates (`tokens`), since their
+/// APIs have no counting call it can use.
+async fn count_tokens(
+    body: &Bytes,
+    deployment: &Deployment,
+    provider_format: WireFormat,
+) -> Result<(Bytes, Exchange), GatewayError> {
+    let request = inbound::decode_count_request(body)?;
+    let chat = inbound::to_chat_request(&request, ReasoningSupport::None)?;
+    if provider_format == WireFormat::Gemini {
+        let config = &deployment.config;
+        let target = gemini::request::Target {
+            model: &config.model,
+        };
+        let vertex = config.provider.kind == ProviderKind::Vertex;
+        let counted =
+            gemini::request::encode_count_request(&chat, target, &policy(deployment), vertex)?;
+        return Ok((counted, Exchange::GeminiTokenCount));
+    }
+    let prompt = tokens::PromptText::of(&chat);
+    let input_tokens = tokio::task::spawn_blocking(move || prompt.count())
+        .await
+        .map_err(|err| GatewayError::internal(format!("token counting failed: {err}")))?;
+    let answer = serde_json::json!({ "input_tokens": input_tokens });
+    Ok((
+        Bytes::new(),
+        Exchange::Local(Bytes::from(answer.to_string())),
+    ))
 }
 
 /// A Responses request's `previous_response_id`.

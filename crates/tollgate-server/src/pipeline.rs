@@ -121,6 +121,9 @@ async fn proxy(
     )
     .await?;
     drop(body);
+    if let Exchange::Local(answer) = exchange {
+        return Ok(Relay::Complete(json_reply(StatusCode::OK, answer)));
+    }
     let extra_headers = forwarded_headers(endpoint, &deployment, &parts.headers);
 
     let upstream_started = Instant::now();
@@ -184,12 +187,16 @@ async fn proxy(
     let bytes = response.body.collect_until(deadline).await?;
     let (bytes, usage) = exchange.complete(bytes)?;
     record.usage = usage;
-    let mut reply = Response::new(Body::from(bytes));
+    Ok(Relay::Complete(json_reply(status, bytes)))
+}
+
+fn json_reply(status: StatusCode, body: Bytes) -> Response {
+    let mut reply = Response::new(Body::from(body));
     *reply.status_mut() = status;
     reply
         .headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    Ok(Relay::Complete(reply))
+    reply
 }
 
 /// The deployment for a Responses request: the one holding `previous_response_id` when a

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::Response;
 use bytes::Bytes;
@@ -25,7 +26,7 @@ use serde_json::{Value, json};
 
 use crate::recorder::{CancelGuard, Recorder};
 use crate::server::MockProvider;
-use crate::sse::{Ending, SseBody, json_response};
+use crate::sse::{Ending, SseBody, json_response, response};
 
 /// What the thinking block of every mock answer says, and its signature.
 pub const THINKING: &str = "Let me think about this.";
@@ -47,6 +48,58 @@ impl MockAnthropic {
         let app = Router::new().fallback(handle).with_state(recorder.clone());
         MockProvider::spawn(app, recorder, address, false).await
     }
+
+    /// Benchmark mode: one precomputed answer (a stream of `chunks` text deltas when the
+    /// request streams), no parsing, no recording.
+    pub async fn start_fixed(address: &str, chunks: usize) -> MockProvider {
+        let answer = Answer {
+            text: ["The"]
+                .into_iter()
+                .chain(std::iter::repeat_n("word", chunks.max(1) - 1))
+                .collect::<Vec<_>>()
+                .join(" "),
+            tool: None,
+            thinking: false,
+            input_tokens: 12,
+            cached: false,
+        };
+        let recorder = Arc::new(Recorder::default());
+        let fixed = Arc::new(Fixed {
+            message: Bytes::from(answer.message("bench").to_string()),
+            stream: answer.stream("bench").into_iter().collect(),
+            recorder: recorder.clone(),
+        });
+        let app = Router::new().fallback(fixed_answer).with_state(fixed);
+        MockProvider::spawn(app, recorder, address, false).await
+    }
+}
+
+struct Fixed {
+    message: Bytes,
+    stream: Vec<Bytes>,
+    /// Records nothing; stream guards need one.
+    recorder: Arc<Recorder>,
+}
+
+async fn fixed_answer(State(fixed): State<Arc<Fixed>>, request: Request) -> Response {
+    let body = axum::body::to_bytes(request.into_body(), usize::MAX)
+        .await
+        .unwrap_or_default();
+    if memchr::memmem::find(&body, b"\"stream\":true").is_none() {
+        return response(
+            StatusCode::OK,
+            "application/json",
+            Body::from(fixed.message.clone()),
+        );
+    }
+    let events = fixed.stream.iter().cloned().collect();
+    SseBody::new(
+        events,
+        Duration::ZERO,
+        Ending::Done,
+        CancelGuard::disarmed(fixed.recorder.clone()),
+    )
+    .into_response("text/event-stream")
 }
 
 async fn handle(State(recorder): State<Arc<Recorder>>, request: Request) -> Response {

@@ -310,9 +310,7 @@ async fn handle(State(state): State<MockState>, request: Request) -> Response {
             )
             .into_response("text/event-stream")
         }
-        "countTokens" => {
-            json_response(StatusCode::OK, &json!({"totalTokens": prompt_words(&body)}))
-        }
+        "countTokens" => count_tokens(&body, vertex),
         "batchEmbedContents" if !vertex => batch_embed(&body, &model),
         "predict" if vertex => vertex_embed(&body),
         other => google_error(
@@ -321,6 +319,54 @@ async fn handle(State(state): State<MockState>, request: Request) -> Response {
             &format!("Method {other} is not found for {model}."),
         ),
     }
+}
+
+/// `:countTokens`. The Gemini API takes `contents`, or a whole `generateContentRequest` naming
+/// its model; Vertex AI takes `contents`, `systemInstruction`, `tools` and `generationConfig`.
+fn count_tokens(body: &Value, vertex: bool) -> Response {
+    let allowed: &[&str] = if vertex {
+        &[
+            "contents",
+            "systemInstruction",
+            "tools",
+            "generationConfig",
+            "model",
+            "instances",
+        ]
+    } else {
+        &["contents", "generateContentRequest"]
+    };
+    if let Some(unknown) = body
+        .as_object()
+        .and_then(|fields| fields.keys().find(|key| !allowed.contains(&key.as_str())))
+    {
+        return google_error(
+            400,
+            "INVALID_ARGUMENT",
+            &format!(
+                "Invalid JSON payload received. Unknown name \"{unknown}\": Cannot find field."
+            ),
+        );
+    }
+    let counted = match body.get("generateContentRequest") {
+        Some(request)
+            if !request["model"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("models/")) =>
+        {
+            return google_error(
+                400,
+                "INVALID_ARGUMENT",
+                "generateContentRequest.model is required and must start with models/.",
+            );
+        }
+        Some(request) => request,
+        None => body,
+    };
+    json_response(
+        StatusCode::OK,
+        &json!({"totalTokens": prompt_words(counted)}),
+    )
 }
 
 fn host(parts: &http::request::Parts) -> String {

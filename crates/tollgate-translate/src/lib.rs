@@ -13,3 +13,4 @@ pub mod params;
 pub mod passthrough;
 pub mod responses;
 pub mod sse;
+pub mod tokens;

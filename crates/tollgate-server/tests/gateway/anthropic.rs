@@ -704,3 +704,43 @@ async fn count_tokens_goes_to_anthropic() {
     );
     assert_eq!(mock.last_request().path, "/v1/messages/count_tokens");
 }
+
+#[tokio::test]
+async fn token_counts_for_models_without_a_counting_api_are_estimated_locally() {
+    let openai = MockOpenAi::start().await;
+    let gateway = TestGateway::start(&config_with_models(&openai_model(
+        "gpt",
+        "gpt-4o",
+        &openai.base_url(),
+    )))
+    .await;
+    let count = |body: Value| {
+        let request = gateway
+            .client
+            .post(format!("{}/v1/messages/count_tokens", gateway.url))
+            .header("x-api-key", MASTER_KEY)
+            .json(&body);
+        async move {
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 200);
+            response.json::<Value>().await.unwrap()["input_tokens"]
+                .as_u64()
+                .unwrap()
+        }
+    };
+    // o200k_base: "user\nHello, world!" is 6 tokens, plus OpenAI's framing of 3 per message and
+    // 3 for the reply.
+    let small =
+        count(json!({"model": "gpt", "messages": [{"role": "user", "content": "Hello, world!"}]}))
+            .await;
+    assert_eq!(small, 12);
+    let with_tools = count(json!({"model": "gpt", "messages": [{"role": "user", "content": "Hello, world!"}],
+        "tools": [{"name": "get_weather", "description": "Weather in a city",
+                   "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}]}))
+    .await;
+    assert!(with_tools > small + 10, "{with_tools}");
+    assert!(
+        openai.requests().is_empty(),
+        "the provider is not called to count"
+    );
+}

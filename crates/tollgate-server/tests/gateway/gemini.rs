@@ -500,3 +500,33 @@ async fn openai_embeddings_are_served_by_batch_embed_contents() {
     let reply: Value = response.json().await.unwrap();
     assert_eq!(reply["error"]["param"], "input");
 }
+
+#[tokio::test]
+async fn anthropic_token_counts_use_gemini_count_tokens() {
+    let mock = MockGemini::start().await;
+    let gateway = gateway_for(&mock).await;
+    let response = gateway
+        .client
+        .post(format!("{}/v1/messages/count_tokens", gateway.url))
+        .header("x-api-key", MASTER_KEY)
+        .json(&json!({"model": "flash", "system": "be brief",
+                      "messages": [{"role": "user", "content": "count these four words"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    // The mock counts words: the system prompt's two and the message's four.
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({"input_tokens": 6})
+    );
+    let upstream = mock.last_request();
+    assert_eq!(upstream.path, "/v1beta/models/gemini-2.5-flash:countTokens");
+    let counted = &upstream.body["generateContentRequest"];
+    assert_eq!(counted["model"], "models/gemini-2.5-flash");
+    assert_eq!(
+        counted["contents"][0]["parts"][0]["text"],
+        "count these four words"
+    );
+    assert_eq!(counted["systemInstruction"]["parts"][0]["text"], "be brief");
+}

@@ -38,12 +38,17 @@ async fn image_server() -> String {
 }
 
 fn config(mock: &MockProvider, settings: &str) -> String {
+    let deployment = |name: &str, model: &str| {
+        format!(
+            "  - model_name: {name}\n    litellm_params:\n      model: bedrock/{model}\n      api_base: {}\n      aws_access_key_id: {ACCESS_KEY_ID}\n      aws_secret_access_key: {SECRET_ACCESS_KEY}\n      aws_region_name: {REGION}\n",
+            mock.root_url()
+        )
+    };
+    let models = deployment("nova", "us.amazon.nova-pro-v1:0")
+        + &deployment("claude", "invoke/anthropic.claude-sonnet-4-5-20250929-v1:0");
     format!(
         "tollgate_settings:\n{settings}{}",
-        config_with_models(&format!(
-            "  - model_name: nova\n    litellm_params:\n      model: bedrock/us.amazon.nova-pro-v1:0\n      api_base: {}\n      aws_access_key_id: {ACCESS_KEY_ID}\n      aws_secret_access_key: {SECRET_ACCESS_KEY}\n      aws_region_name: {REGION}\n",
-            mock.root_url()
-        ))
+        config_with_models(&models)
     )
 }
 
@@ -115,4 +120,28 @@ async fn urls_into_private_networks_are_refused_by_default() {
         assert!(message.contains("private or reserved"), "{url}: {message}");
     }
     assert!(mock.requests().is_empty());
+}
+
+#[tokio::test]
+async fn claude_on_bedrock_gets_fetched_images_as_base64_sources() {
+    let images = image_server().await;
+    let mock = MockBedrock::start().await;
+    let gateway =
+        TestGateway::start(&config(&mock, "  media_allow_private_networks: true\n")).await;
+    let mut request = look_at(&format!("{images}/cat.png"));
+    request["model"] = json!("claude");
+    let (status, reply) = chat(&gateway, request).await;
+    assert_eq!(status, 200, "{reply}");
+    let upstream = mock.last_request();
+    assert!(upstream.path.ends_with("/invoke"), "{}", upstream.path);
+    let source = &upstream.body["messages"][0]["content"][1]["source"];
+    assert_eq!(
+        source["type"], "base64",
+        "Bedrock refuses URL sources: {source}"
+    );
+    assert_eq!(source["media_type"], "image/png");
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(source["data"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(bytes, PNG);
 }

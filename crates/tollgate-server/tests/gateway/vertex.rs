@@ -265,3 +265,33 @@ async fn vertex_text_embeddings_use_predict_and_report_its_token_counts() {
         json!({"instances": [{"content": "three words here"}, {"content": "two words"}]})
     );
 }
+
+#[tokio::test]
+async fn anthropic_token_counts_on_vertex_gemini_send_the_prompt_parts() {
+    let mock = MockGemini::start().await;
+    let gateway = gateway_for(&mock).await;
+    let response = gateway
+        .client
+        .post(format!("{}/v1/messages/count_tokens", gateway.url))
+        .header("x-api-key", MASTER_KEY)
+        .json(&json!({"model": "gemini", "messages": [{"role": "user", "content": "three words here"}],
+                      "tools": [{"name": "get_weather", "input_schema": {"type": "object"}}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({"input_tokens": 3})
+    );
+    let upstream = mock.last_request();
+    assert!(
+        upstream
+            .path
+            .ends_with("/publishers/google/models/gemini-2.5-flash:countTokens"),
+        "{}",
+        upstream.path
+    );
+    let fields: Vec<&String> = upstream.body.as_object().unwrap().keys().collect();
+    assert_eq!(fields, ["contents", "tools"]);
+}

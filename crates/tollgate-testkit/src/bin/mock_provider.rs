@@ -6,7 +6,8 @@
 //!                               [--chunks N] [--threads N]
 //! Prints `listening on 127.0.0.1:PORT` once ready, then `litellm_params {…}`: the deployment
 //! settings (besides `model`) a gateway needs to reach and authenticate to this mock.
-//! The latency, chunk and benchmark options apply to the OpenAI format only.
+//! The latency and chunk-delay options apply to the OpenAI format only; `--fixed` (benchmark
+//! mode: one precomputed answer, nothing recorded) and `--chunks` to OpenAI and Anthropic.
 
 use std::time::Duration;
 
@@ -75,6 +76,9 @@ fn main() {
         let address = format!("127.0.0.1:{port}");
         let mock = match format {
             Format::OpenAi => MockOpenAi::start_with(options, &address).await,
+            Format::Anthropic if options.fixed => {
+                MockAnthropic::start_fixed(&address, options.fixed_chunks).await
+            }
             Format::Anthropic => MockAnthropic::start_at(&address).await,
             Format::Gemini | Format::Vertex => MockGemini::start_at(&address, 3599).await,
             Format::Bedrock => MockBedrock::start_at(&address).await,

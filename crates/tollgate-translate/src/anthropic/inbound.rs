@@ -20,11 +20,7 @@ use crate::canonical::{Completion, FinishReason, StreamEncoder, StreamEvent, Tok
 
 /// Reads an Anthropic Messages request, checking what Anthropic itself requires.
 pub fn decode_request(body: &[u8]) -> Result<MessagesRequest<'_>, GatewayError> {
-    let request: MessagesRequest<'_> = serde_json::from_slice(body).map_err(|err| {
-        GatewayError::invalid_request(format!(
-            "The request body is not a valid Messages request: {err}."
-        ))
-    })?;
+    let request = decode_count_request(body)?;
     if request.max_tokens.is_none() {
         return Err(GatewayError::invalid_param(
             "max_tokens",
@@ -33,6 +29,15 @@ pub fn decode_request(body: &[u8]) -> Result<MessagesRequest<'_>, GatewayError> 
         .with_code("missing_required_parameter"));
     }
     Ok(request)
+}
+
+/// Reads a token-count request: a Messages request that needs no `max_tokens`.
+pub fn decode_count_request(body: &[u8]) -> Result<MessagesRequest<'_>, GatewayError> {
+    serde_json::from_slice(body).map_err(|err| {
+        GatewayError::invalid_request(format!(
+            "The request body is not a valid Messages request: {err}."
+        ))
+    })
 }
 
 /// How a translated request asks for reasoning.

@@ -39,6 +39,32 @@ pub struct Target<'a> {
     pub model: &'a str,
 }
 
+/// A `countTokens` body for `request`'s prompt. The Gemini API takes the whole generateContent
+/// request under `generateContentRequest`, naming its model; Vertex AI counts `contents`,
+/// `systemInstruction` and `tools` given directly. (Token counting is not on the hot path, so
+/// the generateContent body is simply re-read.)
+pub fn encode_count_request(
+    request: &ChatRequest<'_>,
+    target: Target<'_>,
+    policy: &ParamPolicy,
+    vertex: bool,
+) -> Result<Bytes, GatewayError> {
+    let generate = encode_request(request, target, policy)?;
+    let mut generate: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&generate).map_err(|err| {
+            GatewayError::internal(format!("a Gemini request could not be re-read: {err}"))
+        })?;
+    let counted = if vertex {
+        generate
+            .retain(|key, _| matches!(key.as_str(), "contents" | "systemInstruction" | "tools"));
+        serde_json::Value::Object(generate)
+    } else {
+        generate.insert("model".into(), format!("models/{}", target.model).into());
+        serde_json::json!({ "generateContentRequest": generate })
+    };
+    Ok(Bytes::from(counted.to_string()))
+}
+
 pub fn encode_request(
     request: &ChatRequest<'_>,
     target: Target<'_>,

@@ -84,6 +84,17 @@ fn unreadable(err: serde_json::Error) -> GatewayError {
     GatewayError::upstream_unreachable(format!("Gemini's response could not be read: {err}."))
 }
 
+/// `countTokens`' answer: the prompt's `totalTokens`.
+pub fn decode_token_count(body: &[u8]) -> Result<u64, GatewayError> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Counted {
+        total_tokens: u64,
+    }
+    let counted: Counted = serde_json::from_slice(body).map_err(unreadable)?;
+    Ok(counted.total_tokens)
+}
+
 pub fn decode_response<'a>(
     body: &'a [u8],
     fallback_model: &'a str,
