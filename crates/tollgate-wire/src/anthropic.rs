@@ -258,8 +258,10 @@ pub struct StreamMessage<'a> {
 /// so they can be copied into another JSON document without decoding.
 #[derive(Debug, Deserialize)]
 pub struct StreamDelta<'a> {
+    /// Borrowed, not `Cow`: serde would allocate an `Option<Cow>` on every delta. Anthropic's
+    /// type names never hold escapes.
     #[serde(rename = "type", default, borrow)]
-    pub kind: Option<Cow<'a, str>>,
+    pub kind: Option<&'a str>,
     #[serde(default, borrow)]
     pub text: Option<&'a RawValue>,
     #[serde(default, borrow)]

@@ -523,16 +523,20 @@ impl AnthropicEncoder {
         self.open = Some(kind);
     }
 
+    /// A `content_block_delta` for the open block, written straight into `out` (no per-delta
+    /// allocation).
     fn delta(&self, out: &mut BytesMut, delta: &[&[u8]]) {
-        let index = itoa::Buffer::new().format(self.next_block - 1).to_owned();
-        let mut parts: Vec<&[u8]> = vec![
-            b"{\"type\":\"content_block_delta\",\"index\":",
-            index.as_bytes(),
-            b",\"delta\":",
-        ];
-        parts.extend_from_slice(delta);
-        parts.push(b"}");
-        Self::write(out, "content_block_delta", &parts);
+        let mut index = itoa::Buffer::new();
+        let index = index.format(self.next_block - 1).as_bytes();
+        out.put_slice(
+            b"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":",
+        );
+        out.put_slice(index);
+        out.put_slice(b",\"delta\":");
+        for part in delta {
+            out.put_slice(part);
+        }
+        out.put_slice(b"}\n\n");
     }
 }
 

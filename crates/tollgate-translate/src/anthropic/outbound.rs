@@ -795,7 +795,7 @@ impl AnthropicDecoder {
                 let Some(delta) = event.delta else {
                     return Ok(());
                 };
-                match (self.block(index), delta.kind.as_deref()) {
+                match (self.block(index), delta.kind) {
                     (_, Some("text_delta")) => {
                         if let Some(text) = delta.text.and_then(JsonStr::from_raw) {
                             encoder.event(StreamEvent::Text(text), out);
