@@ -5,6 +5,8 @@
 
 use std::borrow::Cow;
 
+use bytes::BytesMut;
+
 /// Finds event boundaries (a blank line) across reads. Accepts `\n`, `\r\n` and `\r` line
 /// endings, as the SSE specification does.
 #[derive(Debug, Default, Clone)]
@@ -56,6 +58,36 @@ impl EventScanner {
 
     pub fn reset(&mut self) {
         *self = EventScanner::default();
+    }
+}
+
+/// Whole events out of a byte stream for decoders that read every event: bytes are pushed as
+/// they arrive, complete events taken out one by one, and what is left when the stream ends.
+#[derive(Debug, Default)]
+pub struct EventFramer {
+    pending: BytesMut,
+    scanner: EventScanner,
+}
+
+impl EventFramer {
+    pub fn push(&mut self, chunk: &[u8]) {
+        self.pending.extend_from_slice(chunk);
+    }
+
+    /// The next complete event (its blank line included), if one has arrived.
+    pub fn next_event(&mut self) -> Option<BytesMut> {
+        let end = self.scanner.next_event_end(&self.pending)?;
+        self.scanner.rebase(end);
+        Some(self.pending.split_to(end))
+    }
+
+    /// At the end of the stream: an unterminated last event, if there is one.
+    pub fn rest(&mut self) -> Option<BytesMut> {
+        if self.pending.is_empty() {
+            return None;
+        }
+        self.scanner.reset();
+        Some(self.pending.split())
     }
 }
 

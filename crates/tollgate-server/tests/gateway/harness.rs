@@ -56,6 +56,12 @@ impl TestGateway {
             .bearer_auth(MASTER_KEY)
     }
 
+    pub fn delete(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .delete(format!("{}{path}", self.url))
+            .bearer_auth(MASTER_KEY)
+    }
+
     /// Sends the shutdown signal; returns the server task to await.
     pub fn shutdown(&mut self) -> JoinHandle<std::io::Result<()>> {
         let _ = self.stop.take().expect("not yet shut down").send(());

@@ -14,7 +14,7 @@
 
 use std::borrow::Cow;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use serde_json::value::RawValue;
 use tollgate_core::error::GatewayError;
 use tollgate_wire::anthropic::{
@@ -28,7 +28,7 @@ use crate::canonical::{
     Completion, FinishReason, StreamDecoder, StreamEncoder, StreamEvent, TokenUsage, ToolCallOut,
 };
 use crate::params::ParamPolicy;
-use crate::sse::{EventScanner, event_data};
+use crate::sse::{EventFramer, event_data};
 
 /// The name of the forced tool that carries a `response_format` answer.
 pub const JSON_TOOL_NAME: &str = "json_tool_call";
@@ -691,8 +691,7 @@ enum BlockKind {
 /// Anthropic's stream events → canonical events.
 pub struct AnthropicDecoder {
     plan: Plan,
-    pending: BytesMut,
-    scanner: EventScanner,
+    events: EventFramer,
     blocks: Vec<BlockKind>,
     tools: usize,
     usage: Usage,
@@ -703,8 +702,7 @@ impl AnthropicDecoder {
     pub fn new(plan: Plan) -> Self {
         AnthropicDecoder {
             plan,
-            pending: BytesMut::new(),
-            scanner: EventScanner::default(),
+            events: EventFramer::default(),
             blocks: Vec::new(),
             tools: 0,
             usage: Usage::default(),
@@ -916,10 +914,8 @@ impl StreamDecoder for AnthropicDecoder {
         encoder: &mut dyn StreamEncoder,
         out: &mut BytesMut,
     ) -> Result<(), GatewayError> {
-        self.pending.put_slice(&chunk);
-        while let Some(end) = self.scanner.next_event_end(&self.pending) {
-            let event = self.pending.split_to(end);
-            self.scanner.rebase(end);
+        self.events.push(&chunk);
+        while let Some(event) = self.events.next_event() {
             self.event(&event, encoder, out)?;
         }
         Ok(())
@@ -930,9 +926,7 @@ impl StreamDecoder for AnthropicDecoder {
         encoder: &mut dyn StreamEncoder,
         out: &mut BytesMut,
     ) -> Result<(), GatewayError> {
-        if !self.pending.is_empty() {
-            let rest = self.pending.split();
-            self.scanner.reset();
+        if let Some(rest) = self.events.rest() {
             self.event(&rest, encoder, out)?;
         }
         Ok(())

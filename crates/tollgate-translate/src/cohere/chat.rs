@@ -14,7 +14,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use tollgate_core::error::GatewayError;
 use tollgate_wire::cohere::{
     ChatRequest as CohereRequest, ChatResponse, ContentPart as CoherePart, Function, ImageUrl,
@@ -27,7 +27,7 @@ use crate::canonical::{
     Completion, FinishReason, StreamDecoder, StreamEncoder, StreamEvent, TokenUsage, ToolCallOut,
 };
 use crate::params::ParamPolicy;
-use crate::sse::{EventScanner, event_data};
+use crate::sse::{EventFramer, event_data};
 
 pub fn encode_request(
     request: &ChatRequest<'_>,
@@ -302,8 +302,7 @@ pub fn decode_response<'a>(body: &'a [u8], model: &'a str) -> Result<Completion<
 /// Cohere's stream events → canonical events.
 pub struct CohereDecoder {
     model: String,
-    pending: BytesMut,
-    scanner: EventScanner,
+    events: EventFramer,
     /// Cohere's tool-call index → (the answer's tool-call ordinal, has arguments).
     tools: HashMap<usize, (usize, bool)>,
     finished: bool,
@@ -313,8 +312,7 @@ impl CohereDecoder {
     pub fn new(model: &str) -> Self {
         CohereDecoder {
             model: model.to_owned(),
-            pending: BytesMut::new(),
-            scanner: EventScanner::default(),
+            events: EventFramer::default(),
             tools: HashMap::new(),
             finished: false,
         }
@@ -458,10 +456,8 @@ impl StreamDecoder for CohereDecoder {
         encoder: &mut dyn StreamEncoder,
         out: &mut BytesMut,
     ) -> Result<(), GatewayError> {
-        self.pending.put_slice(&chunk);
-        while let Some(end) = self.scanner.next_event_end(&self.pending) {
-            let event = self.pending.split_to(end);
-            self.scanner.rebase(end);
+        self.events.push(&chunk);
+        while let Some(event) = self.events.next_event() {
             self.event(&event, encoder, out)?;
         }
         Ok(())
@@ -472,9 +468,7 @@ impl StreamDecoder for CohereDecoder {
         encoder: &mut dyn StreamEncoder,
         out: &mut BytesMut,
     ) -> Result<(), GatewayError> {
-        if !self.pending.is_empty() {
-            let rest = self.pending.split();
-            self.scanner.reset();
+        if let Some(rest) = self.events.rest() {
             self.event(&rest, encoder, out)?;
         }
         if !self.finished {

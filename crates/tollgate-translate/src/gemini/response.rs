@@ -11,7 +11,7 @@
 
 use std::borrow::Cow;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use tollgate_core::error::GatewayError;
 use tollgate_core::ids::new_tool_call_id;
 use tollgate_wire::gemini::{
@@ -23,7 +23,7 @@ use super::THOUGHT_SEPARATOR;
 use crate::canonical::{
     Completion, FinishReason, StreamDecoder, StreamEncoder, StreamEvent, TokenUsage, ToolCallOut,
 };
-use crate::sse::{EventScanner, event_data};
+use crate::sse::{EventFramer, event_data};
 
 pub fn finish_reason(reason: &str) -> FinishReason {
     match reason {
@@ -171,8 +171,7 @@ pub fn decode_response<'a>(
 /// reason and final usage are sent once the body ends (Gemini has no end marker).
 pub struct GeminiDecoder {
     fallback_model: String,
-    pending: BytesMut,
-    scanner: EventScanner,
+    events: EventFramer,
     started: bool,
     tools: usize,
     finish: Option<FinishReason>,
@@ -183,8 +182,7 @@ impl GeminiDecoder {
     pub fn new(fallback_model: &str) -> Self {
         GeminiDecoder {
             fallback_model: fallback_model.to_owned(),
-            pending: BytesMut::new(),
-            scanner: EventScanner::default(),
+            events: EventFramer::default(),
             started: false,
             tools: 0,
             finish: None,
@@ -278,10 +276,8 @@ impl StreamDecoder for GeminiDecoder {
         encoder: &mut dyn StreamEncoder,
         out: &mut BytesMut,
     ) -> Result<(), GatewayError> {
-        self.pending.put_slice(&chunk);
-        while let Some(end) = self.scanner.next_event_end(&self.pending) {
-            let event = self.pending.split_to(end);
-            self.scanner.rebase(end);
+        self.events.push(&chunk);
+        while let Some(event) = self.events.next_event() {
             self.event(&event, encoder, out)?;
         }
         Ok(())
@@ -292,9 +288,7 @@ impl StreamDecoder for GeminiDecoder {
         encoder: &mut dyn StreamEncoder,
         out: &mut BytesMut,
     ) -> Result<(), GatewayError> {
-        if !self.pending.is_empty() {
-            let rest = self.pending.split();
-            self.scanner.reset();
+        if let Some(rest) = self.events.rest() {
             self.event(&rest, encoder, out)?;
         }
         let Some(finish) = self.finish else {

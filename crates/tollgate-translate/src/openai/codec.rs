@@ -15,7 +15,7 @@ use tollgate_wire::raw::{JsonStr, TextOr};
 use crate::canonical::{
     Completion, FinishReason, StreamDecoder, StreamEncoder, StreamEvent, TokenUsage, ToolCallOut,
 };
-use crate::sse::{EventScanner, event_data};
+use crate::sse::{EventFramer, event_data};
 
 /// The request for an OpenAI-compatible provider, from the canonical form (when the client
 /// spoke another format). `inject_usage` asks for usage on streams. The canonical form's
@@ -328,8 +328,7 @@ pub fn decode_completion(body: &[u8]) -> Result<Completion<'_>, GatewayError> {
 /// `chat.completion.chunk` events to canonical events.
 #[derive(Default)]
 pub struct ChunkDecoder {
-    pending: BytesMut,
-    scanner: EventScanner,
+    events: EventFramer,
     started: bool,
 }
 
@@ -425,10 +424,8 @@ impl StreamDecoder for ChunkDecoder {
         encoder: &mut dyn StreamEncoder,
         out: &mut BytesMut,
     ) -> Result<(), GatewayError> {
-        self.pending.extend_from_slice(&chunk);
-        while let Some(end) = self.scanner.next_event_end(&self.pending) {
-            let event = self.pending.split_to(end);
-            self.scanner.rebase(end);
+        self.events.push(&chunk);
+        while let Some(event) = self.events.next_event() {
             self.event(&event, encoder, out)?;
         }
         Ok(())
@@ -439,9 +436,7 @@ impl StreamDecoder for ChunkDecoder {
         encoder: &mut dyn StreamEncoder,
         out: &mut BytesMut,
     ) -> Result<(), GatewayError> {
-        if !self.pending.is_empty() {
-            let rest = self.pending.split();
-            self.scanner.reset();
+        if let Some(rest) = self.events.rest() {
             self.event(&rest, encoder, out)?;
         }
         Ok(())

@@ -4,12 +4,12 @@
 
 use std::collections::VecDeque;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use serde::Deserialize;
 use tollgate_core::error::GatewayError;
 
 use crate::canonical::{StreamTransform, TokenUsage};
-use crate::sse::{EventScanner, event_data};
+use crate::sse::{EventFramer, event_data};
 
 /// Called once with the response id the provider gave.
 pub type OnId = Box<dyn FnOnce(&str) + Send>;
@@ -69,8 +69,7 @@ struct EventHead {
 /// Watches a native Responses stream: forwards every byte, reads the id from
 /// `response.created` and the usage from the terminal event.
 pub struct NativeResponsesObserver {
-    pending: BytesMut,
-    scanner: EventScanner,
+    events: EventFramer,
     usage: Option<TokenUsage>,
     on_id: Option<OnId>,
 }
@@ -78,8 +77,7 @@ pub struct NativeResponsesObserver {
 impl NativeResponsesObserver {
     pub fn new(on_id: Option<OnId>) -> Self {
         NativeResponsesObserver {
-            pending: BytesMut::new(),
-            scanner: EventScanner::default(),
+            events: EventFramer::default(),
             usage: None,
             on_id,
         }
@@ -112,10 +110,8 @@ impl NativeResponsesObserver {
 
 impl StreamTransform for NativeResponsesObserver {
     fn on_bytes(&mut self, chunk: Bytes, out: &mut VecDeque<Bytes>) -> Result<(), GatewayError> {
-        self.pending.extend_from_slice(&chunk);
-        while let Some(end) = self.scanner.next_event_end(&self.pending) {
-            let event = self.pending.split_to(end);
-            self.scanner.rebase(end);
+        self.events.push(&chunk);
+        while let Some(event) = self.events.next_event() {
             self.inspect(&event);
         }
         out.push_back(chunk);
@@ -123,8 +119,7 @@ impl StreamTransform for NativeResponsesObserver {
     }
 
     fn on_end(&mut self, _out: &mut VecDeque<Bytes>) -> Result<(), GatewayError> {
-        if !self.pending.is_empty() {
-            let rest = self.pending.split();
+        if let Some(rest) = self.events.rest() {
             self.inspect(&rest);
         }
         Ok(())
