@@ -51,9 +51,10 @@ class Mock:
 
 class Gateway:
     """A tollgate process serving `models`: (model_name, litellm model, target[, extra params])
-    where the target is an api_base (the provider key is E2E_PROVIDER_KEY) or a Mock."""
+    where the target is an api_base (the provider key is E2E_PROVIDER_KEY) or a Mock;
+    `router_settings` (a dict) is written as is."""
 
-    def __init__(self, models):
+    def __init__(self, models, router_settings=None):
         self.workdir = tempfile.TemporaryDirectory()
         config_path = os.path.join(self.workdir.name, "config.yaml")
         with open(config_path, "w") as config:
@@ -72,6 +73,8 @@ class Gateway:
                     # JSON scalars are YAML too, so values with any characters stay intact.
                     config.write(f"      {key}: {json.dumps(value)}\n")
             config.write(f"general_settings:\n  master_key: {MASTER_KEY}\n")
+            if router_settings:
+                config.write(f"router_settings: {json.dumps(router_settings)}\n")
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         self.log_path = os.path.join(self.workdir.name, "tollgate.log")

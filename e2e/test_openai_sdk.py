@@ -23,7 +23,7 @@ class OpenAiSdkTest(unittest.TestCase):
             ("gpt-3.5-turbo-instruct", "openai/gpt-3.5-turbo-instruct", base),
             ("rate-limited", "openai/error-429", base),
             ("broken", "openai/error-500", base),
-        ])
+        ], router_settings={"num_retries": 0})  # each error test sees the provider's answer at once
         cls.gateway_url = cls.gateway.url
         # No SDK retries: each test sees the gateway's own answer.
         cls.client = openai.OpenAI(api_key=MASTER_KEY, base_url=cls.gateway_url + "/v1", max_retries=0)

@@ -58,6 +58,32 @@ impl ErrorKind {
     }
 }
 
+/// The class of a provider failure, as routing policies name them (LiteLLM's `retry_policy`
+/// and `allowed_fails_policy` keys).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FailureClass {
+    /// A 4xx the provider would give any deployment: the request is wrong.
+    BadRequest,
+    /// The provider refused the gateway's credentials (401/403).
+    Authentication,
+    /// The deployment's model or URL does not exist there (404).
+    NotFound,
+    /// No answer in time (408, 504, the gateway's own timeouts).
+    Timeout,
+    RateLimit,
+    /// The prompt does not fit the model's context window.
+    ContextWindow,
+    /// The provider's content filter refused the request.
+    ContentPolicy,
+    /// 5xx, or the provider could not be reached.
+    InternalServer,
+}
+
+/// `code` of a context-window overflow, as OpenAI sends it and the translations mark it.
+pub const CONTEXT_LENGTH_EXCEEDED: &str = "context_length_exceeded";
+/// `code` of a content-filter refusal (OpenAI's; Azure sends `content_filter`).
+pub const CONTENT_POLICY_VIOLATION: &str = "content_policy_violation";
+
 /// A failed request, classified. Rendered to the client as
 /// `{"error":{"message","type","param","code"}}` with `status`.
 #[derive(Debug, Clone)]
@@ -238,6 +264,26 @@ impl GatewayError {
                 || matches!(self.status.as_u16(), 401 | 404 | 408 | 429))
     }
 
+    /// The class of a provider failure; `None` when the provider is not at fault (the request
+    /// itself was refused, or the gateway failed).
+    pub fn failure_class(&self) -> Option<FailureClass> {
+        if self.origin != Origin::Upstream {
+            return None;
+        }
+        let class = match (self.code.as_deref(), self.status.as_u16()) {
+            (Some(CONTEXT_LENGTH_EXCEEDED), _) => FailureClass::ContextWindow,
+            (Some(CONTENT_POLICY_VIOLATION | "content_filter"), _) => FailureClass::ContentPolicy,
+            (_, 429) => FailureClass::RateLimit,
+            (_, 408 | 504) => FailureClass::Timeout,
+            _ if self.kind == ErrorKind::Timeout => FailureClass::Timeout,
+            (_, 401 | 403) => FailureClass::Authentication,
+            (_, 404) => FailureClass::NotFound,
+            (_, status) if status >= 500 => FailureClass::InternalServer,
+            _ => FailureClass::BadRequest,
+        };
+        Some(class)
+    }
+
     /// The body the client receives: `{"error":{"message","type","param","code"}}`.
     pub fn to_json(&self) -> String {
         #[derive(serde::Serialize)]
@@ -300,5 +346,38 @@ mod tests {
         );
         assert!(!GatewayError::upstream_status(StatusCode::BAD_REQUEST, "bad").is_retryable());
         assert!(!GatewayError::invalid_request("bad").is_retryable());
+    }
+
+    #[test]
+    fn failures_are_classed_by_code_before_status() {
+        let class = |status: u16, code: Option<&'static str>| {
+            let mut err =
+                GatewayError::upstream_status(StatusCode::from_u16(status).unwrap(), "failed");
+            err.code = code.map(Into::into);
+            err.failure_class()
+        };
+        assert_eq!(
+            class(400, Some(CONTEXT_LENGTH_EXCEEDED)),
+            Some(FailureClass::ContextWindow)
+        );
+        assert_eq!(
+            class(400, Some("content_filter")),
+            Some(FailureClass::ContentPolicy)
+        );
+        assert_eq!(class(429, None), Some(FailureClass::RateLimit));
+        assert_eq!(class(504, None), Some(FailureClass::Timeout));
+        assert_eq!(class(403, None), Some(FailureClass::Authentication));
+        assert_eq!(class(404, None), Some(FailureClass::NotFound));
+        assert_eq!(class(503, None), Some(FailureClass::InternalServer));
+        assert_eq!(class(422, None), Some(FailureClass::BadRequest));
+        assert_eq!(
+            GatewayError::upstream_timeout("slow").failure_class(),
+            Some(FailureClass::Timeout)
+        );
+        assert_eq!(
+            GatewayError::upstream_unreachable("refused").failure_class(),
+            Some(FailureClass::InternalServer)
+        );
+        assert_eq!(GatewayError::invalid_request("bad").failure_class(), None);
     }
 }

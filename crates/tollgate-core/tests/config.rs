@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use secrecy::ExposeSecret;
-use tollgate_core::config::{self, Config, ConfigError};
+use tollgate_core::config::{self, Config, ConfigError, RoutingStrategy};
+use tollgate_core::error::FailureClass;
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -119,10 +120,125 @@ fn a_litellm_config_is_read_as_is() {
             "general_settings.alerting",
             "guardrails",
             "model_list[].litellm_params.litellm_credential_name",
-            "router_settings.num_retries",
-            "router_settings.routing_strategy",
         ]
     );
+    assert_eq!(config.routing.strategy, RoutingStrategy::LeastBusy);
+    assert_eq!(config.routing.num_retries, 3);
+}
+
+#[test]
+fn router_settings_are_read_with_litellm_names_and_defaults() {
+    let config = load_inline(
+        "model_list:
+  - {model_name: gpt, litellm_params: {model: mock/a, cooldown_time: 2}}
+  - {model_name: claude, litellm_params: {model: mock/b}}
+  - {model_name: big, litellm_params: {model: mock/c}}
+router_settings:
+  routing_strategy: latency-based-routing
+  routing_strategy_args: {lowest_latency_buffer: 0.25}
+  retry_policy: {RateLimitErrorRetries: 4, BadRequestErrorRetries: 0}
+  allowed_fails_policy: {InternalServerErrorAllowedFails: 10}
+  cooldown_time: 0.5
+  fallbacks: [{gpt: [claude]}]
+  context_window_fallbacks: [{gpt: [big]}]
+  model_group_alias: {gpt-4: gpt, secret: {model: claude, hidden: true}}
+litellm_settings:
+  num_retries: 1
+  default_fallbacks: [big]
+  max_fallbacks: 2",
+    )
+    .unwrap();
+    let routing = &config.routing;
+    assert_eq!(routing.strategy, RoutingStrategy::LatencyBased);
+    assert_eq!(routing.lowest_latency_buffer, 0.25);
+    assert_eq!(
+        routing.num_retries, 1,
+        "litellm_settings when router_settings is silent"
+    );
+    assert_eq!(routing.retries_for(FailureClass::RateLimit), 4);
+    assert_eq!(routing.retries_for(FailureClass::Timeout), 1);
+    assert_eq!(routing.allowed_fails_for(FailureClass::InternalServer), 10);
+    assert_eq!(routing.allowed_fails_for(FailureClass::RateLimit), 3);
+    assert_eq!(routing.cooldown_time, Duration::from_millis(500));
+    assert_eq!(
+        config.deployments[0].cooldown_time,
+        Some(Duration::from_secs(2))
+    );
+    assert_eq!(routing.fallbacks["gpt"], ["claude"]);
+    assert_eq!(routing.fallbacks["*"], ["big"]);
+    assert_eq!(routing.context_window_fallbacks["gpt"], ["big"]);
+    assert_eq!(routing.max_fallbacks, 2);
+    assert_eq!(routing.aliases["gpt-4"].group, "gpt");
+    assert!(routing.aliases["secret"].hidden);
+    assert!(
+        config.not_implemented.is_empty(),
+        "{:?}",
+        config.not_implemented
+    );
+
+    let defaults = load_inline("model_list: []").unwrap().routing;
+    assert_eq!(defaults.strategy, RoutingStrategy::SimpleShuffle);
+    assert_eq!(defaults.num_retries, 2);
+    assert_eq!(defaults.allowed_fails, 3);
+    assert_eq!(defaults.cooldown_time, Duration::from_secs(5));
+    assert_eq!(defaults.max_fallbacks, 5);
+}
+
+#[test]
+fn router_settings_errors_name_the_field() {
+    let models = "model_list:\n  - {model_name: gpt, litellm_params: {model: mock/a}}\n";
+    let cases = [
+        (
+            "router_settings: {routing_strategy: fastest}",
+            "router_settings.routing_strategy",
+            "unknown routing strategy",
+        ),
+        (
+            "router_settings: {fallbacks: [{gpt: [nope]}]}",
+            "router_settings.fallbacks[0].gpt[0]",
+            "`nope` is not a model_name",
+        ),
+        (
+            "router_settings: {fallbacks: [{nope: [gpt]}]}",
+            "router_settings.fallbacks[0].nope",
+            "`nope` is not a model_name",
+        ),
+        (
+            "router_settings: {fallbacks: gpt}",
+            "router_settings.fallbacks",
+            "expected a list",
+        ),
+        (
+            "router_settings: {retry_policy: {RateLimitRetries: 1}}",
+            "router_settings.retry_policy.RateLimitRetries",
+            "RateLimitErrorRetries",
+        ),
+        (
+            "router_settings: {num_retries: -1}",
+            "router_settings.num_retries",
+            "whole number",
+        ),
+        (
+            "litellm_settings: {num_retries: many}",
+            "litellm_settings.num_retries",
+            "expected a number",
+        ),
+        (
+            "router_settings: {model_group_alias: {a: {hidden: true}}}",
+            "router_settings.model_group_alias.a.model",
+            "is required",
+        ),
+        (
+            "router_settings: {model_group_alias: {a: missing}}",
+            "router_settings.model_group_alias.a",
+            "`missing` is not a model_name",
+        ),
+    ];
+    for (settings, path, message) in cases {
+        let err = load_inline(&format!("{models}{settings}")).unwrap_err();
+        assert_eq!(err.path, path, "{settings}: {err}");
+        assert!(err.message.contains(message), "{settings}: {err}");
+    }
 }
 
 #[test]

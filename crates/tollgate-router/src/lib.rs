@@ -1,142 +1,306 @@
 //! Model groups and deployment choice: every `model_list` entry sharing a `model_name` forms a
-//! group, and each request is given one of the group's deployments.
+//! group; each attempt of a request is given one of its group's deployments by the configured
+//! strategy, skipping deployments cooling down after failures; an `AttemptPlan` decides, when
+//! an attempt fails, whether to retry, fall back to another group, or give up.
 #![forbid(unsafe_code)]
 
-use std::collections::HashMap;
-use std::sync::Arc;
+mod plan;
+pub mod state;
+mod strategy;
 
+use std::collections::HashMap;
+use std::ops::Deref;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use http::HeaderValue;
+use tollgate_core::config::{GroupAlias, RoutingSettings};
 use tollgate_core::error::GatewayError;
 use tollgate_upstream::Deployment;
 
-/// The deployments serving one `model_name`, in their priority tier.
+pub use plan::{AttemptPlan, Decision};
+pub use state::{Clock, Cooldown, DeploymentState};
+
+/// A deployment as the router sees it: how to reach it, and how it is doing.
+#[derive(Debug)]
+pub struct Member {
+    pub deployment: Arc<Deployment>,
+    pub state: DeploymentState,
+    /// `model_info.id`, ready to send as a header.
+    pub id_header: HeaderValue,
+    /// The host of `api_base`, ready to send as a header.
+    pub api_base_header: HeaderValue,
+    /// How long a failure takes it out of rotation: its own `cooldown_time`, else the router's.
+    cooldown_time: Duration,
+    /// `order`: lower tiers serve first; no `order` is the last tier.
+    tier: u32,
+    /// Share of traffic under simple-shuffle (`weight`, else `rpm`, else `tpm`).
+    share: f64,
+    /// Input + output price per token, for cost-based routing.
+    price: f64,
+}
+
+impl Member {
+    fn new(
+        deployment: Deployment,
+        share_of: fn(&Deployment) -> Option<f64>,
+        settings: &RoutingSettings,
+    ) -> Self {
+        let config = &deployment.config;
+        let info = &config.model_info;
+        let price = match (info.input_cost_per_token, info.output_cost_per_token) {
+            (None, None) => strategy::UNKNOWN_PRICE,
+            (input, output) => input.unwrap_or(0.0) + output.unwrap_or(0.0),
+        };
+        Member {
+            id_header: header_value(&config.id),
+            api_base_header: header_value(&deployment.api_base_host),
+            cooldown_time: config.cooldown_time.unwrap_or(settings.cooldown_time),
+            tier: config.order.unwrap_or(u32::MAX),
+            share: share_of(&deployment).unwrap_or(0.0),
+            price,
+            state: DeploymentState::default(),
+            deployment: Arc::new(deployment),
+        }
+    }
+}
+
+impl Deref for Member {
+    type Target = Deployment;
+
+    fn deref(&self) -> &Deployment {
+        &self.deployment
+    }
+}
+
+/// The deployments serving one `model_name`.
 #[derive(Debug)]
 pub struct ModelGroup {
     pub name: String,
+    /// The name, ready to send as a header.
+    pub name_header: HeaderValue,
     /// Every deployment of the group, in config order.
-    pub deployments: Vec<Arc<Deployment>>,
-    /// Indexes into `deployments` of the preferred tier (lowest `order`).
+    pub members: Vec<Arc<Member>>,
+    /// Indexes of the lowest tier's members, and the running totals of their shares (empty
+    /// when shares are equal): the simple-shuffle pick when nothing is cooling down.
     preferred: Vec<usize>,
-    /// Running totals of the preferred deployments' shares; empty when all shares are equal.
     cumulative_shares: Vec<f64>,
+    /// The latest end of any member's cooldown (router clock): before it, picks check each
+    /// member; after it, none can be cooling.
+    cooling_until: AtomicU64,
 }
 
 impl ModelGroup {
-    fn new(name: String, deployments: Vec<Arc<Deployment>>) -> Self {
-        let tier = |deployment: &Deployment| deployment.config.order.unwrap_or(u32::MAX);
-        let best_tier = deployments
-            .iter()
-            .map(|d| tier(d))
-            .min()
-            .unwrap_or(u32::MAX);
-        let preferred: Vec<usize> = (0..deployments.len())
-            .filter(|&index| tier(&deployments[index]) == best_tier)
+    fn new(name: String, members: Vec<Arc<Member>>) -> Self {
+        let best_tier = members.iter().map(|m| m.tier).min().unwrap_or(u32::MAX);
+        let preferred: Vec<usize> = (0..members.len())
+            .filter(|&index| members[index].tier == best_tier)
             .collect();
-        let shares = shares(preferred.iter().map(|&index| &*deployments[index]));
-        let cumulative_shares = match shares {
-            Some(shares) => shares
+        let shares: Vec<f64> = preferred.iter().map(|&i| members[i].share).collect();
+        let unequal = shares.windows(2).any(|pair| pair[0] != pair[1]);
+        let cumulative_shares = if unequal && shares.iter().sum::<f64>() > 0.0 {
+            shares
                 .iter()
                 .scan(0.0, |total, share| {
                     *total += share;
                     Some(*total)
                 })
-                .collect(),
-            None => Vec::new(),
+                .collect()
+        } else {
+            Vec::new()
         };
         ModelGroup {
+            name_header: header_value(&name),
             name,
-            deployments,
+            members,
             preferred,
             cumulative_shares,
+            cooling_until: AtomicU64::new(0),
         }
     }
 
-    /// A deployment for the next request: weighted random among the preferred tier
-    /// (LiteLLM's `simple-shuffle`). Lock-free: one thread-local random number.
-    pub fn pick(&self) -> &Arc<Deployment> {
-        let slot = if self.preferred.len() == 1 {
-            0
-        } else if self.cumulative_shares.is_empty() {
-            fastrand::usize(..self.preferred.len())
-        } else {
-            let total = *self.cumulative_shares.last().expect("non-empty");
-            let point = fastrand::f64() * total;
-            self.cumulative_shares
-                .partition_point(|&running| running <= point)
-                .min(self.preferred.len() - 1)
-        };
-        &self.deployments[self.preferred[slot]]
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    /// The first deployment, whose provider describes the group in `/v1/models`.
+    pub fn first(&self) -> &Deployment {
+        &self.members[0].deployment
+    }
+
+    fn note_cooldown(&self, until_ms: u64) {
+        self.cooling_until.fetch_max(until_ms, Ordering::Relaxed);
     }
 }
 
-/// Each deployment's share of traffic, as LiteLLM's simple-shuffle reads it: `weight` if the
-/// first deployment has one, else `rpm`, else `tpm`; a deployment without the value gets 0.
-/// `None` when shares are all equal (or all zero).
-fn shares<'a>(deployments: impl Iterator<Item = &'a Deployment> + Clone) -> Option<Vec<f64>> {
-    let first = deployments.clone().next()?;
-    let read: fn(&Deployment) -> Option<f64> = if first.config.weight.is_some() {
-        |d| d.config.weight
-    } else if first.config.rpm.is_some() {
-        |d| d.config.rpm.map(|v| v as f64)
-    } else if first.config.tpm.is_some() {
-        |d| d.config.tpm.map(|v| v as f64)
-    } else {
-        return None;
-    };
-    let shares: Vec<f64> = deployments.map(|d| read(d).unwrap_or(0.0)).collect();
-    let total: f64 = shares.iter().sum();
-    let all_equal = shares.windows(2).all(|pair| pair[0] == pair[1]);
-    (total > 0.0 && !all_equal).then_some(shares)
+/// A request's hold on a deployment: counted in flight (least-busy routing) until dropped.
+#[derive(Debug)]
+pub struct Lease {
+    member: Arc<Member>,
 }
 
-/// Every model group, by the name clients send.
+impl Lease {
+    fn new(member: Arc<Member>, now_ms: u64) -> Self {
+        member.state.start_request(now_ms);
+        Lease { member }
+    }
+
+    pub fn member(&self) -> &Arc<Member> {
+        &self.member
+    }
+}
+
+impl Deref for Lease {
+    type Target = Member;
+
+    fn deref(&self) -> &Member {
+        &self.member
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.member.state.end_request();
+    }
+}
+
+/// Every model group, by the name clients send, with the routing settings.
 #[derive(Debug, Default)]
 pub struct Router {
-    groups: HashMap<String, ModelGroup>,
+    groups: HashMap<String, Arc<ModelGroup>>,
     /// Group names in config order, for listing.
     order: Vec<String>,
+    aliases: HashMap<String, GroupAlias>,
+    settings: RoutingSettings,
+    clock: Clock,
 }
 
 impl Router {
-    pub fn new(deployments: impl IntoIterator<Item = Deployment>) -> Self {
-        let mut members: HashMap<String, Vec<Arc<Deployment>>> = HashMap::new();
+    pub fn new(
+        deployments: impl IntoIterator<Item = Deployment>,
+        settings: RoutingSettings,
+    ) -> Self {
+        let mut by_name: HashMap<String, Vec<Deployment>> = HashMap::new();
         let mut order = Vec::new();
         for deployment in deployments {
             let name = deployment.config.model_name.clone();
-            if !members.contains_key(&name) {
+            if !by_name.contains_key(&name) {
                 order.push(name.clone());
             }
-            members.entry(name).or_default().push(Arc::new(deployment));
+            by_name.entry(name).or_default().push(deployment);
         }
-        let groups = members
+        let groups = by_name
             .into_iter()
-            .map(|(name, deployments)| (name.clone(), ModelGroup::new(name, deployments)))
+            .map(|(name, deployments)| {
+                let share_of = share_reader(&deployments[0]);
+                let members = deployments
+                    .into_iter()
+                    .map(|deployment| Arc::new(Member::new(deployment, share_of, &settings)))
+                    .collect();
+                (name.clone(), Arc::new(ModelGroup::new(name, members)))
+            })
             .collect();
-        Router { groups, order }
+        Router {
+            groups,
+            order,
+            aliases: settings.aliases.clone(),
+            settings,
+            clock: Clock::new(),
+        }
     }
 
-    pub fn group(&self, model: &str) -> Option<&ModelGroup> {
-        self.groups.get(model)
+    pub fn settings(&self) -> &RoutingSettings {
+        &self.settings
     }
 
-    /// The deployment that serves a request for `model`, or 404 when no group has that name.
-    pub fn pick(&self, model: &str) -> Result<&Arc<Deployment>, GatewayError> {
-        self.group(model)
-            .map(ModelGroup::pick)
-            .ok_or_else(|| GatewayError::model_not_found(model))
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// The group serving `model`: by its name, or through `model_group_alias`.
+    pub fn group(&self, model: &str) -> Option<&Arc<ModelGroup>> {
+        self.groups.get(model).or_else(|| {
+            self.aliases
+                .get(model)
+                .and_then(|alias| self.groups.get(&alias.group))
+        })
+    }
+
+    /// The attempts for a request for `model`: 404 when no group serves it. `fallbacks`: the
+    /// request's own fallback groups, in place of the configured ones.
+    pub fn plan(
+        &self,
+        model: &str,
+        fallbacks: Option<Vec<String>>,
+    ) -> Result<AttemptPlan<'_>, GatewayError> {
+        let group = self
+            .group(model)
+            .ok_or_else(|| GatewayError::model_not_found(model))?;
+        if let Some(unknown) = fallbacks
+            .iter()
+            .flatten()
+            .find(|name| self.group(name).is_none())
+        {
+            return Err(GatewayError::invalid_param(
+                "fallbacks",
+                format!("`fallbacks` names `{unknown}`, which is not a model on this gateway."),
+            ));
+        }
+        Ok(AttemptPlan::new(self, group.clone(), fallbacks))
     }
 
     /// The deployment with this id (`model_info.id`), in whichever group.
-    pub fn deployment(&self, id: &str) -> Option<&Arc<Deployment>> {
+    pub fn deployment(&self, id: &str) -> Option<&Arc<Member>> {
         self.groups
             .values()
-            .flat_map(|group| group.deployments.iter())
-            .find(|deployment| deployment.config.id == id)
+            .flat_map(|group| group.members.iter())
+            .find(|member| member.config.id == id)
     }
 
     /// Groups in config order.
     pub fn groups(&self) -> impl Iterator<Item = &ModelGroup> {
-        self.order.iter().filter_map(|name| self.groups.get(name))
+        self.order
+            .iter()
+            .filter_map(|name| self.groups.get(name).map(|group| &**group))
     }
+
+    /// Aliases shown in `/v1/models` (those not `hidden`), with the group each serves.
+    pub fn listed_aliases(&self) -> impl Iterator<Item = (&str, &ModelGroup)> {
+        let mut aliases: Vec<_> = self
+            .aliases
+            .iter()
+            .filter(|(_, alias)| !alias.hidden)
+            .filter_map(|(name, alias)| Some((name.as_str(), &**self.groups.get(&alias.group)?)))
+            .collect();
+        aliases.sort_by_key(|(name, _)| *name);
+        aliases.into_iter()
+    }
+}
+
+/// How simple-shuffle reads a group's shares, as LiteLLM does: `weight` if the group's first
+/// deployment has one, else `rpm`, else `tpm`; a deployment without that value gets 0.
+fn share_reader(first: &Deployment) -> fn(&Deployment) -> Option<f64> {
+    let config = &first.config;
+    if config.weight.is_some() {
+        |d| d.config.weight
+    } else if config.rpm.is_some() {
+        |d| d.config.rpm.map(|v| v as f64)
+    } else if config.tpm.is_some() {
+        |d| d.config.tpm.map(|v| v as f64)
+    } else {
+        |_| Some(1.0)
+    }
+}
+
+/// A configured name as a header value (ids and hosts the config accepts are valid header
+/// text; anything else is shown as `invalid` rather than failing the request).
+fn header_value(text: &str) -> HeaderValue {
+    HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
 }
 
 #[cfg(test)]
@@ -151,25 +315,29 @@ mod tests {
     fn router(yaml: &str) -> Router {
         let config = config::load_str(yaml, Path::new("test.yaml")).unwrap();
         let pool = ClientPool::new(&config.upstream, 1, &config.source).unwrap();
-        Router::new(
-            config
-                .deployments
-                .into_iter()
-                .enumerate()
-                .map(|(index, d)| {
-                    Deployment::build(d, index, &pool, Path::new("test.yaml")).unwrap()
-                }),
-        )
+        let deployments = config
+            .deployments
+            .into_iter()
+            .enumerate()
+            .map(|(index, d)| Deployment::build(d, index, &pool, Path::new("test.yaml")).unwrap());
+        Router::new(deployments, config.routing)
+    }
+
+    fn first_pick(router: &Router, model: &str) -> String {
+        let mut plan = router.plan(model, None).unwrap();
+        plan.next_attempt().unwrap().config.id.clone()
     }
 
     fn counts(router: &Router, model: &str, picks: usize) -> HashMap<String, usize> {
         let mut counts = HashMap::new();
         for _ in 0..picks {
-            *counts
-                .entry(router.pick(model).unwrap().config.id.clone())
-                .or_default() += 1;
+            *counts.entry(first_pick(router, model)).or_default() += 1;
         }
         counts
+    }
+
+    fn failure(status: u16) -> GatewayError {
+        GatewayError::upstream_status(http::StatusCode::from_u16(status).unwrap(), "failed")
     }
 
     #[test]
@@ -197,22 +365,305 @@ mod tests {
     }
 
     #[test]
-    fn only_the_lowest_order_tier_serves() {
+    fn only_the_lowest_order_tier_serves_while_it_is_available() {
         let router = router(
             "model_list:
   - {model_name: m, litellm_params: {model: mock/a, order: 2}, model_info: {id: backup}}
   - {model_name: m, litellm_params: {model: mock/b, order: 1}, model_info: {id: primary}}
-  - {model_name: m, litellm_params: {model: mock/c, order: 1}, model_info: {id: primary-2}}",
+  - {model_name: m, litellm_params: {model: mock/c, order: 1}, model_info: {id: primary-2}}
+router_settings: {num_retries: 3}",
         );
         let counts = counts(&router, "m", 2_000);
         assert!(!counts.contains_key("backup"));
         assert!(counts["primary"] > 800 && counts["primary-2"] > 800);
+
+        // Both primaries rate-limited: they cool down, and the backup tier serves.
+        let mut plan = router.plan("m", None).unwrap();
+        for _ in 0..2 {
+            let lease = plan.next_attempt().unwrap();
+            assert!(lease.config.id.starts_with("primary"));
+            assert_eq!(
+                plan.failed(&lease, &failure(429)),
+                Decision::Retry {
+                    after: Duration::ZERO
+                }
+            );
+        }
+        assert_eq!(plan.next_attempt().unwrap().config.id, "backup");
+        assert_eq!(first_pick(&router, "m"), "backup");
+    }
+
+    #[test]
+    fn a_retry_goes_to_a_deployment_not_tried_yet() {
+        let router = router(
+            "model_list:
+  - {model_name: m, litellm_params: {model: mock/a}, model_info: {id: a}}
+  - {model_name: m, litellm_params: {model: mock/b}, model_info: {id: b}}
+  - {model_name: m, litellm_params: {model: mock/c}, model_info: {id: c}}
+router_settings: {allowed_fails: 1000}",
+        );
+        for _ in 0..50 {
+            let mut plan = router.plan("m", None).unwrap();
+            let mut seen = Vec::new();
+            for _ in 0..3 {
+                let lease = plan.next_attempt().unwrap();
+                seen.push(lease.config.id.clone());
+                // 500s: under allowed_fails, so nothing cools down.
+                if seen.len() < 3 {
+                    assert!(matches!(
+                        plan.failed(&lease, &failure(500)),
+                        Decision::Retry { .. }
+                    ));
+                }
+            }
+            seen.sort();
+            assert_eq!(seen, ["a", "b", "c"]);
+        }
+    }
+
+    #[test]
+    fn retries_follow_retry_policy_then_fallbacks_then_give_up() {
+        let router = router(
+            "model_list:
+  - {model_name: m, litellm_params: {model: mock/a}, model_info: {id: a}}
+  - {model_name: backup, litellm_params: {model: mock/b}, model_info: {id: b}}
+router_settings:
+  num_retries: 1
+  retry_policy: {BadRequestErrorRetries: 5, InternalServerErrorRetries: 0}
+  fallbacks: [{m: [backup]}]",
+        );
+        // A bad request is never retried nor falls back, whatever the policy says.
+        let mut plan = router.plan("m", None).unwrap();
+        let lease = plan.next_attempt().unwrap();
+        assert_eq!(plan.failed(&lease, &failure(400)), Decision::GiveUp);
+
+        // 500: no retries by policy, straight to the fallback group; it fails too: give up.
+        let mut plan = router.plan("m", None).unwrap();
+        let lease = plan.next_attempt().unwrap();
+        assert_eq!(
+            plan.failed(&lease, &failure(500)),
+            Decision::Retry {
+                after: Duration::ZERO
+            }
+        );
+        let lease = plan.next_attempt().unwrap();
+        assert_eq!(lease.config.id, "b");
+        assert_eq!((plan.retries(), plan.fallbacks()), (0, 1));
+        assert_eq!(plan.failed(&lease, &failure(503)), Decision::GiveUp);
+
+        // 429 falls under num_retries (1): one retry on the same deployment, after its
+        // retry-after, then the fallback.
+        let mut plan = router.plan("m", None).unwrap();
+        let lease = plan.next_attempt().unwrap();
+        let limited = failure(429).with_retry_after(Duration::from_millis(1500));
+        assert_eq!(
+            plan.failed(&lease, &limited),
+            Decision::Retry {
+                after: Duration::from_millis(1500)
+            }
+        );
+        let lease = plan.next_attempt().unwrap();
+        assert_eq!(lease.config.id, "a");
+        assert!(matches!(
+            plan.failed(&lease, &limited),
+            Decision::Retry { .. }
+        ));
+        assert_eq!(plan.next_attempt().unwrap().config.id, "b");
+        assert_eq!((plan.retries(), plan.fallbacks()), (1, 1));
+    }
+
+    #[test]
+    fn a_retry_after_beyond_the_cap_is_not_waited_for() {
+        let router = router(
+            "model_list:
+  - {model_name: m, litellm_params: {model: mock/a}, model_info: {id: a}}
+router_settings: {max_retry_wait: 10}",
+        );
+        let mut plan = router.plan("m", None).unwrap();
+        let lease = plan.next_attempt().unwrap();
+        let err = failure(429).with_retry_after(Duration::from_secs(30));
+        assert_eq!(plan.failed(&lease, &err), Decision::GiveUp);
+    }
+
+    #[test]
+    fn backoff_doubles_with_jitter_when_the_same_deployment_is_retried() {
+        let router = router(
+            "model_list:
+  - {model_name: m, litellm_params: {model: mock/a}, model_info: {id: a}}
+router_settings: {num_retries: 3}",
+        );
+        let mut plan = router.plan("m", None).unwrap();
+        let mut waits = Vec::new();
+        for _ in 0..3 {
+            let lease = plan.next_attempt().unwrap();
+            match plan.failed(&lease, &failure(502)) {
+                Decision::Retry { after } => waits.push(after.as_secs_f64()),
+                Decision::GiveUp => panic!("retries left"),
+            }
+        }
+        for (wait, full) in waits.iter().zip([0.5, 1.0, 2.0]) {
+            assert!((full * 0.75..=full).contains(wait), "{waits:?}");
+        }
+        let lease = plan.next_attempt().unwrap();
+        assert_eq!(plan.failed(&lease, &failure(502)), Decision::GiveUp);
+    }
+
+    #[test]
+    fn context_window_errors_use_their_own_fallbacks() {
+        let router = router(
+            "model_list:
+  - {model_name: small, litellm_params: {model: mock/a}, model_info: {id: a}}
+  - {model_name: large, litellm_params: {model: mock/b}, model_info: {id: b}}
+  - {model_name: other, litellm_params: {model: mock/c}, model_info: {id: c}}
+router_settings:
+  fallbacks: [{small: [other]}]
+  context_window_fallbacks: [{small: [large]}]",
+        );
+        let mut plan = router.plan("small", None).unwrap();
+        let lease = plan.next_attempt().unwrap();
+        let err = failure(400).with_code(tollgate_core::error::CONTEXT_LENGTH_EXCEEDED);
+        assert!(matches!(plan.failed(&lease, &err), Decision::Retry { .. }));
+        assert_eq!(plan.next_attempt().unwrap().config.id, "b");
+    }
+
+    #[test]
+    fn when_every_deployment_cools_the_answer_is_429_with_retry_after() {
+        let router = router(
+            "model_list:
+  - {model_name: m, litellm_params: {model: mock/a}, model_info: {id: a}}
+  - {model_name: m, litellm_params: {model: mock/b}, model_info: {id: b}}
+router_settings: {cooldown_time: 30, num_retries: 1}",
+        );
+        let mut plan = router.plan("m", None).unwrap();
+        for _ in 0..2 {
+            let lease = plan.next_attempt().unwrap();
+            plan.failed(&lease, &failure(429));
+        }
+        let mut plan = router.plan("m", None).unwrap();
+        assert!(plan.next_attempt().is_none());
+        let err = plan.unavailable();
+        assert_eq!(err.status.as_u16(), 429);
+        assert!(err.message.contains("`m`"), "{}", err.message);
+        let retry_after = err.retry_after.unwrap().as_secs();
+        assert!((29..=30).contains(&retry_after), "{retry_after}");
+    }
+
+    #[test]
+    fn least_busy_picks_the_deployment_with_fewest_in_flight() {
+        let router = router(
+            "model_list:
+  - {model_name: m, litellm_params: {model: mock/a}, model_info: {id: a}}
+  - {model_name: m, litellm_params: {model: mock/b}, model_info: {id: b}}
+router_settings: {routing_strategy: least-busy}",
+        );
+        let mut held = Vec::new();
+        for _ in 0..3 {
+            held.push(router.plan("m", None).unwrap().next_attempt().unwrap());
+        }
+        let on_a = held.iter().filter(|lease| lease.config.id == "a").count();
+        // 3 requests over 2 deployments: 2 and 1, never 3 and 0.
+        assert!(on_a == 1 || on_a == 2);
+        let busier = if on_a == 2 { "a" } else { "b" };
+        for _ in 0..20 {
+            assert_ne!(first_pick(&router, "m"), busier);
+        }
+        drop(held);
+        assert_eq!(router.deployment("a").unwrap().state.in_flight(), 0);
+    }
+
+    #[test]
+    fn latency_based_prefers_the_fastest_within_the_buffer() {
+        let router = router(
+            "model_list:
+  - {model_name: m, litellm_params: {model: mock/a}, model_info: {id: a}}
+  - {model_name: m, litellm_params: {model: mock/b}, model_info: {id: b}}
+  - {model_name: m, litellm_params: {model: mock/c}, model_info: {id: c}}
+router_settings:
+  routing_strategy: latency-based-routing
+  routing_strategy_args: {lowest_latency_buffer: 0.5}",
+        );
+        let set = |id: &str, ms: u64| {
+            router
+                .deployment(id)
+                .unwrap()
+                .state
+                .record_latency(Duration::from_millis(ms));
+        };
+        set("a", 100);
+        set("b", 140);
+        set("c", 400);
+        let counts = counts(&router, "m", 2_000);
+        assert!(!counts.contains_key("c"));
+        assert!(counts["a"] > 800 && counts["b"] > 800, "{counts:?}");
+    }
+
+    #[test]
+    fn cost_based_picks_the_cheapest_priced_deployment() {
+        let router = router(
+            "model_list:
+  - {model_name: m, litellm_params: {model: mock/a}, model_info: {id: unpriced}}
+  - {model_name: m, litellm_params: {model: mock/b}, model_info: {id: dear, input_cost_per_token: 0.00001, output_cost_per_token: 0.00003}}
+  - {model_name: m, litellm_params: {model: mock/c}, model_info: {id: cheap, input_cost_per_token: 0.000001, output_cost_per_token: 0.000002}}
+router_settings: {routing_strategy: cost-based-routing}",
+        );
+        for _ in 0..20 {
+            assert_eq!(first_pick(&router, "m"), "cheap");
+        }
+    }
+
+    #[test]
+    fn usage_based_prefers_the_deployment_with_headroom() {
+        let router = router(
+            "model_list:
+  - {model_name: m, litellm_params: {model: mock/a, tpm: 1000}, model_info: {id: a}}
+  - {model_name: m, litellm_params: {model: mock/b, tpm: 1000}, model_info: {id: b}}
+router_settings: {routing_strategy: usage-based-routing-v2}",
+        );
+        let now = router.clock().now_ms();
+        router
+            .deployment("a")
+            .unwrap()
+            .state
+            .record_tokens(now, 900);
+        router
+            .deployment("b")
+            .unwrap()
+            .state
+            .record_tokens(now, 100);
+        for _ in 0..20 {
+            assert_eq!(first_pick(&router, "m"), "b");
+        }
+    }
+
+    #[test]
+    fn aliases_and_request_fallbacks_resolve_to_groups() {
+        let router = router(
+            "model_list:
+  - {model_name: m, litellm_params: {model: mock/a}, model_info: {id: a}}
+  - {model_name: n, litellm_params: {model: mock/b}, model_info: {id: b}}
+router_settings:
+  model_group_alias: {gpt-4: m, secret: {model: n, hidden: true}}",
+        );
+        assert_eq!(first_pick(&router, "gpt-4"), "a");
+        assert_eq!(first_pick(&router, "secret"), "b");
+        let listed: Vec<&str> = router.listed_aliases().map(|(name, _)| name).collect();
+        assert_eq!(listed, ["gpt-4"]);
+
+        let err = router.plan("m", Some(vec!["nope".into()])).unwrap_err();
+        assert_eq!(err.status.as_u16(), 400);
+        let mut plan = router.plan("m", Some(vec!["n".into()])).unwrap();
+        let lease = plan.next_attempt().unwrap();
+        assert!(matches!(
+            plan.failed(&lease, &failure(404)),
+            Decision::Retry { .. }
+        ));
+        assert_eq!(plan.next_attempt().unwrap().config.id, "b");
     }
 
     #[test]
     fn unknown_models_are_404_naming_the_model() {
         let router = router("model_list:\n  - {model_name: m, litellm_params: {model: mock/a}}");
-        let err = router.pick("nope").unwrap_err();
+        let err = router.plan("nope", None).unwrap_err();
         assert_eq!(err.status.as_u16(), 404);
         assert!(err.message.contains("`nope`"));
         assert_eq!(

@@ -14,14 +14,41 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use http::{HeaderMap, HeaderName, HeaderValue};
 use tollgate_core::endpoint::Endpoint;
 use tollgate_core::error::{GatewayError, Origin};
+use tollgate_router::{AttemptPlan, Lease};
 use tollgate_translate::canonical::TokenUsage;
-use tollgate_upstream::Deployment;
 use tracing::Level;
 
 use crate::app::Gateway;
 use crate::logging::{self, LogFormat};
+
+/// Routing headers: Tollgate's name, then LiteLLM's, so clients built on either work.
+const MODEL_GROUP: [HeaderName; 2] = [
+    HeaderName::from_static("x-tollgate-model-group"),
+    HeaderName::from_static("x-litellm-model-group"),
+];
+const MODEL_ID: [HeaderName; 2] = [
+    HeaderName::from_static("x-tollgate-model-id"),
+    HeaderName::from_static("x-litellm-model-id"),
+];
+const API_BASE: [HeaderName; 2] = [
+    HeaderName::from_static("x-tollgate-api-base"),
+    HeaderName::from_static("x-litellm-model-api-base"),
+];
+const RETRIES: [HeaderName; 2] = [
+    HeaderName::from_static("x-tollgate-attempted-retries"),
+    HeaderName::from_static("x-litellm-attempted-retries"),
+];
+const FALLBACKS: [HeaderName; 2] = [
+    HeaderName::from_static("x-tollgate-attempted-fallbacks"),
+    HeaderName::from_static("x-litellm-attempted-fallbacks"),
+];
+const OVERHEAD: [HeaderName; 2] = [
+    HeaderName::from_static("x-tollgate-overhead-duration-ms"),
+    HeaderName::from_static("x-litellm-overhead-duration-ms"),
+];
 
 /// How a request ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +94,8 @@ pub(crate) struct AccessLine<'a> {
     pub prompt_tokens: Option<u64>,
     pub completion_tokens: Option<u64>,
     pub total_tokens: Option<u64>,
+    pub retries: Option<u64>,
+    pub fallbacks: Option<u64>,
     pub error_origin: Option<&'a str>,
     pub error: Option<&'a str>,
 }
@@ -106,6 +135,8 @@ impl<'a> AccessLine<'a> {
             prompt_tokens: None,
             completion_tokens: None,
             total_tokens: None,
+            retries: None,
+            fallbacks: None,
             error_origin: None,
             error: None,
         }
@@ -164,6 +195,8 @@ impl<'a> AccessLine<'a> {
             ("prompt_tokens", self.prompt_tokens),
             ("completion_tokens", self.completion_tokens),
             ("total_tokens", self.total_tokens),
+            ("retries", self.retries),
+            ("fallbacks", self.fallbacks),
         ];
         for (key, value) in counts {
             if let Some(value) = value {
@@ -275,14 +308,26 @@ pub(crate) struct AccessRecord {
     endpoint: Endpoint,
     started: Instant,
     pub(crate) model: Option<String>,
-    pub(crate) deployment: Option<Arc<Deployment>>,
+    /// The deployment of the latest attempt, held (and counted in flight) until the request
+    /// ends.
+    pub(crate) lease: Option<Lease>,
     pub(crate) stream: bool,
     pub(crate) status: u16,
     pub(crate) outcome: Outcome,
     error: Option<(Origin, String)>,
     pub(crate) usage: Option<TokenUsage>,
+    /// The latest attempt: when it was sent, when its first byte (stream: first event) came,
+    /// when its whole answer was in (non-streaming).
     pub(crate) upstream_started: Option<Instant>,
     pub(crate) first_byte: Option<Instant>,
+    pub(crate) answered: Option<Instant>,
+    /// Time spent waiting on providers (and between retries), over all attempts: the rest of
+    /// the request's time is the gateway's overhead.
+    pub(crate) provider_time: Duration,
+    /// The group of the latest attempt, and the retries and fallbacks so far.
+    group_header: Option<HeaderValue>,
+    retries: u32,
+    fallbacks: u32,
     written: bool,
 }
 
@@ -297,7 +342,7 @@ impl AccessRecord {
             endpoint,
             started: Instant::now(),
             model: None,
-            deployment: None,
+            lease: None,
             stream: false,
             status: 0,
             outcome: Outcome::Pending,
@@ -305,8 +350,80 @@ impl AccessRecord {
             usage: None,
             upstream_started: None,
             first_byte: None,
+            answered: None,
+            provider_time: Duration::ZERO,
+            group_header: None,
+            retries: 0,
+            fallbacks: 0,
             written: false,
         }
+    }
+
+    pub(crate) fn request_id(&self) -> &str {
+        &self.request_id
+    }
+
+    /// Accounts for an attempt just made under `plan`.
+    pub(crate) fn note_attempt(&mut self, plan: &AttemptPlan<'_>) {
+        if let Some(sent) = self.upstream_started {
+            let until = self
+                .answered
+                .or(self.first_byte)
+                .unwrap_or_else(Instant::now);
+            self.provider_time += until.saturating_duration_since(sent);
+        }
+        self.group_header = Some(plan.group().name_header.clone());
+        self.retries = plan.retries();
+        self.fallbacks = plan.fallbacks();
+    }
+
+    /// Clears the previous attempt's timings before a new one.
+    pub(crate) fn start_attempt(&mut self) {
+        self.upstream_started = None;
+        self.first_byte = None;
+        self.answered = None;
+    }
+
+    /// The latest attempt's latency as latency-based routing measures it: time to the first
+    /// event for streams, to the whole answer otherwise.
+    pub(crate) fn upstream_latency(&self) -> Option<Duration> {
+        let sent = self.upstream_started?;
+        let until = if self.stream {
+            self.first_byte?
+        } else {
+            self.answered?
+        };
+        Some(until.saturating_duration_since(sent))
+    }
+
+    /// Which group and deployment served the request, after how many retries and fallbacks,
+    /// and the gateway's own share of the time, under Tollgate's and LiteLLM's header names.
+    pub(crate) fn add_routing_headers(&self, headers: &mut HeaderMap) {
+        let Some(lease) = &self.lease else {
+            return;
+        };
+        let pairs = [
+            (&MODEL_GROUP, self.group_header.clone()),
+            (&MODEL_ID, Some(lease.id_header.clone())),
+            (&API_BASE, Some(lease.api_base_header.clone())),
+            (&RETRIES, Some(HeaderValue::from(self.retries))),
+            (&FALLBACKS, Some(HeaderValue::from(self.fallbacks))),
+            (&OVERHEAD, Some(self.overhead_header())),
+        ];
+        headers.reserve(pairs.len() * 2);
+        for ([ours, litellm], value) in pairs {
+            if let Some(value) = value {
+                headers.insert(ours.clone(), value.clone());
+                headers.insert(litellm.clone(), value);
+            }
+        }
+    }
+
+    fn overhead_header(&self) -> HeaderValue {
+        let overhead = self.started.elapsed().saturating_sub(self.provider_time);
+        let mut text = String::with_capacity(12);
+        push_millis(&mut text, overhead);
+        HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("0"))
     }
 
     pub(crate) fn fail(&mut self, err: &GatewayError) {
@@ -326,7 +443,7 @@ impl AccessRecord {
             return;
         }
         let now = Instant::now();
-        let deployment = self.deployment.as_deref();
+        let deployment = self.lease.as_ref().map(|lease| &*lease.deployment);
         let mut line = AccessLine::new(
             &self.request_id,
             "POST",
@@ -350,7 +467,13 @@ impl AccessRecord {
             line.prompt_tokens = Some(usage.input);
             line.completion_tokens = Some(usage.output);
             line.total_tokens = Some(usage.total());
+            if let Some(lease) = &self.lease {
+                let now_ms = self.gateway.router.clock().now_ms();
+                lease.state.record_tokens(now_ms, usage.total());
+            }
         }
+        line.retries = (self.retries > 0).then_some(u64::from(self.retries));
+        line.fallbacks = (self.fallbacks > 0).then_some(u64::from(self.fallbacks));
         if let Some((origin, message)) = &self.error {
             line.error_origin = Some(origin_str(*origin));
             line.error = Some(message);

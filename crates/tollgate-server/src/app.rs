@@ -97,7 +97,7 @@ impl Gateway {
             .enumerate()
             .map(|(index, deployment)| Deployment::build(deployment, index, &pool, &config.source))
             .collect::<Result<Vec<_>, _>>()?;
-        let router = Router::new(deployments);
+        let router = Router::new(deployments, config.routing.clone());
         let models = ModelCatalog::new(&router);
         let media = pool.media_fetcher(&config.media);
         Ok(Gateway {
@@ -159,13 +159,16 @@ impl ModelCatalog {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
+        // Groups, then the aliases not marked `hidden`.
         let entries: Vec<Model> = router
             .groups()
-            .map(|group| Model {
-                id: group.name.clone(),
+            .map(|group| (group.name.as_str(), group))
+            .chain(router.listed_aliases())
+            .map(|(name, group)| Model {
+                id: name.to_owned(),
                 object: "model".into(),
                 created,
-                owned_by: group.deployments[0].config.provider.prefix.into(),
+                owned_by: group.first().config.provider.prefix.into(),
             })
             .collect();
         let by_id = entries

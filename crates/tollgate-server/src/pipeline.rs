@@ -15,10 +15,11 @@ use tokio::time::Instant;
 use tollgate_core::endpoint::{ClientFormat, Endpoint};
 use tollgate_core::error::GatewayError;
 use tollgate_core::provider::{ProviderKind, WireFormat};
+use tollgate_router::{AttemptPlan, Decision, Member};
 use tollgate_translate::anthropic::outbound::Flavor;
 use tollgate_translate::anthropic::platform;
 use tollgate_translate::canonical::StreamTransform;
-use tollgate_translate::passthrough::inspect_request;
+use tollgate_translate::passthrough::{InspectedRequest, inspect_request};
 use tollgate_upstream::{Deployment, UpstreamBody, UpstreamResponse};
 
 use crate::access_log::{AccessRecord, Outcome};
@@ -45,14 +46,16 @@ pub(crate) async fn handle(
     let mut record = AccessRecord::start(gateway.clone(), request_id, endpoint);
 
     let mut response = match proxy(gateway, endpoint, request, &mut record).await {
-        Ok(Relay::Complete(response)) => {
+        Ok(Relay::Complete(mut response)) => {
             record.status = response.status().as_u16();
             record.outcome = Outcome::Completed;
+            record.add_routing_headers(response.headers_mut());
             record.write();
             response
         }
-        Ok(Relay::Stream { head, upstream }) => {
+        Ok(Relay::Stream { mut head, upstream }) => {
             record.status = head.status.as_u16();
+            record.add_routing_headers(&mut head.headers);
             let body = ObservedStream::new(
                 upstream.body,
                 upstream.first,
@@ -64,8 +67,10 @@ pub(crate) async fn handle(
         }
         Err(err) => {
             record.fail(&err);
+            let mut response: Response = ApiError::new(err, endpoint.format()).into();
+            record.add_routing_headers(response.headers_mut());
             record.write();
-            ApiError::new(err, endpoint.format()).into()
+            response
         }
     };
     response.extensions_mut().insert(LoggedByPipeline);
@@ -105,29 +110,94 @@ async fn proxy(
     record.model = Some(inspected.model.clone());
     record.stream = inspected.stream;
 
-    let deployment = match endpoint {
-        Endpoint::Responses => responses_deployment(gateway, &inspected.model, &body)?,
-        _ => gateway.router.pick(&inspected.model)?.clone(),
-    };
-    record.deployment = Some(deployment.clone());
+    let mut plan = gateway.router.plan(&inspected.model, None)?;
+    if endpoint == Endpoint::Responses
+        && let Some(holder) = native_response_holder(gateway, &plan, &body)
+    {
+        plan.pin(holder);
+    }
+    let mut last_error = None;
+    loop {
+        let Some(lease) = plan.next_attempt() else {
+            return Err(last_error.unwrap_or_else(|| plan.unavailable()));
+        };
+        let result = attempt(
+            gateway,
+            endpoint,
+            &parts.headers,
+            &body,
+            &inspected,
+            &lease,
+            record,
+        )
+        .await;
+        record.note_attempt(&plan);
+        match result {
+            Ok(relay) => {
+                if let Some(latency) = record.upstream_latency() {
+                    plan.succeeded(&lease, latency);
+                }
+                record.lease = Some(lease);
+                return Ok(relay);
+            }
+            Err(err) => match plan.failed(&lease, &err) {
+                Decision::Retry { after } => {
+                    tracing::info!(
+                        request_id = %record.request_id(),
+                        deployment = %lease.config.id,
+                        error = %err.message,
+                        status = err.status.as_u16(),
+                        retry_in_s = after.as_secs_f64(),
+                        next_group = %plan.group().name,
+                        "attempt failed; trying again"
+                    );
+                    record.lease = Some(lease);
+                    if !after.is_zero() {
+                        tokio::time::sleep(after).await;
+                        record.provider_time += after;
+                    }
+                    last_error = Some(err);
+                }
+                Decision::GiveUp => {
+                    record.lease = Some(lease);
+                    return Err(err);
+                }
+            },
+        }
+    }
+}
+
+/// One attempt on one deployment: convert, send, and read the answer up to what the client
+/// needs first (the whole body, or a stream's first event), so that a failure before the
+/// client has seen anything can still be retried elsewhere.
+async fn attempt(
+    gateway: &Gateway,
+    endpoint: Endpoint,
+    client_headers: &HeaderMap,
+    body: &Bytes,
+    inspected: &InspectedRequest,
+    deployment: &Deployment,
+    record: &mut AccessRecord,
+) -> Result<Relay, GatewayError> {
+    record.start_attempt();
     let config = &deployment.config;
     let (upstream_body, exchange) = Exchange::prepare(
         gateway,
         endpoint,
-        &body,
-        &inspected,
-        &deployment,
-        &parts.headers,
+        body,
+        inspected,
+        deployment,
+        client_headers,
     )
     .await?;
-    drop(body);
     if let Exchange::Local(answer) = exchange {
         return Ok(Relay::Complete(json_reply(StatusCode::OK, answer)));
     }
-    let extra_headers = forwarded_headers(endpoint, &deployment, &parts.headers);
+    let extra_headers = forwarded_headers(endpoint, deployment, client_headers);
 
     let upstream_started = Instant::now();
     record.upstream_started = Some(upstream_started.into_std());
+    record.first_byte = None;
     let deadline = upstream_started + config.timeout;
     let response = deployment
         .send(
@@ -139,7 +209,7 @@ async fn proxy(
         .await?;
 
     if !response.status.is_success() {
-        return Err(relay_error(&deployment, response, deadline).await);
+        return Err(relay_error(deployment, response, deadline).await);
     }
 
     // Server-sent events, or AWS event-stream frames (Bedrock).
@@ -157,8 +227,8 @@ async fn proxy(
         head.headers = stream_headers();
         let mut body = response.body;
         // Nothing reaches the client until the first event is in: the headers then leave with
-        // it in one write, and a provider that fails before its first event fails the request
-        // with a proper status rather than a broken stream.
+        // it in one write, and a provider that fails before its first event fails the attempt
+        // with a proper status (so it can be retried) rather than a broken stream.
         let first_event_deadline = (upstream_started + config.stream_timeout).min(deadline);
         let first = match tokio::time::timeout_at(first_event_deadline, body.frame()).await {
             Err(_) => {
@@ -185,6 +255,7 @@ async fn proxy(
 
     let status = response.status;
     let bytes = response.body.collect_until(deadline).await?;
+    record.answered = Some(std::time::Instant::now());
     let (bytes, usage) = exchange.complete(bytes)?;
     record.usage = usage;
     Ok(Relay::Complete(json_reply(status, bytes)))
@@ -199,21 +270,19 @@ fn json_reply(status: StatusCode, body: Bytes) -> Response {
     reply
 }
 
-/// The deployment for a Responses request: the one holding `previous_response_id` when a
-/// provider keeps it (and it serves the model asked for), else the group's pick.
-fn responses_deployment(
+/// For a Responses request continuing a response a provider keeps: the deployment holding
+/// it, when it serves the model asked for.
+fn native_response_holder(
     gateway: &Gateway,
-    model: &str,
+    plan: &AttemptPlan<'_>,
     body: &[u8],
-) -> Result<Arc<Deployment>, GatewayError> {
-    let previous = crate::exchange::previous_response_id(body);
-    if let Some(Stored::Native { deployment }) = previous.and_then(|id| gateway.responses.get(&id))
-        && let Some(holder) = gateway.router.deployment(&deployment)
-        && holder.config.model_name == model
-    {
-        return Ok(holder.clone());
-    }
-    Ok(gateway.router.pick(model)?.clone())
+) -> Option<Arc<Member>> {
+    let previous = crate::exchange::previous_response_id(body)?;
+    let Stored::Native { deployment } = gateway.responses.get(&previous)? else {
+        return None;
+    };
+    let holder = gateway.router.deployment(&deployment)?;
+    (holder.config.model_name == plan.requested().name).then(|| holder.clone())
 }
 
 /// Client headers a provider needs: Anthropic's beta flags, when both sides speak Anthropic —

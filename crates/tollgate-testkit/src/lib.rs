@@ -4,6 +4,7 @@
 pub mod anthropic;
 pub mod bedrock;
 pub mod cohere;
+pub mod faults;
 pub mod gemini;
 pub mod openai;
 mod openai_responses;
@@ -15,6 +16,7 @@ mod tls;
 pub use anthropic::MockAnthropic;
 pub use bedrock::MockBedrock;
 pub use cohere::MockCohere;
+pub use faults::Fault;
 pub use gemini::MockGemini;
 pub use openai::{MockOpenAi, MockOptions};
 pub use recorder::RecordedRequest;

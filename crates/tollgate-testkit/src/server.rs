@@ -8,12 +8,15 @@ use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
+use crate::faults::Faults;
 use crate::recorder::{RecordedRequest, Recorder};
 
 /// A running mock provider; stops when dropped.
 pub struct MockProvider {
     addr: SocketAddr,
     recorder: Arc<Recorder>,
+    /// Failures to inject (see `faults`): healthy until told otherwise.
+    pub faults: Arc<Faults>,
     tls_ca_pem: Option<String>,
     _stop: oneshot::Sender<()>,
 }
@@ -26,6 +29,11 @@ impl MockProvider {
         address: &str,
         tls: bool,
     ) -> Self {
+        let faults = Arc::new(Faults::default());
+        let app = app.layer(axum::middleware::from_fn_with_state(
+            (faults.clone(), recorder.clone()),
+            crate::faults::inject,
+        ));
         let listener = TcpListener::bind(address)
             .await
             .expect("mock provider binds");
@@ -54,6 +62,7 @@ impl MockProvider {
         MockProvider {
             addr,
             recorder,
+            faults,
             tls_ca_pem,
             _stop: stop,
         }

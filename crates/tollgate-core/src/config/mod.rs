@@ -5,6 +5,7 @@
 mod error;
 mod load;
 pub mod raw;
+mod routing;
 mod validate;
 
 use std::path::PathBuf;
@@ -16,6 +17,7 @@ use url::Url;
 
 pub use error::ConfigError;
 pub use load::{load, load_str};
+pub use routing::{FallbackMap, GroupAlias, RoutingSettings, RoutingStrategy};
 
 use crate::env::Env;
 use crate::provider::{ProviderKind, ProviderSpec, WireFormat};
@@ -35,6 +37,8 @@ pub struct Config {
     pub upstream: UpstreamSettings,
     pub media: MediaSettings,
     /// Kept as written for the capabilities that will read them.
+    /// Balancing, retries, cooldowns, fallbacks and aliases (`router_settings`).
+    pub routing: RoutingSettings,
     pub router_settings: Mapping,
     pub litellm_settings: Mapping,
     /// Keys accepted but not acted on yet; reported in one start-up warning.
@@ -65,6 +69,8 @@ pub struct DeploymentConfig {
     /// Establishing a connection (Tollgate's own `connect_timeout`; the global default when unset).
     pub connect_timeout: Option<Duration>,
     pub max_retries: Option<u32>,
+    /// How long this deployment is left out after failing; the router's when unset.
+    pub cooldown_time: Option<Duration>,
     pub rpm: Option<u64>,
     pub tpm: Option<u64>,
     pub weight: Option<f64>,

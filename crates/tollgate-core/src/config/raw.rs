@@ -65,6 +65,9 @@ pub struct RawLitellmParams {
     pub connect_timeout: Option<Scalar>,
     #[serde(default)]
     pub max_retries: Option<Scalar>,
+    /// Seconds this deployment is left out after failing (overrides the router's).
+    #[serde(default)]
+    pub cooldown_time: Option<Scalar>,
     #[serde(default)]
     pub rpm: Option<Scalar>,
     #[serde(default)]

@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 use url::Url;
 
 use super::raw::{RawConfig, RawDeployment, RawLitellmParams, RawModelInfo, Scalar};
+use super::routing;
 use super::{
     AwsCredentials, BedrockConfig, BedrockRoute, Config, ConfigError, DeploymentConfig,
     GoogleCredentials, MediaSettings, ModelInfo, UpstreamSettings, VertexConfig,
@@ -33,6 +34,10 @@ const DEFAULT_AZURE_API_VERSION: &str = "2025-02-01-preview";
 /// Every other key is accepted and listed in the start-up warning.
 const ROUTER_SETTINGS_USED: &[&str] = &["timeout", "stream_timeout"];
 const LITELLM_SETTINGS_USED: &[&str] = &["request_timeout", "ssl_verify", "drop_params"];
+
+fn is_used(used: &[&str], routing: &[&str], key: &str) -> bool {
+    used.contains(&key) || routing.contains(&key)
+}
 
 pub(super) fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigError> {
     let cx = Context { file };
@@ -61,16 +66,12 @@ pub(super) fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigErro
 
     let mut not_implemented: BTreeSet<String> = BTreeSet::new();
     not_implemented.extend(raw.other.keys().cloned());
-    not_implemented.extend(unused_keys(
-        "router_settings",
-        &router_settings,
-        ROUTER_SETTINGS_USED,
-    ));
-    not_implemented.extend(unused_keys(
-        "litellm_settings",
-        &litellm_settings,
-        LITELLM_SETTINGS_USED,
-    ));
+    not_implemented.extend(unused_keys("router_settings", &router_settings, |key| {
+        is_used(ROUTER_SETTINGS_USED, routing::ROUTER_KEYS, key)
+    }));
+    not_implemented.extend(unused_keys("litellm_settings", &litellm_settings, |key| {
+        is_used(LITELLM_SETTINGS_USED, routing::LITELLM_KEYS, key)
+    }));
     not_implemented.extend(
         general
             .other
@@ -156,6 +157,14 @@ pub(super) fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigErro
         taken.insert(id.clone());
         deployments[index].id = id;
     }
+
+    let mut groups: Vec<&str> = deployments
+        .iter()
+        .map(|deployment| deployment.model_name.as_str())
+        .collect();
+    groups.sort_unstable();
+    groups.dedup();
+    let routing = routing::resolve(&cx, &router_settings, &litellm_settings, &groups)?;
 
     let master_key = general
         .master_key
@@ -249,6 +258,7 @@ pub(super) fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigErro
         .unwrap_or(DEFAULT_DRAIN_TIMEOUT),
         upstream,
         media,
+        routing,
         router_settings,
         litellm_settings,
         not_implemented: not_implemented.into_iter().collect(),
@@ -273,13 +283,17 @@ impl Context<'_> {
 }
 
 /// Turns scalars into typed values, resolving `os.environ/NAME` first.
-struct Resolver<'a> {
+pub(super) struct Resolver<'a> {
     cx: Context<'a>,
     env: &'a Env,
 }
 
 impl Resolver<'_> {
-    fn text(&self, path: &str, value: &Scalar) -> Result<String, ConfigError> {
+    pub(super) fn error(&self, path: &str, message: impl Into<String>) -> ConfigError {
+        self.cx.error(path, message)
+    }
+
+    pub(super) fn text(&self, path: &str, value: &Scalar) -> Result<String, ConfigError> {
         match value {
             Scalar::Text(text) => match env_reference(text) {
                 Some(var) => self.env.get(var).ok_or_else(|| {
@@ -294,7 +308,7 @@ impl Resolver<'_> {
         }
     }
 
-    fn secret(&self, path: &str, value: &Scalar) -> Result<SecretString, ConfigError> {
+    pub(super) fn secret(&self, path: &str, value: &Scalar) -> Result<SecretString, ConfigError> {
         let text = self.text(path, value)?;
         if text.trim().is_empty() {
             return Err(self.cx.error(path, "must not be empty"));
@@ -302,7 +316,7 @@ impl Resolver<'_> {
         Ok(SecretString::from(text))
     }
 
-    fn number(&self, path: &str, value: &Scalar) -> Result<f64, ConfigError> {
+    pub(super) fn number(&self, path: &str, value: &Scalar) -> Result<f64, ConfigError> {
         match value {
             Scalar::Integer(number) => Ok(*number as f64),
             Scalar::Float(number) => Ok(*number),
@@ -319,7 +333,7 @@ impl Resolver<'_> {
         }
     }
 
-    fn u64(&self, path: &str, value: &Scalar) -> Result<u64, ConfigError> {
+    pub(super) fn u64(&self, path: &str, value: &Scalar) -> Result<u64, ConfigError> {
         let number = self.number(path, value)?;
         if number < 0.0 || number.fract() != 0.0 || number > u64::MAX as f64 {
             return Err(self
@@ -329,7 +343,7 @@ impl Resolver<'_> {
         Ok(number as u64)
     }
 
-    fn non_negative_f64(&self, path: &str, value: &Scalar) -> Result<f64, ConfigError> {
+    pub(super) fn non_negative_f64(&self, path: &str, value: &Scalar) -> Result<f64, ConfigError> {
         let number = self.number(path, value)?;
         if !number.is_finite() || number < 0.0 {
             return Err(self
@@ -339,7 +353,7 @@ impl Resolver<'_> {
         Ok(number)
     }
 
-    fn positive_f64(&self, path: &str, value: &Scalar) -> Result<f64, ConfigError> {
+    pub(super) fn positive_f64(&self, path: &str, value: &Scalar) -> Result<f64, ConfigError> {
         let number = self.non_negative_f64(path, value)?;
         if number == 0.0 {
             return Err(self.cx.error(path, "must be greater than 0"));
@@ -347,7 +361,7 @@ impl Resolver<'_> {
         Ok(number)
     }
 
-    fn duration(&self, path: &str, value: &Scalar) -> Result<Duration, ConfigError> {
+    pub(super) fn duration(&self, path: &str, value: &Scalar) -> Result<Duration, ConfigError> {
         let duration = match value {
             Scalar::Integer(_) | Scalar::Float(_) => {
                 let number = self.number(path, value)?;
@@ -367,7 +381,7 @@ impl Resolver<'_> {
         Ok(duration)
     }
 
-    fn bool(&self, path: &str, value: &Scalar) -> Result<bool, ConfigError> {
+    pub(super) fn bool(&self, path: &str, value: &Scalar) -> Result<bool, ConfigError> {
         match value {
             Scalar::Bool(flag) => Ok(*flag),
             _ => {
@@ -533,6 +547,14 @@ impl Resolver<'_> {
                 .map(|v| self.u64(&field(name), v))
                 .transpose()
         };
+        let cooldown_time = params
+            .cooldown_time
+            .as_ref()
+            .map(|value| {
+                self.non_negative_f64(&field("cooldown_time"), value)
+                    .map(Duration::from_secs_f64)
+            })
+            .transpose()?;
         let rpm = opt_u64("rpm", &params.rpm)?;
         let tpm = opt_u64("tpm", &params.tpm)?;
         let order = opt_u64("order", &params.order)?.map(|n| n.min(u32::MAX as u64) as u32);
@@ -615,6 +637,7 @@ impl Resolver<'_> {
             stream_timeout,
             connect_timeout,
             max_retries,
+            cooldown_time,
             rpm,
             tpm,
             weight,
@@ -1106,12 +1129,12 @@ fn mapping_scalar(
 fn unused_keys<'a>(
     section: &'a str,
     mapping: &'a Mapping,
-    used: &'a [&str],
+    used: impl Fn(&str) -> bool + 'a,
 ) -> impl Iterator<Item = String> + 'a {
     mapping
         .keys()
         .filter_map(|key| key.as_str())
-        .filter(|key| !used.contains(key))
+        .filter(move |key| !used(key))
         .map(move |key| format!("{section}.{key}"))
 }
 

@@ -16,6 +16,7 @@ mod gemini;
 mod media;
 mod models_health;
 mod responses;
+mod routing;
 mod shutdown;
 mod tls;
 mod vertex;

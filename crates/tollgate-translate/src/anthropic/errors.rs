@@ -3,13 +3,9 @@
 //! OpenAI's codes, so routing can fall back on them.
 
 use http::StatusCode;
+pub use tollgate_core::error::{CONTENT_POLICY_VIOLATION, CONTEXT_LENGTH_EXCEEDED};
 use tollgate_core::error::{ErrorKind, GatewayError};
 use tollgate_wire::anthropic::ErrorEnvelope;
-
-/// `context_length_exceeded`: the prompt does not fit the model.
-pub const CONTEXT_LENGTH_EXCEEDED: &str = "context_length_exceeded";
-/// `content_policy_violation`: the provider's content filter refused.
-pub const CONTENT_POLICY_VIOLATION: &str = "content_policy_violation";
 
 /// An Anthropic error response (or stream `error` event) as a gateway error.
 pub fn provider_error(status: StatusCode, body: &[u8]) -> GatewayError {

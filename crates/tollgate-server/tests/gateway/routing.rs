@@ -1,0 +1,501 @@
+//! Routing and reliability through real HTTP: retries on another deployment, `retry-after`
+//! honoured, cooldowns that start and end, fallbacks to another provider, streams that fail
+//! before or after their first byte, and the headers that say what happened.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tollgate_testkit::{Fault, MockAnthropic, MockOpenAi, MockProvider};
+
+use crate::harness::{MASTER_KEY, TestGateway, read_events, streamed_content};
+
+/// An OpenAI-compatible deployment of group `name` with id `id`, plus extra litellm_params.
+fn deployment(name: &str, id: &str, mock: &MockProvider, extra: &str) -> String {
+    format!(
+        "  - model_name: {name}\n    litellm_params:\n      model: openai/gpt-4o-mini\n      api_base: {}\n      api_key: sk-provider\n{extra}    model_info:\n      id: {id}\n",
+        mock.base_url()
+    )
+}
+
+fn config(deployments: &[String], router_settings: &str) -> String {
+    format!(
+        "general_settings:\n  master_key: {MASTER_KEY}\nmodel_list:\n{}router_settings:\n{router_settings}",
+        deployments.concat()
+    )
+}
+
+fn chat(model: &str) -> Value {
+    json!({"model": model, "messages": [{"role": "user", "content": "ping"}]})
+}
+
+fn header<'a>(response: &'a reqwest::Response, name: &str) -> &'a str {
+    response
+        .headers()
+        .get(name)
+        .map(|value| value.to_str().unwrap())
+        .unwrap_or_else(|| panic!("no {name} header"))
+}
+
+#[tokio::test]
+async fn a_failing_deployment_is_retried_on_another_and_the_headers_say_so() {
+    let (a, b) = (MockOpenAi::start().await, MockOpenAi::start().await);
+    a.faults.fail_all(Fault::status(500));
+    let gateway = TestGateway::start(&config(
+        &[deployment("m", "a", &a, ""), deployment("m", "b", &b, "")],
+        "  allowed_fails: 1000\n",
+    ))
+    .await;
+
+    let mut retried = 0;
+    for _ in 0..20 {
+        let response = gateway
+            .post("/v1/chat/completions")
+            .json(&chat("m"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(header(&response, "x-tollgate-model-id"), "b");
+        assert_eq!(header(&response, "x-litellm-model-id"), "b");
+        assert_eq!(header(&response, "x-tollgate-model-group"), "m");
+        assert_eq!(
+            header(&response, "x-tollgate-api-base"),
+            b.addr().to_string()
+        );
+        assert_eq!(header(&response, "x-tollgate-attempted-fallbacks"), "0");
+        let retries: usize = header(&response, "x-tollgate-attempted-retries")
+            .parse()
+            .unwrap();
+        assert_eq!(
+            header(&response, "x-litellm-attempted-retries"),
+            retries.to_string()
+        );
+        let overhead: f64 = header(&response, "x-tollgate-overhead-duration-ms")
+            .parse()
+            .unwrap();
+        assert!((0.0..1000.0).contains(&overhead), "{overhead}");
+        retried += retries;
+    }
+    // Every request that went to `a` first was retried once, on `b`.
+    assert_eq!(retried, a.requests().len());
+    assert!(
+        retried > 0,
+        "simple-shuffle sent nothing to a in 20 requests"
+    );
+    assert_eq!(b.requests().len(), 20);
+}
+
+#[tokio::test]
+async fn a_rate_limited_deployment_cools_down_for_its_retry_after_then_serves_again() {
+    let (a, b) = (MockOpenAi::start().await, MockOpenAi::start().await);
+    let gateway = TestGateway::start(&config(
+        &[deployment("m", "a", &a, ""), deployment("m", "b", &b, "")],
+        "  cooldown_time: 30\n",
+    ))
+    .await;
+    // Find `a` by sending until it has served once, then make it answer 429.
+    while a.requests().is_empty() {
+        let response = gateway
+            .post("/v1/chat/completions")
+            .json(&chat("m"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    a.faults.push(Fault::rate_limited(Duration::from_secs(1)));
+    let limited_at = Instant::now();
+    let mut served_by_a_again = None;
+    for _ in 0..200 {
+        let response = gateway
+            .post("/v1/chat/completions")
+            .json(&chat("m"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{:?}", response.text().await);
+        let served_by = header(&response, "x-tollgate-model-id").to_owned();
+        if served_by == "a" && a.requests().len() > 2 {
+            served_by_a_again = Some(limited_at.elapsed());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The cooldown lasted the provider's retry-after (1 s), not cooldown_time (30 s).
+    let back_after = served_by_a_again.expect("a came back");
+    assert!(back_after >= Duration::from_millis(950), "{back_after:?}");
+    assert!(back_after < Duration::from_secs(5), "{back_after:?}");
+}
+
+#[tokio::test]
+async fn retry_after_is_waited_out_when_the_group_has_one_deployment() {
+    let a = MockOpenAi::start().await;
+    a.faults
+        .push(Fault::rate_limited(Duration::from_millis(1200)));
+    let gateway = TestGateway::start(&config(
+        &[deployment("m", "a", &a, "")],
+        "  num_retries: 1\n",
+    ))
+    .await;
+    let started = Instant::now();
+    let response = gateway
+        .post("/v1/chat/completions")
+        .json(&chat("m"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "x-tollgate-attempted-retries"), "1");
+    assert!(
+        started.elapsed() >= Duration::from_millis(1200),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(a.requests().len(), 2);
+    let overhead: f64 = header(&response, "x-tollgate-overhead-duration-ms")
+        .parse()
+        .unwrap();
+    assert!(
+        overhead < 500.0,
+        "the wait is not the gateway's overhead: {overhead}"
+    );
+}
+
+#[tokio::test]
+async fn bad_requests_are_neither_retried_nor_fallen_back() {
+    let (a, b) = (MockOpenAi::start().await, MockOpenAi::start().await);
+    a.faults.fail_all(Fault::status(400));
+    let gateway = TestGateway::start(&config(
+        &[
+            deployment("m", "a", &a, ""),
+            deployment("backup", "b", &b, ""),
+        ],
+        "  fallbacks: [{m: [backup]}]\n",
+    ))
+    .await;
+    let response = gateway
+        .post("/v1/chat/completions")
+        .json(&chat("m"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert_eq!(a.requests().len(), 1);
+    assert!(b.requests().is_empty());
+}
+
+#[tokio::test]
+async fn a_dead_group_falls_back_to_another_provider() {
+    let openai = MockOpenAi::start().await;
+    openai.faults.fail_all(Fault::status(503));
+    let anthropic = MockAnthropic::start().await;
+    let models = [
+        deployment("gpt", "openai-1", &openai, ""),
+        format!(
+            "  - model_name: claude\n    litellm_params:\n      model: anthropic/claude-sonnet-4-5\n      api_base: {}\n      api_key: sk-ant\n    model_info:\n      id: claude-1\n",
+            anthropic.root_url()
+        ),
+    ];
+    let gateway = TestGateway::start(&config(
+        &models,
+        "  num_retries: 0\n  fallbacks: [{gpt: [claude]}]\n",
+    ))
+    .await;
+
+    let response = gateway
+        .post("/v1/chat/completions")
+        .json(&chat("gpt"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "x-tollgate-model-group"), "claude");
+    assert_eq!(header(&response, "x-tollgate-model-id"), "claude-1");
+    assert_eq!(header(&response, "x-tollgate-attempted-fallbacks"), "1");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["object"], "chat.completion");
+    assert_eq!(body["choices"][0]["message"]["content"], "ping");
+
+    let mut stream = chat("gpt");
+    stream["stream"] = json!(true);
+    let response = gateway
+        .post("/v1/chat/completions")
+        .json(&stream)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "x-tollgate-model-group"), "claude");
+    assert_eq!(streamed_content(&read_events(response).await), "ping");
+    assert_eq!(openai.requests().len(), 2);
+}
+
+#[tokio::test]
+async fn context_window_errors_go_to_the_larger_group() {
+    let (small, large) = (MockOpenAi::start().await, MockOpenAi::start().await);
+    let gateway = TestGateway::start(&config(
+        &[
+            format!(
+                "  - model_name: small\n    litellm_params:\n      model: openai/error-400\n      api_base: {}\n      api_key: sk-provider\n",
+                small.base_url()
+            ),
+            deployment("large", "large-1", &large, ""),
+        ],
+        "  context_window_fallbacks: [{small: [large]}]\n",
+    ))
+    .await;
+    // The mock answers OpenAI's context_length_exceeded for model `error-400`.
+    let response = gateway
+        .post("/v1/chat/completions")
+        .json(&chat("small"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{:?}", response.text().await);
+    assert_eq!(header(&response, "x-tollgate-model-group"), "large");
+    assert_eq!(small.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn when_every_deployment_is_cooling_the_answer_is_429_with_retry_after() {
+    let (a, b) = (MockOpenAi::start().await, MockOpenAi::start().await);
+    for mock in [&a, &b] {
+        mock.faults
+            .fail_all(Fault::rate_limited(Duration::from_secs(30)));
+    }
+    let gateway = TestGateway::start(&config(
+        &[deployment("m", "a", &a, ""), deployment("m", "b", &b, "")],
+        "  num_retries: 3\n",
+    ))
+    .await;
+    // First request: both answer 429 and cool down; the provider's error is relayed.
+    let response = gateway
+        .post("/v1/chat/completions")
+        .json(&chat("m"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 429);
+    assert_eq!(a.requests().len() + b.requests().len(), 2);
+    // Next: nothing is tried at all.
+    let response = gateway
+        .post("/v1/chat/completions")
+        .json(&chat("m"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 429);
+    let retry_after: u64 = header(&response, "retry-after").parse().unwrap();
+    assert!((29..=30).contains(&retry_after), "{retry_after}");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "no_deployments_available");
+    assert!(body["error"]["message"].as_str().unwrap().contains("`m`"));
+    assert_eq!(a.requests().len() + b.requests().len(), 2);
+}
+
+#[tokio::test]
+async fn a_timeout_before_the_headers_is_retried_elsewhere() {
+    let (slow, fast) = (MockOpenAi::start().await, MockOpenAi::start().await);
+    slow.faults.fail_all(Fault::Delay(Duration::from_secs(10)));
+    let gateway = TestGateway::start(&config(
+        &[
+            deployment("m", "slow", &slow, "      timeout: 0.3\n"),
+            deployment("m", "fast", &fast, "      timeout: 0.3\n"),
+        ],
+        "  routing_strategy: least-busy\n",
+    ))
+    .await;
+    let started = Instant::now();
+    for _ in 0..4 {
+        let response = gateway
+            .post("/v1/chat/completions")
+            .json(&chat("m"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(header(&response, "x-tollgate-model-id"), "fast");
+    }
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn a_stream_that_fails_before_its_first_byte_is_retried_transparently() {
+    let (a, b) = (MockOpenAi::start().await, MockOpenAi::start().await);
+    let gateway = TestGateway::start(&config(
+        &[deployment("m", "a", &a, ""), deployment("m", "b", &b, "")],
+        "  allowed_fails: 1000\n",
+    ))
+    .await;
+    // Each fails its next request: the first two attempts fail, the third streams.
+    a.faults.push(Fault::status(502));
+    b.faults.push(Fault::status(502));
+    let mut body = chat("m");
+    body["stream"] = json!(true);
+    let response = gateway
+        .post("/v1/chat/completions")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "x-tollgate-attempted-retries"), "2");
+    assert_eq!(a.requests().len() + b.requests().len(), 3);
+    assert_eq!(streamed_content(&read_events(response).await), "ping");
+}
+
+#[tokio::test]
+async fn a_stream_cut_after_its_first_byte_ends_with_an_error_event() {
+    let a = MockOpenAi::start().await;
+    let gateway = TestGateway::start(&config(
+        &[deployment("m", "a", &a, "      timeout: 0.5\n")],
+        "  num_retries: 0\n",
+    ))
+    .await;
+    let mut body = chat("m");
+    body["stream"] = json!(true);
+    for fault in [Fault::ResetMidStream, Fault::StallMidStream] {
+        a.faults.push(fault.clone());
+        let response = gateway
+            .post("/v1/chat/completions")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let events = read_events(response).await;
+        assert_eq!(streamed_content(&events), "partial ", "{fault:?}");
+        let last: Value = serde_json::from_str(events.last().unwrap()).unwrap();
+        assert!(
+            last["error"]["message"].is_string(),
+            "{fault:?}: {events:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn malformed_provider_json_is_retried_on_another_deployment() {
+    let anthropic = [MockAnthropic::start().await, MockAnthropic::start().await];
+    let models: Vec<String> = anthropic
+        .iter()
+        .enumerate()
+        .map(|(index, mock)| {
+            format!(
+                "  - model_name: claude\n    litellm_params:\n      model: anthropic/claude-sonnet-4-5\n      api_base: {}\n      api_key: sk-ant\n    model_info:\n      id: claude-{index}\n",
+                mock.root_url()
+            )
+        })
+        .collect();
+    let gateway = TestGateway::start(&config(&models, "  allowed_fails: 1000\n")).await;
+    // Each answers its next request with a cut-short body: two failed attempts, then an answer.
+    for mock in &anthropic {
+        mock.faults.push(Fault::MalformedJson);
+    }
+    let response = gateway
+        .post("/v1/chat/completions")
+        .json(&chat("claude"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "x-tollgate-attempted-retries"), "2");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["choices"][0]["message"]["content"], "ping");
+}
+
+#[tokio::test]
+async fn aliases_route_to_their_group_and_hidden_ones_are_not_listed() {
+    let a = MockOpenAi::start().await;
+    let gateway = TestGateway::start(&config(
+        &[deployment("m", "a", &a, "")],
+        "  model_group_alias: {gpt-4: m, internal: {model: m, hidden: true}}\n",
+    ))
+    .await;
+    for alias in ["gpt-4", "internal"] {
+        let response = gateway
+            .post("/v1/chat/completions")
+            .json(&chat(alias))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(header(&response, "x-tollgate-model-group"), "m");
+    }
+    let models: Value = gateway
+        .get("/v1/models")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = models["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["m", "gpt-4"]);
+}
+
+/// 2,000 requests, 40 at a time, over three deployments; one dies (connection refused) half
+/// way. No client sees a failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deployment_dying_mid_run_is_invisible_to_clients() {
+    let mocks: Vec<MockProvider> = vec![
+        MockOpenAi::start().await,
+        MockOpenAi::start().await,
+        MockOpenAi::start().await,
+    ];
+    let models: Vec<String> = mocks
+        .iter()
+        .enumerate()
+        .map(|(index, mock)| deployment("m", &format!("d{index}"), mock, ""))
+        .collect();
+    let gateway = Arc::new(TestGateway::start(&config(&models, "  num_retries: 2\n")).await);
+    let mut mocks = mocks.into_iter();
+    let doomed = mocks.next().unwrap();
+    let survivors: Vec<MockProvider> = mocks.collect();
+
+    let done = Arc::new(AtomicUsize::new(0));
+    let mut workers = Vec::new();
+    for _ in 0..40 {
+        let gateway = gateway.clone();
+        let done = done.clone();
+        workers.push(tokio::spawn(async move {
+            let mut served = HashMap::<String, usize>::new();
+            for _ in 0..50 {
+                let response = gateway
+                    .post("/v1/chat/completions")
+                    .json(&chat("m"))
+                    .send()
+                    .await
+                    .unwrap();
+                let status = response.status();
+                let id = response.headers()["x-tollgate-model-id"]
+                    .to_str()
+                    .unwrap()
+                    .to_owned();
+                assert_eq!(status, 200, "{:?}", response.text().await);
+                *served.entry(id).or_default() += 1;
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+            served
+        }));
+    }
+    while done.load(Ordering::Relaxed) < 1000 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    drop(doomed);
+    let mut served = HashMap::<String, usize>::new();
+    for worker in workers {
+        for (id, count) in worker.await.expect("no client saw a failure") {
+            *served.entry(id).or_default() += count;
+        }
+    }
+    assert_eq!(served.values().sum::<usize>(), 2000);
+    assert!(survivors.iter().all(|mock| mock.requests().len() > 300));
+}
