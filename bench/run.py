@@ -8,6 +8,10 @@ the gateway, in one run, so the difference is what the gateway adds.
 Matrix: upstream latency 0 / 50 ms x non-streaming / 5-chunk stream x concurrency 1 / 32 / 128,
 each against (a) the mock provider directly and (b) Tollgate in front of it.
 
+Group size (skip with --no-group): at 0 ms, the same gateway serving a one-deployment group
+beside a group of 100 deployments (all on the mock), JSON, concurrency 1 and 32: choosing a
+deployment must not grow with the group.
+
 Translation (skip with --no-translation): at 0 ms, the gateway's CPU per request for an OpenAI
 client served by an Anthropic-format mock (request, response and stream translated) beside the
 OpenAI-to-OpenAI passthrough, JSON and stream, concurrency 1 and 32.
@@ -151,6 +155,9 @@ def start_mock(mock_bin, latency_ms, wire_format="openai"):
     return process, line.removeprefix("listening on ")
 
 
+GROUP_SIZE = 100
+
+
 def start_gateway(tollgate_bin, mock_address, workdir, port, anthropic_address=None):
     config = os.path.join(workdir, "bench.yaml")
     with open(config, "w") as f:
@@ -162,6 +169,15 @@ def start_gateway(tollgate_bin, mock_address, workdir, port, anthropic_address=N
             f"      api_base: http://{mock_address}/v1\n"
             "      api_key: sk-provider-bench\n"
         )
+        for index in range(GROUP_SIZE):
+            f.write(
+                "  - model_name: bench-group\n"
+                "    litellm_params:\n"
+                "      model: openai/gpt-4o-mini\n"
+                f"      api_base: http://{mock_address}/v1\n"
+                "      api_key: sk-provider-bench\n"
+                f"    model_info: {{id: group-member-{index}}}\n"
+            )
         if anthropic_address:
             f.write(
                 "  - model_name: bench-claude\n"
@@ -251,6 +267,8 @@ def main():
     parser.add_argument("--no-nginx", dest="nginx", action="store_false", help="skip the nginx reference")
     parser.add_argument("--no-translation", dest="translation", action="store_false",
                         help="skip the OpenAI-client-to-Anthropic-provider comparison")
+    parser.add_argument("--no-group", dest="group", action="store_false",
+                        help="skip the one-deployment against 100-deployment group comparison")
     args = parser.parse_args()
 
     ensure_tool("wrk", "wrk")
@@ -259,10 +277,14 @@ def main():
     tollgate_bin, mock_bin = build()
     rows = []
     translation_rows = []
+    group_rows = []
     memory = {}
     with tempfile.TemporaryDirectory() as workdir:
         bodies = {}
         claude_bodies = {}
+        group_body = os.path.join(workdir, "body-bench-group.json")
+        with open(group_body, "w") as f:
+            f.write(request_body(False, "bench-group"))
         for stream in (False, True):
             for model, paths in (("bench-model", bodies), ("bench-claude", claude_bodies)):
                 path = os.path.join(workdir, f"body-{model}-{stream}.json")
@@ -296,6 +318,9 @@ def main():
                               f"added p50 {(through['p50_us'] - direct['p50_us']) / 1000:+.3f} ms  "
                               f"p99 {(through['p99_us'] - direct['p99_us']) / 1000:+.3f} ms  "
                               f"cpu {through['cpu_ms_per_request']:.4f} ms/req", file=sys.stderr)
+                if args.group and latency == 0:
+                    group_rows += measure_group(
+                        f"http://127.0.0.1:{port}/v1/chat/completions", gateway.pid, bodies[False], group_body, args)
                 if translating:
                     translation_rows += measure_translation(
                         f"http://127.0.0.1:{port}/v1/chat/completions", gateway.pid, bodies, claude_bodies, args)
@@ -313,12 +338,38 @@ def main():
                 mock.wait()
 
     os.makedirs(RESULTS, exist_ok=True)
-    report = render(rows, translation_rows, memory, args)
+    report = render(rows, translation_rows, group_rows, memory, args)
     with open(os.path.join(RESULTS, "latest.md"), "w") as f:
         f.write(report)
     with open(os.path.join(RESULTS, "latest.json"), "w") as f:
-        json.dump({"rows": rows, "translation": translation_rows, "memory": memory, "args": vars(args)}, f, indent=1)
+        json.dump({"rows": rows, "translation": translation_rows, "group": group_rows, "memory": memory,
+                   "args": vars(args)}, f, indent=1)
     print(report)
+
+
+def compare_bodies(url, gateway_pid, files, concurrency, args):
+    """The same gateway at the same URL, one body per name; warmed, then measured interleaved."""
+    for file in files.values():
+        wrk(url, file, concurrency, 2, MASTER_KEY)
+    runs = {name: [] for name in files}
+    for _ in range(args.repeats):
+        for name, file in files.items():
+            runs[name].append(measure_once(url, file, concurrency, args.duration, MASTER_KEY, gateway_pid))
+    return {name: median_of(results) for name, results in runs.items()}
+
+
+def measure_group(url, gateway_pid, single_body, group_body, args):
+    """A one-deployment group against a 100-deployment group, same gateway, same mock."""
+    rows = []
+    for concurrency in (1, 32):
+        row = compare_bodies(url, gateway_pid, {"single": single_body, "group": group_body}, concurrency, args)
+        row["concurrency"] = concurrency
+        rows.append(row)
+        print(f"group of {GROUP_SIZE}  json    c={concurrency:<3}  "
+              f"1 deployment cpu {row['single']['cpu_ms_per_request']:.4f} ms/req p50 {row['single']['p50_us'] / 1000:.3f} ms  "
+              f"{GROUP_SIZE} deployments cpu {row['group']['cpu_ms_per_request']:.4f} ms/req "
+              f"p50 {row['group']['p50_us'] / 1000:.3f} ms", file=sys.stderr)
+    return rows
 
 
 def measure_translation(url, gateway_pid, bodies, claude_bodies, args):
@@ -327,18 +378,8 @@ def measure_translation(url, gateway_pid, bodies, claude_bodies, args):
     rows = []
     for stream in (False, True):
         for concurrency in (1, 32):
-            targets = {
-                "passthrough": (url, MASTER_KEY, gateway_pid),
-                "translated": (url, MASTER_KEY, gateway_pid),
-            }
             files = {"passthrough": bodies[stream], "translated": claude_bodies[stream]}
-            for name, (target, auth, _) in targets.items():
-                wrk(target, files[name], concurrency, 2, auth)
-            runs = {name: [] for name in targets}
-            for _ in range(args.repeats):
-                for name, (target, auth, pid) in targets.items():
-                    runs[name].append(measure_once(target, files[name], concurrency, args.duration, auth, pid))
-            row = {name: median_of(results) for name, results in runs.items()}
+            row = compare_bodies(url, gateway_pid, files, concurrency, args)
             row.update({"stream": stream, "concurrency": concurrency})
             rows.append(row)
             ratio = row["translated"]["cpu_ms_per_request"] / row["passthrough"]["cpu_ms_per_request"]
@@ -349,7 +390,7 @@ def measure_translation(url, gateway_pid, bodies, claude_bodies, args):
     return rows
 
 
-def render(rows, translation_rows, memory, args):
+def render(rows, translation_rows, group_rows, memory, args):
     machine = subprocess.run(["uname", "-srm"], capture_output=True, text=True).stdout.strip()
     cpu = "unknown CPU"
     with open("/proc/cpuinfo") as info:
@@ -358,7 +399,9 @@ def render(rows, translation_rows, memory, args):
                 cpu = line.split(":", 1)[1].strip()
                 break
     lines = [
-        f"Command: `python3 bench/run.py --duration {args.duration} --repeats {args.repeats}` on {os.cpu_count()} cores ({cpu}; {machine}).",
+        f"Command: `python3 bench/run.py --duration {args.duration} --repeats {args.repeats}"
+        f"{'' if args.latencies == '0,50' else ' --latencies ' + args.latencies}"
+        f"{'' if args.concurrency == '1,32,128' else ' --concurrency ' + args.concurrency}` on {os.cpu_count()} cores ({cpu}; {machine}).",
         "Each figure is the median of the repeats; the runs of a point are interleaved (direct, gateway, nginx, direct, ...).",
         "Gateway (and the nginx reference) pinned to core 1; mock provider and wrk share core 0. Latency in ms; added = gateway - direct.",
         "",
@@ -392,6 +435,21 @@ def render(rows, translation_rows, memory, args):
                 f"| {p['p50_us'] / 1000:.3f} | {t['p50_us'] / 1000:.3f} "
                 f"| {p['cpu_ms_per_request']:.4f} | {t['cpu_ms_per_request']:.4f} "
                 f"| {t['cpu_ms_per_request'] / p['cpu_ms_per_request']:.2f} |"
+            )
+    if group_rows:
+        lines += [
+            "",
+            f"Group size, 0 ms upstream, JSON: one gateway; `1` is a one-deployment group, `{GROUP_SIZE}` a group of",
+            f"{GROUP_SIZE} deployments on the same mock (simple-shuffle). CPU is the gateway's.",
+            "",
+            f"| conc. | 1: p50 | {GROUP_SIZE}: p50 | 1: CPU ms/req | {GROUP_SIZE}: CPU ms/req |",
+            "|---:|---:|---:|---:|---:|",
+        ]
+        for row in group_rows:
+            one, many = row["single"], row["group"]
+            lines.append(
+                f"| {row['concurrency']} | {one['p50_us'] / 1000:.3f} | {many['p50_us'] / 1000:.3f} "
+                f"| {one['cpu_ms_per_request']:.4f} | {many['cpu_ms_per_request']:.4f} |"
             )
     lines += ["", f"Gateway memory: {memory.get('idle_rss_mb', 0):.1f} MB RSS idle, {memory.get('peak_rss_mb', 0):.1f} MB peak under load.", ""]
     return "\n".join(lines)

@@ -103,7 +103,7 @@ const ECHO_MODELS: &str =
 fn check_config_prints_the_model_table_with_keys_redacted() {
     let config = write_config(
         "check",
-        "model_list:\n  - model_name: gpt-4o\n    litellm_params:\n      model: openai/gpt-4o\n      api_key: sk-never-print-me\n  - model_name: local\n    litellm_params:\n      model: ollama/llama3\nrouter_settings:\n  routing_strategy: latency-based-routing\n",
+        "model_list:\n  - model_name: gpt-4o\n    litellm_params:\n      model: openai/gpt-4o\n      api_key: sk-never-print-me\n  - model_name: local\n    litellm_params:\n      model: ollama/llama3\nrouter_settings:\n  redis_host: localhost\n",
     );
     let output = tollgate()
         .arg("check-config")
@@ -120,7 +120,7 @@ fn check_config_prints_the_model_table_with_keys_redacted() {
     assert!(text.contains("http://localhost:11434/v1"), "{text}");
     assert!(text.contains("<redacted>"), "{text}");
     assert!(!text.contains("sk-never-print-me"), "{text}");
-    assert!(text.contains("router_settings.routing_strategy"), "{text}");
+    assert!(text.contains("router_settings.redis_host"), "{text}");
 }
 
 #[test]
@@ -149,7 +149,7 @@ fn serving_logs_one_line_per_request_and_exits_cleanly_on_sigterm() {
     let config = write_config(
         "serve",
         &format!(
-            "{ECHO_MODELS}litellm_settings:\n  drop_params: true\n  success_callback: [\"langfuse\"]\nrouter_settings:\n  num_retries: 3\n"
+            "{ECHO_MODELS}litellm_settings:\n  drop_params: true\n  success_callback: [\"langfuse\"]\nrouter_settings:\n  enable_pre_call_checks: true\n"
         ),
     );
     let mut served = Served::start(&config, &["--log-format", "json", "--workers", "2"]);
@@ -160,7 +160,7 @@ fn serving_logs_one_line_per_request_and_exits_cleanly_on_sigterm() {
     assert_eq!(warning["level"], "WARN");
     assert_eq!(
         warning["keys"],
-        "litellm_settings.success_callback, router_settings.num_retries"
+        "litellm_settings.success_callback, router_settings.enable_pre_call_checks"
     );
     served.wait_for("no general_settings.master_key");
     let listening: serde_json::Value =
