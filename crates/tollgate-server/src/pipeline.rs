@@ -151,7 +151,8 @@ async fn proxy(
                         next_group = %plan.group().name,
                         "attempt failed; trying again"
                     );
-                    record.lease = Some(lease);
+                    // No longer in flight there while the next attempt waits or runs.
+                    drop(lease);
                     if !after.is_zero() {
                         tokio::time::sleep(after).await;
                         record.provider_time += after;
