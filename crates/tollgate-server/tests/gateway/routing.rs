@@ -20,6 +20,14 @@ fn deployment(name: &str, id: &str, mock: &MockProvider, extra: &str) -> String 
     )
 }
 
+/// An Anthropic deployment of group `claude` with id `id`.
+fn claude_deployment(id: &str, mock: &MockProvider) -> String {
+    format!(
+        "  - model_name: claude\n    litellm_params:\n      model: anthropic/claude-sonnet-4-5\n      api_base: {}\n      api_key: sk-ant\n    model_info:\n      id: {id}\n",
+        mock.root_url()
+    )
+}
+
 fn config(deployments: &[String], router_settings: &str) -> String {
     format!(
         "general_settings:\n  master_key: {MASTER_KEY}\nmodel_list:\n{}router_settings:\n{router_settings}",
@@ -194,10 +202,7 @@ async fn a_dead_group_falls_back_to_another_provider() {
     let anthropic = MockAnthropic::start().await;
     let models = [
         deployment("gpt", "openai-1", &openai, ""),
-        format!(
-            "  - model_name: claude\n    litellm_params:\n      model: anthropic/claude-sonnet-4-5\n      api_base: {}\n      api_key: sk-ant\n    model_info:\n      id: claude-1\n",
-            anthropic.root_url()
-        ),
+        claude_deployment("claude-1", &anthropic),
     ];
     let gateway = TestGateway::start(&config(
         &models,
@@ -382,12 +387,7 @@ async fn malformed_provider_json_is_retried_on_another_deployment() {
     let models: Vec<String> = anthropic
         .iter()
         .enumerate()
-        .map(|(index, mock)| {
-            format!(
-                "  - model_name: claude\n    litellm_params:\n      model: anthropic/claude-sonnet-4-5\n      api_base: {}\n      api_key: sk-ant\n    model_info:\n      id: claude-{index}\n",
-                mock.root_url()
-            )
-        })
+        .map(|(index, mock)| claude_deployment(&format!("claude-{index}"), mock))
         .collect();
     let gateway = TestGateway::start(&config(&models, "  allowed_fails: 1000\n")).await;
     // Each answers its next request with a cut-short body: two failed attempts, then an answer.
