@@ -39,6 +39,16 @@ fn chat(model: &str) -> Value {
     json!({"model": model, "messages": [{"role": "user", "content": "ping"}]})
 }
 
+/// POSTs a one-message chat for `model`.
+async fn send_chat(gateway: &TestGateway, model: &str) -> reqwest::Response {
+    gateway
+        .post("/v1/chat/completions")
+        .json(&chat(model))
+        .send()
+        .await
+        .unwrap()
+}
+
 fn header<'a>(response: &'a reqwest::Response, name: &str) -> &'a str {
     response
         .headers()
@@ -59,12 +69,7 @@ async fn a_failing_deployment_is_retried_on_another_and_the_headers_say_so() {
 
     let mut retried = 0;
     for _ in 0..20 {
-        let response = gateway
-            .post("/v1/chat/completions")
-            .json(&chat("m"))
-            .send()
-            .await
-            .unwrap();
+        let response = send_chat(&gateway, "m").await;
         assert_eq!(response.status(), 200);
         assert_eq!(header(&response, "x-tollgate-model-id"), "b");
         assert_eq!(header(&response, "x-litellm-model-id"), "b");
@@ -106,24 +111,14 @@ async fn a_rate_limited_deployment_cools_down_for_its_retry_after_then_serves_ag
     .await;
     // Find `a` by sending until it has served once, then make it answer 429.
     while a.requests().is_empty() {
-        let response = gateway
-            .post("/v1/chat/completions")
-            .json(&chat("m"))
-            .send()
-            .await
-            .unwrap();
+        let response = send_chat(&gateway, "m").await;
         assert_eq!(response.status(), 200);
     }
     a.faults.push(Fault::rate_limited(Duration::from_secs(1)));
     let limited_at = Instant::now();
     let mut served_by_a_again = None;
     for _ in 0..200 {
-        let response = gateway
-            .post("/v1/chat/completions")
-            .json(&chat("m"))
-            .send()
-            .await
-            .unwrap();
+        let response = send_chat(&gateway, "m").await;
         assert_eq!(response.status(), 200, "{:?}", response.text().await);
         let served_by = header(&response, "x-tollgate-model-id").to_owned();
         if served_by == "a" && a.requests().len() > 2 {
@@ -149,12 +144,7 @@ async fn retry_after_is_waited_out_when_the_group_has_one_deployment() {
     ))
     .await;
     let started = Instant::now();
-    let response = gateway
-        .post("/v1/chat/completions")
-        .json(&chat("m"))
-        .send()
-        .await
-        .unwrap();
+    let response = send_chat(&gateway, "m").await;
     assert_eq!(response.status(), 200);
     assert_eq!(header(&response, "x-tollgate-attempted-retries"), "1");
     assert!(
@@ -184,12 +174,7 @@ async fn bad_requests_are_neither_retried_nor_fallen_back() {
         "  fallbacks: [{m: [backup]}]\n",
     ))
     .await;
-    let response = gateway
-        .post("/v1/chat/completions")
-        .json(&chat("m"))
-        .send()
-        .await
-        .unwrap();
+    let response = send_chat(&gateway, "m").await;
     assert_eq!(response.status(), 400);
     assert_eq!(a.requests().len(), 1);
     assert!(b.requests().is_empty());
@@ -210,12 +195,7 @@ async fn a_dead_group_falls_back_to_another_provider() {
     ))
     .await;
 
-    let response = gateway
-        .post("/v1/chat/completions")
-        .json(&chat("gpt"))
-        .send()
-        .await
-        .unwrap();
+    let response = send_chat(&gateway, "gpt").await;
     assert_eq!(response.status(), 200);
     assert_eq!(header(&response, "x-tollgate-model-group"), "claude");
     assert_eq!(header(&response, "x-tollgate-model-id"), "claude-1");
@@ -253,12 +233,7 @@ async fn context_window_errors_go_to_the_larger_group() {
     ))
     .await;
     // The mock answers OpenAI's context_length_exceeded for model `error-400`.
-    let response = gateway
-        .post("/v1/chat/completions")
-        .json(&chat("small"))
-        .send()
-        .await
-        .unwrap();
+    let response = send_chat(&gateway, "small").await;
     assert_eq!(response.status(), 200, "{:?}", response.text().await);
     assert_eq!(header(&response, "x-tollgate-model-group"), "large");
     assert_eq!(small.requests().len(), 1);
@@ -277,21 +252,11 @@ async fn when_every_deployment_is_cooling_the_answer_is_429_with_retry_after() {
     ))
     .await;
     // First request: both answer 429 and cool down; the provider's error is relayed.
-    let response = gateway
-        .post("/v1/chat/completions")
-        .json(&chat("m"))
-        .send()
-        .await
-        .unwrap();
+    let response = send_chat(&gateway, "m").await;
     assert_eq!(response.status(), 429);
     assert_eq!(a.requests().len() + b.requests().len(), 2);
     // Next: nothing is tried at all.
-    let response = gateway
-        .post("/v1/chat/completions")
-        .json(&chat("m"))
-        .send()
-        .await
-        .unwrap();
+    let response = send_chat(&gateway, "m").await;
     assert_eq!(response.status(), 429);
     let retry_after: u64 = header(&response, "retry-after").parse().unwrap();
     assert!((29..=30).contains(&retry_after), "{retry_after}");
@@ -315,12 +280,7 @@ async fn a_timeout_before_the_headers_is_retried_elsewhere() {
     .await;
     let started = Instant::now();
     for _ in 0..4 {
-        let response = gateway
-            .post("/v1/chat/completions")
-            .json(&chat("m"))
-            .send()
-            .await
-            .unwrap();
+        let response = send_chat(&gateway, "m").await;
         assert_eq!(response.status(), 200);
         assert_eq!(header(&response, "x-tollgate-model-id"), "fast");
     }
@@ -394,12 +354,7 @@ async fn malformed_provider_json_is_retried_on_another_deployment() {
     for mock in &anthropic {
         mock.faults.push(Fault::MalformedJson);
     }
-    let response = gateway
-        .post("/v1/chat/completions")
-        .json(&chat("claude"))
-        .send()
-        .await
-        .unwrap();
+    let response = send_chat(&gateway, "claude").await;
     assert_eq!(response.status(), 200);
     assert_eq!(header(&response, "x-tollgate-attempted-retries"), "2");
     let body: Value = response.json().await.unwrap();
@@ -415,12 +370,7 @@ async fn aliases_route_to_their_group_and_hidden_ones_are_not_listed() {
     ))
     .await;
     for alias in ["gpt-4", "internal"] {
-        let response = gateway
-            .post("/v1/chat/completions")
-            .json(&chat(alias))
-            .send()
-            .await
-            .unwrap();
+        let response = send_chat(&gateway, alias).await;
         assert_eq!(response.status(), 200);
         assert_eq!(header(&response, "x-tollgate-model-group"), "m");
     }
@@ -468,12 +418,7 @@ async fn a_deployment_dying_mid_run_is_invisible_to_clients() {
         workers.push(tokio::spawn(async move {
             let mut served = HashMap::<String, usize>::new();
             for _ in 0..50 {
-                let response = gateway
-                    .post("/v1/chat/completions")
-                    .json(&chat("m"))
-                    .send()
-                    .await
-                    .unwrap();
+                let response = send_chat(&gateway, "m").await;
                 let status = response.status();
                 let id = response.headers()["x-tollgate-model-id"]
                     .to_str()
