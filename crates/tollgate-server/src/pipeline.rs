@@ -106,11 +106,13 @@ async fn proxy(
     gateway.auth.authenticate(&parts.headers)?;
     let body = read_body(body, &parts.headers, gateway.max_request_body_bytes).await?;
 
-    let inspected = inspect_request(endpoint, &body)?;
+    let mut inspected = inspect_request(endpoint, &body)?;
     record.model = Some(inspected.model.clone());
     record.stream = inspected.stream;
 
-    let mut plan = gateway.router.plan(&inspected.model, None)?;
+    let mut plan = gateway
+        .router
+        .plan(&inspected.model, inspected.fallbacks.take())?;
     if endpoint == Endpoint::Responses
         && let Some(holder) = native_response_holder(gateway, &plan, &body)
     {

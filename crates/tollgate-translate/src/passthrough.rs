@@ -3,7 +3,8 @@
 //! make, spliced in place (no re-serialisation).
 //!
 //! The edits: `model` becomes the deployment's model name; on OpenAI streams,
-//! `stream_options.include_usage` is set so the gateway always learns the token usage.
+//! `stream_options.include_usage` is set so the gateway always learns the token usage; the
+//! gateway's own `fallbacks` is taken out.
 //!
 //! Every request, passthrough or not, is inspected here first: the fields the gateway acts on
 //! are read and checked, naming the field when one is wrong.
@@ -26,7 +27,11 @@ pub struct InspectedRequest {
     pub stream: bool,
     /// The client asked for the usage chunk itself (`stream_options.include_usage: true`).
     pub client_wants_usage: bool,
+    /// The request's own fallback models (`fallbacks`, as LiteLLM takes it), in order.
+    pub fallbacks: Option<Vec<String>>,
     model_span: Range<usize>,
+    /// The whole `"fallbacks": […]` member with one adjacent comma, removed upstream.
+    fallbacks_span: Option<Range<usize>>,
     /// Where `stream_options` is, when the key exists (even as `null`).
     stream_options_span: Option<Range<usize>>,
     /// Just after the body's opening `{`: where a new key may be inserted.
@@ -151,7 +156,17 @@ pub fn inspect_request(endpoint: Endpoint, body: &[u8]) -> Result<InspectedReque
         }
     };
 
+    let fallbacks = match head.fallbacks.value() {
+        None => None,
+        Some(raw) => Some(request_fallbacks(raw)?),
+    };
+
     Ok(InspectedRequest {
+        fallbacks_span: head
+            .fallbacks
+            .get()
+            .map(|raw| member_span(body, span(body, raw))),
+        fallbacks,
         model_span: span(body, model_raw),
         stream_options_span: head.stream_options.get().map(|raw| span(body, raw)),
         model: model.into_owned(),
@@ -190,10 +205,15 @@ pub fn prepare_upstream_body(
         }
     }
 
+    if let Some(fallbacks_span) = &request.fallbacks_span {
+        edits.push((fallbacks_span.clone(), Cow::Borrowed("")));
+    }
+
     if edits.is_empty() {
         return body.clone();
     }
-    edits.sort_by_key(|(range, _)| range.start);
+    // An insertion (an empty range) goes before a removal starting at the same place.
+    edits.sort_by_key(|(range, _)| (range.start, range.end));
     let added: usize = edits.iter().map(|(_, text)| text.len()).sum();
     let mut out = BytesMut::with_capacity(body.len() + added);
     let mut copied_to = 0;
@@ -214,6 +234,32 @@ fn merge_include_usage(original: &[u8]) -> String {
     serde_json::Value::Object(options).to_string()
 }
 
+/// `fallbacks`: model names, or `{"model": name}` objects (LiteLLM takes both).
+fn request_fallbacks(raw: &RawValue) -> Result<Vec<String>, GatewayError> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Entry {
+        Name(String),
+        Model { model: String },
+    }
+    let entries: Vec<Entry> = serde_json::from_str(raw.get()).map_err(|_| {
+        GatewayError::invalid_param(
+            "fallbacks",
+            format!(
+                "`fallbacks` must be a list of model names (or of {{\"model\": name}} objects), \
+                 got {}.",
+                json_type(raw)
+            ),
+        )
+    })?;
+    Ok(entries
+        .into_iter()
+        .map(|entry| match entry {
+            Entry::Name(name) | Entry::Model { model: name } => name,
+        })
+        .collect())
+}
+
 fn required<'a>(field: RawField<'a>, name: &'static str) -> Result<&'a RawValue, GatewayError> {
     field.value().ok_or_else(|| {
         GatewayError::invalid_param(name, format!("Missing required parameter: `{name}`."))
@@ -226,6 +272,39 @@ fn span(body: &[u8], raw: &RawValue) -> Range<usize> {
     let start = raw.get().as_ptr() as usize - body.as_ptr() as usize;
     debug_assert!(start + raw.get().len() <= body.len());
     start..start + raw.get().len()
+}
+
+/// The object member whose value sits at `value`: from its key's opening quote to the end of
+/// the value, with the comma after it (or, for the last member, the comma before it).
+fn member_span(body: &[u8], value: Range<usize>) -> Range<usize> {
+    let is_space = |byte: u8| matches!(byte, b' ' | b'\t' | b'\n' | b'\r');
+    let mut start = value.start;
+    while start > 0 && (is_space(body[start - 1]) || body[start - 1] == b':') {
+        start -= 1;
+    }
+    // The key's closing quote, then its opening one: a key that decodes to a plain name holds
+    // no quote of its own.
+    start -= 1;
+    while start > 0 && body[start - 1] != b'"' {
+        start -= 1;
+    }
+    start -= 1;
+
+    let mut end = value.end;
+    while end < body.len() && is_space(body[end]) {
+        end += 1;
+    }
+    if body.get(end) == Some(&b',') {
+        return start..end + 1;
+    }
+    let mut before = start;
+    while before > 0 && is_space(body[before - 1]) {
+        before -= 1;
+    }
+    if before > 0 && body[before - 1] == b',' {
+        start = before - 1;
+    }
+    start..value.end
 }
 
 #[cfg(test)]
@@ -297,6 +376,50 @@ mod tests {
             edit(body, "x\"y", false),
             r#"{"model":"x\"y","messages":[]}"#
         );
+    }
+
+    #[test]
+    fn fallbacks_are_read_and_never_forwarded() {
+        let cases = [
+            (
+                r#"{"fallbacks": ["b", {"model": "c"}], "model":"m","messages":[]}"#,
+                r#"{ "model":"m","messages":[]}"#,
+            ),
+            (
+                r#"{"model":"m","messages":[] , "fallbacks" :["b","c"] }"#,
+                r#"{"model":"m","messages":[]  }"#,
+            ),
+            (
+                r#"{"model":"m","fallbacks":["b","c"],"messages":[]}"#,
+                r#"{"model":"m","messages":[]}"#,
+            ),
+        ];
+        for (body, forwarded) in cases {
+            let request = inspect_request(Endpoint::ChatCompletions, body.as_bytes()).unwrap();
+            assert_eq!(
+                request.fallbacks,
+                Some(vec!["b".to_owned(), "c".to_owned()])
+            );
+            assert_eq!(edit(body, "m", false), forwarded);
+            serde_json::from_str::<serde_json::Value>(&edit(body, "m", false)).unwrap();
+        }
+        // With the other edits: the stream-usage insertion and the model swap.
+        let first = r#"{"fallbacks":["b"],"model":"m","stream":true,"messages":[]}"#;
+        assert_eq!(
+            edit(first, "up", true),
+            r#"{"stream_options":{"include_usage":true},"model":"up","stream":true,"messages":[]}"#
+        );
+        let null = r#"{"model":"m","messages":[],"fallbacks":null}"#;
+        let request = inspect_request(Endpoint::ChatCompletions, null.as_bytes()).unwrap();
+        assert_eq!(request.fallbacks, None);
+        assert_eq!(edit(null, "m", false), r#"{"model":"m","messages":[]}"#);
+
+        let wrong = error(
+            Endpoint::ChatCompletions,
+            r#"{"model":"m","messages":[],"fallbacks":"b"}"#,
+        );
+        assert_eq!(wrong.param.as_deref(), Some("fallbacks"));
+        assert!(wrong.message.contains("got string"));
     }
 
     fn error(endpoint: Endpoint, body: &str) -> GatewayError {

@@ -24,6 +24,9 @@ pub struct RequestHead<'a> {
     pub input: RawField<'a>,
     #[serde(default, borrow)]
     pub max_tokens: RawField<'a>,
+    /// The request's own fallback models (LiteLLM's), read by the gateway and never forwarded.
+    #[serde(default, borrow)]
+    pub fallbacks: RawField<'a>,
 }
 
 /// `stream_options` as the gateway reads it.
@@ -277,6 +280,10 @@ impl<'de: 'a, 'a> Deserialize<'de> for ChatRequest<'a> {
                             request.thinking = raw.map(Cow::Borrowed);
                         }
                         "top_k" => request.top_k = value!(),
+                        // The gateway's own (see `RequestHead`); no provider takes it.
+                        "fallbacks" => {
+                            let _: de::IgnoredAny = value!();
+                        }
                         name if OPENAI_ONLY_PARAMS.contains(&name) => {
                             let raw: &'a RawValue = value!();
                             request.openai_only.push(key, raw);

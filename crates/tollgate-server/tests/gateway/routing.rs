@@ -219,6 +219,69 @@ async fn a_dead_group_falls_back_to_another_provider() {
 }
 
 #[tokio::test]
+async fn a_request_names_its_own_fallbacks_which_no_provider_sees() {
+    let openai = MockOpenAi::start().await;
+    openai.faults.fail_all(Fault::status(503));
+    let anthropic = MockAnthropic::start().await;
+    let spare = MockOpenAi::start().await;
+    let models = [
+        deployment("gpt", "openai-1", &openai, ""),
+        deployment("spare", "spare-1", &spare, ""),
+        claude_deployment("claude-1", &anthropic),
+    ];
+    // The configured fallback is `spare`; the request's own list replaces it.
+    let gateway = TestGateway::start(&config(
+        &models,
+        "  num_retries: 0\n  fallbacks: [{gpt: [spare]}]\n",
+    ))
+    .await;
+
+    let mut body = chat("gpt");
+    body["fallbacks"] = json!(["claude"]);
+    let response = gateway
+        .post("/v1/chat/completions")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "x-tollgate-model-group"), "claude");
+    assert!(spare.requests().is_empty());
+    let to_openai = &openai.requests()[0];
+    assert!(
+        to_openai.body.get("fallbacks").is_none(),
+        "{}",
+        to_openai.body
+    );
+    assert_eq!(to_openai.body["messages"], body["messages"]);
+    let to_anthropic = &anthropic.requests()[0];
+    assert!(
+        to_anthropic.body.get("fallbacks").is_none(),
+        "{}",
+        to_anthropic.body
+    );
+
+    // A name no group serves is refused before anything is sent.
+    body["fallbacks"] = json!(["gpt-5-nowhere"]);
+    let response = gateway
+        .post("/v1/chat/completions")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(error["error"]["param"], "fallbacks");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("gpt-5-nowhere")
+    );
+    assert_eq!(openai.requests().len(), 1);
+}
+
+#[tokio::test]
 async fn context_window_errors_go_to_the_larger_group() {
     let (small, large) = (MockOpenAi::start().await, MockOpenAi::start().await);
     let gateway = TestGateway::start(&config(
