@@ -61,6 +61,7 @@ pub(crate) async fn handle(
                 upstream.first,
                 upstream.transform,
                 upstream.deadline,
+                upstream.idle_timeout,
                 record,
             );
             Response::from_parts(head, Body::new(body))
@@ -94,6 +95,7 @@ struct StreamingUpstream {
     first: Option<Bytes>,
     transform: Box<dyn StreamTransform>,
     deadline: Instant,
+    idle_timeout: Duration,
 }
 
 async fn proxy(
@@ -251,6 +253,7 @@ async fn attempt(
                 first,
                 transform: exchange.stream(),
                 deadline,
+                idle_timeout: config.stream_idle_timeout,
             },
         });
     }

@@ -1,12 +1,14 @@
 //! A provider stream on its way to the client: forwarded as it arrives through its transform
-//! (an observer, or a translation), bounded by the deployment's total timeout, and ended with an error event (never a
-//! silent cut) if the provider fails mid-way. Its access-log line is written when it ends — or
+//! (an observer, or a translation), bounded by the deployment's total timeout and by its idle
+//! timeout between chunks, and ended with an error event (never a silent cut) if the provider
+//! fails or stalls mid-way. Its access-log line is written when it ends — or
 //! when the client disconnects, which drops this body and with it the provider connection.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame};
@@ -22,7 +24,14 @@ pub(crate) struct ObservedStream {
     transform: Box<dyn StreamTransform>,
     /// Bytes ready for the client, in order.
     ready: VecDeque<Bytes>,
-    deadline: Pin<Box<Sleep>>,
+    /// The end of the whole exchange (the deployment's `timeout`).
+    deadline: Instant,
+    /// The longest silence allowed between chunks, and when the last one came.
+    idle_timeout: Duration,
+    last_data: Instant,
+    /// Fires at the earlier of `deadline` and `last_data + idle_timeout` as of when it was
+    /// set; re-armed only when it fires, not on every chunk.
+    timer: Pin<Box<Sleep>>,
     record: AccessRecord,
     upstream_done: bool,
     /// Yields in a row that brought no new provider data (see `poll_frame`).
@@ -37,8 +46,10 @@ impl ObservedStream {
         first: Option<Bytes>,
         mut transform: Box<dyn StreamTransform>,
         deadline: Instant,
+        idle_timeout: Duration,
         record: AccessRecord,
     ) -> Self {
+        let now = Instant::now();
         let mut ready = VecDeque::with_capacity(2);
         let first_result = match first {
             Some(first) => transform.on_bytes(first, &mut ready),
@@ -48,7 +59,10 @@ impl ObservedStream {
             upstream,
             transform,
             ready,
-            deadline: Box::pin(tokio::time::sleep_until(deadline)),
+            deadline,
+            idle_timeout,
+            last_data: now,
+            timer: Box::pin(tokio::time::sleep_until(deadline.min(now + idle_timeout))),
             record,
             upstream_done: false,
             empty_yields: 0,
@@ -98,6 +112,26 @@ impl ObservedStream {
         self.ready.iter().map(Bytes::len).sum()
     }
 
+    /// Called when the timer fires: the timeout that has passed, if one has; otherwise the
+    /// timer is moved to the next moment one could.
+    fn timed_out(&mut self) -> Option<GatewayError> {
+        let now = Instant::now();
+        if now >= self.deadline {
+            return Some(GatewayError::upstream_timeout(
+                "The provider did not finish the stream within the deployment's timeout.",
+            ));
+        }
+        let idle_until = self.last_data + self.idle_timeout;
+        if now >= idle_until {
+            return Some(GatewayError::upstream_timeout(format!(
+                "The provider sent nothing for {}s in the middle of the stream.",
+                self.idle_timeout.as_secs_f64()
+            )));
+        }
+        self.timer.as_mut().reset(self.deadline.min(idle_until));
+        None
+    }
+
     /// The stream is over on the provider's side: the log line can be written.
     fn write_record(&mut self) {
         self.record.usage = self.transform.usage();
@@ -135,11 +169,12 @@ impl Body for ObservedStream {
             // Read everything the provider has ready now; send it when it has no more.
             match Pin::new(&mut this.upstream).poll_frame(cx) {
                 Poll::Ready(Some(Ok(frame))) => {
-                    if let Ok(data) = frame.into_data()
-                        && let Err(err) = this.transform.on_bytes(data, &mut this.ready)
-                    {
-                        this.fail(err);
-                        continue;
+                    if let Ok(data) = frame.into_data() {
+                        this.last_data = Instant::now();
+                        if let Err(err) = this.transform.on_bytes(data, &mut this.ready) {
+                            this.fail(err);
+                            continue;
+                        }
                     }
                     this.empty_yields = 0;
                     if this.upstream.is_end_stream() {
@@ -165,10 +200,13 @@ impl Body for ObservedStream {
                     return Poll::Ready(Some(Ok(Frame::data(this.take_ready()))));
                 }
                 Poll::Pending => {
-                    if this.deadline.as_mut().poll(cx).is_ready() {
-                        this.fail(GatewayError::upstream_timeout(
-                            "The provider did not finish the stream within the deployment's timeout.",
-                        ));
+                    while this.timer.as_mut().poll(cx).is_ready() {
+                        if let Some(err) = this.timed_out() {
+                            this.fail(err);
+                            break;
+                        }
+                    }
+                    if this.upstream_done {
                         continue;
                     }
                     return Poll::Pending;

@@ -66,6 +66,8 @@ pub struct DeploymentConfig {
     pub timeout: Duration,
     /// Until the first byte of a streamed response.
     pub stream_timeout: Duration,
+    /// The longest silence between two chunks of a stream, once it has started.
+    pub stream_idle_timeout: Duration,
     /// Establishing a connection (Tollgate's own `connect_timeout`; the global default when unset).
     pub connect_timeout: Option<Duration>,
     pub max_retries: Option<u32>,

@@ -56,6 +56,9 @@ pub struct RawLitellmParams {
     pub timeout: Option<Scalar>,
     #[serde(default)]
     pub stream_timeout: Option<Scalar>,
+    /// Tollgate's addition: the longest silence between two chunks of a stream.
+    #[serde(default)]
+    pub stream_idle_timeout: Option<Scalar>,
     /// Tollgate's addition: whether Responses API requests are relayed to the provider's own
     /// `/responses` (true) or bridged onto chat completions (false).
     #[serde(default)]

@@ -32,7 +32,7 @@ const DEFAULT_AZURE_API_VERSION: &str = "2025-02-01-preview";
 
 /// The `router_settings` / `litellm_settings` / `general_settings` keys Tollgate acts on today.
 /// Every other key is accepted and listed in the start-up warning.
-const ROUTER_SETTINGS_USED: &[&str] = &["timeout", "stream_timeout"];
+const ROUTER_SETTINGS_USED: &[&str] = &["timeout", "stream_timeout", "stream_idle_timeout"];
 const LITELLM_SETTINGS_USED: &[&str] = &["request_timeout", "ssl_verify", "drop_params"];
 
 fn is_used(used: &[&str], routing: &[&str], key: &str) -> bool {
@@ -101,6 +101,15 @@ pub(super) fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigErro
         Some((path, value)) => Some(cx.duration(&path, &value)?),
         None => None,
     };
+    let default_stream_idle_timeout = match mapping_scalar(
+        &cx,
+        &router_settings,
+        "stream_idle_timeout",
+        "router_settings.stream_idle_timeout",
+    )? {
+        Some((path, value)) => Some(cx.duration(&path, &value)?),
+        None => None,
+    };
     let drop_params = match mapping_scalar(
         &cx,
         &litellm_settings,
@@ -113,6 +122,7 @@ pub(super) fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigErro
     let defaults = DeploymentDefaults {
         timeout: default_timeout,
         stream_timeout: default_stream_timeout,
+        stream_idle_timeout: default_stream_idle_timeout,
         drop_params,
     };
 
@@ -269,6 +279,7 @@ pub(super) fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigErro
 struct DeploymentDefaults {
     timeout: Duration,
     stream_timeout: Option<Duration>,
+    stream_idle_timeout: Option<Duration>,
     drop_params: bool,
 }
 
@@ -531,6 +542,15 @@ impl Resolver<'_> {
         let stream_timeout = opt_duration(self, &field("stream_timeout"), &params.stream_timeout)?
             .or(defaults.stream_timeout)
             .unwrap_or(timeout);
+        // As in LiteLLM, whose stream timeout is the HTTP client's read timeout: by default
+        // the wait for each chunk is bounded like the wait for the first.
+        let stream_idle_timeout = opt_duration(
+            self,
+            &field("stream_idle_timeout"),
+            &params.stream_idle_timeout,
+        )?
+        .or(defaults.stream_idle_timeout)
+        .unwrap_or(stream_timeout);
         let connect_timeout =
             opt_duration(self, &field("connect_timeout"), &params.connect_timeout)?;
         let max_retries = params
@@ -635,6 +655,7 @@ impl Resolver<'_> {
             organization,
             timeout,
             stream_timeout,
+            stream_idle_timeout,
             connect_timeout,
             max_retries,
             cooldown_time,

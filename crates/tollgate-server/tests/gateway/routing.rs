@@ -405,6 +405,58 @@ async fn a_stream_cut_after_its_first_byte_ends_with_an_error_event() {
 }
 
 #[tokio::test]
+async fn a_stream_that_goes_silent_ends_after_the_idle_timeout_in_the_clients_format() {
+    let a = MockOpenAi::start().await;
+    let gateway = TestGateway::start(&config(
+        &[deployment(
+            "m",
+            "a",
+            &a,
+            "      timeout: 60\n      stream_idle_timeout: 0.3\n",
+        )],
+        "  num_retries: 0\n",
+    ))
+    .await;
+    let mut body = chat("m");
+    body["stream"] = json!(true);
+    a.faults.push(Fault::StallMidStream);
+    let started = Instant::now();
+    let response = gateway
+        .post("/v1/chat/completions")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let events = read_events(response).await;
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(streamed_content(&events), "partial ");
+    let last: Value = serde_json::from_str(events.last().unwrap()).unwrap();
+    assert_eq!(last["error"]["code"], "upstream_timeout", "{events:?}");
+    assert!(
+        last["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("sent nothing for 0.3s"),
+        "{last}"
+    );
+
+    // An Anthropic client gets Anthropic's error event.
+    a.faults.push(Fault::StallMidStream);
+    let response = gateway
+        .post("/v1/messages")
+        .json(&json!({
+            "model": "m", "max_tokens": 10, "stream": true,
+            "messages": [{"role": "user", "content": "ping"}],
+        }))
+        .send()
+        .await
+        .unwrap();
+    let text = response.text().await.unwrap();
+    assert!(text.contains("event: error"), "{text}");
+    assert!(!text.contains("event: message_stop"), "{text}");
+}
+
+#[tokio::test]
 async fn malformed_provider_json_is_retried_on_another_deployment() {
     let anthropic = [MockAnthropic::start().await, MockAnthropic::start().await];
     let models: Vec<String> = anthropic
