@@ -9,3 +9,4 @@ pub mod env;
 pub mod error;
 pub mod ids;
 pub mod provider;
+pub mod wildcard;

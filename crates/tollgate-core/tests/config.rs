@@ -242,6 +242,82 @@ fn router_settings_errors_name_the_field() {
 }
 
 #[test]
+fn wildcard_names_are_checked_and_serve_as_fallback_targets() {
+    let config = load_inline(
+        "model_list:
+  - {model_name: 'anthropic/*', litellm_params: {model: 'anthropic/*', api_key: k}}
+  - {model_name: 'fo::*:static::*', litellm_params: {model: 'openai/fo::*:static::*', api_key: k}}
+  - {model_name: gpt, litellm_params: {model: openai/gpt-4o, api_key: k}}
+router_settings:
+  fallbacks: [{gpt: [anthropic/claude-sonnet-4-5]}, {'anthropic/*': [gpt]}]",
+    )
+    .unwrap();
+    assert!(config.deployments[0].is_wildcard());
+    assert_eq!(config.deployments[0].model, "*");
+    assert_eq!(
+        config.routing.fallbacks["gpt"],
+        ["anthropic/claude-sonnet-4-5"]
+    );
+    let concrete = config.deployments[1].for_model("fo::a:static::b", &["a", "b"]);
+    assert_eq!(concrete.model, "fo::a:static::b");
+    assert_eq!(concrete.model_name, "fo::a:static::b");
+
+    let cases = [
+        (
+            "model_list: [{model_name: gpt, litellm_params: {model: 'openai/*', api_key: k}}]",
+            "model_list[0].litellm_params.model",
+            "only a wildcard model_name",
+        ),
+        (
+            "model_list: [{model_name: 'a/*', litellm_params: {model: 'openai/*-*', api_key: k}}]",
+            "model_list[0].litellm_params.model",
+            "captures only 1",
+        ),
+        (
+            "model_list: [{model_name: '*', litellm_params: {model: '*-mini'}}]",
+            "model_list[0].litellm_params.model",
+            "write it as `<provider>/*-mini`",
+        ),
+        (
+            "model_list: [{model_name: 'openai/*', litellm_params: {model: 'openai/*', api_key: k}}]
+router_settings: {fallbacks: [{'openai/gpt-4o': [anthropic/claude]}]}",
+            "router_settings.fallbacks[0].openai/gpt-4o[0]",
+            "`anthropic/claude` is not a model_name",
+        ),
+    ];
+    for (yaml, path, message) in cases {
+        let err = load_inline(yaml).unwrap_err();
+        assert_eq!(err.path, path, "{yaml}: {err}");
+        assert!(err.message.contains(message), "{yaml}: {err}");
+    }
+}
+
+#[test]
+fn bedrock_wildcards_take_the_route_from_the_requested_model() {
+    let config = load_inline(
+        "model_list:
+  - {model_name: 'bedrock/*', litellm_params: {model: 'bedrock/*', aws_access_key_id: a, aws_secret_access_key: s}}",
+    )
+    .unwrap();
+    let invoke = config.deployments[0].for_model(
+        "bedrock/invoke/anthropic.claude-sonnet-4-5",
+        &["invoke/anthropic.claude-sonnet-4-5"],
+    );
+    assert_eq!(invoke.model, "anthropic.claude-sonnet-4-5");
+    assert_eq!(
+        invoke.bedrock.as_ref().unwrap().route,
+        config::BedrockRoute::Invoke
+    );
+    let converse =
+        config.deployments[0].for_model("bedrock/amazon.nova-pro-v1:0", &["amazon.nova-pro-v1:0"]);
+    assert_eq!(converse.model, "amazon.nova-pro-v1:0");
+    assert_eq!(
+        converse.bedrock.as_ref().unwrap().route,
+        config::BedrockRoute::Converse
+    );
+}
+
+#[test]
 fn includes_are_merged_relative_to_the_including_file() {
     let config = load("include/main.yaml");
     let names = config.model_names();

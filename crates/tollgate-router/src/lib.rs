@@ -2,6 +2,10 @@
 //! group; each attempt of a request is given one of its group's deployments by the configured
 //! strategy, skipping deployments cooling down after failures; an `AttemptPlan` decides, when
 //! an attempt fails, whether to retry, fall back to another group, or give up.
+//!
+//! Wildcard names (`openai/*`, `*`) serve any model they match: the first request for a model
+//! makes a group for it from the wildcard's deployments, kept (within a bound) so that its
+//! deployments' state — cooldowns, latency, usage — persists like a configured group's.
 #![forbid(unsafe_code)]
 
 mod plan;
@@ -10,13 +14,14 @@ mod strategy;
 
 use std::collections::HashMap;
 use std::ops::Deref;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use http::HeaderValue;
 use tollgate_core::config::{GroupAlias, RoutingSettings};
 use tollgate_core::error::GatewayError;
+use tollgate_core::wildcard::Pattern;
 use tollgate_upstream::Deployment;
 
 pub use plan::{AttemptPlan, Decision};
@@ -78,6 +83,8 @@ impl Deref for Member {
 #[derive(Debug)]
 pub struct ModelGroup {
     pub name: String,
+    /// The wildcard `model_name` that made this group, if one did.
+    pub pattern: Option<String>,
     /// The name, ready to send as a header.
     pub name_header: HeaderValue,
     /// Every deployment of the group, in config order.
@@ -92,7 +99,7 @@ pub struct ModelGroup {
 }
 
 impl ModelGroup {
-    fn new(name: String, members: Vec<Arc<Member>>) -> Self {
+    fn new(name: String, pattern: Option<String>, members: Vec<Arc<Member>>) -> Self {
         let best_tier = members.iter().map(|m| m.tier).min().unwrap_or(u32::MAX);
         let preferred: Vec<usize> = (0..members.len())
             .filter(|&index| members[index].tier == best_tier)
@@ -113,6 +120,7 @@ impl ModelGroup {
         ModelGroup {
             name_header: header_value(&name),
             name,
+            pattern,
             members,
             preferred,
             cumulative_shares,
@@ -169,6 +177,18 @@ impl Drop for Lease {
     }
 }
 
+/// The deployments of one wildcard `model_name`, from which groups for the models it
+/// matches are made.
+#[derive(Debug)]
+struct Wildcard {
+    pattern: Pattern,
+    deployments: Vec<Deployment>,
+}
+
+/// Groups made from wildcards kept at most; past it, one is dropped for each new one (its
+/// deployments' state starts afresh if it is asked for again).
+const MAX_MADE_GROUPS: usize = 1024;
+
 /// Every model group, by the name clients send, with the routing settings.
 #[derive(Debug, Default)]
 pub struct Router {
@@ -176,6 +196,11 @@ pub struct Router {
     /// Group names in config order, for listing.
     order: Vec<String>,
     aliases: HashMap<String, GroupAlias>,
+    /// Most specific first.
+    wildcards: Vec<Wildcard>,
+    /// Groups made from `wildcards`, by requested model. Only read-locked on the way to a
+    /// model no configured group serves; never held across an await.
+    made: RwLock<HashMap<String, Arc<ModelGroup>>>,
     settings: RoutingSettings,
     clock: Clock,
 }
@@ -187,8 +212,19 @@ impl Router {
     ) -> Self {
         let mut by_name: HashMap<String, Vec<Deployment>> = HashMap::new();
         let mut order = Vec::new();
+        let mut wildcards: Vec<Wildcard> = Vec::new();
         for deployment in deployments {
             let name = deployment.config.model_name.clone();
+            if let Some(pattern) = Pattern::new(&name) {
+                match wildcards.iter_mut().find(|w| w.pattern == pattern) {
+                    Some(wildcard) => wildcard.deployments.push(deployment),
+                    None => wildcards.push(Wildcard {
+                        pattern,
+                        deployments: vec![deployment],
+                    }),
+                }
+                continue;
+            }
             if !by_name.contains_key(&name) {
                 order.push(name.clone());
             }
@@ -197,18 +233,18 @@ impl Router {
         let groups = by_name
             .into_iter()
             .map(|(name, deployments)| {
-                let share_of = share_reader(&deployments[0]);
-                let members = deployments
-                    .into_iter()
-                    .map(|deployment| Arc::new(Member::new(deployment, share_of, &settings)))
-                    .collect();
-                (name.clone(), Arc::new(ModelGroup::new(name, members)))
+                let group = group_of(name.clone(), None, deployments, &settings);
+                (name, Arc::new(group))
             })
             .collect();
+        // A stable sort: among equally specific patterns, config order decides.
+        wildcards.sort_by_key(|wildcard| wildcard.pattern.specificity());
         Router {
             groups,
             order,
             aliases: settings.aliases.clone(),
+            wildcards,
+            made: RwLock::default(),
             settings,
             clock: Clock::new(),
         }
@@ -222,13 +258,91 @@ impl Router {
         &self.clock
     }
 
-    /// The group serving `model`: by its name, or through `model_group_alias`.
-    pub fn group(&self, model: &str) -> Option<&Arc<ModelGroup>> {
-        self.groups.get(model).or_else(|| {
-            self.aliases
-                .get(model)
-                .and_then(|alias| self.groups.get(&alias.group))
-        })
+    /// The group serving `model`: by its name, through `model_group_alias`, or made from the
+    /// most specific wildcard matching it.
+    pub fn group(&self, model: &str) -> Option<Arc<ModelGroup>> {
+        if let Some(group) = self.groups.get(model) {
+            return Some(group.clone());
+        }
+        let target = match self.aliases.get(model) {
+            Some(alias) => alias.group.as_str(),
+            None => model,
+        };
+        if let Some(group) = self.groups.get(target) {
+            return Some(group.clone());
+        }
+        self.made_group(target)
+    }
+
+    /// The wildcard `model_name` that serves `model`, when no configured name does.
+    pub fn wildcard_for(&self, model: &str) -> Option<(&str, &Deployment)> {
+        self.wildcards
+            .iter()
+            .find(|wildcard| wildcard.pattern.matches(model))
+            .map(|wildcard| (wildcard.pattern.as_str(), &wildcard.deployments[0]))
+    }
+
+    fn made_group(&self, model: &str) -> Option<Arc<ModelGroup>> {
+        if self.wildcards.is_empty() {
+            return None;
+        }
+        let made = self
+            .made
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(group) = made.get(model) {
+            return Some(group.clone());
+        }
+        drop(made);
+
+        let (wildcard, captures) = self.wildcards.iter().find_map(|wildcard| {
+            wildcard
+                .pattern
+                .captures(model)
+                .map(|captures| (wildcard, captures))
+        })?;
+        let deployments: Vec<Deployment> = wildcard
+            .deployments
+            .iter()
+            .filter_map(|template| {
+                let config = template.config.for_model(model, &captures);
+                template
+                    .for_model(config)
+                    .inspect_err(|reason| {
+                        tracing::warn!(
+                            model,
+                            deployment = %template.config.id,
+                            reason,
+                            "wildcard deployment cannot serve this model"
+                        );
+                    })
+                    .ok()
+            })
+            .collect();
+        if deployments.is_empty() {
+            return None;
+        }
+        let group = Arc::new(group_of(
+            model.to_owned(),
+            Some(wildcard.pattern.as_str().to_owned()),
+            deployments,
+            &self.settings,
+        ));
+
+        let mut made = self
+            .made
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(raced) = made.get(model) {
+            return Some(raced.clone());
+        }
+        if made.len() >= MAX_MADE_GROUPS
+            && let Some(evicted) = made.keys().next().cloned()
+        {
+            made.remove(&evicted);
+        }
+        made.insert(model.to_owned(), group.clone());
+        Some(group)
     }
 
     /// The attempts for a request for `model`: 404 when no group serves it. `fallbacks`: the
@@ -251,7 +365,7 @@ impl Router {
                 format!("`fallbacks` names `{unknown}`, which is not a model on this gateway."),
             ));
         }
-        Ok(AttemptPlan::new(self, group.clone(), fallbacks))
+        Ok(AttemptPlan::new(self, group, fallbacks))
     }
 
     /// The deployment with this id (`model_info.id`), in whichever group.
@@ -280,6 +394,21 @@ impl Router {
         aliases.sort_by_key(|(name, _)| *name);
         aliases.into_iter()
     }
+}
+
+/// A group of `deployments` (at least one), shares read as simple-shuffle reads them.
+fn group_of(
+    name: String,
+    pattern: Option<String>,
+    deployments: Vec<Deployment>,
+    settings: &RoutingSettings,
+) -> ModelGroup {
+    let share_of = share_reader(&deployments[0]);
+    let members = deployments
+        .into_iter()
+        .map(|deployment| Arc::new(Member::new(deployment, share_of, settings)))
+        .collect();
+    ModelGroup::new(name, pattern, members)
 }
 
 /// How simple-shuffle reads a group's shares, as LiteLLM does: `weight` if the group's first
@@ -670,5 +799,42 @@ router_settings:
             router.groups().map(|g| g.name.as_str()).collect::<Vec<_>>(),
             ["m"]
         );
+    }
+
+    #[test]
+    fn wildcard_groups_are_made_once_per_model_and_keep_their_state() {
+        let router = router(
+            "model_list:
+  - {model_name: '*', litellm_params: {model: 'mock/*'}, model_info: {id: any}}
+  - {model_name: 'team/*', litellm_params: {model: 'mock/*'}, model_info: {id: team-a}}
+  - {model_name: 'team/*', litellm_params: {model: 'mock/*'}, model_info: {id: team-b}}
+router_settings: {fallbacks: [{'team/*': [other]}]}",
+        );
+        let group = router.group("team/x").unwrap();
+        assert_eq!(group.len(), 2);
+        assert_eq!(group.pattern.as_deref(), Some("team/*"));
+        assert_eq!(group.members[0].config.model, "x");
+        assert!(Arc::ptr_eq(&group, &router.group("team/x").unwrap()));
+        assert_eq!(router.group("other").unwrap().members[0].config.id, "any");
+        assert_eq!(router.wildcard_for("y").unwrap().0, "*");
+
+        // A cooldown on a made group's deployment lasts across requests.
+        let mut plan = router.plan("team/x", None).unwrap();
+        let lease = plan.next_attempt().unwrap();
+        let cooled = lease.config.id.clone();
+        plan.failed(&lease, &failure(429));
+        drop(lease);
+        for _ in 0..20 {
+            assert_ne!(first_pick(&router, "team/x"), cooled);
+        }
+        // The pattern's fallbacks apply to the models it serves.
+        let mut plan = router.plan("team/y", None).unwrap();
+        for _ in 0..3 {
+            let Some(lease) = plan.next_attempt() else {
+                break;
+            };
+            plan.failed(&lease, &failure(500));
+        }
+        assert_eq!(plan.group().name, "other");
     }
 }

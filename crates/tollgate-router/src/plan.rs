@@ -272,10 +272,10 @@ impl<'r> AttemptPlan<'r> {
             let Some(group) = self.router.group(&name) else {
                 continue;
             };
-            if Arc::ptr_eq(group, &self.group) {
+            if Arc::ptr_eq(&group, &self.group) {
                 continue;
             }
-            self.group = group.clone();
+            self.group = group;
             self.tried.clear();
             self.retries_in_group = 0;
             self.fallbacks += 1;
@@ -297,6 +297,7 @@ impl<'r> AttemptPlan<'r> {
             FallbackKind::ContentPolicy => &settings.content_policy_fallbacks,
         };
         map.get(&self.requested.name)
+            .or_else(|| map.get(self.requested.pattern.as_deref()?))
             .or_else(|| map.get("*"))
             .cloned()
             .unwrap_or_default()

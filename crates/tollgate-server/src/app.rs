@@ -67,6 +67,8 @@ pub struct Gateway {
 /// `/v1/models` bodies, rendered once at start-up.
 #[derive(Debug)]
 pub(crate) struct ModelCatalog {
+    /// When the catalogue was made (the models' `created`).
+    pub(crate) created: u64,
     pub(crate) list: Bytes,
     pub(crate) by_id: HashMap<String, Bytes>,
 }
@@ -185,6 +187,7 @@ impl ModelCatalog {
             data: entries,
         };
         ModelCatalog {
+            created,
             list: Bytes::from(serde_json::to_vec(&list).expect("serialisable")),
             by_id,
         }

@@ -42,10 +42,11 @@ pub(crate) struct HttpTarget {
     stream_uri: Option<Uri>,
     /// Content type, auth and organization headers, sent with every request.
     pub(crate) headers: HeaderMap,
-    /// OAuth tokens, for providers whose auth header changes over time (Vertex AI).
-    pub(crate) token_source: Option<TokenSource>,
+    /// OAuth tokens, for providers whose auth header changes over time (Vertex AI); shared
+    /// by the models a wildcard deployment serves.
+    pub(crate) token_source: Option<Arc<TokenSource>>,
     /// Request signing, for providers that sign each request (Bedrock).
-    pub(crate) signer: Option<AwsSigner>,
+    pub(crate) signer: Option<Arc<AwsSigner>>,
 }
 
 fn operation_slot(operation: Operation) -> usize {
@@ -108,16 +109,8 @@ impl Deployment {
             None => api_base.host_str().unwrap_or_default().to_owned(),
         };
 
-        let mut uris: [Option<Uri>; 5] = Default::default();
-        for operation in OPERATIONS {
-            uris[operation_slot(operation)] = operation_uri(&config, &api_base, operation, false)
-                .transpose()
-                .map_err(|reason| error("api_base", reason))?;
-        }
-        let stream_uri = operation_uri(&config, &api_base, Operation::Chat, true)
-            .transpose()
-            .map_err(|reason| error("api_base", reason))?
-            .filter(|uri| Some(uri) != uris[operation_slot(Operation::Chat)].as_ref());
+        let (uris, stream_uri) =
+            operation_uris(&config, &api_base).map_err(|reason| error("api_base", reason))?;
 
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -126,10 +119,10 @@ impl Deployment {
             HeaderValue::from_static(concat!("tollgate/", env!("CARGO_PKG_VERSION"))),
         );
         let token_source = match &config.vertex {
-            Some(vertex) => Some(
+            Some(vertex) => Some(Arc::new(
                 TokenSource::new(&vertex.credentials, pool, config.connect_timeout)
                     .map_err(|reason| error("vertex_credentials", reason))?,
-            ),
+            )),
             None => None,
         };
         // Bedrock signs each request, unless a Bedrock API key (bearer) is configured.
@@ -137,7 +130,7 @@ impl Deployment {
             (Some(bedrock), None) => bedrock
                 .credentials
                 .as_ref()
-                .map(|credentials| AwsSigner::new(credentials, &bedrock.region)),
+                .map(|credentials| Arc::new(AwsSigner::new(credentials, &bedrock.region))),
             _ => None,
         };
         if config.provider.kind == ProviderKind::Anthropic {
@@ -202,6 +195,35 @@ impl Deployment {
         })
     }
 
+    /// This wildcard deployment serving one concrete model (`config`, from
+    /// `DeploymentConfig::for_model`): its URLs built for that model; connections, headers
+    /// and credentials shared with the wildcard. Errs when the model makes no valid URL.
+    pub fn for_model(&self, config: DeploymentConfig) -> Result<Deployment, String> {
+        let target = match &self.target {
+            Target::Mock => Target::Mock,
+            Target::Http(http) => {
+                let api_base = config
+                    .api_base
+                    .as_ref()
+                    .ok_or("an HTTP deployment without an api_base")?;
+                let (uris, stream_uri) = operation_uris(&config, api_base)?;
+                Target::Http(Box::new(HttpTarget {
+                    clients: http.clients.clone(),
+                    uris,
+                    stream_uri,
+                    headers: http.headers.clone(),
+                    token_source: http.token_source.clone(),
+                    signer: http.signer.clone(),
+                }))
+            }
+        };
+        Ok(Deployment {
+            config,
+            target,
+            api_base_host: self.api_base_host.clone(),
+        })
+    }
+
     /// `text` with this deployment's provider key masked, for anything that echoes provider
     /// output back to clients or logs.
     pub fn redact(&self, text: &str) -> String {
@@ -212,6 +234,22 @@ impl Deployment {
             _ => text.to_owned(),
         }
     }
+}
+
+/// The URL of every operation the deployment serves, and of streamed chat when it differs.
+fn operation_uris(
+    config: &DeploymentConfig,
+    api_base: &Url,
+) -> Result<([Option<Uri>; 5], Option<Uri>), String> {
+    let mut uris: [Option<Uri>; 5] = Default::default();
+    for operation in OPERATIONS {
+        uris[operation_slot(operation)] =
+            operation_uri(config, api_base, operation, false).transpose()?;
+    }
+    let stream_uri = operation_uri(config, api_base, Operation::Chat, true)
+        .transpose()?
+        .filter(|uri| Some(uri) != uris[operation_slot(Operation::Chat)].as_ref());
+    Ok((uris, stream_uri))
 }
 
 /// The full URL of `operation` on this deployment (streamed or not); `None` when the provider

@@ -47,7 +47,7 @@ pub struct Config {
 }
 
 /// One `model_list` entry: a model a client can ask for by `model_name`, served by a provider.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct DeploymentConfig {
     /// `model_info.id`, or a stable id derived from the deployment when none is given.
     pub id: String,
@@ -94,6 +94,28 @@ pub struct DeploymentConfig {
 }
 
 impl DeploymentConfig {
+    /// Whether `model_name` is a wildcard pattern (`openai/*`, `*`), served for every
+    /// requested model it matches through `for_model`.
+    pub fn is_wildcard(&self) -> bool {
+        self.model_name.contains('*')
+    }
+
+    /// This wildcard deployment made concrete for `requested`, a name its `model_name`
+    /// matched with `captures`: each `*` of `model` filled in turn (a Bedrock model so
+    /// filled may name its route, `converse/…` or `invoke/…`).
+    pub fn for_model(&self, requested: &str, captures: &[&str]) -> DeploymentConfig {
+        let mut config = self.clone();
+        config.model_name = requested.to_owned();
+        config.model = crate::wildcard::fill(&self.model, captures);
+        if let Some(bedrock) = &mut config.bedrock
+            && let Some((route, model)) = BedrockRoute::split(&config.model)
+        {
+            bedrock.route = route;
+            config.model = model.to_owned();
+        }
+        config
+    }
+
     /// The format this deployment's endpoint speaks: mostly the provider's; Vertex AI serves
     /// Claude in Anthropic's format, and Bedrock's `invoke/` route serves Claude natively.
     pub fn wire_format(&self) -> WireFormat {
@@ -114,7 +136,7 @@ impl DeploymentConfig {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct BedrockConfig {
     /// `aws_region_name`, else the region in a model ARN, `AWS_REGION_NAME`, `AWS_REGION`,
     /// `AWS_DEFAULT_REGION`, or `us-west-2`.
@@ -124,7 +146,7 @@ pub struct BedrockConfig {
     pub route: BedrockRoute,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct AwsCredentials {
     pub access_key_id: String,
     pub secret_access_key: SecretString,
@@ -140,7 +162,20 @@ pub enum BedrockRoute {
     Invoke,
 }
 
-#[derive(Debug)]
+impl BedrockRoute {
+    /// The route a model id names, and the id without it; `None` when it names none.
+    pub fn split(model: &str) -> Option<(BedrockRoute, &str)> {
+        if let Some(rest) = model.strip_prefix("invoke/") {
+            Some((BedrockRoute::Invoke, rest))
+        } else {
+            model
+                .strip_prefix("converse/")
+                .map(|rest| (BedrockRoute::Converse, rest))
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
 pub struct VertexConfig {
     /// `vertex_project`; when unset, the credentials' project or `VERTEXAI_PROJECT`.
     pub project: String,
@@ -150,7 +185,7 @@ pub struct VertexConfig {
 }
 
 /// How a Vertex deployment obtains its OAuth access tokens.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum GoogleCredentials {
     /// A service-account key: signs a JWT and exchanges it at `token_uri`.
     ServiceAccount {
@@ -173,7 +208,7 @@ pub enum GoogleCredentials {
 }
 
 /// `model_info`: what the config says about a model beyond how to reach it.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct ModelInfo {
     pub mode: Option<String>,
     pub base_model: Option<String>,

@@ -11,6 +11,7 @@ use super::ConfigError;
 use super::raw::Scalar;
 use super::validate::Resolver;
 use crate::error::FailureClass;
+use crate::wildcard::Pattern;
 
 /// LiteLLM's defaults: two retries, three failures a minute before a cooldown of five
 /// seconds, at most five fallback groups.
@@ -157,13 +158,26 @@ const POLICY_CLASSES: &[(&str, FailureClass)] = &[
     ("InternalServerError", FailureClass::InternalServer),
 ];
 
+/// The model names of `model_list`, wildcard patterns included: a name is known when it is
+/// one of them or a pattern matches it.
+pub(super) struct GroupNames<'a> {
+    pub(super) names: Vec<&'a str>,
+    pub(super) patterns: Vec<Pattern>,
+}
+
+impl GroupNames<'_> {
+    fn contains(&self, name: &str) -> bool {
+        self.names.contains(&name) || self.patterns.iter().any(|pattern| pattern.matches(name))
+    }
+}
+
 /// Reads the routing settings. `groups` are the model groups of `model_list`: fallbacks and
 /// aliases must name one of them.
 pub(super) fn resolve(
     cx: &Resolver<'_>,
     router: &Mapping,
     litellm: &Mapping,
-    groups: &[&str],
+    groups: &GroupNames<'_>,
 ) -> Result<RoutingSettings, ConfigError> {
     let mut settings = RoutingSettings::default();
     // A key in `router_settings` wins over the same key in `litellm_settings`.
@@ -337,7 +351,7 @@ fn fallback_map(
     cx: &Resolver<'_>,
     path: &str,
     value: &Value,
-    groups: &[&str],
+    groups: &GroupNames<'_>,
 ) -> Result<FallbackMap, ConfigError> {
     let mut map = FallbackMap::new();
     let mut add = |entry_path: String, key: &Value, targets: &Value| -> Result<(), ConfigError> {
@@ -345,7 +359,7 @@ fn fallback_map(
             return Err(cx.error(&entry_path, "the model group name must be a string"));
         };
         let entry_path = format!("{entry_path}.{group}");
-        if group != "*" && !groups.contains(&group) {
+        if group != "*" && !groups.contains(group) {
             return Err(cx.error(
                 &entry_path,
                 format!("`{group}` is not a model_name in model_list"),
@@ -387,7 +401,7 @@ fn group_list(
     cx: &Resolver<'_>,
     path: &str,
     value: &Value,
-    groups: &[&str],
+    groups: &GroupNames<'_>,
 ) -> Result<Vec<String>, ConfigError> {
     let names: Vec<(String, &Value)> = match value {
         Value::Sequence(items) => items
@@ -404,7 +418,7 @@ fn group_list(
             let name = item
                 .as_str()
                 .ok_or_else(|| cx.error(&item_path, "expected a model group name"))?;
-            if !groups.contains(&name) {
+            if !groups.contains(name) {
                 return Err(cx.error(
                     &item_path,
                     format!("`{name}` is not a model_name in model_list"),
@@ -420,7 +434,7 @@ fn aliases(
     cx: &Resolver<'_>,
     path: &str,
     value: &Value,
-    groups: &[&str],
+    groups: &GroupNames<'_>,
 ) -> Result<HashMap<String, GroupAlias>, ConfigError> {
     let Value::Mapping(entries) = value else {
         return Err(cx.error(path, "expected a mapping of alias to model group"));
@@ -454,7 +468,7 @@ fn aliases(
                 ));
             }
         };
-        if !groups.contains(&group.as_str()) {
+        if !groups.contains(&group) {
             return Err(cx.error(
                 &entry_path,
                 format!("`{group}` is not a model_name in model_list"),

@@ -19,6 +19,7 @@ use super::{
 use crate::duration::{parse_duration, seconds};
 use crate::env::{Env, env_reference};
 use crate::provider::{self, ProviderKind, ProviderSpec, StreamUsage};
+use crate::wildcard::Pattern;
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
 const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -174,6 +175,13 @@ pub(super) fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigErro
         .collect();
     groups.sort_unstable();
     groups.dedup();
+    let groups = routing::GroupNames {
+        patterns: groups
+            .iter()
+            .filter_map(|name| Pattern::new(name))
+            .collect(),
+        names: groups,
+    };
     let routing = routing::resolve(&cx, &router_settings, &litellm_settings, &groups)?;
 
     let master_key = general
@@ -432,6 +440,21 @@ impl Resolver<'_> {
             .transpose()?;
         let (provider, model) =
             self.split_provider(&field, &model_string, custom_provider.as_deref())?;
+        let name_stars = Pattern::new(&model_name).map_or(0, |pattern| pattern.stars());
+        let model_stars = model.matches('*').count();
+        if model_stars > name_stars {
+            let reason = if name_stars == 0 {
+                format!(
+                    "`{model_string}` has a `*`, which only a wildcard model_name (like `{}/*`) can fill",
+                    provider.prefix
+                )
+            } else {
+                format!(
+                    "`{model_string}` has {model_stars} `*`s, but model_name `{model_name}` captures only {name_stars}"
+                )
+            };
+            return Err(self.cx.error(&field("model"), reason));
+        }
         let model = match provider.model_prefix {
             Some(prefix) if !model.starts_with(prefix) && !model.starts_with("accounts/") => {
                 format!("{prefix}{model}")
@@ -729,13 +752,7 @@ impl Resolver<'_> {
         params: &RawLitellmParams,
         model: &str,
     ) -> Result<(String, BedrockConfig), ConfigError> {
-        let (route, model) = if let Some(rest) = model.strip_prefix("invoke/") {
-            (BedrockRoute::Invoke, rest)
-        } else if let Some(rest) = model.strip_prefix("converse/") {
-            (BedrockRoute::Converse, rest)
-        } else {
-            (BedrockRoute::Converse, model)
-        };
+        let (route, model) = BedrockRoute::split(model).unwrap_or((BedrockRoute::Converse, model));
         if route == BedrockRoute::Invoke && !model.contains("anthropic.") {
             return Err(self.cx.error(
                 &field("model"),

@@ -1,4 +1,6 @@
-//! `GET /v1/models` and `GET /v1/models/{id}`: the model groups this gateway serves.
+//! `GET /v1/models` and `GET /v1/models/{id}`: the model groups this gateway serves. Models
+//! served through a wildcard `model_name` are not listed (any name the pattern matches would
+//! be), but each can be retrieved by its name.
 
 use std::sync::Arc;
 
@@ -10,6 +12,7 @@ use bytes::Bytes;
 use http::HeaderValue;
 use http::header::CONTENT_TYPE;
 use tollgate_core::error::GatewayError;
+use tollgate_wire::openai::Model;
 
 use crate::app::Gateway;
 use crate::error::ApiError;
@@ -28,10 +31,21 @@ pub(crate) async fn retrieve(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     gateway.auth.authenticate(&headers)?;
-    match gateway.models.by_id.get(&id) {
-        Some(model) => Ok(json(model.clone())),
-        None => Err(GatewayError::model_not_found(&id).into()),
+    if let Some(model) = gateway.models.by_id.get(&id) {
+        return Ok(json(model.clone()));
     }
+    let Some((_, deployment)) = gateway.router.wildcard_for(&id) else {
+        return Err(GatewayError::model_not_found(&id).into());
+    };
+    let model = Model {
+        object: "model".into(),
+        created: gateway.models.created,
+        owned_by: deployment.config.provider.prefix.into(),
+        id,
+    };
+    Ok(json(Bytes::from(
+        serde_json::to_vec(&model).expect("serialisable"),
+    )))
 }
 
 fn json(body: Bytes) -> Response {

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use tollgate_testkit::{Fault, MockAnthropic, MockOpenAi, MockProvider};
+use tollgate_testkit::{Fault, MockAnthropic, MockGemini, MockOpenAi, MockProvider};
 
 use crate::harness::{MASTER_KEY, TestGateway, read_events, streamed_content};
 
@@ -558,4 +558,105 @@ async fn a_deployment_dying_mid_run_is_invisible_to_clients() {
     }
     assert_eq!(served.values().sum::<usize>(), 2000);
     assert!(survivors.iter().all(|mock| mock.requests().len() > 300));
+}
+
+#[tokio::test]
+async fn wildcard_names_route_any_matching_model_to_their_provider() {
+    let (anthropic, gemini) = (MockAnthropic::start().await, MockGemini::start().await);
+    let (team, catch_all, exact) = (
+        MockOpenAi::start().await,
+        MockOpenAi::start().await,
+        MockOpenAi::start().await,
+    );
+    let wildcard = |name: &str, model: &str, base: String, key: &str| {
+        format!(
+            "  - model_name: \"{name}\"\n    litellm_params:\n      model: \"{model}\"\n      api_base: {base}\n      api_key: {key}\n"
+        )
+    };
+    let models = [
+        wildcard("*", "openai/*", catch_all.base_url(), "sk-provider"),
+        wildcard("anthropic/*", "anthropic/*", anthropic.root_url(), "sk-ant"),
+        wildcard(
+            "gemini/*",
+            "gemini/*",
+            format!("{}/v1beta", gemini.root_url()),
+            tollgate_testkit::gemini::API_KEY,
+        ),
+        wildcard("team/*", "openai/*", team.base_url(), "sk-provider"),
+        deployment("gpt", "exact", &exact, ""),
+    ];
+    let gateway = TestGateway::start(&config(
+        &models,
+        "  num_retries: 0\n  fallbacks: [{\"anthropic/*\": [gpt]}]\n",
+    ))
+    .await;
+
+    let response = send_chat(&gateway, "anthropic/claude-sonnet-4-5").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        header(&response, "x-tollgate-model-group"),
+        "anthropic/claude-sonnet-4-5"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["choices"][0]["message"]["content"], "ping");
+    assert_eq!(anthropic.requests()[0].body["model"], "claude-sonnet-4-5");
+
+    // A provider that names the model in the URL gets a URL for the requested model.
+    let response = send_chat(&gateway, "gemini/gemini-2.5-flash").await;
+    assert_eq!(response.status(), 200);
+    assert!(
+        gemini.requests()[0]
+            .path
+            .contains("/models/gemini-2.5-flash:generateContent"),
+        "{}",
+        gemini.requests()[0].path
+    );
+
+    // The `*` of the name fills the `*` of the model; the most specific pattern wins; an
+    // exact name beats every pattern.
+    for (model, mock, upstream_model) in [
+        ("team/gpt-4o-mini", &team, "gpt-4o-mini"),
+        ("gpt-4.1", &catch_all, "gpt-4.1"),
+        ("gpt", &exact, "gpt-4o-mini"),
+    ] {
+        let response = send_chat(&gateway, model).await;
+        assert_eq!(response.status(), 200, "{model}");
+        let last = mock.requests().pop().unwrap();
+        assert_eq!(last.body["model"], upstream_model, "{model}");
+    }
+    assert_eq!(team.requests().len(), 1);
+    assert_eq!(catch_all.requests().len(), 1);
+
+    // Retrievable by name, though not listed.
+    let response = gateway
+        .get("/v1/models/anthropic/claude-opus-4-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let model: Value = response.json().await.unwrap();
+    assert_eq!(model["id"], "anthropic/claude-opus-4-1");
+    assert_eq!(model["owned_by"], "anthropic");
+    let list: Value = gateway
+        .get("/v1/models")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|model| model["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["gpt"]);
+
+    // Fallbacks configured for the pattern apply to every model it serves.
+    anthropic.faults.fail_all(Fault::status(503));
+    let response = send_chat(&gateway, "anthropic/claude-haiku-4-5").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "x-tollgate-model-group"), "gpt");
+    assert_eq!(header(&response, "x-tollgate-attempted-fallbacks"), "1");
 }
