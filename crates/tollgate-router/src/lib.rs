@@ -201,6 +201,8 @@ pub struct Router {
     /// Groups made from `wildcards`, by requested model. Only read-locked on the way to a
     /// model no configured group serves; never held across an await.
     made: RwLock<HashMap<String, Arc<ModelGroup>>>,
+    /// Whether pre-call checks are on and some deployment has a `max_input_tokens` to check.
+    checks_prompt_size: bool,
     settings: RoutingSettings,
     clock: Clock,
 }
@@ -213,7 +215,9 @@ impl Router {
         let mut by_name: HashMap<String, Vec<Deployment>> = HashMap::new();
         let mut order = Vec::new();
         let mut wildcards: Vec<Wildcard> = Vec::new();
+        let mut any_context_limit = false;
         for deployment in deployments {
+            any_context_limit |= deployment.config.model_info.max_input_tokens.is_some();
             let name = deployment.config.model_name.clone();
             if let Some(pattern) = Pattern::new(&name) {
                 match wildcards.iter_mut().find(|w| w.pattern == pattern) {
@@ -245,6 +249,7 @@ impl Router {
             aliases: settings.aliases.clone(),
             wildcards,
             made: RwLock::default(),
+            checks_prompt_size: settings.pre_call_checks && any_context_limit,
             settings,
             clock: Clock::new(),
         }
@@ -256,6 +261,12 @@ impl Router {
 
     pub fn clock(&self) -> &Clock {
         &self.clock
+    }
+
+    /// Whether requests' prompts are to be counted before routing (see
+    /// `AttemptPlan::limit_prompt`).
+    pub fn checks_prompt_size(&self) -> bool {
+        self.checks_prompt_size
     }
 
     /// The group serving `model`: by its name, through `model_group_alias`, or made from the

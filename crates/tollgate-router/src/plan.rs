@@ -66,6 +66,11 @@ pub struct AttemptPlan<'r> {
     all_cooling: Option<Duration>,
     /// The one deployment that can serve this request (it holds the request's state), if any.
     pinned: Option<Arc<Member>>,
+    /// The prompt's counted tokens, when pre-call checks are on: deployments with a smaller
+    /// `max_input_tokens` are passed over.
+    prompt_tokens: Option<u64>,
+    /// Set when a group was passed over whole for its context windows: the largest of them.
+    context_exceeded: Option<u64>,
 }
 
 impl<'r> AttemptPlan<'r> {
@@ -86,7 +91,15 @@ impl<'r> AttemptPlan<'r> {
             request_fallbacks,
             all_cooling: None,
             pinned: None,
+            prompt_tokens: None,
+            context_exceeded: None,
         }
+    }
+
+    /// Passes over deployments whose `max_input_tokens` is below `prompt_tokens`; a group with
+    /// none left moves on to its context-window fallbacks (LiteLLM's pre-call check).
+    pub fn limit_prompt(&mut self, prompt_tokens: u64) {
+        self.prompt_tokens = Some(prompt_tokens);
     }
 
     /// The group being tried now.
@@ -124,7 +137,19 @@ impl<'r> AttemptPlan<'r> {
             });
         }
         loop {
-            match self.group.choose(&self.router.settings, &self.tried, now) {
+            let too_small = self.too_small();
+            if !too_small.is_empty() && too_small.len() == self.group.len() {
+                let largest = self.group.members.iter().filter_map(max_input_tokens).max();
+                self.context_exceeded = largest;
+                if !self.fall_back(FallbackKind::ContextWindow) {
+                    return None;
+                }
+                continue;
+            }
+            match self
+                .group
+                .choose(&self.router.settings, &self.tried, &too_small, now)
+            {
                 Choice::Member(index) => {
                     self.tried.push(index);
                     return Some(Lease::new(self.group.members[index].clone(), now));
@@ -139,9 +164,38 @@ impl<'r> AttemptPlan<'r> {
         }
     }
 
-    /// The error for a request no deployment could take: 429 with `retry-after`, naming the
+    /// Members of the current group whose context window the prompt exceeds.
+    fn too_small(&self) -> Vec<usize> {
+        let Some(tokens) = self.prompt_tokens else {
+            return Vec::new();
+        };
+        (0..self.group.len())
+            .filter(|&index| {
+                max_input_tokens(&self.group.members[index]).is_some_and(|max| tokens > max)
+            })
+            .collect()
+    }
+
+    /// The error for a request no deployment could take: 400 `context_length_exceeded` when
+    /// the prompt fits no deployment's context window; 429 with `retry-after`, naming the
     /// group, when every deployment is cooling down.
     pub fn unavailable(&self) -> GatewayError {
+        if let (Some(largest), None) = (self.context_exceeded, self.all_cooling) {
+            return GatewayError::new(
+                StatusCode::BAD_REQUEST,
+                Origin::Gateway,
+                ErrorKind::InvalidRequest,
+                format!(
+                    "The prompt (about {} tokens) is longer than the context window of every \
+                     deployment of `{}` (at most {largest} input tokens) and of its \
+                     context-window fallbacks.",
+                    self.prompt_tokens.unwrap_or_default(),
+                    self.requested.name
+                ),
+            )
+            .with_param("messages")
+            .with_code(tollgate_core::error::CONTEXT_LENGTH_EXCEEDED);
+        }
         let back_in = self.all_cooling.unwrap_or_default();
         let seconds = back_in.as_secs_f64().ceil().max(1.0);
         GatewayError::new(
@@ -302,4 +356,8 @@ impl<'r> AttemptPlan<'r> {
             .cloned()
             .unwrap_or_default()
     }
+}
+
+fn max_input_tokens(member: &Arc<Member>) -> Option<u64> {
+    member.config.model_info.max_input_tokens
 }

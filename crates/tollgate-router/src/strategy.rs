@@ -23,10 +23,13 @@ pub(crate) enum Choice {
 }
 
 impl ModelGroup {
+    /// `excluded`: members that cannot take this request at all (its prompt is too large
+    /// for them).
     pub(crate) fn choose(
         &self,
         settings: &RoutingSettings,
         tried: &[usize],
+        excluded: &[usize],
         now_ms: u64,
     ) -> Choice {
         let nothing_cooling = self
@@ -35,12 +38,15 @@ impl ModelGroup {
             <= now_ms;
         if nothing_cooling
             && tried.is_empty()
+            && excluded.is_empty()
             && settings.strategy == RoutingStrategy::SimpleShuffle
         {
             return Choice::Member(self.shuffle_preferred());
         }
 
-        let available = |index: usize| !self.members[index].state.is_cooling(now_ms);
+        let available = |index: usize| {
+            !excluded.contains(&index) && !self.members[index].state.is_cooling(now_ms)
+        };
         let untried_left = (0..self.members.len()).any(|i| available(i) && !tried.contains(&i));
         let open = |index: usize| available(index) && (!untried_left || !tried.contains(&index));
         let Some(tier) = (0..self.members.len())
@@ -48,10 +54,9 @@ impl ModelGroup {
             .map(|i| self.members[i].tier)
             .min()
         else {
-            let back_in = self
-                .members
-                .iter()
-                .map(|member| member.state.cooldown_left(now_ms))
+            let back_in = (0..self.members.len())
+                .filter(|index| !excluded.contains(index))
+                .map(|index| self.members[index].state.cooldown_left(now_ms))
                 .min()
                 .unwrap_or_default();
             return Choice::AllCooling(back_in);

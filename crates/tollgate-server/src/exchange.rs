@@ -610,6 +610,48 @@ async fn count_tokens(
     ))
 }
 
+/// The prompt's estimated tokens, for routing's pre-call context-window check: chat and
+/// Anthropic messages (with their tools), and completion prompts. `None` for other endpoints
+/// and for bodies that do not parse (the provider or the translation reports those).
+pub(crate) async fn estimated_prompt_tokens(endpoint: Endpoint, body: &[u8]) -> Option<u64> {
+    let prompt = match endpoint {
+        Endpoint::ChatCompletions => {
+            tokens::PromptText::of(&serde_json::from_slice::<ChatRequest<'_>>(body).ok()?)
+        }
+        Endpoint::Messages => {
+            let request = inbound::decode_count_request(body).ok()?;
+            tokens::PromptText::of(
+                &inbound::to_chat_request(&request, ReasoningSupport::None).ok()?,
+            )
+        }
+        Endpoint::Completions => {
+            #[derive(serde::Deserialize)]
+            struct Prompt {
+                prompt: serde_json::Value,
+            }
+            // A string, strings, or token ids (counted as they are).
+            let Prompt { prompt } = serde_json::from_slice(body).ok()?;
+            let mut counted = tokens::PromptText::default();
+            for item in prompt
+                .as_array()
+                .map_or(std::slice::from_ref(&prompt), Vec::as_slice)
+            {
+                match item {
+                    serde_json::Value::String(text) => counted.text.push_str(text),
+                    serde_json::Value::Number(_) => counted.fixed_tokens += 1,
+                    serde_json::Value::Array(ids) => counted.fixed_tokens += ids.len() as u64,
+                    _ => {}
+                }
+            }
+            counted
+        }
+        _ => return None,
+    };
+    tokio::task::spawn_blocking(move || prompt.count())
+        .await
+        .ok()
+}
+
 /// A Responses request's `previous_response_id`.
 pub(crate) fn previous_response_id(body: &[u8]) -> Option<String> {
     #[derive(serde::Deserialize)]

@@ -120,6 +120,11 @@ async fn proxy(
     {
         plan.pin(holder);
     }
+    if gateway.router.checks_prompt_size()
+        && let Some(tokens) = crate::exchange::estimated_prompt_tokens(endpoint, &body).await
+    {
+        plan.limit_prompt(tokens);
+    }
     let mut last_error = None;
     loop {
         let Some(lease) = plan.next_attempt() else {

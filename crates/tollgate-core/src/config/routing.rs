@@ -41,6 +41,7 @@ pub(super) const ROUTER_KEYS: &[&str] = &[
     "content_policy_fallbacks",
     "max_fallbacks",
     "model_group_alias",
+    "enable_pre_call_checks",
 ];
 /// Keys LiteLLM reads from `litellm_settings` when `router_settings` does not set them.
 pub(super) const LITELLM_KEYS: &[&str] = &[
@@ -104,6 +105,9 @@ pub struct RoutingSettings {
     pub content_policy_fallbacks: FallbackMap,
     /// Fallback groups tried at most, per request.
     pub max_fallbacks: usize,
+    /// Before a request is sent, its prompt is counted and deployments whose
+    /// `max_input_tokens` it exceeds are passed over (`enable_pre_call_checks`).
+    pub pre_call_checks: bool,
     pub aliases: HashMap<String, GroupAlias>,
 }
 
@@ -123,6 +127,7 @@ impl Default for RoutingSettings {
             context_window_fallbacks: HashMap::new(),
             content_policy_fallbacks: HashMap::new(),
             max_fallbacks: DEFAULT_MAX_FALLBACKS,
+            pre_call_checks: false,
             aliases: HashMap::new(),
         }
     }
@@ -276,6 +281,9 @@ pub(super) fn resolve(
 
     if let Some((path, value)) = router_only("model_group_alias") {
         settings.aliases = aliases(cx, &path, value, groups)?;
+    }
+    if let Some((path, value)) = router_only("enable_pre_call_checks") {
+        settings.pre_call_checks = cx.bool(&path, &scalar(cx, &path, value)?)?;
     }
     Ok(settings)
 }

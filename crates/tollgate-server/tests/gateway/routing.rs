@@ -303,6 +303,96 @@ async fn context_window_errors_go_to_the_larger_group() {
 }
 
 #[tokio::test]
+async fn pre_call_checks_keep_long_prompts_from_small_context_windows() {
+    let (small, large, alone) = (
+        MockOpenAi::start().await,
+        MockOpenAi::start().await,
+        MockOpenAi::start().await,
+    );
+    let windowed = |name: &str, id: &str, mock: &MockProvider, window: u64| {
+        format!(
+            "  - model_name: {name}\n    litellm_params:\n      model: openai/gpt-4o-mini\n      api_base: {}\n      api_key: sk-provider\n    model_info:\n      id: {id}\n      max_input_tokens: {window}\n",
+            mock.base_url()
+        )
+    };
+    let gateway = TestGateway::start(&config(
+        &[
+            windowed("m", "small", &small, 100),
+            windowed("m", "large", &large, 100_000),
+            windowed("tiny", "alone", &alone, 100),
+        ],
+        "  enable_pre_call_checks: true\n  context_window_fallbacks: [{tiny: [m]}]\n",
+    ))
+    .await;
+    let long_prompt = "every word here counts as a token ".repeat(60);
+    let long = json!({"model": "m", "messages": [{"role": "user", "content": long_prompt}]});
+
+    // Within the group: only the deployment whose window fits is chosen.
+    for _ in 0..10 {
+        let response = gateway
+            .post("/v1/chat/completions")
+            .json(&long)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(header(&response, "x-tollgate-model-id"), "large");
+    }
+    assert!(small.requests().is_empty());
+    // Short prompts still go anywhere.
+    for _ in 0..20 {
+        send_chat(&gateway, "m").await;
+    }
+    assert!(!small.requests().is_empty());
+
+    // A group with no deployment large enough moves to its context-window fallbacks before any
+    // call.
+    let mut to_tiny = long.clone();
+    to_tiny["model"] = json!("tiny");
+    let response = gateway
+        .post("/v1/chat/completions")
+        .json(&to_tiny)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "x-tollgate-model-group"), "m");
+    assert_eq!(header(&response, "x-tollgate-attempted-fallbacks"), "1");
+    assert!(alone.requests().is_empty());
+
+    // Anthropic clients are counted too; with nowhere to go, the answer is OpenAI's
+    // context_length_exceeded without a call.
+    let gateway = TestGateway::start(&config(
+        &[windowed("tiny", "alone", &alone, 100)],
+        "  enable_pre_call_checks: true\n",
+    ))
+    .await;
+    let response = gateway
+        .post("/v1/chat/completions")
+        .json(&to_tiny)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(error["error"]["code"], "context_length_exceeded");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("at most 100 input tokens")
+    );
+    let response = gateway
+        .post("/v1/messages")
+        .json(&json!({"model": "tiny", "max_tokens": 5, "messages": [{"role": "user", "content": long_prompt}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert!(alone.requests().is_empty());
+}
+
+#[tokio::test]
 async fn when_every_deployment_is_cooling_the_answer_is_429_with_retry_after() {
     let (a, b) = (MockOpenAi::start().await, MockOpenAi::start().await);
     for mock in [&a, &b] {
