@@ -387,6 +387,25 @@ impl Router {
             .find(|member| member.config.id == id)
     }
 
+    /// A failed health probe of `member`, a deployment of `group`: cools it down as a failing
+    /// request would at once (see `DeploymentState::record_failed_probe`).
+    pub fn probe_failed(
+        &self,
+        group: &ModelGroup,
+        member: &Member,
+        err: &GatewayError,
+    ) -> Cooldown {
+        let now = self.clock.now_ms();
+        let cooldown =
+            member
+                .state
+                .record_failed_probe(err, member.cooldown_time, group.len(), now);
+        if let Cooldown::For(duration) = cooldown {
+            group.note_cooldown(now + duration.as_millis() as u64);
+        }
+        cooldown
+    }
+
     /// Groups in config order.
     pub fn groups(&self) -> impl Iterator<Item = &ModelGroup> {
         self.order

@@ -193,6 +193,31 @@ impl DeploymentState {
     }
 }
 
+impl DeploymentState {
+    /// A failed health probe: failures that say something about the deployment cool it down
+    /// at once (for the provider's `retry-after`, else `cooldown_time`), except a group's only
+    /// deployment.
+    pub(crate) fn record_failed_probe(
+        &self,
+        err: &GatewayError,
+        cooldown_time: Duration,
+        group_size: usize,
+        now_ms: u64,
+    ) -> Cooldown {
+        let counts = err.failure_class().is_some_and(counts_against_deployment);
+        if !counts || group_size < 2 || cooldown_time.is_zero() {
+            return Cooldown::None;
+        }
+        let duration = err
+            .retry_after
+            .filter(|after| !after.is_zero())
+            .unwrap_or(cooldown_time);
+        self.cooling_until
+            .fetch_max(now_ms + duration.as_millis() as u64, Ordering::Relaxed);
+        Cooldown::For(duration)
+    }
+}
+
 /// The failures that say something about the deployment rather than the request.
 fn counts_against_deployment(class: FailureClass) -> bool {
     matches!(

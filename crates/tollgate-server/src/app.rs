@@ -20,8 +20,8 @@
 //! start-up except for atomics.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router as HttpRouter;
@@ -32,7 +32,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use bytes::Bytes;
 use tokio::sync::Notify;
-use tollgate_core::config::{Config, ConfigError};
+use tollgate_core::config::{Config, ConfigError, HealthCheckSettings};
 use tollgate_core::endpoint::Endpoint;
 use tollgate_core::error::GatewayError;
 use tollgate_policy::auth::Authenticator;
@@ -59,6 +59,9 @@ pub struct Gateway {
     /// Responses API responses, for retrieval and `previous_response_id`.
     pub(crate) responses: Arc<ResponseStore>,
     pub(crate) drain_timeout: Duration,
+    pub(crate) health_checks: HealthCheckSettings,
+    /// The latest round of background health checks, for `GET /health`.
+    latest_health: Mutex<Option<Arc<serde_json::Value>>>,
     draining: AtomicBool,
     drain_started: Notify,
     in_flight: AtomicUsize,
@@ -110,10 +113,26 @@ impl Gateway {
             media,
             responses: Arc::new(ResponseStore::default()),
             drain_timeout: config.drain_timeout,
+            health_checks: config.health_checks.clone(),
+            latest_health: Mutex::new(None),
             draining: AtomicBool::new(false),
             drain_started: Notify::new(),
             in_flight: AtomicUsize::new(0),
         })
+    }
+
+    pub(crate) fn latest_health(&self) -> Option<Arc<serde_json::Value>> {
+        self.latest_health
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    pub(crate) fn set_latest_health(&self, report: serde_json::Value) {
+        *self
+            .latest_health
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(Arc::new(report));
     }
 
     /// Whether the gateway accepts requests without a key (no master key configured).
@@ -236,6 +255,7 @@ pub fn app(gateway: Arc<Gateway>) -> HttpRouter {
         .route("/models", get(models::list))
         .route("/v1/models/{*id}", get(models::retrieve))
         .route("/models/{*id}", get(models::retrieve))
+        .route("/health", get(health::deployments))
         .route("/health/liveliness", get(health::liveness))
         .route("/health/liveness", get(health::liveness))
         .route("/health/readiness", get(health::readiness))

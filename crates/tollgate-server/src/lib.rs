@@ -6,6 +6,7 @@ mod access_log;
 mod app;
 mod error;
 mod exchange;
+mod health_checks;
 pub mod logging;
 mod media;
 mod pipeline;

@@ -78,6 +78,39 @@ pub(crate) async fn handle(
     response
 }
 
+/// A health probe: `body` sent to `deployment` alone, as one attempt of a request would be
+/// (same conversion, timeouts and error mapping), and logged like one under `request_id`.
+pub(crate) async fn probe(
+    gateway: &Arc<Gateway>,
+    endpoint: Endpoint,
+    body: Bytes,
+    deployment: &Deployment,
+    request_id: Arc<str>,
+) -> Result<(), GatewayError> {
+    let mut record = AccessRecord::start(gateway.clone(), request_id, endpoint);
+    let inspected = inspect_request(endpoint, &body)?;
+    record.model = Some(inspected.model.clone());
+    let result = attempt(
+        gateway,
+        endpoint,
+        &HeaderMap::new(),
+        &body,
+        &inspected,
+        deployment,
+        &mut record,
+    )
+    .await;
+    match &result {
+        Ok(_) => {
+            record.status = StatusCode::OK.as_u16();
+            record.outcome = Outcome::Completed;
+        }
+        Err(err) => record.fail(err),
+    }
+    record.write();
+    result.map(drop)
+}
+
 /// How the provider's answer goes back to the client.
 enum Relay {
     /// The whole body is in hand.

@@ -10,6 +10,7 @@ use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 use crate::app::{Gateway, app};
+use crate::health_checks;
 
 /// Serves until `shutdown` resolves and the drain completes (or times out).
 pub async fn serve(
@@ -29,15 +30,31 @@ pub async fn serve(
         draining.start_draining();
     };
     let server = axum::serve(listener, app(gateway.clone())).with_graceful_shutdown(signal);
+    let health_checks = gateway.health_checks.background.then(|| {
+        let checks =
+            health_checks::run_in_background(gateway.clone(), gateway.health_checks.interval);
+        AbortOnDrop(tokio::spawn(checks))
+    });
     let drain_deadline = async {
         gateway.draining_started().await;
         tokio::time::sleep(gateway.drain_timeout).await;
     };
-    tokio::select! {
+    let result = tokio::select! {
         result = server => result,
         () = drain_deadline => {
             tracing::warn!(in_flight = gateway.in_flight(), "drain timeout reached; closing the remaining connections");
             Ok(())
         }
+    };
+    drop(health_checks);
+    result
+}
+
+/// Stops the background health checks when serving ends.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

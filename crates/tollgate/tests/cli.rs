@@ -149,7 +149,7 @@ fn serving_logs_one_line_per_request_and_exits_cleanly_on_sigterm() {
     let config = write_config(
         "serve",
         &format!(
-            "{ECHO_MODELS}litellm_settings:\n  drop_params: true\n  success_callback: [\"langfuse\"]\nrouter_settings:\n  enable_pre_call_checks: true\n"
+            "{ECHO_MODELS}litellm_settings:\n  drop_params: true\n  success_callback: [\"langfuse\"]\nrouter_settings:\n  redis_host: localhost\n"
         ),
     );
     let mut served = Served::start(&config, &["--log-format", "json", "--workers", "2"]);
@@ -160,7 +160,7 @@ fn serving_logs_one_line_per_request_and_exits_cleanly_on_sigterm() {
     assert_eq!(warning["level"], "WARN");
     assert_eq!(
         warning["keys"],
-        "litellm_settings.success_callback, router_settings.enable_pre_call_checks"
+        "litellm_settings.success_callback, router_settings.redis_host"
     );
     served.wait_for("no general_settings.master_key");
     let listening: serde_json::Value =

@@ -39,6 +39,7 @@ pub struct Config {
     /// Kept as written for the capabilities that will read them.
     /// Balancing, retries, cooldowns, fallbacks and aliases (`router_settings`).
     pub routing: RoutingSettings,
+    pub health_checks: HealthCheckSettings,
     pub router_settings: Mapping,
     pub litellm_settings: Mapping,
     /// Keys accepted but not acted on yet; reported in one start-up warning.
@@ -205,6 +206,15 @@ pub enum GoogleCredentials {
     /// No key given: the metadata server of the VM / pod the gateway runs on
     /// (`GCE_METADATA_HOST` moves it, as in Google's own libraries).
     MetadataServer { token_uri: String },
+}
+
+/// Deployment probes (`general_settings`): `GET /health` runs them on demand; with
+/// `background_health_checks`, they run every `health_check_interval` and a failing probe
+/// cools its deployment down.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthCheckSettings {
+    pub background: bool,
+    pub interval: Duration,
 }
 
 /// `model_info`: what the config says about a model beyond how to reach it.

@@ -141,6 +141,10 @@ pub struct RawGeneralSettings {
     pub max_request_size_mb: Option<Scalar>,
     #[serde(default)]
     pub litellm_key_header_name: Option<Scalar>,
+    #[serde(default)]
+    pub background_health_checks: Option<Scalar>,
+    #[serde(default)]
+    pub health_check_interval: Option<Scalar>,
     #[serde(flatten)]
     pub other: BTreeMap<String, Value>,
 }

@@ -14,7 +14,8 @@ use super::raw::{RawConfig, RawDeployment, RawLitellmParams, RawModelInfo, Scala
 use super::routing;
 use super::{
     AwsCredentials, BedrockConfig, BedrockRoute, Config, ConfigError, DeploymentConfig,
-    GoogleCredentials, MediaSettings, ModelInfo, UpstreamSettings, VertexConfig,
+    GoogleCredentials, HealthCheckSettings, MediaSettings, ModelInfo, UpstreamSettings,
+    VertexConfig,
 };
 use crate::duration::{parse_duration, seconds};
 use crate::env::{Env, env_reference};
@@ -30,6 +31,8 @@ const DEFAULT_MEDIA_MAX_MB: usize = 20;
 const DEFAULT_MEDIA_FETCH_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_MAX_REQUEST_MB: f64 = 32.0;
 const DEFAULT_AZURE_API_VERSION: &str = "2025-02-01-preview";
+/// LiteLLM's default `health_check_interval`.
+const DEFAULT_HEALTH_CHECK_INTERVAL: Duration = Duration::from_secs(300);
 
 /// The `router_settings` / `litellm_settings` / `general_settings` keys Tollgate acts on today.
 /// Every other key is accepted and listed in the start-up warning.
@@ -204,6 +207,26 @@ pub(super) fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigErro
         .transpose()?
         .unwrap_or(DEFAULT_MAX_REQUEST_MB);
 
+    let health_checks = HealthCheckSettings {
+        background: general
+            .background_health_checks
+            .as_ref()
+            .map(|value| cx.bool("general_settings.background_health_checks", value))
+            .transpose()?
+            .unwrap_or(false),
+        interval: match &general.health_check_interval {
+            Some(value) => {
+                let path = "general_settings.health_check_interval";
+                let interval = cx.duration(path, value)?;
+                if interval.is_zero() {
+                    return Err(cx.error(path, "must be more than 0 seconds"));
+                }
+                interval
+            }
+            None => DEFAULT_HEALTH_CHECK_INTERVAL,
+        },
+    };
+
     let ssl = resolve_ssl(&cx, &litellm_settings)?;
     let upstream = UpstreamSettings {
         connect_timeout: opt_duration(
@@ -277,6 +300,7 @@ pub(super) fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigErro
         upstream,
         media,
         routing,
+        health_checks,
         router_settings,
         litellm_settings,
         not_implemented: not_implemented.into_iter().collect(),
