@@ -1,0 +1,245 @@
+//! Virtual keys as stored: the key's SHA-256 (`token`), never the key itself, with what it may
+//! do.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::{Store, StoreError, is_unique_violation};
+
+/// One virtual key, with LiteLLM's field names.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeyRecord {
+    /// The SHA-256 of the key, in hex.
+    pub token: String,
+    /// The key masked for display (`sk-...abcd`).
+    pub key_name: String,
+    pub key_alias: Option<String>,
+    pub user_id: Option<String>,
+    pub team_id: Option<String>,
+    pub organization_id: Option<String>,
+    /// Models the key may call; empty means every model.
+    pub models: Vec<String>,
+    /// Model names the key may use for others (`{alias: model}`).
+    pub aliases: Map<String, Value>,
+    pub metadata: Map<String, Value>,
+    pub tags: Vec<String>,
+    pub permissions: Map<String, Value>,
+    pub tpm_limit: Option<i64>,
+    pub rpm_limit: Option<i64>,
+    pub max_parallel_requests: Option<i64>,
+    pub blocked: bool,
+    /// Milliseconds since the Unix epoch.
+    pub expires_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub created_by: Option<String>,
+}
+
+/// What `/key/list` filters on.
+#[derive(Debug, Default, Clone)]
+pub struct KeyFilter {
+    pub user_id: Option<String>,
+    pub team_id: Option<String>,
+    pub organization_id: Option<String>,
+    pub key_alias: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct KeyPage {
+    pub keys: Vec<KeyRecord>,
+    pub total: u64,
+}
+
+const COLUMNS: &str = "token, key_name, key_alias, user_id, team_id, organization_id, models, \
+    aliases, metadata, tags, permissions, tpm_limit, rpm_limit, max_parallel_requests, blocked, \
+    expires_at, created_at, updated_at, created_by";
+
+impl Store {
+    /// Adds a key; `Conflict` when its alias (or the key) is taken.
+    pub async fn insert_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
+        let sql = format!(
+            "INSERT INTO tollgate_keys ({COLUMNS}) VALUES \
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
+        );
+        let result = bind_all(sqlx::query(&sql), key)?.execute(&self.pool).await;
+        match result {
+            Err(err) if is_unique_violation(&err) => Err(conflict(key)),
+            other => other.map(drop).map_err(StoreError::from),
+        }
+    }
+
+    /// Rewrites every field of the key stored under `token` (which may itself change, when a
+    /// key is regenerated); false when there is none.
+    pub async fn replace_key(&self, token: &str, key: &KeyRecord) -> Result<bool, StoreError> {
+        let assignments: Vec<String> = COLUMNS
+            .split(", ")
+            .enumerate()
+            .map(|(index, column)| format!("{column} = ${}", index + 1))
+            .collect();
+        let sql = format!(
+            "UPDATE tollgate_keys SET {} WHERE token = $20",
+            assignments.join(", ")
+        );
+        let result = bind_all(sqlx::query(&sql), key)?
+            .bind(token.to_owned())
+            .execute(&self.pool)
+            .await;
+        match result {
+            Err(err) if is_unique_violation(&err) => Err(conflict(key)),
+            other => Ok(other?.rows_affected() > 0),
+        }
+    }
+
+    pub async fn key(&self, token: &str) -> Result<Option<KeyRecord>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM tollgate_keys WHERE token = $1");
+        let row = sqlx::query(&sql)
+            .bind(token.to_owned())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(read_key).transpose()
+    }
+
+    /// Every key, for the gateway's cache at start-up.
+    pub async fn all_keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM tollgate_keys");
+        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        rows.iter().map(read_key).collect()
+    }
+
+    /// One page of keys matching `filter`, newest first (`page` counts from 1).
+    pub async fn list_keys(
+        &self,
+        filter: &KeyFilter,
+        page: u32,
+        size: u32,
+    ) -> Result<KeyPage, StoreError> {
+        let mut conditions = Vec::new();
+        let mut values = Vec::new();
+        for (column, value) in [
+            ("user_id", &filter.user_id),
+            ("team_id", &filter.team_id),
+            ("organization_id", &filter.organization_id),
+            ("key_alias", &filter.key_alias),
+        ] {
+            if let Some(value) = value {
+                values.push(value.clone());
+                conditions.push(format!("{column} = ${}", values.len()));
+            }
+        }
+        let filter_sql = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", conditions.join(" AND "))
+        };
+        let count_sql = format!("SELECT COUNT(*) FROM tollgate_keys{filter_sql}");
+        let mut count = sqlx::query_scalar::<_, i64>(&count_sql);
+        for value in &values {
+            count = count.bind(value.clone());
+        }
+        let total = count.fetch_one(&self.pool).await?;
+        let offset = i64::from(page.max(1) - 1) * i64::from(size);
+        let sql = format!(
+            "SELECT {COLUMNS} FROM tollgate_keys{filter_sql} \
+             ORDER BY created_at DESC, token LIMIT {size} OFFSET {offset}"
+        );
+        let mut query = sqlx::query(&sql);
+        for value in values {
+            query = query.bind(value);
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        Ok(KeyPage {
+            keys: rows.iter().map(read_key).collect::<Result<_, _>>()?,
+            total: total as u64,
+        })
+    }
+
+    /// Deletes the keys with these tokens; returns those that existed.
+    pub async fn delete_keys(&self, tokens: &[String]) -> Result<Vec<String>, StoreError> {
+        let mut deleted = Vec::new();
+        let mut transaction = self.pool.begin().await?;
+        for token in tokens {
+            let result = sqlx::query("DELETE FROM tollgate_keys WHERE token = $1")
+                .bind(token.clone())
+                .execute(&mut *transaction)
+                .await?;
+            if result.rows_affected() > 0 {
+                deleted.push(token.clone());
+            }
+        }
+        transaction.commit().await?;
+        Ok(deleted)
+    }
+}
+
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+fn bind_all<'q>(query: AnyQuery<'q>, key: &KeyRecord) -> Result<AnyQuery<'q>, StoreError> {
+    Ok(query
+        .bind(key.token.clone())
+        .bind(key.key_name.clone())
+        .bind(key.key_alias.clone())
+        .bind(key.user_id.clone())
+        .bind(key.team_id.clone())
+        .bind(key.organization_id.clone())
+        .bind(json_text(&key.models))
+        .bind(json_text(&key.aliases))
+        .bind(json_text(&key.metadata))
+        .bind(json_text(&key.tags))
+        .bind(json_text(&key.permissions))
+        .bind(key.tpm_limit)
+        .bind(key.rpm_limit)
+        .bind(key.max_parallel_requests)
+        .bind(i64::from(key.blocked))
+        .bind(key.expires_at)
+        .bind(key.created_at)
+        .bind(key.updated_at)
+        .bind(key.created_by.clone()))
+}
+
+/// A JSON column's text.
+fn json_text<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("lists and maps of JSON values serialise")
+}
+
+fn read_key(row: &AnyRow) -> Result<KeyRecord, StoreError> {
+    fn json<T: serde::de::DeserializeOwned>(
+        row: &AnyRow,
+        field: &'static str,
+    ) -> Result<T, StoreError> {
+        let text: String = row.try_get(field)?;
+        serde_json::from_str(&text).map_err(|err| StoreError::Corrupt {
+            field,
+            reason: err.to_string(),
+        })
+    }
+    Ok(KeyRecord {
+        token: row.try_get("token")?,
+        key_name: row.try_get("key_name")?,
+        key_alias: row.try_get("key_alias")?,
+        user_id: row.try_get("user_id")?,
+        team_id: row.try_get("team_id")?,
+        organization_id: row.try_get("organization_id")?,
+        models: json(row, "models")?,
+        aliases: json(row, "aliases")?,
+        metadata: json(row, "metadata")?,
+        tags: json(row, "tags")?,
+        permissions: json(row, "permissions")?,
+        tpm_limit: row.try_get("tpm_limit")?,
+        rpm_limit: row.try_get("rpm_limit")?,
+        max_parallel_requests: row.try_get("max_parallel_requests")?,
+        blocked: row.try_get::<i64, _>("blocked")? != 0,
+        expires_at: row.try_get("expires_at")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        created_by: row.try_get("created_by")?,
+    })
+}
+
+fn conflict(key: &KeyRecord) -> StoreError {
+    match &key.key_alias {
+        Some(alias) => StoreError::Conflict(format!("a key with key_alias `{alias}`")),
+        None => StoreError::Conflict("this key".to_owned()),
+    }
+}

@@ -1,0 +1,66 @@
+//! The backends every store test runs against: a fresh SQLite file, and a fresh schema in the
+//! PostgreSQL at `TOLLGATE_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/test`).
+//! Without PostgreSQL the tests say so and run on SQLite alone, unless
+//! `TOLLGATE_REQUIRE_POSTGRES=1` (set by `.ci/run`) makes its absence a failure.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use sqlx::Connection;
+use sqlx::postgres::PgConnection;
+use tollgate_store::{Store, sqlite_url};
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}_{}_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos()
+    )
+}
+
+pub async fn sqlite() -> Store {
+    let path = std::env::temp_dir().join(format!("{}.db", unique("tollgate_store_test")));
+    Store::connect(&sqlite_url(&path))
+        .await
+        .expect("SQLite store")
+}
+
+pub async fn postgres() -> Option<Store> {
+    let base = std::env::var("TOLLGATE_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let required = std::env::var("TOLLGATE_REQUIRE_POSTGRES").is_ok_and(|v| v == "1");
+    let mut admin = match PgConnection::connect(&base).await {
+        Ok(connection) => connection,
+        Err(err) if !required => {
+            eprintln!(
+                "SKIPPED on PostgreSQL: cannot connect to {base} ({err}); set TOLLGATE_TEST_POSTGRES_URL, or TOLLGATE_REQUIRE_POSTGRES=1 to fail instead"
+            );
+            return None;
+        }
+        Err(err) => {
+            panic!("PostgreSQL is required (TOLLGATE_REQUIRE_POSTGRES=1) but {base} refused: {err}")
+        }
+    };
+    let schema = unique("tollgate_test");
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&mut admin)
+        .await
+        .expect("create a test schema");
+    let separator = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{separator}options=-c%20search_path%3D{schema}");
+    Some(Store::connect(&url).await.expect("PostgreSQL store"))
+}
+
+/// Both backends (PostgreSQL when reachable), named for assertion messages.
+pub async fn all() -> Vec<(&'static str, Store)> {
+    let mut stores = vec![("sqlite", sqlite().await)];
+    if let Some(store) = postgres().await {
+        stores.push(("postgres", store));
+    }
+    stores
+}
