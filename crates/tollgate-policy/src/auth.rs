@@ -1,22 +1,68 @@
-//! Gateway authentication: the credential a client presents, checked against the master key.
+//! Gateway authentication: the credential a client presents, checked against the master key
+//! and then the virtual keys.
 //!
-//! Keys are compared as SHA-256 digests in constant time, so neither timing nor length reveals
-//! how much of a guess was right, and the key itself is never kept beyond start-up.
+//! Keys are handled as SHA-256 digests: the master key is compared in constant time, so
+//! neither timing nor length reveals how much of a guess was right; virtual keys are looked up
+//! by digest (which says nothing about the key). No key itself is kept beyond start-up.
 
-use http::HeaderMap;
+use std::sync::Arc;
+
 use http::header::{AUTHORIZATION, HeaderName};
+use http::{HeaderMap, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use tollgate_core::error::GatewayError;
+use tollgate_core::error::{ErrorKind, GatewayError, Origin};
+
+use crate::keys::{KeyCache, VirtualKey};
 
 /// Who the caller is, once authenticated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Caller {
     /// No master key is configured: the gateway is open.
     Anonymous,
     /// The caller presented the master key.
     Master,
+    /// The caller presented a virtual key, usable now.
+    Key(Arc<VirtualKey>),
+}
+
+impl Caller {
+    /// The model group a request for `model` goes to, when the caller may use it.
+    pub fn resolve_model<'m>(&'m self, model: &'m str) -> Result<&'m str, GatewayError> {
+        match self {
+            Caller::Key(key) => key.resolve_model(model),
+            Caller::Anonymous | Caller::Master => Ok(model),
+        }
+    }
+
+    /// Whether the caller may use `model` (for listing models).
+    pub fn may_use(&self, model: &str) -> bool {
+        match self {
+            Caller::Key(key) => key.may_use(model),
+            Caller::Anonymous | Caller::Master => true,
+        }
+    }
+
+    /// Refuses everyone but the master key (and everyone on an open gateway, which has no
+    /// admin): the management API.
+    pub fn require_admin(&self) -> Result<(), GatewayError> {
+        match self {
+            Caller::Master => Ok(()),
+            Caller::Anonymous => Err(GatewayError::new(
+                StatusCode::FORBIDDEN,
+                Origin::Client,
+                ErrorKind::Permission,
+                "The management API needs general_settings.master_key to be configured.",
+            )),
+            Caller::Key(_) => Err(GatewayError::new(
+                StatusCode::FORBIDDEN,
+                Origin::Client,
+                ErrorKind::Permission,
+                "This route needs the master key.",
+            )),
+        }
+    }
 }
 
 /// Headers that may carry the key, after any custom one, in LiteLLM's order of precedence.
@@ -30,6 +76,7 @@ const KEY_HEADERS: [HeaderName; 3] = [
 pub struct Authenticator {
     master_key_digest: Option<[u8; 32]>,
     custom_header: Option<HeaderName>,
+    pub keys: KeyCache,
 }
 
 impl Authenticator {
@@ -38,6 +85,7 @@ impl Authenticator {
         Authenticator {
             master_key_digest: master_key.map(|key| digest(key.expose_secret())),
             custom_header,
+            keys: KeyCache::default(),
         }
     }
 
@@ -49,11 +97,16 @@ impl Authenticator {
         let Some(expected) = &self.master_key_digest else {
             return Ok(Caller::Anonymous);
         };
-        let presented = presented_key(headers, self.custom_header.as_ref())?;
-        if bool::from(digest(presented).ct_eq(expected)) {
-            Ok(Caller::Master)
-        } else {
-            Err(GatewayError::unauthorized("Invalid API key."))
+        let presented = digest(presented_key(headers, self.custom_header.as_ref())?);
+        if bool::from(presented.ct_eq(expected)) {
+            return Ok(Caller::Master);
+        }
+        match self.keys.get(&presented) {
+            Some(key) => {
+                key.check_usable(now_ms())?;
+                Ok(Caller::Key(key))
+            }
+            None => Err(GatewayError::unauthorized("Invalid API key.")),
         }
     }
 }
@@ -123,6 +176,12 @@ fn non_empty(key: &str) -> Result<&str, GatewayError> {
     }
 }
 
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as i64)
+}
+
 fn digest(key: &str) -> [u8; 32] {
     Sha256::digest(key.as_bytes()).into()
 }
@@ -158,9 +217,11 @@ mod tests {
             ("x-litellm-api-key", "Bearer sk-master"),
             ("x-custom-key", "sk-master"),
         ] {
-            assert_eq!(
-                auth().authenticate(&headers(&[pair])).unwrap(),
-                Caller::Master,
+            assert!(
+                matches!(
+                    auth().authenticate(&headers(&[pair])).unwrap(),
+                    Caller::Master
+                ),
                 "{pair:?}"
             );
         }
@@ -187,6 +248,9 @@ mod tests {
     fn an_open_gateway_needs_no_key() {
         let open = Authenticator::new(None, None);
         assert!(open.is_open());
-        assert_eq!(open.authenticate(&headers(&[])).unwrap(), Caller::Anonymous);
+        assert!(matches!(
+            open.authenticate(&headers(&[])).unwrap(),
+            Caller::Anonymous
+        ));
     }
 }

@@ -37,6 +37,7 @@ use tollgate_core::endpoint::Endpoint;
 use tollgate_core::error::GatewayError;
 use tollgate_policy::auth::Authenticator;
 use tollgate_router::Router;
+use tollgate_store::{KeyRecord, Store};
 use tollgate_upstream::media::MediaFetcher;
 use tollgate_upstream::{ClientPool, Deployment};
 use tollgate_wire::openai::{Model, ModelList};
@@ -45,13 +46,15 @@ use crate::error::ApiError;
 use crate::pipeline;
 use crate::request_context::request_context;
 use crate::responses::{self, ResponseStore};
-use crate::routes::{health, models};
+use crate::routes::{health, keys, models};
 
 /// Everything a request needs, built once from the config.
 #[derive(Debug)]
 pub struct Gateway {
     pub(crate) router: Router,
     pub(crate) auth: Authenticator,
+    /// Virtual keys and the rest of the management state; `None` only when run without one.
+    pub(crate) store: Option<Store>,
     pub(crate) max_request_body_bytes: usize,
     pub(crate) models: ModelCatalog,
     /// Fetches image URLs for providers that need the bytes inline.
@@ -72,6 +75,7 @@ pub struct Gateway {
 pub(crate) struct ModelCatalog {
     /// When the catalogue was made (the models' `created`).
     pub(crate) created: u64,
+    pub(crate) entries: Vec<Model>,
     pub(crate) list: Bytes,
     pub(crate) by_id: HashMap<String, Bytes>,
 }
@@ -108,6 +112,7 @@ impl Gateway {
         Ok(Gateway {
             router,
             auth,
+            store: None,
             max_request_body_bytes: config.max_request_body_bytes,
             models,
             media,
@@ -133,6 +138,16 @@ impl Gateway {
             .latest_health
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(Arc::new(report));
+    }
+
+    /// Serves the management API from `store`, and the virtual keys it holds (`keys`, read
+    /// from it at start-up) from memory.
+    pub fn with_store(mut self, store: Store, keys: Vec<KeyRecord>) -> Self {
+        for key in keys {
+            self.auth.keys.put(key);
+        }
+        self.store = Some(store);
+        self
     }
 
     /// Whether the gateway accepts requests without a key (no master key configured).
@@ -208,6 +223,7 @@ impl ModelCatalog {
         ModelCatalog {
             created,
             list: Bytes::from(serde_json::to_vec(&list).expect("serialisable")),
+            entries: list.data,
             by_id,
         }
     }
@@ -255,6 +271,15 @@ pub fn app(gateway: Arc<Gateway>) -> HttpRouter {
         .route("/models", get(models::list))
         .route("/v1/models/{*id}", get(models::retrieve))
         .route("/models/{*id}", get(models::retrieve))
+        .route("/key/generate", post(keys::generate))
+        .route("/key/info", get(keys::info))
+        .route("/key/list", get(keys::list))
+        .route("/key/update", post(keys::update))
+        .route("/key/delete", post(keys::delete))
+        .route("/key/block", post(keys::block))
+        .route("/key/unblock", post(keys::unblock))
+        .route("/key/regenerate", post(keys::regenerate))
+        .route("/key/{key}/regenerate", post(keys::regenerate))
         .route("/health", get(health::deployments))
         .route("/health/liveliness", get(health::liveness))
         .route("/health/liveness", get(health::liveness))

@@ -17,4 +17,5 @@ mod serve;
 mod stream;
 
 pub use app::{Gateway, app};
-pub use serve::serve;
+pub use serve::{background_tasks, serve};
+pub use tollgate_store::{Store, StoreError, redact_url};

@@ -138,16 +138,19 @@ async fn proxy(
     record: &mut AccessRecord,
 ) -> Result<Relay, GatewayError> {
     let (parts, body) = request.into_parts();
-    gateway.auth.authenticate(&parts.headers)?;
+    let caller = gateway.auth.authenticate(&parts.headers)?;
     let body = read_body(body, &parts.headers, gateway.max_request_body_bytes).await?;
 
     let mut inspected = inspect_request(endpoint, &body)?;
     record.model = Some(inspected.model.clone());
     record.stream = inspected.stream;
 
-    let mut plan = gateway
-        .router
-        .plan(&inspected.model, inspected.fallbacks.take())?;
+    let model = caller.resolve_model(&inspected.model)?;
+    // A key's own fallbacks may not reach models the key may not use.
+    for fallback in inspected.fallbacks.iter().flatten() {
+        caller.resolve_model(fallback)?;
+    }
+    let mut plan = gateway.router.plan(model, inspected.fallbacks.take())?;
     if endpoint == Endpoint::Responses
         && let Some(holder) = native_response_holder(gateway, &plan, &body)
     {

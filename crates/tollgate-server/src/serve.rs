@@ -30,31 +30,24 @@ pub async fn serve(
         draining.start_draining();
     };
     let server = axum::serve(listener, app(gateway.clone())).with_graceful_shutdown(signal);
-    let health_checks = gateway.health_checks.background.then(|| {
-        let checks =
-            health_checks::run_in_background(gateway.clone(), gateway.health_checks.interval);
-        AbortOnDrop(tokio::spawn(checks))
-    });
     let drain_deadline = async {
         gateway.draining_started().await;
         tokio::time::sleep(gateway.drain_timeout).await;
     };
-    let result = tokio::select! {
+    tokio::select! {
         result = server => result,
         () = drain_deadline => {
             tracing::warn!(in_flight = gateway.in_flight(), "drain timeout reached; closing the remaining connections");
             Ok(())
         }
-    };
-    drop(health_checks);
-    result
+    }
 }
 
-/// Stops the background health checks when serving ends.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
+/// The gateway's background work, to spawn once per process (not per worker): the periodic
+/// health checks when `background_health_checks` is on. Runs until dropped.
+pub async fn background_tasks(gateway: Arc<Gateway>) {
+    if gateway.health_checks.background {
+        let interval = gateway.health_checks.interval;
+        health_checks::run_in_background(gateway, interval).await;
     }
 }

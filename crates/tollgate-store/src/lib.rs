@@ -97,6 +97,11 @@ impl Store {
         Ok(Store { pool, backend })
     }
 
+    /// A SQLite URL for a database file, created if missing.
+    pub fn sqlite_url(path: &std::path::Path) -> String {
+        format!("sqlite://{}?mode=rwc", path.display())
+    }
+
     pub fn backend(&self) -> Backend {
         self.backend
     }
@@ -110,11 +115,6 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
-}
-
-/// A SQLite URL for a database file, created if missing.
-pub fn sqlite_url(path: &std::path::Path) -> String {
-    format!("sqlite://{}?mode=rwc", path.display())
 }
 
 /// `url` without its password, for messages.

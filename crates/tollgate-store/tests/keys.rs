@@ -174,7 +174,7 @@ async fn deleting_reports_which_keys_existed() {
 async fn reconnecting_finds_the_schema_already_migrated() {
     let path = std::env::temp_dir().join(format!("tollgate_reconnect_{}.db", std::process::id()));
     let _ = std::fs::remove_file(&path);
-    let url = tollgate_store::sqlite_url(&path);
+    let url = tollgate_store::Store::sqlite_url(&path);
     let store = tollgate_store::Store::connect(&url).await.unwrap();
     store
         .insert_key(&key("persisted-1", None, None, 1))

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use secrecy::ExposeSecret;
 use tollgate_core::config::{self, Config};
 use tollgate_server::Gateway;
 use tollgate_server::logging::{self, LogFormat as OutputFormat};
@@ -107,13 +108,48 @@ fn run_gateway(args: ServeArgs) -> ExitCode {
     };
     report_config(&config);
 
+    // The database's connections and the background work live on a runtime of their own,
+    // alive as long as the process: workers come and go with shutdown, these must not.
+    let background = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("tollgate-background")
+        .enable_all()
+        .build()
+        .expect("the background runtime starts");
+    let database_url = config
+        .database_url
+        .as_ref()
+        .map(|url| url.expose_secret().to_owned())
+        .unwrap_or_else(|| tollgate_server::Store::sqlite_url(&config.database_path));
+    let opened = background.block_on(async {
+        let store = tollgate_server::Store::connect(&database_url).await?;
+        let keys = store.all_keys().await?;
+        Ok::<_, tollgate_server::StoreError>((store, keys))
+    });
+    let (store, keys) = match opened {
+        Ok(opened) => opened,
+        Err(err) => {
+            eprintln!(
+                "tollgate: cannot open the database {}: {err}",
+                tollgate_server::redact_url(&database_url)
+            );
+            return ExitCode::from(2);
+        }
+    };
+    tracing::info!(
+        database = %tollgate_server::redact_url(&database_url),
+        virtual_keys = keys.len(),
+        "database ready"
+    );
+
     let gateway = match Gateway::new(config, args.workers) {
-        Ok(gateway) => Arc::new(gateway),
+        Ok(gateway) => Arc::new(gateway.with_store(store, keys)),
         Err(err) => {
             eprintln!("tollgate: config error: {err}");
             return ExitCode::from(2);
         }
     };
+    background.spawn(tollgate_server::background_tasks(gateway.clone()));
     if gateway.is_open() {
         tracing::warn!(
             "no general_settings.master_key is configured: the gateway serves every request without a key"

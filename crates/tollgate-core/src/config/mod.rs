@@ -29,7 +29,10 @@ pub struct Config {
     pub source: PathBuf,
     pub deployments: Vec<DeploymentConfig>,
     pub master_key: Option<SecretString>,
+    /// PostgreSQL (`general_settings.database_url`, else `DATABASE_URL`); the SQLite file at
+    /// `database_path` when unset.
     pub database_url: Option<SecretString>,
+    pub database_path: PathBuf,
     /// An extra header that carries the gateway key (`general_settings.litellm_key_header_name`).
     pub key_header_name: Option<String>,
     pub max_request_body_bytes: usize,

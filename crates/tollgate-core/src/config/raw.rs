@@ -156,6 +156,10 @@ pub struct RawTollgateSettings {
     /// How long in-flight requests and streams may run after SIGTERM before the process exits.
     #[serde(default)]
     pub drain_timeout: Option<Scalar>,
+    /// The SQLite file used when no `database_url` is given (default `tollgate.db` beside the
+    /// config file).
+    #[serde(default)]
+    pub database_path: Option<Scalar>,
     /// Connect timeout for provider connections (default 10s).
     #[serde(default)]
     pub connect_timeout: Option<Scalar>,

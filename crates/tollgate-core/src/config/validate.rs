@@ -192,14 +192,20 @@ pub(super) fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigErro
         .as_ref()
         .map(|value| cx.secret("general_settings.master_key", value))
         .transpose()?;
-    let database_url = general
-        .database_url
-        .as_ref()
-        .map(|value| cx.secret("general_settings.database_url", value))
-        .transpose()?;
-    if database_url.is_some() {
-        not_implemented.insert("general_settings.database_url (the database store)".into());
-    }
+    // As in LiteLLM, `DATABASE_URL` when the config names no database.
+    let database_url = match &general.database_url {
+        Some(value) => Some(cx.secret("general_settings.database_url", value)?),
+        None => env.get("DATABASE_URL").map(SecretString::from),
+    };
+    let database_path = match &tollgate.database_path {
+        Some(value) => PathBuf::from(cx.text("tollgate_settings.database_path", value)?),
+        None => PathBuf::from("tollgate.db"),
+    };
+    // Relative to the config file, like `include`.
+    let database_path = match file.parent() {
+        Some(dir) if database_path.is_relative() => dir.join(database_path),
+        _ => database_path,
+    };
     let max_request_mb = general
         .max_request_size_mb
         .as_ref()
@@ -285,6 +291,7 @@ pub(super) fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigErro
         deployments,
         master_key,
         database_url,
+        database_path,
         key_header_name: general
             .litellm_key_header_name
             .as_ref()

@@ -12,6 +12,7 @@ use bytes::Bytes;
 use http::HeaderValue;
 use http::header::CONTENT_TYPE;
 use tollgate_core::error::GatewayError;
+use tollgate_policy::auth::Caller;
 use tollgate_wire::openai::Model;
 
 use crate::app::Gateway;
@@ -21,8 +22,19 @@ pub(crate) async fn list(
     State(gateway): State<Arc<Gateway>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    gateway.auth.authenticate(&headers)?;
-    Ok(json(gateway.models.list.clone()))
+    let caller = gateway.auth.authenticate(&headers)?;
+    let Caller::Key(key) = caller else {
+        return Ok(json(gateway.models.list.clone()));
+    };
+    // Only what this key may use.
+    let visible: Vec<&Model> = gateway
+        .models
+        .entries
+        .iter()
+        .filter(|model| key.may_use(&model.id))
+        .collect();
+    let list = serde_json::json!({"object": "list", "data": visible});
+    Ok(json(Bytes::from(list.to_string())))
 }
 
 pub(crate) async fn retrieve(
@@ -30,7 +42,10 @@ pub(crate) async fn retrieve(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    gateway.auth.authenticate(&headers)?;
+    let caller = gateway.auth.authenticate(&headers)?;
+    if !caller.may_use(&id) {
+        return Err(GatewayError::model_not_found(&id).into());
+    }
     if let Some(model) = gateway.models.by_id.get(&id) {
         return Ok(json(model.clone()));
     }

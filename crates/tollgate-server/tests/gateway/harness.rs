@@ -24,7 +24,14 @@ impl TestGateway {
     pub async fn start(yaml: &str) -> Self {
         let config =
             config::load_str(yaml, Path::new("test-config.yaml")).expect("test config is valid");
-        let gateway = Arc::new(Gateway::new(config, 1).expect("gateway builds"));
+        let store = test_store().await;
+        let keys = store.all_keys().await.expect("keys load");
+        let gateway = Arc::new(
+            Gateway::new(config, 1)
+                .expect("gateway builds")
+                .with_store(store, keys),
+        );
+        tokio::spawn(tollgate_server::background_tasks(gateway.clone()));
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
@@ -67,6 +74,20 @@ impl TestGateway {
         let _ = self.stop.take().expect("not yet shut down").send(());
         self.server.take().expect("server running")
     }
+}
+
+/// A store of its own for each test gateway: a fresh SQLite file.
+async fn test_store() -> tollgate_server::Store {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let path = std::env::temp_dir().join(format!(
+        "tollgate-gateway-test-{}-{}.db",
+        std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_file(&path);
+    tollgate_server::Store::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+        .await
+        .expect("test store opens")
 }
 
 /// A config with the master key and the given `model_list` YAML entries.

@@ -13,6 +13,7 @@ mod cohere;
 mod embeddings_completions;
 mod errors;
 mod gemini;
+mod keys;
 mod media;
 mod models_health;
 mod responses;

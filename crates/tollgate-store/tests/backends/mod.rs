@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
-use tollgate_store::{Store, sqlite_url};
+use tollgate_store::Store;
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
@@ -25,7 +25,7 @@ fn unique(prefix: &str) -> String {
 
 pub async fn sqlite() -> Store {
     let path = std::env::temp_dir().join(format!("{}.db", unique("tollgate_store_test")));
-    Store::connect(&sqlite_url(&path))
+    Store::connect(&Store::sqlite_url(&path))
         .await
         .expect("SQLite store")
 }

@@ -1,0 +1,296 @@
+//! Virtual keys on the request path: every key the store holds, in memory, by the SHA-256 of
+//! the key, so a request is checked without a database round trip; the management API updates
+//! the cache at once when it changes a key.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use base64::Engine;
+use http::StatusCode;
+use sha2::{Digest, Sha256};
+use tollgate_core::error::{ErrorKind, GatewayError, Origin};
+use tollgate_core::wildcard::Pattern;
+use tollgate_store::KeyRecord;
+
+/// LiteLLM's pseudo-model: every model of the key's team.
+const ALL_TEAM_MODELS: &str = "all-team-models";
+
+/// A virtual key as a request sees it.
+#[derive(Debug)]
+pub struct VirtualKey {
+    pub record: KeyRecord,
+    /// `models` entries with a `*`.
+    patterns: Vec<Pattern>,
+}
+
+impl VirtualKey {
+    pub fn new(record: KeyRecord) -> Self {
+        VirtualKey {
+            patterns: record
+                .models
+                .iter()
+                .filter_map(|model| Pattern::new(model))
+                .collect(),
+            record,
+        }
+    }
+
+    /// Refuses a blocked or expired key (401, as LiteLLM answers).
+    pub fn check_usable(&self, now_ms: i64) -> Result<(), GatewayError> {
+        if self.record.blocked {
+            return Err(GatewayError::unauthorized(format!(
+                "Key `{}` is blocked.",
+                self.record.key_name
+            ))
+            .with_code("key_blocked"));
+        }
+        if self
+            .record
+            .expires_at
+            .is_some_and(|expires| expires <= now_ms)
+        {
+            return Err(GatewayError::unauthorized(format!(
+                "Key `{}` has expired.",
+                self.record.key_name
+            ))
+            .with_code("key_expired"));
+        }
+        Ok(())
+    }
+
+    /// The model group a request for `requested` goes to: the key's own alias for it, if it
+    /// has one; 403 listing what the key may use when the model is not among them.
+    pub fn resolve_model<'m>(&'m self, requested: &'m str) -> Result<&'m str, GatewayError> {
+        let model = self
+            .record
+            .aliases
+            .get(requested)
+            .and_then(|target| target.as_str())
+            .unwrap_or(requested);
+        if self.may_use(model) || (model != requested && self.may_use(requested)) {
+            return Ok(model);
+        }
+        Err(GatewayError::new(
+            StatusCode::FORBIDDEN,
+            Origin::Client,
+            ErrorKind::Permission,
+            format!(
+                "Key `{}` may not use model `{requested}`. It may use: {}.",
+                self.record.key_name,
+                self.record.models.join(", ")
+            ),
+        )
+        .with_param("model")
+        .with_code("key_model_access_denied"))
+    }
+
+    /// Whether the key may call `model` (an empty list allows every model).
+    pub fn may_use(&self, model: &str) -> bool {
+        let models = &self.record.models;
+        models.is_empty()
+            || models
+                .iter()
+                .any(|allowed| allowed == model || allowed == ALL_TEAM_MODELS)
+            || self.patterns.iter().any(|pattern| pattern.matches(model))
+    }
+}
+
+/// Every virtual key, by the SHA-256 of the key.
+#[derive(Debug, Default)]
+pub struct KeyCache {
+    keys: RwLock<HashMap<[u8; 32], Arc<VirtualKey>>>,
+}
+
+impl KeyCache {
+    pub fn new(records: impl IntoIterator<Item = KeyRecord>) -> Self {
+        let cache = KeyCache::default();
+        for record in records {
+            cache.put(record);
+        }
+        cache
+    }
+
+    pub fn get(&self, digest: &[u8; 32]) -> Option<Arc<VirtualKey>> {
+        self.read().get(digest).cloned()
+    }
+
+    /// Adds or replaces a key (records whose token is not a SHA-256 are ignored).
+    pub fn put(&self, record: KeyRecord) {
+        if let Some(digest) = token_digest(&record.token) {
+            self.write()
+                .insert(digest, Arc::new(VirtualKey::new(record)));
+        }
+    }
+
+    pub fn remove(&self, token: &str) {
+        if let Some(digest) = token_digest(token) {
+            self.write().remove(&digest);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.read().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<[u8; 32], Arc<VirtualKey>>> {
+        self.keys
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<[u8; 32], Arc<VirtualKey>>> {
+        self.keys
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// A new key: `sk-` and 32 URL-safe characters (24 bytes from the operating system's CSPRNG).
+pub fn generate_key() -> String {
+    let mut bytes = [0u8; 24];
+    getrandom::getrandom(&mut bytes).expect("the operating system's random source works");
+    format!(
+        "sk-{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
+}
+
+/// The stored form of a key: its SHA-256, in hex (LiteLLM's).
+pub fn hash_key(key: &str) -> String {
+    hex(&Sha256::digest(key.as_bytes()))
+}
+
+/// A key as lists show it: `sk-...` and its last four characters.
+pub fn mask_key(key: &str) -> String {
+    let tail: String = key
+        .chars()
+        .rev()
+        .take(4)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    format!("sk-...{tail}")
+}
+
+/// A key given to the management API, as a stored token: `sk-…` keys are hashed, anything
+/// else is taken as a token already.
+pub fn token_of(key_or_token: &str) -> String {
+    if key_or_token.starts_with("sk-") {
+        hash_key(key_or_token)
+    } else {
+        key_or_token.to_ascii_lowercase()
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+fn token_digest(token: &str) -> Option<[u8; 32]> {
+    if token.len() != 64 {
+        return None;
+    }
+    let mut digest = [0u8; 32];
+    for (index, pair) in token.as_bytes().chunks(2).enumerate() {
+        let text = std::str::from_utf8(pair).ok()?;
+        digest[index] = u8::from_str_radix(text, 16).ok()?;
+    }
+    Some(digest)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn record(models: &[&str]) -> KeyRecord {
+        KeyRecord {
+            token: hash_key("sk-test"),
+            key_name: mask_key("sk-test"),
+            key_alias: None,
+            user_id: None,
+            team_id: None,
+            organization_id: None,
+            models: models.iter().map(|m| m.to_string()).collect(),
+            aliases: json!({"fast": "gpt-4o-mini"}).as_object().unwrap().clone(),
+            metadata: Default::default(),
+            tags: vec![],
+            permissions: Default::default(),
+            tpm_limit: None,
+            rpm_limit: None,
+            max_parallel_requests: None,
+            blocked: false,
+            expires_at: None,
+            created_at: 0,
+            updated_at: 0,
+            created_by: None,
+        }
+    }
+
+    #[test]
+    fn keys_are_random_long_and_stored_as_litellm_hashes() {
+        let (a, b) = (generate_key(), generate_key());
+        assert_ne!(a, b);
+        assert!(a.starts_with("sk-") && a.len() == 35, "{a}");
+        // LiteLLM's token for a key is the hex SHA-256 of the whole key.
+        assert_eq!(
+            hash_key("sk-1234"),
+            "88dc28d0f030c55ed4ab77ed8faf098196cb1c05df778539800c9f1243fe6b4b"
+        );
+        assert_eq!(mask_key("sk-abcdefgh"), "sk-...efgh");
+        assert_eq!(token_of("sk-abc"), hash_key("sk-abc"));
+        assert_eq!(token_of("ABCDEF"), "abcdef");
+    }
+
+    #[test]
+    fn models_aliases_and_patterns_decide_access() {
+        let key = VirtualKey::new(record(&["gpt-4o", "gpt-4o-mini", "anthropic/*"]));
+        assert_eq!(key.resolve_model("gpt-4o").unwrap(), "gpt-4o");
+        assert_eq!(key.resolve_model("fast").unwrap(), "gpt-4o-mini");
+        assert_eq!(
+            key.resolve_model("anthropic/claude-x").unwrap(),
+            "anthropic/claude-x"
+        );
+        let denied = key.resolve_model("o3").unwrap_err();
+        assert_eq!(denied.status, StatusCode::FORBIDDEN);
+        assert!(denied.message.contains("gpt-4o, gpt-4o-mini, anthropic/*"));
+        assert!(VirtualKey::new(record(&[])).may_use("anything"));
+    }
+
+    #[test]
+    fn blocked_and_expired_keys_are_refused() {
+        let mut blocked = record(&[]);
+        blocked.blocked = true;
+        assert_eq!(
+            VirtualKey::new(blocked)
+                .check_usable(0)
+                .unwrap_err()
+                .code
+                .as_deref(),
+            Some("key_blocked")
+        );
+        let mut expired = record(&[]);
+        expired.expires_at = Some(1_000);
+        let expired = VirtualKey::new(expired);
+        assert!(expired.check_usable(999).is_ok());
+        assert_eq!(
+            expired.check_usable(1_000).unwrap_err().code.as_deref(),
+            Some("key_expired")
+        );
+    }
+
+    #[test]
+    fn the_cache_follows_puts_and_removes() {
+        let cache = KeyCache::new([record(&[])]);
+        let digest: [u8; 32] = Sha256::digest(b"sk-test").into();
+        assert!(cache.get(&digest).is_some());
+        cache.remove(&hash_key("sk-test"));
+        assert!(cache.get(&digest).is_none());
+    }
+}
