@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tollgate_core::error::{ErrorKind, GatewayError, Origin};
 
-use crate::keys::{KeyCache, VirtualKey};
+use crate::keys::{KeyCache, VirtualKey, now_ms};
 
 /// Who the caller is, once authenticated.
 #[derive(Debug, Clone)]
@@ -174,12 +174,6 @@ fn non_empty(key: &str) -> Result<&str, GatewayError> {
     } else {
         Ok(key)
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_millis() as i64)
 }
 
 fn digest(key: &str) -> [u8; 32] {

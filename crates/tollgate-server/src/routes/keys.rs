@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use tollgate_core::error::{ErrorKind, GatewayError, Origin};
-use tollgate_policy::keys::{generate_key, hash_key, mask_key, token_of};
+use tollgate_policy::keys::{generate_key, hash_key, mask_key, now_ms, token_of};
 use tollgate_store::{KeyFilter, KeyRecord, Store, StoreError};
 
 use crate::app::Gateway;
@@ -461,12 +461,6 @@ fn store_error(err: StoreError) -> ApiError {
             .into()
         }
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_millis() as i64)
 }
 
 /// Milliseconds since the epoch as `2026-11-21T09:30:00.000Z` (civil-from-days, proleptic

@@ -41,12 +41,35 @@ fn chat(model: &str) -> Value {
 
 /// POSTs a one-message chat for `model`.
 async fn send_chat(gateway: &TestGateway, model: &str) -> reqwest::Response {
+    send_body(gateway, &chat(model)).await
+}
+
+/// POSTs `body` to the chat route.
+async fn send_body(gateway: &TestGateway, body: &Value) -> reqwest::Response {
     gateway
         .post("/v1/chat/completions")
-        .json(&chat(model))
+        .json(body)
         .send()
         .await
         .unwrap()
+}
+
+/// The ids `/v1/models` lists.
+async fn listed_models(gateway: &TestGateway) -> Vec<String> {
+    let list: Value = gateway
+        .get("/v1/models")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|model| model["id"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 fn header<'a>(response: &'a reqwest::Response, name: &str) -> &'a str {
@@ -206,12 +229,7 @@ async fn a_dead_group_falls_back_to_another_provider() {
 
     let mut stream = chat("gpt");
     stream["stream"] = json!(true);
-    let response = gateway
-        .post("/v1/chat/completions")
-        .json(&stream)
-        .send()
-        .await
-        .unwrap();
+    let response = send_body(&gateway, &stream).await;
     assert_eq!(response.status(), 200);
     assert_eq!(header(&response, "x-tollgate-model-group"), "claude");
     assert_eq!(streamed_content(&read_events(response).await), "ping");
@@ -238,12 +256,7 @@ async fn a_request_names_its_own_fallbacks_which_no_provider_sees() {
 
     let mut body = chat("gpt");
     body["fallbacks"] = json!(["claude"]);
-    let response = gateway
-        .post("/v1/chat/completions")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let response = send_body(&gateway, &body).await;
     assert_eq!(response.status(), 200);
     assert_eq!(header(&response, "x-tollgate-model-group"), "claude");
     assert!(spare.requests().is_empty());
@@ -263,12 +276,7 @@ async fn a_request_names_its_own_fallbacks_which_no_provider_sees() {
 
     // A name no group serves is refused before anything is sent.
     body["fallbacks"] = json!(["gpt-5-nowhere"]);
-    let response = gateway
-        .post("/v1/chat/completions")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let response = send_body(&gateway, &body).await;
     assert_eq!(response.status(), 400);
     let error: Value = response.json().await.unwrap();
     assert_eq!(error["error"]["param"], "fallbacks");
@@ -329,12 +337,7 @@ async fn pre_call_checks_keep_long_prompts_from_small_context_windows() {
 
     // Within the group: only the deployment whose window fits is chosen.
     for _ in 0..10 {
-        let response = gateway
-            .post("/v1/chat/completions")
-            .json(&long)
-            .send()
-            .await
-            .unwrap();
+        let response = send_body(&gateway, &long).await;
         assert_eq!(response.status(), 200);
         assert_eq!(header(&response, "x-tollgate-model-id"), "large");
     }
@@ -349,12 +352,7 @@ async fn pre_call_checks_keep_long_prompts_from_small_context_windows() {
     // call.
     let mut to_tiny = long.clone();
     to_tiny["model"] = json!("tiny");
-    let response = gateway
-        .post("/v1/chat/completions")
-        .json(&to_tiny)
-        .send()
-        .await
-        .unwrap();
+    let response = send_body(&gateway, &to_tiny).await;
     assert_eq!(response.status(), 200);
     assert_eq!(header(&response, "x-tollgate-model-group"), "m");
     assert_eq!(header(&response, "x-tollgate-attempted-fallbacks"), "1");
@@ -367,12 +365,7 @@ async fn pre_call_checks_keep_long_prompts_from_small_context_windows() {
         "  enable_pre_call_checks: true\n",
     ))
     .await;
-    let response = gateway
-        .post("/v1/chat/completions")
-        .json(&to_tiny)
-        .send()
-        .await
-        .unwrap();
+    let response = send_body(&gateway, &to_tiny).await;
     assert_eq!(response.status(), 400);
     let error: Value = response.json().await.unwrap();
     assert_eq!(error["error"]["code"], "context_length_exceeded");
@@ -453,12 +446,7 @@ async fn a_stream_that_fails_before_its_first_byte_is_retried_transparently() {
     b.faults.push(Fault::status(502));
     let mut body = chat("m");
     body["stream"] = json!(true);
-    let response = gateway
-        .post("/v1/chat/completions")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let response = send_body(&gateway, &body).await;
     assert_eq!(response.status(), 200);
     assert_eq!(header(&response, "x-tollgate-attempted-retries"), "2");
     assert_eq!(a.requests().len() + b.requests().len(), 3);
@@ -477,12 +465,7 @@ async fn a_stream_cut_after_its_first_byte_ends_with_an_error_event() {
     body["stream"] = json!(true);
     for fault in [Fault::ResetMidStream, Fault::StallMidStream] {
         a.faults.push(fault.clone());
-        let response = gateway
-            .post("/v1/chat/completions")
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let response = send_body(&gateway, &body).await;
         assert_eq!(response.status(), 200);
         let events = read_events(response).await;
         assert_eq!(streamed_content(&events), "partial ", "{fault:?}");
@@ -511,12 +494,7 @@ async fn a_stream_that_goes_silent_ends_after_the_idle_timeout_in_the_clients_fo
     body["stream"] = json!(true);
     a.faults.push(Fault::StallMidStream);
     let started = Instant::now();
-    let response = gateway
-        .post("/v1/chat/completions")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let response = send_body(&gateway, &body).await;
     let events = read_events(response).await;
     assert!(started.elapsed() < Duration::from_secs(10));
     assert_eq!(streamed_content(&events), "partial ");
@@ -579,20 +557,7 @@ async fn aliases_route_to_their_group_and_hidden_ones_are_not_listed() {
         assert_eq!(response.status(), 200);
         assert_eq!(header(&response, "x-tollgate-model-group"), "m");
     }
-    let models: Value = gateway
-        .get("/v1/models")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let ids: Vec<&str> = models["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["id"].as_str().unwrap())
-        .collect();
+    let ids = listed_models(&gateway).await;
     assert_eq!(ids, ["m", "gpt-4"]);
 }
 
@@ -727,20 +692,7 @@ async fn wildcard_names_route_any_matching_model_to_their_provider() {
     let model: Value = response.json().await.unwrap();
     assert_eq!(model["id"], "anthropic/claude-opus-4-1");
     assert_eq!(model["owned_by"], "anthropic");
-    let list: Value = gateway
-        .get("/v1/models")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let ids: Vec<&str> = list["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|model| model["id"].as_str().unwrap())
-        .collect();
+    let ids = listed_models(&gateway).await;
     assert_eq!(ids, ["gpt"]);
 
     // Fallbacks configured for the pattern apply to every model it serves.
