@@ -13,6 +13,7 @@ use tollgate_core::error::GatewayError;
 use crate::app::Gateway;
 use crate::error::ApiError;
 use crate::health_checks;
+use crate::routes::query_param;
 
 /// `GET /health[?model=group]`: probes the deployments now, or shows the latest background
 /// round when `background_health_checks` is on.
@@ -22,9 +23,7 @@ pub(crate) async fn deployments(
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     gateway.auth.authenticate(&headers)?;
-    let model = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-        .find(|(key, _)| key == "model")
-        .map(|(_, value)| value.into_owned());
+    let model = query_param(query.as_deref(), "model");
     if let Some(model) = &model
         && !gateway.router.groups().any(|group| &group.name == model)
     {

@@ -18,6 +18,7 @@ use tollgate_store::{KeyFilter, KeyRecord, Store, StoreError};
 
 use crate::app::Gateway;
 use crate::error::ApiError;
+use crate::routes::query_param;
 
 /// Budget fields LiteLLM takes on keys; refused until budgets exist, rather than accepted and
 /// silently not enforced.
@@ -425,13 +426,6 @@ fn key_json(record: &KeyRecord) -> Value {
         object.remove("expires_at");
     }
     shown
-}
-
-fn query_param(query: Option<&str>, name: &str) -> Option<String> {
-    url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-        .find(|(key, _)| key == name)
-        .map(|(_, value)| value.into_owned())
-        .filter(|value| !value.is_empty())
 }
 
 fn not_found(message: &'static str) -> GatewayError {

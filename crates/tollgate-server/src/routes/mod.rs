@@ -3,3 +3,11 @@
 pub(crate) mod health;
 pub(crate) mod keys;
 pub(crate) mod models;
+
+/// The first non-empty value of `name` in a URL query.
+pub(crate) fn query_param(query: Option<&str>, name: &str) -> Option<String> {
+    url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.into_owned())
+        .filter(|value| !value.is_empty())
+}
