@@ -158,6 +158,16 @@ impl Lease {
         Lease { member }
     }
 
+    /// A lease within the deployment's `rpm` and `tpm`; `None` when it has used them up
+    /// this minute.
+    fn within_limits(member: Arc<Member>, now_ms: u64) -> Option<Self> {
+        let (rpm, tpm) = (member.config.rpm, member.config.tpm);
+        member
+            .state
+            .try_start_request(now_ms, rpm, tpm)
+            .then_some(Lease { member })
+    }
+
     pub fn member(&self) -> &Arc<Member> {
         &self.member
     }
@@ -515,12 +525,37 @@ mod tests {
     fn rpm_is_the_share_when_no_weight_is_given() {
         let router = router(
             "model_list:
-  - {model_name: m, litellm_params: {model: mock/a, rpm: 100}, model_info: {id: a}}
-  - {model_name: m, litellm_params: {model: mock/b, rpm: 900}, model_info: {id: b}}",
+  - {model_name: m, litellm_params: {model: mock/a, rpm: 100000}, model_info: {id: a}}
+  - {model_name: m, litellm_params: {model: mock/b, rpm: 900000}, model_info: {id: b}}",
         );
         let counts = counts(&router, "m", 20_000);
         let share_b = counts["b"] as f64 / 20_000.0;
         assert!((0.87..0.93).contains(&share_b), "b got {share_b}");
+    }
+
+    #[test]
+    fn a_deployment_takes_no_more_than_its_rpm_in_a_minute() {
+        let router = router(
+            "model_list:
+  - {model_name: m, litellm_params: {model: mock/a, rpm: 3}, model_info: {id: a}}
+  - {model_name: m, litellm_params: {model: mock/b, rpm: 2}, model_info: {id: b}}
+  - {model_name: other, litellm_params: {model: mock/c}, model_info: {id: c}}",
+        );
+        let counts = counts(&router, "m", 5);
+        assert_eq!((counts["a"], counts["b"]), (3, 2));
+        let mut plan = router.plan("m", None).unwrap();
+        assert!(plan.next_attempt().is_none());
+        let refused = plan.unavailable();
+        assert_eq!(refused.status.as_u16(), 429);
+        assert!(refused.message.contains("rpm/tpm"), "{}", refused.message);
+        assert!(
+            refused
+                .retry_after
+                .is_some_and(|after| after.as_secs() <= 60)
+        );
+        // A request with fallbacks moves on to a group that has room.
+        let mut plan = router.plan("m", Some(vec!["other".into()])).unwrap();
+        assert_eq!(plan.next_attempt().unwrap().config.id, "c");
     }
 
     #[test]

@@ -18,7 +18,7 @@ use std::time::Duration;
 use http::StatusCode;
 use tollgate_core::error::{ErrorKind, FailureClass, GatewayError, Origin};
 
-use crate::state::Cooldown;
+use crate::state::{Cooldown, MINUTE_MS};
 use crate::strategy::Choice;
 use crate::{Lease, Member, ModelGroup, Router};
 
@@ -64,6 +64,10 @@ pub struct AttemptPlan<'r> {
     request_fallbacks: Option<Vec<String>>,
     /// Set when every deployment was cooling down: how long until one is back.
     all_cooling: Option<Duration>,
+    /// Members of `group` that have used up their rpm/tpm this minute.
+    saturated: Vec<usize>,
+    /// Set when a group was passed over whole for its deployments' rpm/tpm.
+    all_saturated: bool,
     /// The one deployment that can serve this request (it holds the request's state), if any.
     pinned: Option<Arc<Member>>,
     /// The prompt's counted tokens, when pre-call checks are on: deployments with a smaller
@@ -90,6 +94,8 @@ impl<'r> AttemptPlan<'r> {
             pending: None,
             request_fallbacks,
             all_cooling: None,
+            saturated: Vec::new(),
+            all_saturated: false,
             pinned: None,
             prompt_tokens: None,
             context_exceeded: None,
@@ -146,16 +152,30 @@ impl<'r> AttemptPlan<'r> {
                 }
                 continue;
             }
+            let mut excluded = too_small;
+            excluded.extend_from_slice(&self.saturated);
             match self
                 .group
-                .choose(&self.router.settings, &self.tried, &too_small, now)
+                .choose(&self.router.settings, &self.tried, &excluded, now)
             {
                 Choice::Member(index) => {
-                    self.tried.push(index);
-                    return Some(Lease::new(self.group.members[index].clone(), now));
+                    let member = self.group.members[index].clone();
+                    match Lease::within_limits(member, now) {
+                        Some(lease) => {
+                            self.tried.push(index);
+                            return Some(lease);
+                        }
+                        None => self.saturated.push(index),
+                    }
                 }
                 Choice::AllCooling(back_in) => {
                     self.all_cooling = Some(back_in);
+                    if !self.fall_back(FallbackKind::General) {
+                        return None;
+                    }
+                }
+                Choice::NoneLeft => {
+                    self.all_saturated |= !self.saturated.is_empty();
                     if !self.fall_back(FallbackKind::General) {
                         return None;
                     }
@@ -180,6 +200,21 @@ impl<'r> AttemptPlan<'r> {
     /// the prompt fits no deployment's context window; 429 with `retry-after`, naming the
     /// group, when every deployment is cooling down.
     pub fn unavailable(&self) -> GatewayError {
+        if self.all_saturated && self.all_cooling.is_none() {
+            let now = self.router.clock.now_ms();
+            let next_minute = MINUTE_MS - now % MINUTE_MS;
+            return GatewayError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                Origin::Gateway,
+                ErrorKind::RateLimit,
+                format!(
+                    "Every deployment of `{}` has used its rpm/tpm limit for this minute.",
+                    self.requested.name
+                ),
+            )
+            .with_code("rate_limit_exceeded")
+            .with_retry_after(Duration::from_millis(next_minute));
+        }
         if let (Some(largest), None) = (self.context_exceeded, self.all_cooling) {
             return GatewayError::new(
                 StatusCode::BAD_REQUEST,
@@ -331,6 +366,7 @@ impl<'r> AttemptPlan<'r> {
             }
             self.group = group;
             self.tried.clear();
+            self.saturated.clear();
             self.retries_in_group = 0;
             self.fallbacks += 1;
             return true;

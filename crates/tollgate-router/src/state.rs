@@ -34,7 +34,7 @@ impl Default for Clock {
     }
 }
 
-const MINUTE_MS: u64 = 60_000;
+pub(crate) const MINUTE_MS: u64 = 60_000;
 /// Weight of a new latency sample in the moving average.
 const LATENCY_SMOOTHING: f64 = 0.3;
 
@@ -59,6 +59,21 @@ impl MinuteCounter {
                 Some((minute << 32) | total)
             });
         total
+    }
+
+    /// Adds one to this minute's count unless it has reached `limit`; whether it did.
+    fn try_add_one(&self, now_ms: u64, limit: u64) -> bool {
+        let minute = now_ms / MINUTE_MS;
+        self.0
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |packed| {
+                let count = if packed >> 32 == minute {
+                    packed & u64::from(u32::MAX)
+                } else {
+                    0
+                };
+                (count < limit).then_some((minute << 32) | (count + 1))
+            })
+            .is_ok()
     }
 
     fn get(&self, now_ms: u64) -> u64 {
@@ -99,6 +114,31 @@ impl DeploymentState {
     pub(crate) fn start_request(&self, now_ms: u64) {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         self.requests.add(now_ms, 1);
+    }
+
+    /// Starts a request unless the deployment has used its `rpm` requests or `tpm` tokens
+    /// this minute; the request count is checked and taken in one step, so concurrent
+    /// requests never overshoot it.
+    pub(crate) fn try_start_request(
+        &self,
+        now_ms: u64,
+        rpm: Option<u64>,
+        tpm: Option<u64>,
+    ) -> bool {
+        if tpm.is_some_and(|tpm| self.tokens.get(now_ms) >= tpm) {
+            return false;
+        }
+        let counted = match rpm {
+            Some(rpm) => self.requests.try_add_one(now_ms, rpm),
+            None => {
+                self.requests.add(now_ms, 1);
+                true
+            }
+        };
+        if counted {
+            self.in_flight.fetch_add(1, Ordering::Relaxed);
+        }
+        counted
     }
 
     pub(crate) fn end_request(&self) {

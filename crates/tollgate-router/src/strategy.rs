@@ -20,11 +20,13 @@ pub(crate) enum Choice {
     Member(usize),
     /// Every member is cooling down; the first is back after this long.
     AllCooling(Duration),
+    /// Every member is excluded.
+    NoneLeft,
 }
 
 impl ModelGroup {
     /// `excluded`: members that cannot take this request at all (its prompt is too large
-    /// for them).
+    /// for them, or they have used up their rpm/tpm this minute).
     pub(crate) fn choose(
         &self,
         settings: &RoutingSettings,
@@ -57,9 +59,8 @@ impl ModelGroup {
             let back_in = (0..self.members.len())
                 .filter(|index| !excluded.contains(index))
                 .map(|index| self.members[index].state.cooldown_left(now_ms))
-                .min()
-                .unwrap_or_default();
-            return Choice::AllCooling(back_in);
+                .min();
+            return back_in.map_or(Choice::NoneLeft, Choice::AllCooling);
         };
         let eligible = |index: usize| open(index) && self.members[index].tier == tier;
         let index = match settings.strategy {

@@ -5,6 +5,7 @@
 //! management API.
 #![forbid(unsafe_code)]
 
+mod directory;
 mod keys;
 
 use std::time::Duration;
@@ -13,15 +14,26 @@ use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 
+pub use directory::{
+    CustomerRecord, Entity, MemberRole, OrganizationRecord, TeamMember, TeamRecord, UserRecord,
+    UserRole,
+};
 pub use keys::{KeyFilter, KeyPage, KeyRecord};
 
 /// The schema's versions, in order, embedded in the binary. Forward-only: a released file is
 /// never edited (sqlx refuses a changed checksum), a change is a new file.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "virtual keys",
-    include_str!("../migrations/0001_virtual_keys.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "virtual keys",
+        include_str!("../migrations/0001_virtual_keys.sql"),
+    ),
+    (
+        2,
+        "teams, users, organisations, end users",
+        include_str!("../migrations/0002_directory.sql"),
+    ),
+];
 
 fn migrator() -> Migrator {
     let migrations = MIGRATIONS

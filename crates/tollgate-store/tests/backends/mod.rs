@@ -46,6 +46,7 @@ pub async fn postgres() -> Option<Store> {
             panic!("PostgreSQL is required (TOLLGATE_REQUIRE_POSTGRES=1) but {base} refused: {err}")
         }
     };
+    drop_abandoned_schemas(&mut admin).await;
     let schema = unique("tollgate_test");
     sqlx::query(&format!("CREATE SCHEMA {schema}"))
         .execute(&mut admin)
@@ -63,4 +64,29 @@ pub async fn all() -> Vec<(&'static str, Store)> {
         stores.push(("postgres", store));
     }
     stores
+}
+
+/// Drops the schemas of test processes that have ended, so test runs do not pile them up.
+/// (A process cannot drop its own at exit: its pools are still open then.)
+async fn drop_abandoned_schemas(admin: &mut PgConnection) {
+    let schemas: Vec<String> = sqlx::query_scalar(
+        "SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'tollgate\\_test\\_%'",
+    )
+    .fetch_all(&mut *admin)
+    .await
+    .unwrap_or_default();
+    for schema in schemas {
+        let pid = schema
+            .split('_')
+            .nth(2)
+            .and_then(|pid| pid.parse::<u32>().ok());
+        let running = pid.is_some_and(|pid| {
+            pid == std::process::id() || std::path::Path::new(&format!("/proc/{pid}")).exists()
+        });
+        if !running {
+            let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                .execute(&mut *admin)
+                .await;
+        }
+    }
 }

@@ -1,0 +1,302 @@
+//! Teams, users, organisations and end users ("customers"), with LiteLLM's field names. Each
+//! is stored as one JSON document under its id: the gateway keeps every one in memory and
+//! filters lists there, so the database is asked only by id. Fields added later take their
+//! defaults when older documents are read.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sqlx::Row;
+
+use crate::{Store, StoreError, is_unique_violation};
+
+/// A kind of record kept as a document.
+pub trait Entity: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
+    /// Its table.
+    const TABLE: &'static str;
+    /// How messages name one ("team").
+    const NAME: &'static str;
+    fn id(&self) -> &str;
+    fn updated_at(&self) -> i64;
+    /// The models it may call; empty means every model.
+    fn models(&self) -> &[String] {
+        &[]
+    }
+}
+
+/// A team member's role: a team `admin` manages the team's keys and members.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MemberRole {
+    Admin,
+    #[default]
+    User,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TeamMember {
+    #[serde(default)]
+    pub user_id: Option<String>,
+    #[serde(default)]
+    pub user_email: Option<String>,
+    #[serde(default)]
+    pub role: MemberRole,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TeamRecord {
+    pub team_id: String,
+    #[serde(default)]
+    pub team_alias: Option<String>,
+    #[serde(default)]
+    pub organization_id: Option<String>,
+    #[serde(default)]
+    pub models: Vec<String>,
+    #[serde(default)]
+    pub members_with_roles: Vec<TeamMember>,
+    #[serde(default)]
+    pub tpm_limit: Option<i64>,
+    #[serde(default)]
+    pub rpm_limit: Option<i64>,
+    #[serde(default)]
+    pub max_parallel_requests: Option<i64>,
+    /// Limits each member has within the team.
+    #[serde(default)]
+    pub team_member_tpm_limit: Option<i64>,
+    #[serde(default)]
+    pub team_member_rpm_limit: Option<i64>,
+    #[serde(default)]
+    pub metadata: Map<String, Value>,
+    #[serde(default)]
+    pub blocked: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl TeamRecord {
+    pub fn member(&self, user_id: &str) -> Option<&TeamMember> {
+        self.members_with_roles
+            .iter()
+            .find(|member| member.user_id.as_deref() == Some(user_id))
+    }
+}
+
+/// A user's role on the whole gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UserRole {
+    /// Everything the master key may do.
+    ProxyAdmin,
+    /// Reads everything, changes nothing.
+    ProxyAdminViewer,
+    /// Manages their own keys.
+    #[default]
+    InternalUser,
+    /// Reads their own keys.
+    InternalUserViewer,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserRecord {
+    pub user_id: String,
+    #[serde(default)]
+    pub user_alias: Option<String>,
+    #[serde(default)]
+    pub user_email: Option<String>,
+    #[serde(default)]
+    pub user_role: UserRole,
+    /// The teams the user is a member of.
+    #[serde(default)]
+    pub teams: Vec<String>,
+    #[serde(default)]
+    pub organization_id: Option<String>,
+    #[serde(default)]
+    pub models: Vec<String>,
+    #[serde(default)]
+    pub tpm_limit: Option<i64>,
+    #[serde(default)]
+    pub rpm_limit: Option<i64>,
+    #[serde(default)]
+    pub max_parallel_requests: Option<i64>,
+    #[serde(default)]
+    pub metadata: Map<String, Value>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrganizationRecord {
+    pub organization_id: String,
+    pub organization_alias: String,
+    #[serde(default)]
+    pub models: Vec<String>,
+    #[serde(default)]
+    pub tpm_limit: Option<i64>,
+    #[serde(default)]
+    pub rpm_limit: Option<i64>,
+    #[serde(default)]
+    pub max_parallel_requests: Option<i64>,
+    #[serde(default)]
+    pub metadata: Map<String, Value>,
+    #[serde(default)]
+    pub blocked: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// An end user: the `user` an application names in its LLM requests.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CustomerRecord {
+    pub user_id: String,
+    #[serde(default)]
+    pub alias: Option<String>,
+    #[serde(default)]
+    pub blocked: bool,
+    #[serde(default)]
+    pub tpm_limit: Option<i64>,
+    #[serde(default)]
+    pub rpm_limit: Option<i64>,
+    #[serde(default)]
+    pub max_parallel_requests: Option<i64>,
+    #[serde(default)]
+    pub allowed_model_region: Option<String>,
+    #[serde(default)]
+    pub default_model: Option<String>,
+    #[serde(default)]
+    pub metadata: Map<String, Value>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+macro_rules! entity {
+    ($record:ty, $table:literal, $name:literal, $id:ident $(, models: $models:ident)?) => {
+        impl Entity for $record {
+            const TABLE: &'static str = $table;
+            const NAME: &'static str = $name;
+            fn id(&self) -> &str {
+                &self.$id
+            }
+            fn updated_at(&self) -> i64 {
+                self.updated_at
+            }
+            $(fn models(&self) -> &[String] {
+                &self.$models
+            })?
+        }
+    };
+}
+
+entity!(TeamRecord, "tollgate_teams", "team", team_id, models: models);
+entity!(UserRecord, "tollgate_users", "user", user_id, models: models);
+entity!(
+    OrganizationRecord,
+    "tollgate_organizations",
+    "organization",
+    organization_id,
+    models: models
+);
+entity!(CustomerRecord, "tollgate_customers", "end user", user_id);
+
+impl Store {
+    /// Adds a record; `Conflict` when its id is taken.
+    pub async fn insert<E: Entity>(&self, record: &E) -> Result<(), StoreError> {
+        let sql = format!(
+            "INSERT INTO {} (id, body, updated_at) VALUES ($1, $2, $3)",
+            E::TABLE
+        );
+        let result = sqlx::query(&sql)
+            .bind(record.id().to_owned())
+            .bind(document(record))
+            .bind(record.updated_at())
+            .execute(&self.pool)
+            .await;
+        match result {
+            Err(err) if is_unique_violation(&err) => Err(StoreError::Conflict(format!(
+                "{} `{}`",
+                E::NAME,
+                record.id()
+            ))),
+            other => other.map(drop).map_err(StoreError::from),
+        }
+    }
+
+    /// Rewrites a record; false when there is none with its id.
+    pub async fn replace<E: Entity>(&self, record: &E) -> Result<bool, StoreError> {
+        let sql = format!(
+            "UPDATE {} SET body = $1, updated_at = $2 WHERE id = $3",
+            E::TABLE
+        );
+        let result = sqlx::query(&sql)
+            .bind(document(record))
+            .bind(record.updated_at())
+            .bind(record.id().to_owned())
+            .execute(&self.pool)
+            .await?;
+        Ok(result.rows_affected() > 0)
+    }
+
+    pub async fn get<E: Entity>(&self, id: &str) -> Result<Option<E>, StoreError> {
+        let sql = format!("SELECT body FROM {} WHERE id = $1", E::TABLE);
+        let row = sqlx::query(&sql)
+            .bind(id.to_owned())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| read(&row)).transpose()
+    }
+
+    /// Every record of a kind, oldest change first.
+    pub async fn all<E: Entity>(&self) -> Result<Vec<E>, StoreError> {
+        let sql = format!("SELECT body FROM {} ORDER BY updated_at, id", E::TABLE);
+        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        rows.iter().map(read).collect()
+    }
+
+    /// Deletes the records with these ids; returns those that existed.
+    pub async fn delete<E: Entity>(&self, ids: &[String]) -> Result<Vec<String>, StoreError> {
+        let sql = format!("DELETE FROM {} WHERE id = $1", E::TABLE);
+        let mut deleted = Vec::new();
+        let mut transaction = self.pool.begin().await?;
+        for id in ids {
+            let result = sqlx::query(&sql)
+                .bind(id.clone())
+                .execute(&mut *transaction)
+                .await?;
+            if result.rows_affected() > 0 {
+                deleted.push(id.clone());
+            }
+        }
+        transaction.commit().await?;
+        Ok(deleted)
+    }
+}
+
+fn document<E: Entity>(record: &E) -> String {
+    serde_json::to_string(record).expect("records serialise")
+}
+
+fn read<E: Entity>(row: &sqlx::any::AnyRow) -> Result<E, StoreError> {
+    let body: String = row.try_get("body")?;
+    serde_json::from_str(&body).map_err(|err| StoreError::Corrupt {
+        field: E::TABLE,
+        reason: err.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documents_written_before_a_field_existed_still_read() {
+        let team: TeamRecord = serde_json::from_value(serde_json::json!(
+            {"team_id": "old", "created_at": 1, "updated_at": 1}
+        ))
+        .unwrap();
+        assert!(team.models.is_empty() && team.members_with_roles.is_empty() && !team.blocked);
+        let user: UserRecord = serde_json::from_value(serde_json::json!(
+            {"user_id": "u", "created_at": 1, "updated_at": 1}
+        ))
+        .unwrap();
+        assert_eq!(user.user_role, UserRole::InternalUser);
+    }
+}
