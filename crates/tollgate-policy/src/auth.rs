@@ -14,7 +14,11 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tollgate_core::error::{ErrorKind, GatewayError, Origin};
 
-use crate::keys::{KeyCache, VirtualKey, now_ms};
+use tollgate_store::{CustomerRecord, OrganizationRecord, TeamRecord, UserRecord};
+
+use crate::directory::{Cached, Directory, ModelAccess};
+use crate::keys::{VirtualKey, now_ms};
+use crate::limits::{Limits, Scope, ScopeKind};
 
 /// Who the caller is, once authenticated.
 #[derive(Debug, Clone)]
@@ -24,14 +28,152 @@ pub enum Caller {
     /// The caller presented the master key.
     Master,
     /// The caller presented a virtual key, usable now.
-    Key(Arc<VirtualKey>),
+    Key(Principal),
+}
+
+/// A virtual key with whom it acts for, as the directory knew them when the request came.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub key: Arc<VirtualKey>,
+    pub user: Option<Arc<Cached<UserRecord>>>,
+    pub team: Option<Arc<Cached<TeamRecord>>>,
+    pub organization: Option<Arc<Cached<OrganizationRecord>>>,
+}
+
+impl Principal {
+    /// The model group a request for `requested` goes to: the key's own alias for it, if it
+    /// has one; 403 naming what may be used when the model is not allowed.
+    pub fn resolve_model<'m>(&'m self, requested: &'m str) -> Result<&'m str, GatewayError> {
+        let model = self
+            .key
+            .record
+            .aliases
+            .get(requested)
+            .and_then(|target| target.as_str())
+            .unwrap_or(requested);
+        match self.refusing(model) {
+            None => Ok(model),
+            Some((owner, access)) => Err(GatewayError::new(
+                StatusCode::FORBIDDEN,
+                Origin::Client,
+                ErrorKind::Permission,
+                format!(
+                    "{owner} may not use model `{requested}`. It may use: {}.",
+                    access.models().join(", ")
+                ),
+            )
+            .with_param("model")
+            .with_code("key_model_access_denied")),
+        }
+    }
+
+    /// Whether every list that applies allows `model`: the key's, its team's (else its
+    /// user's, as for LiteLLM's personal keys), and its organisation's.
+    pub fn may_use(&self, model: &str) -> bool {
+        self.refusing(model).is_none()
+    }
+
+    /// The first list that does not allow `model`, with whose it is.
+    fn refusing(&self, model: &str) -> Option<(String, &ModelAccess)> {
+        if !self.key.access.allows(model) {
+            return Some((
+                format!("Key `{}`", self.key.record.key_name),
+                &self.key.access,
+            ));
+        }
+        if let Some(team) = &self.team {
+            if !team.access.allows(model) {
+                return Some((format!("Team `{}`", team.record.team_id), &team.access));
+            }
+        } else if let Some(user) = &self.user
+            && !user.access.allows(model)
+        {
+            return Some((format!("User `{}`", user.record.user_id), &user.access));
+        }
+        match &self.organization {
+            Some(org) if !org.access.allows(model) => Some((
+                format!("Organization `{}`", org.record.organization_id),
+                &org.access,
+            )),
+            _ => None,
+        }
+    }
+
+    /// The limits of the key, its user, its team and its membership of the team.
+    pub fn limits(&self) -> Vec<(Scope, Limits)> {
+        let key = &self.key.record;
+        let mut checks = vec![(
+            Scope {
+                kind: ScopeKind::Key,
+                id: key.token.clone(),
+                label: key.key_name.clone(),
+            },
+            Limits::of(key.rpm_limit, key.tpm_limit, key.max_parallel_requests),
+        )];
+        if let Some(user) = &self.user {
+            let record = &user.record;
+            checks.push((
+                scope(ScopeKind::User, &record.user_id),
+                Limits::of(
+                    record.rpm_limit,
+                    record.tpm_limit,
+                    record.max_parallel_requests,
+                ),
+            ));
+        }
+        if let Some(team) = &self.team {
+            let record = &team.record;
+            checks.push((
+                scope(ScopeKind::Team, &record.team_id),
+                Limits::of(
+                    record.rpm_limit,
+                    record.tpm_limit,
+                    record.max_parallel_requests,
+                ),
+            ));
+            if let Some(user_id) = &key.user_id {
+                checks.push((
+                    scope(
+                        ScopeKind::TeamMember,
+                        &format!("{}/{user_id}", record.team_id),
+                    ),
+                    Limits::of(
+                        record.team_member_rpm_limit,
+                        record.team_member_tpm_limit,
+                        None,
+                    ),
+                ));
+            }
+        }
+        checks
+    }
+}
+
+/// The limits of the end user a request names.
+pub fn end_user_limits(customer: &CustomerRecord) -> (Scope, Limits) {
+    (
+        scope(ScopeKind::EndUser, &customer.user_id),
+        Limits::of(
+            customer.rpm_limit,
+            customer.tpm_limit,
+            customer.max_parallel_requests,
+        ),
+    )
+}
+
+fn scope(kind: ScopeKind, id: &str) -> Scope {
+    Scope {
+        kind,
+        id: id.to_owned(),
+        label: id.to_owned(),
+    }
 }
 
 impl Caller {
     /// The model group a request for `model` goes to, when the caller may use it.
     pub fn resolve_model<'m>(&'m self, model: &'m str) -> Result<&'m str, GatewayError> {
         match self {
-            Caller::Key(key) => key.resolve_model(model),
+            Caller::Key(principal) => principal.resolve_model(model),
             Caller::Anonymous | Caller::Master => Ok(model),
         }
     }
@@ -39,28 +181,16 @@ impl Caller {
     /// Whether the caller may use `model` (for listing models).
     pub fn may_use(&self, model: &str) -> bool {
         match self {
-            Caller::Key(key) => key.may_use(model),
+            Caller::Key(principal) => principal.may_use(model),
             Caller::Anonymous | Caller::Master => true,
         }
     }
 
-    /// Refuses everyone but the master key (and everyone on an open gateway, which has no
-    /// admin): the management API.
-    pub fn require_admin(&self) -> Result<(), GatewayError> {
+    /// The rate limits the caller's own identity carries (none for the master key).
+    pub fn limits(&self) -> Vec<(Scope, Limits)> {
         match self {
-            Caller::Master => Ok(()),
-            Caller::Anonymous => Err(GatewayError::new(
-                StatusCode::FORBIDDEN,
-                Origin::Client,
-                ErrorKind::Permission,
-                "The management API needs general_settings.master_key to be configured.",
-            )),
-            Caller::Key(_) => Err(GatewayError::new(
-                StatusCode::FORBIDDEN,
-                Origin::Client,
-                ErrorKind::Permission,
-                "This route needs the master key.",
-            )),
+            Caller::Key(principal) => principal.limits(),
+            Caller::Anonymous | Caller::Master => Vec::new(),
         }
     }
 }
@@ -76,7 +206,7 @@ const KEY_HEADERS: [HeaderName; 3] = [
 pub struct Authenticator {
     master_key_digest: Option<[u8; 32]>,
     custom_header: Option<HeaderName>,
-    pub keys: KeyCache,
+    pub directory: Directory,
 }
 
 impl Authenticator {
@@ -85,7 +215,7 @@ impl Authenticator {
         Authenticator {
             master_key_digest: master_key.map(|key| digest(key.expose_secret())),
             custom_header,
-            keys: KeyCache::default(),
+            directory: Directory::default(),
         }
     }
 
@@ -101,13 +231,51 @@ impl Authenticator {
         if bool::from(presented.ct_eq(expected)) {
             return Ok(Caller::Master);
         }
-        match self.keys.get(&presented) {
-            Some(key) => {
-                key.check_usable(now_ms())?;
-                Ok(Caller::Key(key))
-            }
-            None => Err(GatewayError::unauthorized("Invalid API key.")),
+        let Some(key) = self.directory.keys.get(&presented) else {
+            return Err(GatewayError::unauthorized("Invalid API key."));
+        };
+        key.check_usable(now_ms())?;
+        self.principal(key).map(Caller::Key)
+    }
+
+    /// The key with its user, team and organisation; 401 when the team or organisation is
+    /// blocked.
+    fn principal(&self, key: Arc<VirtualKey>) -> Result<Principal, GatewayError> {
+        let directory = &self.directory;
+        let record = &key.record;
+        let team = record
+            .team_id
+            .as_deref()
+            .and_then(|id| directory.teams.get(id));
+        if let Some(team) = team.as_ref().filter(|team| team.record.blocked) {
+            return Err(GatewayError::unauthorized(format!(
+                "Team `{}` is blocked.",
+                team.record.team_id
+            ))
+            .with_code("team_blocked"));
         }
+        let organization = record
+            .organization_id
+            .as_deref()
+            .or_else(|| team.as_ref()?.record.organization_id.as_deref())
+            .and_then(|id| directory.organizations.get(id));
+        if let Some(org) = organization.as_ref().filter(|org| org.record.blocked) {
+            return Err(GatewayError::unauthorized(format!(
+                "Organization `{}` is blocked.",
+                org.record.organization_id
+            ))
+            .with_code("organization_blocked"));
+        }
+        let user = record
+            .user_id
+            .as_deref()
+            .and_then(|id| directory.users.get(id));
+        Ok(Principal {
+            key,
+            user,
+            team,
+            organization,
+        })
     }
 }
 

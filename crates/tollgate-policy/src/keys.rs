@@ -6,31 +6,23 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use base64::Engine;
-use http::StatusCode;
 use sha2::{Digest, Sha256};
-use tollgate_core::error::{ErrorKind, GatewayError, Origin};
-use tollgate_core::wildcard::Pattern;
+use tollgate_core::error::GatewayError;
 use tollgate_store::KeyRecord;
 
-/// LiteLLM's pseudo-model: every model of the key's team.
-const ALL_TEAM_MODELS: &str = "all-team-models";
+use crate::directory::ModelAccess;
 
 /// A virtual key as a request sees it.
 #[derive(Debug)]
 pub struct VirtualKey {
     pub record: KeyRecord,
-    /// `models` entries with a `*`.
-    patterns: Vec<Pattern>,
+    pub access: ModelAccess,
 }
 
 impl VirtualKey {
     pub fn new(record: KeyRecord) -> Self {
         VirtualKey {
-            patterns: record
-                .models
-                .iter()
-                .filter_map(|model| Pattern::new(model))
-                .collect(),
+            access: ModelAccess::new(&record.models),
             record,
         }
     }
@@ -56,42 +48,6 @@ impl VirtualKey {
             .with_code("key_expired"));
         }
         Ok(())
-    }
-
-    /// The model group a request for `requested` goes to: the key's own alias for it, if it
-    /// has one; 403 listing what the key may use when the model is not among them.
-    pub fn resolve_model<'m>(&'m self, requested: &'m str) -> Result<&'m str, GatewayError> {
-        let model = self
-            .record
-            .aliases
-            .get(requested)
-            .and_then(|target| target.as_str())
-            .unwrap_or(requested);
-        if self.may_use(model) || (model != requested && self.may_use(requested)) {
-            return Ok(model);
-        }
-        Err(GatewayError::new(
-            StatusCode::FORBIDDEN,
-            Origin::Client,
-            ErrorKind::Permission,
-            format!(
-                "Key `{}` may not use model `{requested}`. It may use: {}.",
-                self.record.key_name,
-                self.record.models.join(", ")
-            ),
-        )
-        .with_param("model")
-        .with_code("key_model_access_denied"))
-    }
-
-    /// Whether the key may call `model` (an empty list allows every model).
-    pub fn may_use(&self, model: &str) -> bool {
-        let models = &self.record.models;
-        models.is_empty()
-            || models
-                .iter()
-                .any(|allowed| allowed == model || allowed == ALL_TEAM_MODELS)
-            || self.patterns.iter().any(|pattern| pattern.matches(model))
     }
 }
 
@@ -211,12 +167,12 @@ fn token_digest(token: &str) -> Option<[u8; 32]> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use serde_json::json;
 
     use super::*;
 
-    fn record(models: &[&str]) -> KeyRecord {
+    pub(crate) fn record(models: &[&str]) -> KeyRecord {
         KeyRecord {
             token: hash_key("sk-test"),
             key_name: mask_key("sk-test"),
@@ -253,21 +209,6 @@ mod tests {
         assert_eq!(mask_key("sk-abcdefgh"), "sk-...efgh");
         assert_eq!(token_of("sk-abc"), hash_key("sk-abc"));
         assert_eq!(token_of("ABCDEF"), "abcdef");
-    }
-
-    #[test]
-    fn models_aliases_and_patterns_decide_access() {
-        let key = VirtualKey::new(record(&["gpt-4o", "gpt-4o-mini", "anthropic/*"]));
-        assert_eq!(key.resolve_model("gpt-4o").unwrap(), "gpt-4o");
-        assert_eq!(key.resolve_model("fast").unwrap(), "gpt-4o-mini");
-        assert_eq!(
-            key.resolve_model("anthropic/claude-x").unwrap(),
-            "anthropic/claude-x"
-        );
-        let denied = key.resolve_model("o3").unwrap_err();
-        assert_eq!(denied.status, StatusCode::FORBIDDEN);
-        assert!(denied.message.contains("gpt-4o, gpt-4o-mini, anthropic/*"));
-        assert!(VirtualKey::new(record(&[])).may_use("anything"));
     }
 
     #[test]

@@ -2,4 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod directory;
 pub mod keys;
+pub mod limits;
+pub mod management;

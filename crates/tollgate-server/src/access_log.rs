@@ -17,6 +17,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use tollgate_core::endpoint::Endpoint;
 use tollgate_core::error::{GatewayError, Origin};
+use tollgate_policy::limits::{Admission, Quota};
 use tollgate_router::{AttemptPlan, Lease};
 use tollgate_translate::canonical::TokenUsage;
 use tracing::Level;
@@ -49,6 +50,27 @@ const OVERHEAD: [HeaderName; 2] = [
     HeaderName::from_static("x-tollgate-overhead-duration-ms"),
     HeaderName::from_static("x-litellm-overhead-duration-ms"),
 ];
+
+const RATE_LIMIT_REQUESTS: [HeaderName; 3] = [
+    HeaderName::from_static("x-ratelimit-limit-requests"),
+    HeaderName::from_static("x-ratelimit-remaining-requests"),
+    HeaderName::from_static("x-ratelimit-reset-requests"),
+];
+const RATE_LIMIT_TOKENS: [HeaderName; 3] = [
+    HeaderName::from_static("x-ratelimit-limit-tokens"),
+    HeaderName::from_static("x-ratelimit-remaining-tokens"),
+    HeaderName::from_static("x-ratelimit-reset-tokens"),
+];
+
+/// A reset time as OpenAI writes it: `42s`, `1m0s`.
+fn reset_duration(after: Duration) -> String {
+    let seconds = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+    if seconds >= 60 {
+        format!("{}m{}s", seconds / 60, seconds % 60)
+    } else {
+        format!("{seconds}s")
+    }
+}
 
 /// How a request ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -311,6 +333,10 @@ pub(crate) struct AccessRecord {
     /// The deployment of the latest attempt, held (and counted in flight) until the request
     /// ends.
     pub(crate) lease: Option<Lease>,
+    /// The request's place under its caller's rate limits, held until it ends.
+    pub(crate) admission: Admission,
+    /// Where the caller's tightest limits stood, for `x-ratelimit-*` headers.
+    pub(crate) quota: Option<Quota>,
     pub(crate) stream: bool,
     pub(crate) status: u16,
     pub(crate) outcome: Outcome,
@@ -343,6 +369,8 @@ impl AccessRecord {
             started: Instant::now(),
             model: None,
             lease: None,
+            admission: Admission::default(),
+            quota: None,
             stream: false,
             status: 0,
             outcome: Outcome::Pending,
@@ -419,6 +447,26 @@ impl AccessRecord {
         }
     }
 
+    /// OpenAI's `x-ratelimit-*` headers for the caller's tightest request and token limits.
+    pub(crate) fn add_rate_limit_headers(&self, headers: &mut HeaderMap) {
+        let Some(quota) = &self.quota else {
+            return;
+        };
+        for (standing, [limit, remaining, reset]) in [
+            (quota.requests, &RATE_LIMIT_REQUESTS),
+            (quota.tokens, &RATE_LIMIT_TOKENS),
+        ] {
+            if let Some(standing) = standing {
+                headers.insert(limit.clone(), HeaderValue::from(standing.limit));
+                headers.insert(remaining.clone(), HeaderValue::from(standing.remaining));
+                let reset_text = reset_duration(standing.resets_in);
+                if let Ok(value) = HeaderValue::from_str(&reset_text) {
+                    headers.insert(reset.clone(), value);
+                }
+            }
+        }
+    }
+
     fn overhead_header(&self) -> HeaderValue {
         let overhead = self.started.elapsed().saturating_sub(self.provider_time);
         let mut text = String::with_capacity(12);
@@ -471,6 +519,7 @@ impl AccessRecord {
                 let now_ms = self.gateway.router.clock().now_ms();
                 lease.state.record_tokens(now_ms, usage.total());
             }
+            self.admission.record_tokens(usage.total());
         }
         line.retries = (self.retries > 0).then_some(u64::from(self.retries));
         line.fallbacks = (self.fallbacks > 0).then_some(u64::from(self.fallbacks));

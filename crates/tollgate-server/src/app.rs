@@ -36,8 +36,9 @@ use tollgate_core::config::{Config, ConfigError, HealthCheckSettings};
 use tollgate_core::endpoint::Endpoint;
 use tollgate_core::error::GatewayError;
 use tollgate_policy::auth::Authenticator;
+use tollgate_policy::limits::RateLimiter;
 use tollgate_router::Router;
-use tollgate_store::{KeyRecord, Store};
+use tollgate_store::{Snapshot, Store};
 use tollgate_upstream::media::MediaFetcher;
 use tollgate_upstream::{ClientPool, Deployment};
 use tollgate_wire::openai::{Model, ModelList};
@@ -46,13 +47,15 @@ use crate::error::ApiError;
 use crate::pipeline;
 use crate::request_context::request_context;
 use crate::responses::{self, ResponseStore};
-use crate::routes::{health, keys, models};
+use crate::routes::{customers, health, keys, models, organizations, teams, users};
 
 /// Everything a request needs, built once from the config.
 #[derive(Debug)]
 pub struct Gateway {
     pub(crate) router: Router,
     pub(crate) auth: Authenticator,
+    /// Rate limits of keys, users, teams, team members and end users.
+    pub(crate) limits: RateLimiter,
     /// Virtual keys and the rest of the management state; `None` only when run without one.
     pub(crate) store: Option<Store>,
     pub(crate) max_request_body_bytes: usize,
@@ -112,6 +115,7 @@ impl Gateway {
         Ok(Gateway {
             router,
             auth,
+            limits: RateLimiter::default(),
             store: None,
             max_request_body_bytes: config.max_request_body_bytes,
             models,
@@ -140,12 +144,10 @@ impl Gateway {
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(Arc::new(report));
     }
 
-    /// Serves the management API from `store`, and the virtual keys it holds (`keys`, read
-    /// from it at start-up) from memory.
-    pub fn with_store(mut self, store: Store, keys: Vec<KeyRecord>) -> Self {
-        for key in keys {
-            self.auth.keys.put(key);
-        }
+    /// Serves the management API from `store`, and what it holds (`snapshot`, read from it
+    /// at start-up) from memory.
+    pub fn with_store(mut self, store: Store, snapshot: Snapshot) -> Self {
+        self.auth.directory.load(snapshot);
         self.store = Some(store);
         self
     }
@@ -280,6 +282,33 @@ pub fn app(gateway: Arc<Gateway>) -> HttpRouter {
         .route("/key/unblock", post(keys::unblock))
         .route("/key/regenerate", post(keys::regenerate))
         .route("/key/{key}/regenerate", post(keys::regenerate))
+        .route("/team/new", post(teams::new))
+        .route("/team/update", post(teams::update))
+        .route("/team/info", get(teams::info))
+        .route("/team/list", get(teams::list))
+        .route("/team/delete", post(teams::delete))
+        .route("/team/member_add", post(teams::member_add))
+        .route("/team/member_delete", post(teams::member_delete))
+        .route("/team/block", post(teams::block))
+        .route("/team/unblock", post(teams::unblock))
+        .route("/user/new", post(users::new))
+        .route("/user/update", post(users::update))
+        .route("/user/info", get(users::info))
+        .route("/user/list", get(users::list))
+        .route("/user/delete", post(users::delete))
+        .route("/organization/new", post(organizations::new))
+        .route(
+            "/organization/update",
+            post(organizations::update).patch(organizations::update),
+        )
+        .route("/organization/info", get(organizations::info))
+        .route("/organization/list", get(organizations::list))
+        .route(
+            "/organization/delete",
+            post(organizations::delete).delete(organizations::delete),
+        )
+        .merge(end_user_routes("/customer"))
+        .merge(end_user_routes("/end_user"))
         .route("/health", get(health::deployments))
         .route("/health/liveliness", get(health::liveness))
         .route("/health/liveness", get(health::liveness))
@@ -288,6 +317,18 @@ pub fn app(gateway: Arc<Gateway>) -> HttpRouter {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(request_context))
         .with_state(gateway)
+}
+
+/// The end-user routes, which LiteLLM serves under both `/customer` and `/end_user`.
+fn end_user_routes(prefix: &str) -> HttpRouter<Arc<Gateway>> {
+    HttpRouter::new()
+        .route(&format!("{prefix}/new"), post(customers::new))
+        .route(&format!("{prefix}/update"), post(customers::update))
+        .route(&format!("{prefix}/info"), get(customers::info))
+        .route(&format!("{prefix}/list"), get(customers::list))
+        .route(&format!("{prefix}/delete"), post(customers::delete))
+        .route(&format!("{prefix}/block"), post(customers::block))
+        .route(&format!("{prefix}/unblock"), post(customers::unblock))
 }
 
 async fn not_found(request: Request) -> Response {

@@ -13,8 +13,9 @@ use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderName, HeaderVa
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use tokio::time::Instant;
 use tollgate_core::endpoint::{ClientFormat, Endpoint};
-use tollgate_core::error::GatewayError;
+use tollgate_core::error::{ErrorKind, GatewayError, Origin};
 use tollgate_core::provider::{ProviderKind, WireFormat};
+use tollgate_policy::auth::{Caller, end_user_limits};
 use tollgate_router::{AttemptPlan, Decision, Member};
 use tollgate_translate::anthropic::outbound::Flavor;
 use tollgate_translate::anthropic::platform;
@@ -50,12 +51,14 @@ pub(crate) async fn handle(
             record.status = response.status().as_u16();
             record.outcome = Outcome::Completed;
             record.add_routing_headers(response.headers_mut());
+            record.add_rate_limit_headers(response.headers_mut());
             record.write();
             response
         }
         Ok(Relay::Stream { mut head, upstream }) => {
             record.status = head.status.as_u16();
             record.add_routing_headers(&mut head.headers);
+            record.add_rate_limit_headers(&mut head.headers);
             let body = ObservedStream::new(
                 upstream.body,
                 upstream.first,
@@ -70,6 +73,7 @@ pub(crate) async fn handle(
             record.fail(&err);
             let mut response: Response = ApiError::new(err, endpoint.format()).into();
             record.add_routing_headers(response.headers_mut());
+            record.add_rate_limit_headers(response.headers_mut());
             record.write();
             response
         }
@@ -150,6 +154,7 @@ async fn proxy(
     for fallback in inspected.fallbacks.iter().flatten() {
         caller.resolve_model(fallback)?;
     }
+    admit(gateway, &caller, inspected.end_user.as_deref(), record)?;
     let mut plan = gateway.router.plan(model, inspected.fallbacks.take())?;
     if endpoint == Endpoint::Responses
         && let Some(holder) = native_response_holder(gateway, &plan, &body)
@@ -209,6 +214,41 @@ async fn proxy(
                     return Err(err);
                 }
             },
+        }
+    }
+}
+
+/// Refuses a blocked end user (403), then takes the request's place under the rate limits of
+/// its key, user, team, team member and end user (429 when one is used up).
+fn admit(
+    gateway: &Gateway,
+    caller: &Caller,
+    end_user: Option<&str>,
+    record: &mut AccessRecord,
+) -> Result<(), GatewayError> {
+    let mut checks = caller.limits();
+    if let Some(customer) = end_user.and_then(|id| gateway.auth.directory.customers.get(id)) {
+        if customer.record.blocked {
+            return Err(GatewayError::new(
+                StatusCode::FORBIDDEN,
+                Origin::Client,
+                ErrorKind::Permission,
+                format!("End user `{}` is blocked.", customer.record.user_id),
+            )
+            .with_param("user")
+            .with_code("end_user_blocked"));
+        }
+        checks.push(end_user_limits(&customer.record));
+    }
+    match gateway.limits.admit(&checks) {
+        Ok(admission) => {
+            record.quota = admission.quota;
+            record.admission = admission;
+            Ok(())
+        }
+        Err(refusal) => {
+            record.quota = Some(refusal.quota);
+            Err(refusal.error)
         }
     }
 }

@@ -197,7 +197,27 @@ entity!(
 );
 entity!(CustomerRecord, "tollgate_customers", "end user", user_id);
 
+/// Everything the store holds, as the gateway loads it at start-up.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    pub keys: Vec<crate::KeyRecord>,
+    pub teams: Vec<TeamRecord>,
+    pub users: Vec<UserRecord>,
+    pub organizations: Vec<OrganizationRecord>,
+    pub customers: Vec<CustomerRecord>,
+}
+
 impl Store {
+    pub async fn snapshot(&self) -> Result<Snapshot, StoreError> {
+        Ok(Snapshot {
+            keys: self.all_keys().await?,
+            teams: self.all().await?,
+            users: self.all().await?,
+            organizations: self.all().await?,
+            customers: self.all().await?,
+        })
+    }
+
     /// Adds a record; `Conflict` when its id is taken.
     pub async fn insert<E: Entity>(&self, record: &E) -> Result<(), StoreError> {
         let sql = format!(

@@ -15,8 +15,8 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 
 pub use directory::{
-    CustomerRecord, Entity, MemberRole, OrganizationRecord, TeamMember, TeamRecord, UserRecord,
-    UserRole,
+    CustomerRecord, Entity, MemberRole, OrganizationRecord, Snapshot, TeamMember, TeamRecord,
+    UserRecord, UserRole,
 };
 pub use keys::{KeyFilter, KeyPage, KeyRecord};
 

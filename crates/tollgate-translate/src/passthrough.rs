@@ -29,6 +29,8 @@ pub struct InspectedRequest {
     pub client_wants_usage: bool,
     /// The request's own fallback models (`fallbacks`, as LiteLLM takes it), in order.
     pub fallbacks: Option<Vec<String>>,
+    /// The end user the request is made for (`user`), when it names one.
+    pub end_user: Option<String>,
     model_span: Range<usize>,
     /// The whole `"fallbacks": […]` member with one adjacent comma, removed upstream.
     fallbacks_span: Option<Range<usize>>,
@@ -161,7 +163,21 @@ pub fn inspect_request(endpoint: Endpoint, body: &[u8]) -> Result<InspectedReque
         Some(raw) => Some(request_fallbacks(raw)?),
     };
 
+    let end_user = match head.user.value() {
+        None => None,
+        Some(raw) => match serde_json::from_str::<Cow<'_, str>>(raw.get()) {
+            Ok(user) => (!user.is_empty()).then(|| user.into_owned()),
+            Err(_) => {
+                return Err(GatewayError::invalid_param(
+                    "user",
+                    format!("`user` must be a string, got {}.", json_type(raw)),
+                ));
+            }
+        },
+    };
+
     Ok(InspectedRequest {
+        end_user,
         fallbacks_span: head
             .fallbacks
             .get()

@@ -27,6 +27,9 @@ pub struct RequestHead<'a> {
     /// The request's own fallback models (LiteLLM's), read by the gateway and never forwarded.
     #[serde(default, borrow)]
     pub fallbacks: RawField<'a>,
+    /// The application's end user (OpenAI's `user`), for end-user limits and blocks.
+    #[serde(default, borrow)]
+    pub user: RawField<'a>,
 }
 
 /// `stream_options` as the gateway reads it.

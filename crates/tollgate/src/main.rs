@@ -123,10 +123,10 @@ fn run_gateway(args: ServeArgs) -> ExitCode {
         .unwrap_or_else(|| tollgate_server::Store::sqlite_url(&config.database_path));
     let opened = background.block_on(async {
         let store = tollgate_server::Store::connect(&database_url).await?;
-        let keys = store.all_keys().await?;
-        Ok::<_, tollgate_server::StoreError>((store, keys))
+        let snapshot = store.snapshot().await?;
+        Ok::<_, tollgate_server::StoreError>((store, snapshot))
     });
-    let (store, keys) = match opened {
+    let (store, snapshot) = match opened {
         Ok(opened) => opened,
         Err(err) => {
             eprintln!(
@@ -138,12 +138,14 @@ fn run_gateway(args: ServeArgs) -> ExitCode {
     };
     tracing::info!(
         database = %tollgate_server::redact_url(&database_url),
-        virtual_keys = keys.len(),
+        virtual_keys = snapshot.keys.len(),
+        teams = snapshot.teams.len(),
+        users = snapshot.users.len(),
         "database ready"
     );
 
     let gateway = match Gateway::new(config, args.workers) {
-        Ok(gateway) => Arc::new(gateway.with_store(store, keys)),
+        Ok(gateway) => Arc::new(gateway.with_store(store, snapshot)),
         Err(err) => {
             eprintln!("tollgate: config error: {err}");
             return ExitCode::from(2);

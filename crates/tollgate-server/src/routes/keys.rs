@@ -1,34 +1,28 @@
-//! The virtual-key management API, with LiteLLM's paths and field names (master key only):
-//! `/key/generate`, `/key/info`, `/key/list`, `/key/update`, `/key/delete`, `/key/block`,
-//! `/key/unblock`, `/key/regenerate`. Each change is written to the store first, then to the
-//! gateway's key cache, so the very next request sees it.
+//! The virtual-key management API, with LiteLLM's paths and field names: `/key/generate`,
+//! `/key/info`, `/key/list`, `/key/update`, `/key/delete`, `/key/block`, `/key/unblock`,
+//! `/key/regenerate`. Admins manage every key, team admins their team's, users their own (see
+//! `tollgate_policy::management`). Each change is written to the store first, then to the
+//! gateway's directory, so the very next request sees it.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use tollgate_core::error::{ErrorKind, GatewayError, Origin};
+use tollgate_core::error::GatewayError;
 use tollgate_policy::keys::{generate_key, hash_key, mask_key, now_ms, token_of};
-use tollgate_store::{KeyFilter, KeyRecord, Store, StoreError};
+use tollgate_policy::management::{Manager, forbidden};
+use tollgate_store::{KeyFilter, KeyRecord, OrganizationRecord, Store, TeamRecord};
 
 use crate::app::Gateway;
 use crate::error::ApiError;
+use crate::routes::admin::{
+    check_known, iso8601, limit, manager, not_found, parse, required, store_error,
+};
 use crate::routes::query_param;
-
-/// Budget fields LiteLLM takes on keys; refused until budgets exist, rather than accepted and
-/// silently not enforced.
-const NOT_YET: &[&str] = &[
-    "max_budget",
-    "soft_budget",
-    "budget_duration",
-    "model_max_budget",
-    "budget_id",
-];
 
 /// The fields a key is created or updated with. `None`: not given.
 #[derive(Debug, Default, Deserialize)]
@@ -66,8 +60,18 @@ pub(crate) async fn generate(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let store = admin(&gateway, &headers)?;
+    let (manager, store) = manager(&gateway, &headers)?;
     let mut fields: KeyFields = parse(&body)?;
+    // A user making their own key need not name themselves.
+    if fields.user_id.is_none() && !manager.is_admin() {
+        fields.user_id = manager.user_id().map(str::to_owned);
+    }
+    if !manager.may_create_key(fields.user_id.as_deref(), fields.team_id.as_deref()) {
+        return Err(forbidden(
+            "You may create keys only for yourself, or for teams you administer.",
+        )
+        .into());
+    }
     let key = match fields.key.take() {
         Some(key) if !key.starts_with("sk-") || key.len() < 8 => {
             return Err(GatewayError::invalid_param(
@@ -99,11 +103,14 @@ pub(crate) async fn generate(
         expires_at: None,
         created_at: now,
         updated_at: now,
-        created_by: Some("master_key".to_owned()),
+        created_by: Some(creator(&manager)),
     };
-    apply(&mut record, fields, now)?;
-    store.insert_key(&record).await.map_err(store_error)?;
-    gateway.auth.keys.put(record.clone());
+    apply(&gateway, &mut record, fields, now)?;
+    store
+        .insert_key(&record)
+        .await
+        .map_err(store_error("key_alias"))?;
+    gateway.auth.directory.keys.put(record.clone());
     let mut shown = key_json(&record);
     shown["key"] = json!(key);
     Ok(Json(shown))
@@ -114,10 +121,12 @@ pub(crate) async fn info(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
-    let store = admin(&gateway, &headers)?;
-    let key = query_param(query.as_deref(), "key")
-        .ok_or_else(|| GatewayError::invalid_param("key", "Missing required parameter: `key`."))?;
+    let (manager, store) = manager(&gateway, &headers)?;
+    let key = required(query_param(query.as_deref(), "key"), "key")?;
     let record = find(store, &key).await?;
+    if !manager.sees_key(&record) {
+        return Err(not_found("No such key.").into());
+    }
     Ok(Json(
         json!({"key": record.token, "info": key_json(&record)}),
     ))
@@ -128,7 +137,7 @@ pub(crate) async fn list(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
-    let store = admin(&gateway, &headers)?;
+    let (manager, store) = manager(&gateway, &headers)?;
     let query = query.as_deref();
     let number = |name: &'static str, default: u32, max: u32| -> Result<u32, GatewayError> {
         match query_param(query, name) {
@@ -144,17 +153,31 @@ pub(crate) async fn list(
     };
     let page = number("page", 1, u32::MAX)?;
     let size = number("size", 10, 1000)?;
-    let filter = KeyFilter {
+    let mut filter = KeyFilter {
         user_id: query_param(query, "user_id"),
         team_id: query_param(query, "team_id"),
         organization_id: query_param(query, "organization_id"),
         key_alias: query_param(query, "key_alias"),
     };
+    // Others see their team's keys if they administer it, else only their own.
+    if !manager.reads_all()
+        && !filter
+            .team_id
+            .as_deref()
+            .is_some_and(|team| manager.administers(team))
+    {
+        filter.user_id = Some(
+            manager
+                .user_id()
+                .ok_or_else(|| forbidden("This key belongs to no user; it may list no keys."))?
+                .to_owned(),
+        );
+    }
     let full = query_param(query, "return_full_object").is_some_and(|v| v == "true");
     let found = store
         .list_keys(&filter, page, size)
         .await
-        .map_err(store_error)?;
+        .map_err(store_error("key"))?;
     let keys: Vec<Value> = found
         .keys
         .iter()
@@ -179,11 +202,19 @@ pub(crate) async fn update(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let store = admin(&gateway, &headers)?;
+    let (manager, store) = manager(&gateway, &headers)?;
     let mut fields: KeyFields = parse(&body)?;
-    let mut record = find(store, &required_key(fields.key.take())?).await?;
+    let mut record = changeable(&manager, store, &required(fields.key.take(), "key")?).await?;
+    if (fields.user_id.is_some() || fields.team_id.is_some())
+        && !manager.may_create_key(
+            fields.user_id.as_deref().or(record.user_id.as_deref()),
+            fields.team_id.as_deref().or(record.team_id.as_deref()),
+        )
+    {
+        return Err(forbidden("You may not move this key to that user or team.").into());
+    }
     let now = now_ms();
-    apply(&mut record, fields, now)?;
+    apply(&gateway, &mut record, fields, now)?;
     save(&gateway, store, record, None).await
 }
 
@@ -209,9 +240,9 @@ async fn set_blocked(
     body: Bytes,
     blocked: bool,
 ) -> Result<Json<Value>, ApiError> {
-    let store = admin(&gateway, &headers)?;
+    let (manager, store) = manager(&gateway, &headers)?;
     let fields: KeyFields = parse(&body)?;
-    let mut record = find(store, &required_key(fields.key)?).await?;
+    let mut record = changeable(&manager, store, &required(fields.key, "key")?).await?;
     record.blocked = blocked;
     record.updated_at = now_ms();
     save(&gateway, store, record, None).await
@@ -225,12 +256,12 @@ pub(crate) async fn regenerate(
     path: Option<Path<String>>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let store = admin(&gateway, &headers)?;
+    let (manager, store) = manager(&gateway, &headers)?;
     let named = match path {
         Some(Path(key)) => key,
-        None => required_key(parse::<KeyFields>(&body)?.key)?,
+        None => required(parse::<KeyFields>(&body)?.key, "key")?,
     };
-    let mut record = find(store, &named).await?;
+    let mut record = changeable(&manager, store, &named).await?;
     let old_token = record.token.clone();
     let key = generate_key();
     record.token = hash_key(&key);
@@ -246,7 +277,7 @@ pub(crate) async fn delete(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let store = admin(&gateway, &headers)?;
+    let (manager, store) = manager(&gateway, &headers)?;
     let request: DeleteRequest = parse(&body)?;
     if request.keys.is_empty() && request.key_aliases.is_empty() {
         return Err(GatewayError::invalid_param(
@@ -255,49 +286,74 @@ pub(crate) async fn delete(
         )
         .into());
     }
-    let mut tokens: Vec<String> = request.keys.iter().map(|key| token_of(key)).collect();
+    let mut records = Vec::new();
+    for key in &request.keys {
+        records.extend(
+            store
+                .key(&token_of(key))
+                .await
+                .map_err(store_error("keys"))?,
+        );
+    }
     for alias in &request.key_aliases {
         let filter = KeyFilter {
             key_alias: Some(alias.clone()),
             ..KeyFilter::default()
         };
-        let found = store.list_keys(&filter, 1, 1).await.map_err(store_error)?;
-        tokens.extend(found.keys.into_iter().map(|record| record.token));
+        let found = store
+            .list_keys(&filter, 1, 1)
+            .await
+            .map_err(store_error("key_aliases"))?;
+        records.extend(found.keys);
     }
-    let deleted = store.delete_keys(&tokens).await.map_err(store_error)?;
+    if let Some(record) = records
+        .iter()
+        .find(|record| !manager.may_change_key(record))
+    {
+        return Err(if manager.sees_key(record) {
+            forbidden(format!("You may not delete key `{}`.", record.key_name))
+        } else {
+            not_found("None of these keys exists.")
+        }
+        .into());
+    }
+    let tokens: Vec<String> = records.into_iter().map(|record| record.token).collect();
+    let deleted = store
+        .delete_keys(&tokens)
+        .await
+        .map_err(store_error("keys"))?;
     if deleted.is_empty() {
         return Err(not_found("None of these keys exists.").into());
     }
     for token in &deleted {
-        gateway.auth.keys.remove(token);
+        gateway.auth.directory.keys.remove(token);
     }
     Ok(Json(json!({"deleted_keys": deleted})))
 }
 
-fn required_key(key: Option<String>) -> Result<String, GatewayError> {
-    key.ok_or_else(|| GatewayError::invalid_param("key", "Missing required parameter: `key`."))
-}
-
-/// The store, for a caller with the master key.
-fn admin<'g>(gateway: &'g Gateway, headers: &HeaderMap) -> Result<&'g Store, ApiError> {
-    gateway.auth.authenticate(headers)?.require_admin()?;
-    gateway.store.as_ref().ok_or_else(|| {
-        GatewayError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            Origin::Gateway,
-            ErrorKind::Internal,
-            "This gateway runs without a database; virtual keys need one.",
-        )
-        .into()
-    })
+/// Who made a key, as its `created_by` says.
+fn creator(manager: &Manager) -> String {
+    manager.user_id().unwrap_or("master_key").to_owned()
 }
 
 async fn find(store: &Store, key: &str) -> Result<KeyRecord, ApiError> {
     store
         .key(&token_of(key))
         .await
-        .map_err(store_error)?
+        .map_err(store_error("key"))?
         .ok_or_else(|| not_found("No such key.").into())
+}
+
+/// A key the caller may change: 404 when they may not even see it, 403 when they only may.
+async fn changeable(manager: &Manager, store: &Store, key: &str) -> Result<KeyRecord, ApiError> {
+    let record = find(store, key).await?;
+    if manager.may_change_key(&record) {
+        Ok(record)
+    } else if manager.sees_key(&record) {
+        Err(forbidden("You may not change this key.").into())
+    } else {
+        Err(not_found("No such key.").into())
+    }
 }
 
 /// Writes `record` (stored under `old_token` until now, if it changed) and updates the cache.
@@ -311,28 +367,31 @@ async fn save(
     if !store
         .replace_key(stored_under, &record)
         .await
-        .map_err(store_error)?
+        .map_err(store_error("key_alias"))?
     {
         return Err(not_found("No such key.").into());
     }
     if let Some(old) = old_token {
-        gateway.auth.keys.remove(old);
+        gateway.auth.directory.keys.remove(old);
     }
-    gateway.auth.keys.put(record.clone());
+    gateway.auth.directory.keys.put(record.clone());
     Ok(Json(key_json(&record)))
 }
 
-/// Applies the given fields; a field left out keeps its value.
-fn apply(record: &mut KeyRecord, fields: KeyFields, now: i64) -> Result<(), GatewayError> {
-    let limit = |value: Option<u64>, name: &'static str| -> Result<Option<i64>, GatewayError> {
-        value
-            .map(|v| {
-                i64::try_from(v).map_err(|_| {
-                    GatewayError::invalid_param(name, format!("`{name}` is too large."))
-                })
-            })
-            .transpose()
-    };
+/// Applies the given fields; a field left out keeps its value. Teams and organisations named
+/// must exist.
+fn apply(
+    gateway: &Gateway,
+    record: &mut KeyRecord,
+    fields: KeyFields,
+    now: i64,
+) -> Result<(), GatewayError> {
+    check_known::<TeamRecord>(gateway, "team_id", fields.team_id.as_deref())?;
+    check_known::<OrganizationRecord>(
+        gateway,
+        "organization_id",
+        fields.organization_id.as_deref(),
+    )?;
     if let Some(alias) = fields.key_alias {
         record.key_alias = Some(alias);
     }
@@ -392,30 +451,6 @@ fn apply(record: &mut KeyRecord, fields: KeyFields, now: i64) -> Result<(), Gate
     Ok(())
 }
 
-/// A request body, with errors naming the field; budget fields are refused until budgets
-/// are enforced.
-fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, GatewayError> {
-    if let Ok(Value::Object(fields)) = serde_json::from_slice::<Value>(body)
-        && let Some(field) = NOT_YET
-            .iter()
-            .find(|name| fields.get(**name).is_some_and(|value| !value.is_null()))
-    {
-        return Err(GatewayError::invalid_param(
-            field,
-            format!("`{field}` is not supported yet: budgets arrive with spend tracking."),
-        ));
-    }
-    let deserializer = &mut serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(deserializer).map_err(|err| {
-        let path = err.path().to_string();
-        let message = format!("Invalid request body: `{path}`: {}", err.inner());
-        match path.as_str() {
-            "." | "" => GatewayError::invalid_request(message),
-            _ => GatewayError::invalid_request(message).with_param(path),
-        }
-    })
-}
-
 /// A key record as the API shows it: LiteLLM's fields, times as ISO 8601.
 fn key_json(record: &KeyRecord) -> Value {
     let mut shown = serde_json::to_value(record).expect("a key record serialises");
@@ -426,68 +461,4 @@ fn key_json(record: &KeyRecord) -> Value {
         object.remove("expires_at");
     }
     shown
-}
-
-fn not_found(message: &'static str) -> GatewayError {
-    GatewayError::new(
-        StatusCode::NOT_FOUND,
-        Origin::Client,
-        ErrorKind::NotFound,
-        message,
-    )
-}
-
-fn store_error(err: StoreError) -> ApiError {
-    match err {
-        StoreError::Conflict(what) => GatewayError::invalid_param(
-            "key_alias",
-            Cow::Owned(format!("{what}: key aliases are unique.")),
-        )
-        .into(),
-        other => {
-            tracing::error!(error = %other, "key store failed");
-            GatewayError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                Origin::Gateway,
-                ErrorKind::Internal,
-                "The key store is unavailable; try again.",
-            )
-            .into()
-        }
-    }
-}
-
-/// Milliseconds since the epoch as `2026-11-21T09:30:00.000Z` (civil-from-days, proleptic
-/// Gregorian).
-fn iso8601(ms: i64) -> String {
-    let (days, ms_of_day) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let seconds = ms_of_day / 1000;
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        seconds / 3600,
-        seconds / 60 % 60,
-        seconds % 60,
-        ms_of_day % 1000
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn times_are_iso_8601_utc() {
-        assert_eq!(iso8601(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(iso8601(1_795_255_845_123), "2026-11-21T10:10:45.123Z");
-        assert_eq!(iso8601(951_782_400_000), "2000-02-29T00:00:00.000Z");
-    }
 }

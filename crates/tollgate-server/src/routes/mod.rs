@@ -1,8 +1,13 @@
 //! Routes other than inference (which is the pipeline's).
 
+pub(crate) mod admin;
+pub(crate) mod customers;
 pub(crate) mod health;
 pub(crate) mod keys;
 pub(crate) mod models;
+pub(crate) mod organizations;
+pub(crate) mod teams;
+pub(crate) mod users;
 
 /// The first non-empty value of `name` in a URL query.
 pub(crate) fn query_param(query: Option<&str>, name: &str) -> Option<String> {

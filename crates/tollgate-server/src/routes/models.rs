@@ -23,7 +23,7 @@ pub(crate) async fn list(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let caller = gateway.auth.authenticate(&headers)?;
-    let Caller::Key(key) = caller else {
+    let Caller::Key(principal) = caller else {
         return Ok(json(gateway.models.list.clone()));
     };
     // Only what this key may use.
@@ -31,7 +31,7 @@ pub(crate) async fn list(
         .models
         .entries
         .iter()
-        .filter(|model| key.may_use(&model.id))
+        .filter(|model| principal.may_use(&model.id))
         .collect();
     let list = serde_json::json!({"object": "list", "data": visible});
     Ok(json(Bytes::from(list.to_string())))

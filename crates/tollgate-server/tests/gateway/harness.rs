@@ -3,6 +3,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -25,11 +26,11 @@ impl TestGateway {
         let config =
             config::load_str(yaml, Path::new("test-config.yaml")).expect("test config is valid");
         let store = test_store().await;
-        let keys = store.all_keys().await.expect("keys load");
+        let snapshot = store.snapshot().await.expect("the store loads");
         let gateway = Arc::new(
             Gateway::new(config, 1)
                 .expect("gateway builds")
-                .with_store(store, keys),
+                .with_store(store, snapshot),
         );
         tokio::spawn(tollgate_server::background_tasks(gateway.clone()));
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -130,4 +131,32 @@ pub fn streamed_content(events: &[String]) -> String {
                 .map(str::to_owned)
         })
         .collect()
+}
+
+/// A management call with the master key: status and JSON body.
+pub async fn admin_post(gateway: &TestGateway, path: &str, body: Value) -> (u16, Value) {
+    let response = gateway.post(path).json(&body).send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+/// A chat request with `key`: status and JSON body.
+pub async fn chat_as(gateway: &TestGateway, key: &str, model: &str) -> (u16, Value) {
+    let response = gateway
+        .client
+        .post(format!("{}/v1/chat/completions", gateway.url))
+        .bearer_auth(key)
+        .json(&json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+/// A management read with the master key: status and JSON body.
+pub async fn admin_get(gateway: &TestGateway, path: &str) -> (u16, Value) {
+    let response = gateway.get(path).send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
 }

@@ -18,25 +18,6 @@ async fn gateway_with_two_models() -> (TestGateway, tollgate_testkit::MockProvid
     )
 }
 
-async fn admin_post(gateway: &TestGateway, path: &str, body: Value) -> (u16, Value) {
-    let response = gateway.post(path).json(&body).send().await.unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap())
-}
-
-async fn chat_as(gateway: &TestGateway, key: &str, model: &str) -> (u16, Value) {
-    let response = gateway
-        .client
-        .post(format!("{}/v1/chat/completions", gateway.url))
-        .bearer_auth(key)
-        .json(&json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}))
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap())
-}
-
 #[tokio::test]
 async fn a_virtual_key_lives_its_whole_life_through_the_api() {
     let (gateway, _mock) = gateway_with_two_models().await;

@@ -1,0 +1,452 @@
+//! Rate limits of keys, users, teams, team members and end users: requests and tokens per
+//! minute (`rpm_limit`, `tpm_limit`) and requests in flight (`max_parallel_requests`).
+//!
+//! Each limited entity has a window that opens with its first request and lasts a minute;
+//! requests are counted when admitted, tokens when the response reports them (so `tpm_limit`
+//! refuses requests once a minute's tokens have reached it). A request is admitted against
+//! every limit that applies to it at once: the windows involved are locked together (in one
+//! global order, so never in a deadlock), all checked, then all counted — concurrent requests
+//! never overshoot a limit, and a request refused by one limit uses none of the others.
+//! Locks are held for a few comparisons, never across an await.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::Duration;
+
+use http::StatusCode;
+use tollgate_core::error::{ErrorKind, GatewayError, Origin};
+
+const WINDOW_MS: u64 = 60_000;
+
+/// A request's limits from one entity; `None`: unlimited.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    pub rpm: Option<u64>,
+    pub tpm: Option<u64>,
+    pub parallel: Option<u64>,
+}
+
+impl Limits {
+    /// From stored fields (never negative: the management API refuses that).
+    pub fn of(rpm: Option<i64>, tpm: Option<i64>, parallel: Option<i64>) -> Self {
+        let limit = |value: Option<i64>| value.map(|v| v.max(0) as u64);
+        Limits {
+            rpm: limit(rpm),
+            tpm: limit(tpm),
+            parallel: limit(parallel),
+        }
+    }
+
+    pub fn is_unlimited(&self) -> bool {
+        *self == Limits::default()
+    }
+}
+
+/// What a limit belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ScopeKind {
+    Key,
+    User,
+    Team,
+    TeamMember,
+    EndUser,
+}
+
+impl ScopeKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            ScopeKind::Key => "key",
+            ScopeKind::User => "user",
+            ScopeKind::Team => "team",
+            ScopeKind::TeamMember => "team member",
+            ScopeKind::EndUser => "end user",
+        }
+    }
+}
+
+/// One limited entity: its kind and id (a key's is its token).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Scope {
+    pub kind: ScopeKind,
+    pub id: String,
+    /// How messages name it (a key's masked form rather than its token).
+    pub label: String,
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} `{}`", self.kind.as_str(), self.label)
+    }
+}
+
+type SharedWindow = Arc<Mutex<Window>>;
+
+#[derive(Debug, Default)]
+struct Window {
+    /// When the current minute opened (limiter clock, ms); `None` before the first request.
+    opened_ms: Option<u64>,
+    requests: u64,
+    tokens: u64,
+    in_flight: u64,
+}
+
+impl Window {
+    /// Opens a new minute if the last one has ended.
+    fn roll(&mut self, now_ms: u64) {
+        if self
+            .opened_ms
+            .is_none_or(|opened| now_ms >= opened + WINDOW_MS)
+        {
+            self.opened_ms = Some(now_ms);
+            self.requests = 0;
+            self.tokens = 0;
+        }
+    }
+
+    fn resets_in(&self, now_ms: u64) -> Duration {
+        let opened = self.opened_ms.unwrap_or(now_ms);
+        Duration::from_millis((opened + WINDOW_MS).saturating_sub(now_ms))
+    }
+}
+
+/// One limit's standing, for `x-ratelimit-*` headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Standing {
+    pub limit: u64,
+    pub remaining: u64,
+    pub resets_in: Duration,
+}
+
+/// The tightest request and token limits a request was admitted (or refused) under.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Quota {
+    pub requests: Option<Standing>,
+    pub tokens: Option<Standing>,
+}
+
+impl Quota {
+    fn tighten(slot: &mut Option<Standing>, candidate: Standing) {
+        if slot.is_none_or(|current| candidate.remaining < current.remaining) {
+            *slot = Some(candidate);
+        }
+    }
+}
+
+/// A request over a limit: the 429 and where the limits stood.
+#[derive(Debug)]
+pub struct Refusal {
+    pub error: GatewayError,
+    pub quota: Quota,
+}
+
+/// Every limited entity's window.
+#[derive(Debug)]
+pub struct RateLimiter {
+    windows: RwLock<HashMap<(ScopeKind, String), SharedWindow>>,
+    epoch: std::time::Instant,
+}
+
+impl Default for RateLimiter {
+    fn default() -> Self {
+        RateLimiter {
+            windows: RwLock::default(),
+            epoch: std::time::Instant::now(),
+        }
+    }
+}
+
+impl RateLimiter {
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    fn window(&self, scope: &Scope) -> Arc<Mutex<Window>> {
+        let key = (scope.kind, scope.id.clone());
+        if let Some(window) = self
+            .windows
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(&key)
+        {
+            return window.clone();
+        }
+        self.windows
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .entry(key)
+            .or_default()
+            .clone()
+    }
+
+    /// Admits a request under every `(scope, limits)` that applies to it (unlimited ones are
+    /// skipped), or refuses it naming the first limit it is over.
+    pub fn admit(&self, checks: &[(Scope, Limits)]) -> Result<Admission, Box<Refusal>> {
+        let limited: Vec<(&Scope, Limits, Arc<Mutex<Window>>)> = checks
+            .iter()
+            .filter(|(_, limits)| !limits.is_unlimited())
+            .map(|(scope, limits)| (scope, *limits, self.window(scope)))
+            .collect();
+        if limited.is_empty() {
+            return Ok(Admission::default());
+        }
+        let now = self.now_ms();
+        // One global lock order (by address) for whichever windows a request needs.
+        let mut order: Vec<usize> = (0..limited.len()).collect();
+        order.sort_by_key(|&i| Arc::as_ptr(&limited[i].2) as usize);
+        order.dedup_by_key(|i| Arc::as_ptr(&limited[*i].2) as usize);
+        let mut guards: Vec<Option<MutexGuard<'_, Window>>> =
+            (0..limited.len()).map(|_| None).collect();
+        for &i in &order {
+            let mut guard = limited[i]
+                .2
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            guard.roll(now);
+            guards[i] = Some(guard);
+        }
+
+        let mut quota = Quota::default();
+        for (i, (scope, limits, _)) in limited.iter().enumerate() {
+            let Some(window) = guards[i].as_deref() else {
+                continue;
+            };
+            if let Some(refusal) = over_limit(scope, limits, window, now, &mut quota) {
+                return Err(Box::new(refusal));
+            }
+        }
+        for (i, (_, limits, _)) in limited.iter().enumerate() {
+            let Some(window) = guards[i].as_deref_mut() else {
+                continue;
+            };
+            window.requests += 1;
+            window.in_flight += 1;
+            let resets_in = window.resets_in(now);
+            if let Some(rpm) = limits.rpm {
+                Quota::tighten(
+                    &mut quota.requests,
+                    Standing {
+                        limit: rpm,
+                        remaining: rpm.saturating_sub(window.requests),
+                        resets_in,
+                    },
+                );
+            }
+            if let Some(tpm) = limits.tpm {
+                Quota::tighten(
+                    &mut quota.tokens,
+                    Standing {
+                        limit: tpm,
+                        remaining: tpm.saturating_sub(window.tokens),
+                        resets_in,
+                    },
+                );
+            }
+        }
+        drop(guards);
+        let mut windows: Vec<Arc<Mutex<Window>>> = Vec::with_capacity(order.len());
+        for &i in &order {
+            windows.push(limited[i].2.clone());
+        }
+        Ok(Admission {
+            windows,
+            epoch: Some(self.epoch),
+            quota: Some(quota),
+        })
+    }
+}
+
+/// The refusal for a request `window` has no room for, if any.
+fn over_limit(
+    scope: &Scope,
+    limits: &Limits,
+    window: &Window,
+    now: u64,
+    quota: &mut Quota,
+) -> Option<Refusal> {
+    let resets_in = window.resets_in(now);
+    let (what, limit, retry_after) =
+        if let Some(rpm) = limits.rpm.filter(|&rpm| window.requests >= rpm) {
+            quota.requests = Some(Standing {
+                limit: rpm,
+                remaining: 0,
+                resets_in,
+            });
+            ("rpm_limit", rpm, resets_in)
+        } else if let Some(tpm) = limits.tpm.filter(|&tpm| window.tokens >= tpm) {
+            quota.tokens = Some(Standing {
+                limit: tpm,
+                remaining: 0,
+                resets_in,
+            });
+            ("tpm_limit", tpm, resets_in)
+        } else if let Some(parallel) = limits.parallel.filter(|&max| window.in_flight >= max) {
+            ("max_parallel_requests", parallel, Duration::from_secs(1))
+        } else {
+            return None;
+        };
+    let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+    let error = GatewayError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        Origin::Client,
+        ErrorKind::RateLimit,
+        format!(
+            "Rate limit exceeded for {scope}: {what} is {limit}. Try again in {} s.",
+            seconds.max(1)
+        ),
+    )
+    .with_code("rate_limit_exceeded")
+    .with_retry_after(retry_after.max(Duration::from_millis(1)));
+    Some(Refusal {
+        error,
+        quota: *quota,
+    })
+}
+
+/// A request's place under its limits: counted in flight until dropped; its tokens are
+/// added when known.
+#[derive(Debug, Default)]
+pub struct Admission {
+    windows: Vec<Arc<Mutex<Window>>>,
+    epoch: Option<std::time::Instant>,
+    /// Where the tightest limits stood once the request was counted (`None`: no limits).
+    pub quota: Option<Quota>,
+}
+
+impl Admission {
+    /// Counts the tokens the request used against its `tpm_limit`s.
+    pub fn record_tokens(&self, tokens: u64) {
+        let Some(epoch) = self.epoch else {
+            return;
+        };
+        let now = epoch.elapsed().as_millis() as u64;
+        for window in &self.windows {
+            let mut window = window
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            window.roll(now);
+            window.tokens = window.tokens.saturating_add(tokens);
+        }
+    }
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        for window in &self.windows {
+            let mut window = window
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            window.in_flight = window.in_flight.saturating_sub(1);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scope(kind: ScopeKind, id: &str) -> Scope {
+        Scope {
+            kind,
+            id: id.to_owned(),
+            label: id.to_owned(),
+        }
+    }
+
+    fn rpm(n: u64) -> Limits {
+        Limits {
+            rpm: Some(n),
+            ..Limits::default()
+        }
+    }
+
+    #[test]
+    fn rpm_admits_exactly_the_limit_under_concurrency() {
+        let limiter = Arc::new(RateLimiter::default());
+        let checks = Arc::new(vec![
+            (scope(ScopeKind::Key, "k"), rpm(60)),
+            (scope(ScopeKind::Team, "t"), rpm(1000)),
+        ]);
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let (limiter, checks) = (limiter.clone(), checks.clone());
+                std::thread::spawn(move || {
+                    (0..25).filter(|_| limiter.admit(&checks).is_ok()).count()
+                })
+            })
+            .collect();
+        let admitted: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
+        assert_eq!(admitted, 60);
+        // Refused requests took nothing from the team's limit.
+        let team = limiter.window(&scope(ScopeKind::Team, "t"));
+        assert_eq!(team.lock().unwrap().requests, 60);
+    }
+
+    #[test]
+    fn the_refusal_names_the_limit_and_says_when_to_retry() {
+        let limiter = RateLimiter::default();
+        let checks = [(scope(ScopeKind::EndUser, "alice"), rpm(1))];
+        let first = limiter.admit(&checks).unwrap();
+        let standing = first.quota.unwrap().requests.unwrap();
+        assert_eq!((standing.limit, standing.remaining), (1, 0));
+        let refused = limiter.admit(&checks).unwrap_err();
+        assert_eq!(refused.error.status, StatusCode::TOO_MANY_REQUESTS);
+        assert!(
+            refused
+                .error
+                .message
+                .contains("end user `alice`: rpm_limit is 1"),
+            "{}",
+            refused.error.message
+        );
+        let after = refused.error.retry_after.unwrap();
+        assert!(after > Duration::from_secs(58) && after <= Duration::from_secs(60));
+    }
+
+    #[test]
+    fn parallel_requests_are_released_when_the_admission_drops() {
+        let limiter = RateLimiter::default();
+        let checks = [(
+            scope(ScopeKind::Key, "k"),
+            Limits {
+                parallel: Some(2),
+                ..Limits::default()
+            },
+        )];
+        let a = limiter.admit(&checks).unwrap();
+        let _b = limiter.admit(&checks).unwrap();
+        assert!(limiter.admit(&checks).is_err());
+        drop(a);
+        assert!(limiter.admit(&checks).is_ok());
+    }
+
+    #[test]
+    fn tokens_count_against_tpm_once_reported() {
+        let limiter = RateLimiter::default();
+        let checks = [(
+            scope(ScopeKind::User, "u"),
+            Limits {
+                tpm: Some(100),
+                ..Limits::default()
+            },
+        )];
+        let admission = limiter.admit(&checks).unwrap();
+        admission.record_tokens(60);
+        let second = limiter.admit(&checks).unwrap();
+        assert_eq!(second.quota.unwrap().tokens.unwrap().remaining, 40);
+        second.record_tokens(40);
+        let refused = limiter.admit(&checks).unwrap_err();
+        assert!(refused.error.message.contains("tpm_limit is 100"));
+        assert_eq!(refused.quota.tokens.unwrap().remaining, 0);
+    }
+
+    #[test]
+    fn unlimited_requests_hold_nothing() {
+        let limiter = RateLimiter::default();
+        let admission = limiter
+            .admit(&[(scope(ScopeKind::Key, "k"), Limits::default())])
+            .unwrap();
+        assert!(admission.quota.is_none());
+        assert!(limiter.windows.read().unwrap().is_empty());
+    }
+}

@@ -1,0 +1,301 @@
+//! What every management route shares: who is calling and what they may do, request bodies
+//! read with errors that name the field, store failures as API errors, records as shown.
+
+use std::borrow::Cow;
+
+use axum::http::{HeaderMap, StatusCode};
+use serde::Serialize;
+use serde_json::Map;
+use serde_json::Value;
+use tollgate_core::error::{ErrorKind, GatewayError, Origin};
+use tollgate_policy::directory::Listed;
+use tollgate_policy::management::Manager;
+use tollgate_store::{Entity, Store, StoreError};
+
+use crate::app::Gateway;
+use crate::error::ApiError;
+
+/// Budget fields LiteLLM takes; refused until budgets exist, rather than accepted and
+/// silently not enforced.
+const NOT_YET: &[&str] = &[
+    "max_budget",
+    "soft_budget",
+    "budget_duration",
+    "model_max_budget",
+    "budget_id",
+    "max_budget_in_team",
+];
+
+/// The caller's management powers, and the store (503 when the gateway runs without one).
+pub(crate) fn manager<'g>(
+    gateway: &'g Gateway,
+    headers: &HeaderMap,
+) -> Result<(Manager, &'g Store), ApiError> {
+    let caller = gateway.auth.authenticate(headers)?;
+    let manager = Manager::of(&caller, &gateway.auth.directory)?;
+    let store = gateway.store.as_ref().ok_or_else(|| {
+        GatewayError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Origin::Gateway,
+            ErrorKind::Internal,
+            "This gateway runs without a database; the management API needs one.",
+        )
+    })?;
+    Ok((manager, store))
+}
+
+/// A request body, with errors naming the field; budget fields are refused until budgets
+/// are enforced.
+pub(crate) fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, GatewayError> {
+    if let Ok(Value::Object(fields)) = serde_json::from_slice::<Value>(body)
+        && let Some(field) = NOT_YET
+            .iter()
+            .find(|name| fields.get(**name).is_some_and(|value| !value.is_null()))
+    {
+        return Err(GatewayError::invalid_param(
+            field,
+            format!("`{field}` is not supported yet: budgets arrive with spend tracking."),
+        ));
+    }
+    let deserializer = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(deserializer).map_err(|err| {
+        let path = err.path().to_string();
+        let message = format!("Invalid request body: `{path}`: {}", err.inner());
+        match path.as_str() {
+            "." | "" => GatewayError::invalid_request(message),
+            _ => GatewayError::invalid_request(message).with_param(path),
+        }
+    })
+}
+
+/// A required field that was left out.
+pub(crate) fn required<T>(value: Option<T>, field: &'static str) -> Result<T, GatewayError> {
+    value.ok_or_else(|| {
+        GatewayError::invalid_param(field, format!("Missing required parameter: `{field}`."))
+    })
+}
+
+pub(crate) fn not_found(message: impl Into<Cow<'static, str>>) -> GatewayError {
+    GatewayError::new(
+        StatusCode::NOT_FOUND,
+        Origin::Client,
+        ErrorKind::NotFound,
+        message,
+    )
+}
+
+/// A store failure as the API answers it: a taken unique value is the caller's 400 on
+/// `field`; anything else is logged and a 503.
+pub(crate) fn store_error(field: &'static str) -> impl Fn(StoreError) -> ApiError {
+    move |err| match err {
+        StoreError::Conflict(what) => {
+            GatewayError::invalid_param(field, format!("{what} already exists.")).into()
+        }
+        other => {
+            tracing::error!(error = %other, "store failed");
+            GatewayError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                Origin::Gateway,
+                ErrorKind::Internal,
+                "The store is unavailable; try again.",
+            )
+            .into()
+        }
+    }
+}
+
+/// `base` with the `updatable` fields of `body` written over it: the one way records are
+/// created (over a blank) and updated (over the stored one). Fields outside `updatable` are
+/// ignored, as LiteLLM ignores fields it does not know; a field of the wrong type, or a
+/// negative limit, is a 400 naming it.
+pub(crate) fn merged<E: Entity>(
+    base: &E,
+    body: &Map<String, Value>,
+    updatable: &[&str],
+) -> Result<E, GatewayError> {
+    let mut value = serde_json::to_value(base).expect("records serialise");
+    for (field, given) in body {
+        if !updatable.contains(&field.as_str()) {
+            continue;
+        }
+        let is_limit = field.ends_with("_limit") || field == "max_parallel_requests";
+        if is_limit && given.as_i64().is_some_and(|n| n < 0) {
+            return Err(
+                GatewayError::invalid_request(format!("`{field}` must not be negative."))
+                    .with_param(field.clone()),
+            );
+        }
+        value[field.as_str()] = given.clone();
+    }
+    serde_path_to_error::deserialize(value).map_err(|err| {
+        let path = err.path().to_string();
+        GatewayError::invalid_request(format!("Invalid request body: `{path}`: {}", err.inner()))
+            .with_param(path)
+    })
+}
+
+/// A JSON object body.
+pub(crate) fn object(body: &[u8]) -> Result<Map<String, Value>, GatewayError> {
+    parse::<Map<String, Value>>(body)
+}
+
+/// A string field of a body.
+pub(crate) fn text_field(
+    body: &Map<String, Value>,
+    field: &'static str,
+) -> Result<Option<String>, GatewayError> {
+    match body.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) if !text.is_empty() => Ok(Some(text.clone())),
+        Some(_) => Err(GatewayError::invalid_param(
+            field,
+            format!("`{field}` must be a non-empty string."),
+        )),
+    }
+}
+
+/// A list-of-ids field of a body (required, non-empty).
+pub(crate) fn ids_field(
+    body: &Map<String, Value>,
+    field: &'static str,
+) -> Result<Vec<String>, GatewayError> {
+    let ids: Option<Vec<String>> = body
+        .get(field)
+        .map(|value| serde_json::from_value(value.clone()))
+        .transpose()
+        .map_err(|_| {
+            GatewayError::invalid_param(field, format!("`{field}` must be a list of ids."))
+        })?;
+    match ids {
+        Some(ids) if !ids.is_empty() => Ok(ids),
+        _ => Err(GatewayError::invalid_param(
+            field,
+            format!("Missing required parameter: `{field}` (a list of ids)."),
+        )),
+    }
+}
+
+/// The stored record with this id: 404 when there is none.
+pub(crate) async fn stored<E: Listed>(store: &Store, id: &str) -> Result<E, ApiError> {
+    store
+        .get::<E>(id)
+        .await
+        .map_err(store_error("id"))?
+        .ok_or_else(|| not_found(format!("No {} `{id}` exists.", E::NAME)).into())
+}
+
+/// Adds a record to the store, then to the directory.
+pub(crate) async fn create<E: Listed>(
+    gateway: &Gateway,
+    store: &Store,
+    record: &E,
+    id_field: &'static str,
+) -> Result<(), ApiError> {
+    store.insert(record).await.map_err(store_error(id_field))?;
+    E::table(&gateway.auth.directory).put(record.clone());
+    Ok(())
+}
+
+/// Rewrites a record in the store, then in the directory.
+pub(crate) async fn replace<E: Listed>(
+    gateway: &Gateway,
+    store: &Store,
+    record: &E,
+) -> Result<(), ApiError> {
+    if !store.replace(record).await.map_err(store_error("id"))? {
+        return Err(not_found(format!("No {} `{}` exists.", E::NAME, record.id())).into());
+    }
+    E::table(&gateway.auth.directory).put(record.clone());
+    Ok(())
+}
+
+/// Deletes records from the store, then from the directory; 404 when none existed.
+pub(crate) async fn remove<E: Listed>(
+    gateway: &Gateway,
+    store: &Store,
+    ids: &[String],
+) -> Result<Vec<String>, ApiError> {
+    let deleted = store.delete::<E>(ids).await.map_err(store_error("id"))?;
+    if deleted.is_empty() {
+        return Err(not_found(format!("None of these {}s exists.", E::NAME)).into());
+    }
+    for id in &deleted {
+        E::table(&gateway.auth.directory).remove(id);
+    }
+    Ok(deleted)
+}
+
+/// A new record's id: the one given, else a fresh UUID-like one.
+pub(crate) fn new_id(given: Option<String>) -> String {
+    given.unwrap_or_else(tollgate_core::ids::new_request_id)
+}
+
+/// 400 unless the record `id` refers to (in `field`) exists.
+pub(crate) fn check_known<E: Listed>(
+    gateway: &Gateway,
+    field: &'static str,
+    id: Option<&str>,
+) -> Result<(), GatewayError> {
+    match id {
+        Some(id) if E::table(&gateway.auth.directory).get(id).is_none() => Err(
+            GatewayError::invalid_param(field, format!("No {} `{id}` exists.", E::NAME)),
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// A limit given to the API, as stored.
+pub(crate) fn limit(value: Option<u64>, field: &'static str) -> Result<Option<i64>, GatewayError> {
+    value
+        .map(|v| {
+            i64::try_from(v)
+                .map_err(|_| GatewayError::invalid_param(field, format!("`{field}` is too large.")))
+        })
+        .transpose()
+}
+
+/// A record as the API shows it: its fields, with `created_at` and `updated_at` as ISO 8601.
+pub(crate) fn shown<T: Serialize>(record: &T) -> Value {
+    let mut value = serde_json::to_value(record).expect("records serialise");
+    for field in ["created_at", "updated_at"] {
+        if let Some(ms) = value.get(field).and_then(Value::as_i64) {
+            value[field] = Value::String(iso8601(ms));
+        }
+    }
+    value
+}
+
+/// Milliseconds since the epoch as `2026-11-21T09:30:00.000Z` (civil-from-days, proleptic
+/// Gregorian).
+pub(crate) fn iso8601(ms: i64) -> String {
+    let (days, ms_of_day) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let seconds = ms_of_day / 1000;
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        seconds / 3600,
+        seconds / 60 % 60,
+        seconds % 60,
+        ms_of_day % 1000
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_iso_8601_utc() {
+        assert_eq!(iso8601(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(iso8601(1_795_255_845_123), "2026-11-21T10:10:45.123Z");
+        assert_eq!(iso8601(951_782_400_000), "2000-02-29T00:00:00.000Z");
+    }
+}

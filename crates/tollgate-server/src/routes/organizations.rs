@@ -1,0 +1,150 @@
+//! Organisations, with LiteLLM's paths and fields: `/organization/new`, `/organization/info`,
+//! `/organization/update`, `/organization/delete`, `/organization/list`. Admins only (viewers
+//! read).
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::HeaderMap;
+use serde_json::{Map, Value, json};
+use tollgate_core::error::GatewayError;
+use tollgate_policy::keys::now_ms;
+use tollgate_store::OrganizationRecord;
+
+use crate::app::Gateway;
+use crate::error::ApiError;
+use crate::routes::admin::{
+    create, ids_field, manager, merged, new_id, object, remove, replace, required, shown, stored,
+    text_field,
+};
+use crate::routes::query_param;
+
+const UPDATABLE: &[&str] = &[
+    "organization_alias",
+    "models",
+    "tpm_limit",
+    "rpm_limit",
+    "max_parallel_requests",
+    "metadata",
+    "blocked",
+];
+
+pub(crate) async fn new(
+    State(gateway): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let (manager, store) = manager(&gateway, &headers)?;
+    manager.require_admin()?;
+    let body = object(&body)?;
+    let now = now_ms();
+    let blank = OrganizationRecord {
+        organization_id: new_id(text_field(&body, "organization_id")?),
+        organization_alias: required(
+            text_field(&body, "organization_alias")?,
+            "organization_alias",
+        )?,
+        models: Vec::new(),
+        tpm_limit: None,
+        rpm_limit: None,
+        max_parallel_requests: None,
+        metadata: Map::new(),
+        blocked: false,
+        created_at: now,
+        updated_at: now,
+    };
+    let organization = merged(&blank, &body, UPDATABLE)?;
+    create(&gateway, store, &organization, "organization_id").await?;
+    Ok(Json(shown(&organization)))
+}
+
+pub(crate) async fn update(
+    State(gateway): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let (manager, store) = manager(&gateway, &headers)?;
+    manager.require_admin()?;
+    let body = object(&body)?;
+    let id = required(text_field(&body, "organization_id")?, "organization_id")?;
+    let stored = stored::<OrganizationRecord>(store, &id).await?;
+    let mut organization = merged(&stored, &body, UPDATABLE)?;
+    organization.updated_at = now_ms();
+    replace(&gateway, store, &organization).await?;
+    Ok(Json(shown(&organization)))
+}
+
+pub(crate) async fn info(
+    State(gateway): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let (manager, store) = manager(&gateway, &headers)?;
+    manager.require_read_all()?;
+    let id = required(
+        query_param(query.as_deref(), "organization_id"),
+        "organization_id",
+    )?;
+    let organization = stored::<OrganizationRecord>(store, &id).await?;
+    let mut answer = shown(&organization);
+    let teams: Vec<Value> = gateway
+        .auth
+        .directory
+        .teams
+        .all()
+        .iter()
+        .filter(|team| team.record.organization_id.as_deref() == Some(id.as_str()))
+        .map(|team| json!({"team_id": team.record.team_id, "team_alias": team.record.team_alias}))
+        .collect();
+    answer["teams"] = Value::Array(teams);
+    Ok(Json(answer))
+}
+
+pub(crate) async fn list(
+    State(gateway): State<Arc<Gateway>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let (manager, _) = manager(&gateway, &headers)?;
+    manager.require_read_all()?;
+    let all: Vec<Value> = gateway
+        .auth
+        .directory
+        .organizations
+        .all()
+        .iter()
+        .map(|org| shown(&org.record))
+        .collect();
+    Ok(Json(Value::Array(all)))
+}
+
+/// Deletes organisations that no team or key belongs to any more.
+pub(crate) async fn delete(
+    State(gateway): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let (manager, store) = manager(&gateway, &headers)?;
+    manager.require_admin()?;
+    let ids = ids_field(&object(&body)?, "organization_ids")?;
+    let directory = &gateway.auth.directory;
+    if let Some(team) = directory.teams.all().iter().find(|team| {
+        team.record
+            .organization_id
+            .as_ref()
+            .is_some_and(|org| ids.contains(org))
+    }) {
+        return Err(GatewayError::invalid_param(
+            "organization_ids",
+            format!(
+                "Team `{}` still belongs to organization `{}`; delete or move its teams first.",
+                team.record.team_id,
+                team.record.organization_id.as_deref().unwrap_or_default()
+            ),
+        )
+        .into());
+    }
+    let deleted = remove::<OrganizationRecord>(&gateway, store, &ids).await?;
+    Ok(Json(json!({"deleted_organizations": deleted})))
+}
