@@ -6,6 +6,7 @@ by scripts/test with TOLLGATE_BIN and MOCK_PROVIDER_BIN pointing at the built bi
 
 import json
 import unittest
+import urllib.request
 
 import openai
 
@@ -131,6 +132,30 @@ class OpenAiSdkTest(unittest.TestCase):
         with self.assertRaises(openai.InternalServerError) as caught:
             self.client.chat.completions.create(model="broken", messages=[{"role": "user", "content": "hi"}])
         self.assertEqual(caught.exception.status_code, 500)
+
+    def test_a_virtual_key_is_limited_to_its_models_and_rate(self):
+        request = urllib.request.Request(
+            self.gateway_url + "/key/generate",
+            data=json.dumps({"models": ["gpt-4o"], "rpm_limit": 2}).encode(),
+            headers={"Authorization": f"Bearer {MASTER_KEY}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request) as response:
+            key = json.load(response)["key"]
+        client = openai.OpenAI(api_key=key, base_url=self.gateway_url + "/v1", max_retries=0)
+        hi = [{"role": "user", "content": "hi"}]
+        self.assertEqual(client.chat.completions.create(model="gpt-4o", messages=hi).choices[0].message.content, "hi")
+        with self.assertRaises(openai.PermissionDeniedError) as caught:
+            client.chat.completions.create(model="gpt-3.5-turbo-instruct", messages=hi)
+        self.assertEqual(caught.exception.status_code, 403)
+        self.assertIn("gpt-4o", caught.exception.message)
+        self.assertEqual([model.id for model in client.models.list()], ["gpt-4o"])
+        client.chat.completions.create(model="gpt-4o", messages=hi)
+        with self.assertRaises(openai.RateLimitError) as caught:
+            client.chat.completions.create(model="gpt-4o", messages=hi)
+        headers = caught.exception.response.headers
+        self.assertEqual(headers.get("x-ratelimit-limit-requests"), "2")
+        self.assertEqual(headers.get("x-ratelimit-remaining-requests"), "0")
+        self.assertGreaterEqual(int(headers.get("retry-after")), 1)
 
     def test_bad_request_names_the_parameter(self):
         with self.assertRaises(openai.BadRequestError) as caught:
