@@ -18,6 +18,7 @@ pub trait Entity: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
     const NAME: &'static str;
     fn id(&self) -> &str;
     fn updated_at(&self) -> i64;
+    fn set_updated_at(&mut self, ms: i64);
     /// The models it may call; empty means every model.
     fn models(&self) -> &[String] {
         &[]
@@ -178,6 +179,9 @@ macro_rules! entity {
             }
             fn updated_at(&self) -> i64 {
                 self.updated_at
+            }
+            fn set_updated_at(&mut self, ms: i64) {
+                self.updated_at = ms;
             }
             $(fn models(&self) -> &[String] {
                 &self.$models

@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 
+use axum::Json;
 use axum::http::{HeaderMap, StatusCode};
 use serde::Serialize;
 use serde_json::Map;
@@ -242,6 +243,42 @@ pub(crate) fn check_known<E: Listed>(
         ),
         _ => Ok(()),
     }
+}
+
+/// An admin's `/…/update`: the stored record named by `id_field` with the body's `updatable`
+/// fields written over it, `check`ed, saved.
+pub(crate) async fn update_record<E: Listed>(
+    gateway: &Gateway,
+    headers: &HeaderMap,
+    body: &[u8],
+    id_field: &'static str,
+    updatable: &[&str],
+    check: impl Fn(&E) -> Result<(), GatewayError>,
+) -> Result<Json<Value>, ApiError> {
+    let (manager, store) = manager(gateway, headers)?;
+    manager.require_admin()?;
+    let body = object(body)?;
+    let id = required(text_field(&body, id_field)?, id_field)?;
+    let mut record = merged(&stored::<E>(store, &id).await?, &body, updatable)?;
+    check(&record)?;
+    record.set_updated_at(tollgate_policy::keys::now_ms());
+    replace(gateway, store, &record).await?;
+    Ok(Json(shown(&record)))
+}
+
+/// Every record of a kind, for those who read everything.
+pub(crate) fn list_all<E: Listed>(
+    gateway: &Gateway,
+    headers: &HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let (manager, _) = manager(gateway, headers)?;
+    manager.require_read_all()?;
+    let all = E::table(&gateway.auth.directory)
+        .all()
+        .iter()
+        .map(|cached| shown(&cached.record))
+        .collect();
+    Ok(Json(Value::Array(all)))
 }
 
 /// A limit given to the API, as stored.

@@ -16,8 +16,8 @@ use tollgate_store::CustomerRecord;
 use crate::app::Gateway;
 use crate::error::ApiError;
 use crate::routes::admin::{
-    create, ids_field, manager, merged, object, remove, replace, required, shown, stored,
-    text_field,
+    create, ids_field, list_all, manager, merged, object, remove, replace, required, shown, stored,
+    text_field, update_record,
 };
 use crate::routes::query_param;
 
@@ -64,18 +64,15 @@ pub(crate) async fn update(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let (manager, store) = manager(&gateway, &headers)?;
-    manager.require_admin()?;
-    let body = object(&body)?;
-    let id = required(text_field(&body, "user_id")?, "user_id")?;
-    let mut customer = merged(
-        &stored::<CustomerRecord>(store, &id).await?,
+    update_record(
+        &gateway,
+        &headers,
         &body,
+        "user_id",
         UPDATABLE,
-    )?;
-    customer.updated_at = now_ms();
-    replace(&gateway, store, &customer).await?;
-    Ok(Json(shown(&customer)))
+        |_: &CustomerRecord| Ok(()),
+    )
+    .await
 }
 
 /// `?end_user_id=` (LiteLLM's name; `user_id` also taken).
@@ -96,17 +93,7 @@ pub(crate) async fn list(
     State(gateway): State<Arc<Gateway>>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    let (manager, _) = manager(&gateway, &headers)?;
-    manager.require_read_all()?;
-    let all: Vec<Value> = gateway
-        .auth
-        .directory
-        .customers
-        .all()
-        .iter()
-        .map(|customer| shown(&customer.record))
-        .collect();
-    Ok(Json(Value::Array(all)))
+    list_all::<CustomerRecord>(&gateway, &headers)
 }
 
 pub(crate) async fn delete(

@@ -16,8 +16,8 @@ use tollgate_store::OrganizationRecord;
 use crate::app::Gateway;
 use crate::error::ApiError;
 use crate::routes::admin::{
-    create, ids_field, manager, merged, new_id, object, remove, replace, required, shown, stored,
-    text_field,
+    create, ids_field, list_all, manager, merged, new_id, object, remove, required, shown, stored,
+    text_field, update_record,
 };
 use crate::routes::query_param;
 
@@ -65,15 +65,15 @@ pub(crate) async fn update(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let (manager, store) = manager(&gateway, &headers)?;
-    manager.require_admin()?;
-    let body = object(&body)?;
-    let id = required(text_field(&body, "organization_id")?, "organization_id")?;
-    let stored = stored::<OrganizationRecord>(store, &id).await?;
-    let mut organization = merged(&stored, &body, UPDATABLE)?;
-    organization.updated_at = now_ms();
-    replace(&gateway, store, &organization).await?;
-    Ok(Json(shown(&organization)))
+    update_record(
+        &gateway,
+        &headers,
+        &body,
+        "organization_id",
+        UPDATABLE,
+        |_: &OrganizationRecord| Ok(()),
+    )
+    .await
 }
 
 pub(crate) async fn info(
@@ -106,17 +106,7 @@ pub(crate) async fn list(
     State(gateway): State<Arc<Gateway>>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    let (manager, _) = manager(&gateway, &headers)?;
-    manager.require_read_all()?;
-    let all: Vec<Value> = gateway
-        .auth
-        .directory
-        .organizations
-        .all()
-        .iter()
-        .map(|org| shown(&org.record))
-        .collect();
-    Ok(Json(Value::Array(all)))
+    list_all::<OrganizationRecord>(&gateway, &headers)
 }
 
 /// Deletes organisations that no team or key belongs to any more.

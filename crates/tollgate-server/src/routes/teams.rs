@@ -18,7 +18,7 @@ use crate::app::Gateway;
 use crate::error::ApiError;
 use crate::routes::admin::{
     check_known, create, ids_field, manager, merged, new_id, not_found, object, remove, replace,
-    required, shown, store_error, stored, text_field,
+    required, shown, store_error, stored, text_field, update_record,
 };
 use crate::routes::query_param;
 
@@ -81,19 +81,21 @@ pub(crate) async fn update(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let (manager, store) = manager(&gateway, &headers)?;
-    manager.require_admin()?;
-    let body = object(&body)?;
-    let id = required(text_field(&body, "team_id")?, "team_id")?;
-    let mut team = merged(&stored::<TeamRecord>(store, &id).await?, &body, UPDATABLE)?;
-    check_known::<OrganizationRecord>(
+    update_record(
         &gateway,
-        "organization_id",
-        team.organization_id.as_deref(),
-    )?;
-    team.updated_at = now_ms();
-    replace(&gateway, store, &team).await?;
-    Ok(Json(shown(&team)))
+        &headers,
+        &body,
+        "team_id",
+        UPDATABLE,
+        |team: &TeamRecord| {
+            check_known::<OrganizationRecord>(
+                &gateway,
+                "organization_id",
+                team.organization_id.as_deref(),
+            )
+        },
+    )
+    .await
 }
 
 pub(crate) async fn block(
