@@ -99,17 +99,22 @@ impl Principal {
         }
     }
 
-    /// The limits of the key, its user, its team and its membership of the team.
+    /// The limits of the key, its user, its team and its membership of the team (only those
+    /// set: a request without limits allocates nothing here).
     pub fn limits(&self) -> Vec<(Scope, Limits)> {
         let key = &self.key.record;
-        let mut checks = vec![(
-            Scope {
-                kind: ScopeKind::Key,
-                id: key.token.clone(),
-                label: key.key_name.clone(),
-            },
-            Limits::of(key.rpm_limit, key.tpm_limit, key.max_parallel_requests),
-        )];
+        let mut checks = Vec::new();
+        let key_limits = Limits::of(key.rpm_limit, key.tpm_limit, key.max_parallel_requests);
+        if !key_limits.is_unlimited() {
+            checks.push((
+                Scope {
+                    kind: ScopeKind::Key,
+                    id: key.token.clone(),
+                    label: key.key_name.clone(),
+                },
+                key_limits,
+            ));
+        }
         if let Some(user) = &self.user {
             let record = &user.record;
             checks.push((
@@ -145,6 +150,7 @@ impl Principal {
                 ));
             }
         }
+        checks.retain(|(_, limits)| !limits.is_unlimited());
         checks
     }
 }
