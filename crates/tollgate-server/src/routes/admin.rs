@@ -245,6 +245,28 @@ pub(crate) fn check_known<E: Listed>(
     }
 }
 
+/// An admin's `/…/new`: `blank` (made from the body and the time) with the body's
+/// `updatable` fields written over it, saved under `id_field`.
+pub(crate) async fn new_record<E: Listed>(
+    gateway: &Gateway,
+    headers: &HeaderMap,
+    body: &[u8],
+    id_field: &'static str,
+    updatable: &[&str],
+    blank: impl FnOnce(&Map<String, Value>, i64) -> Result<E, GatewayError>,
+) -> Result<Json<Value>, ApiError> {
+    let (manager, store) = manager(gateway, headers)?;
+    manager.require_admin()?;
+    let body = object(body)?;
+    let record = merged(
+        &blank(&body, tollgate_policy::keys::now_ms())?,
+        &body,
+        updatable,
+    )?;
+    create(gateway, store, &record, id_field).await?;
+    Ok(Json(shown(&record)))
+}
+
 /// An admin's `/…/update`: the stored record named by `id_field` with the body's `updatable`
 /// fields written over it, `check`ed, saved.
 pub(crate) async fn update_record<E: Listed>(

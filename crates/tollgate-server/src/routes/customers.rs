@@ -16,8 +16,8 @@ use tollgate_store::CustomerRecord;
 use crate::app::Gateway;
 use crate::error::ApiError;
 use crate::routes::admin::{
-    create, ids_field, list_all, manager, merged, object, remove, replace, required, shown, stored,
-    text_field, update_record,
+    create, ids_field, list_all, manager, new_record, object, remove, replace, required, shown,
+    stored, text_field, update_record,
 };
 use crate::routes::query_param;
 
@@ -37,12 +37,24 @@ pub(crate) async fn new(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let (manager, store) = manager(&gateway, &headers)?;
-    manager.require_admin()?;
-    let body = object(&body)?;
-    let now = now_ms();
-    let blank = CustomerRecord {
-        user_id: required(text_field(&body, "user_id")?, "user_id")?,
+    new_record(
+        &gateway,
+        &headers,
+        &body,
+        "user_id",
+        UPDATABLE,
+        |body, now| {
+            let user_id = required(text_field(body, "user_id")?, "user_id")?;
+            Ok(unblocked(user_id, now))
+        },
+    )
+    .await
+}
+
+/// An end user with nothing set.
+fn unblocked(user_id: String, now: i64) -> CustomerRecord {
+    CustomerRecord {
+        user_id,
         alias: None,
         blocked: false,
         tpm_limit: None,
@@ -53,10 +65,7 @@ pub(crate) async fn new(
         metadata: Map::new(),
         created_at: now,
         updated_at: now,
-    };
-    let customer = merged(&blank, &body, UPDATABLE)?;
-    create(&gateway, store, &customer, "user_id").await?;
-    Ok(Json(shown(&customer)))
+    }
 }
 
 pub(crate) async fn update(
@@ -149,17 +158,8 @@ async fn set_blocked(
             }
             None => {
                 let customer = CustomerRecord {
-                    user_id: id.clone(),
-                    alias: None,
                     blocked,
-                    tpm_limit: None,
-                    rpm_limit: None,
-                    max_parallel_requests: None,
-                    allowed_model_region: None,
-                    default_model: None,
-                    metadata: Map::new(),
-                    created_at: now,
-                    updated_at: now,
+                    ..unblocked(id.clone(), now)
                 };
                 create(gateway, store, &customer, "user_ids").await?;
             }

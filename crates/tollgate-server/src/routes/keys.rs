@@ -331,6 +331,31 @@ pub(crate) async fn delete(
     Ok(Json(json!({"deleted_keys": deleted})))
 }
 
+/// Deletes every key matching any of `filters` (the keys of deleted teams or users) from the
+/// store and the directory; returns their tokens.
+pub(crate) async fn delete_keys_matching(
+    gateway: &Gateway,
+    store: &Store,
+    filters: Vec<KeyFilter>,
+) -> Result<Vec<String>, ApiError> {
+    let mut tokens = Vec::new();
+    for filter in filters {
+        let found = store
+            .list_keys(&filter, 1, u32::MAX)
+            .await
+            .map_err(store_error("keys"))?;
+        tokens.extend(found.keys.into_iter().map(|key| key.token));
+    }
+    let deleted = store
+        .delete_keys(&tokens)
+        .await
+        .map_err(store_error("keys"))?;
+    for token in &deleted {
+        gateway.auth.directory.keys.remove(token);
+    }
+    Ok(deleted)
+}
+
 /// Who made a key, as its `created_by` says.
 fn creator(manager: &Manager) -> String {
     manager.user_id().unwrap_or("master_key").to_owned()

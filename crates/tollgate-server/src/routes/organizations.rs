@@ -10,13 +10,12 @@ use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use serde_json::{Map, Value, json};
 use tollgate_core::error::GatewayError;
-use tollgate_policy::keys::now_ms;
 use tollgate_store::OrganizationRecord;
 
 use crate::app::Gateway;
 use crate::error::ApiError;
 use crate::routes::admin::{
-    create, ids_field, list_all, manager, merged, new_id, object, remove, required, shown, stored,
+    ids_field, list_all, manager, new_id, new_record, object, remove, required, shown, stored,
     text_field, update_record,
 };
 use crate::routes::query_param;
@@ -36,28 +35,31 @@ pub(crate) async fn new(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let (manager, store) = manager(&gateway, &headers)?;
-    manager.require_admin()?;
-    let body = object(&body)?;
-    let now = now_ms();
-    let blank = OrganizationRecord {
-        organization_id: new_id(text_field(&body, "organization_id")?),
-        organization_alias: required(
-            text_field(&body, "organization_alias")?,
-            "organization_alias",
-        )?,
-        models: Vec::new(),
-        tpm_limit: None,
-        rpm_limit: None,
-        max_parallel_requests: None,
-        metadata: Map::new(),
-        blocked: false,
-        created_at: now,
-        updated_at: now,
-    };
-    let organization = merged(&blank, &body, UPDATABLE)?;
-    create(&gateway, store, &organization, "organization_id").await?;
-    Ok(Json(shown(&organization)))
+    new_record(
+        &gateway,
+        &headers,
+        &body,
+        "organization_id",
+        UPDATABLE,
+        |body, now| {
+            Ok(OrganizationRecord {
+                organization_id: new_id(text_field(body, "organization_id")?),
+                organization_alias: required(
+                    text_field(body, "organization_alias")?,
+                    "organization_alias",
+                )?,
+                models: Vec::new(),
+                tpm_limit: None,
+                rpm_limit: None,
+                max_parallel_requests: None,
+                metadata: Map::new(),
+                blocked: false,
+                created_at: now,
+                updated_at: now,
+            })
+        },
+    )
+    .await
 }
 
 pub(crate) async fn update(

@@ -20,6 +20,7 @@ use crate::routes::admin::{
     check_known, create, ids_field, manager, merged, new_id, not_found, object, remove, replace,
     required, shown, store_error, stored, text_field, update_record,
 };
+use crate::routes::keys::delete_keys_matching;
 use crate::routes::query_param;
 
 /// Fields `/team/new` and `/team/update` take.
@@ -201,27 +202,14 @@ pub(crate) async fn delete(
     let (manager, store) = manager(&gateway, &headers)?;
     manager.require_admin()?;
     let ids = ids_field(&object(&body)?, "team_ids")?;
-    let mut deleted_keys = Vec::new();
-    for id in &ids {
-        let filter = KeyFilter {
+    let filters: Vec<KeyFilter> = ids
+        .iter()
+        .map(|id| KeyFilter {
             team_id: Some(id.clone()),
             ..KeyFilter::default()
-        };
-        let keys = store
-            .list_keys(&filter, 1, u32::MAX)
-            .await
-            .map_err(store_error("team_ids"))?;
-        let tokens: Vec<String> = keys.keys.into_iter().map(|key| key.token).collect();
-        deleted_keys.extend(
-            store
-                .delete_keys(&tokens)
-                .await
-                .map_err(store_error("team_ids"))?,
-        );
-    }
-    for token in &deleted_keys {
-        gateway.auth.directory.keys.remove(token);
-    }
+        })
+        .collect();
+    let deleted_keys = delete_keys_matching(&gateway, store, filters).await?;
     let deleted = remove::<TeamRecord>(&gateway, store, &ids).await?;
     for user in gateway.auth.directory.users.all() {
         if user.record.teams.iter().any(|team| deleted.contains(team)) {

@@ -17,9 +17,10 @@ use tollgate_store::{KeyFilter, KeyRecord, OrganizationRecord, TeamRecord, UserR
 use crate::app::Gateway;
 use crate::error::ApiError;
 use crate::routes::admin::{
-    check_known, create, ids_field, manager, merged, new_id, not_found, object, remove, replace,
-    required, shown, store_error, stored, text_field, update_record,
+    check_known, create, ids_field, manager, merged, new_id, object, remove, replace, required,
+    shown, store_error, stored, text_field, update_record,
 };
+use crate::routes::keys::delete_keys_matching;
 use crate::routes::query_param;
 
 const UPDATABLE: &[&str] = &[
@@ -242,27 +243,14 @@ pub(crate) async fn delete(
     manager.require_admin()?;
     let ids = ids_field(&object(&body)?, "user_ids")?;
     let deleted = remove::<UserRecord>(&gateway, store, &ids).await?;
-    let mut deleted_keys = Vec::new();
-    for id in &deleted {
-        let filter = KeyFilter {
+    let filters: Vec<KeyFilter> = deleted
+        .iter()
+        .map(|id| KeyFilter {
             user_id: Some(id.clone()),
             ..KeyFilter::default()
-        };
-        let keys = store
-            .list_keys(&filter, 1, u32::MAX)
-            .await
-            .map_err(store_error("user_ids"))?;
-        let tokens: Vec<String> = keys.keys.into_iter().map(|key| key.token).collect();
-        deleted_keys.extend(
-            store
-                .delete_keys(&tokens)
-                .await
-                .map_err(store_error("user_ids"))?,
-        );
-    }
-    for token in &deleted_keys {
-        gateway.auth.directory.keys.remove(token);
-    }
+        })
+        .collect();
+    let deleted_keys = delete_keys_matching(&gateway, store, filters).await?;
     for team in gateway.auth.directory.teams.all() {
         let is_deleted = |member: &tollgate_store::TeamMember| {
             member
@@ -278,9 +266,6 @@ pub(crate) async fn delete(
             record.updated_at = now_ms();
             replace(&gateway, store, &record).await?;
         }
-    }
-    if deleted.is_empty() {
-        return Err(not_found("None of these users exists.").into());
     }
     Ok(Json(
         json!({"deleted_users": deleted, "deleted_keys": deleted_keys}),
