@@ -47,7 +47,7 @@ use crate::error::ApiError;
 use crate::pipeline;
 use crate::request_context::request_context;
 use crate::responses::{self, ResponseStore};
-use crate::routes::{customers, health, keys, models, organizations, teams, users};
+use crate::routes::{audit, customers, health, keys, models, organizations, teams, users};
 
 /// Everything a request needs, built once from the config.
 #[derive(Debug)]
@@ -276,6 +276,8 @@ pub fn app(gateway: Arc<Gateway>) -> HttpRouter {
         .route("/key/generate", post(keys::generate))
         .route("/key/info", get(keys::info))
         .route("/key/list", get(keys::list))
+        .route("/audit", get(audit::list))
+        .route("/audit/{id}", get(audit::info))
         .route("/key/update", post(keys::update))
         .route("/key/delete", post(keys::delete))
         .route("/key/block", post(keys::block))

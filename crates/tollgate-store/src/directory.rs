@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sqlx::Row;
 
+use crate::audit::{self, Change};
 use crate::{Store, StoreError, is_unique_violation};
 
 /// A kind of record kept as a document.
@@ -223,40 +224,70 @@ impl Store {
     }
 
     /// Adds a record; `Conflict` when its id is taken.
-    pub async fn insert<E: Entity>(&self, record: &E) -> Result<(), StoreError> {
+    pub async fn insert<E: Entity>(
+        &self,
+        record: &E,
+        change: &Change<'_>,
+    ) -> Result<(), StoreError> {
         let sql = format!(
             "INSERT INTO {} (id, body, updated_at) VALUES ($1, $2, $3)",
             E::TABLE
         );
+        let mut transaction = self.pool.begin().await?;
         let result = sqlx::query(&sql)
             .bind(record.id().to_owned())
             .bind(document(record))
             .bind(record.updated_at())
-            .execute(&self.pool)
+            .execute(&mut *transaction)
             .await;
         match result {
-            Err(err) if is_unique_violation(&err) => Err(StoreError::Conflict(format!(
-                "{} `{}`",
-                E::NAME,
-                record.id()
-            ))),
-            other => other.map(drop).map_err(StoreError::from),
-        }
+            Err(err) if is_unique_violation(&err) => {
+                return Err(StoreError::Conflict(format!(
+                    "{} `{}`",
+                    E::NAME,
+                    record.id()
+                )));
+            }
+            other => other?,
+        };
+        let after = Some(value(record));
+        audit::record(&mut transaction, change, E::TABLE, record.id(), None, after).await?;
+        transaction.commit().await?;
+        Ok(())
     }
 
     /// Rewrites a record; false when there is none with its id.
-    pub async fn replace<E: Entity>(&self, record: &E) -> Result<bool, StoreError> {
+    pub async fn replace<E: Entity>(
+        &self,
+        record: &E,
+        change: &Change<'_>,
+    ) -> Result<bool, StoreError> {
+        let mut transaction = self.pool.begin().await?;
+        let Some(before) = self.locked::<E>(&mut transaction, record.id()).await? else {
+            return Ok(false);
+        };
         let sql = format!(
             "UPDATE {} SET body = $1, updated_at = $2 WHERE id = $3",
             E::TABLE
         );
-        let result = sqlx::query(&sql)
+        sqlx::query(&sql)
             .bind(document(record))
             .bind(record.updated_at())
             .bind(record.id().to_owned())
-            .execute(&self.pool)
+            .execute(&mut *transaction)
             .await?;
-        Ok(result.rows_affected() > 0)
+        let after = Some(value(record));
+        audit::record(
+            &mut transaction,
+            change,
+            E::TABLE,
+            record.id(),
+            Some(before),
+            after,
+        )
+        .await?;
+        transaction.commit().await?;
+        Ok(true)
     }
 
     pub async fn get<E: Entity>(&self, id: &str) -> Result<Option<E>, StoreError> {
@@ -276,22 +307,57 @@ impl Store {
     }
 
     /// Deletes the records with these ids; returns those that existed.
-    pub async fn delete<E: Entity>(&self, ids: &[String]) -> Result<Vec<String>, StoreError> {
+    pub async fn delete<E: Entity>(
+        &self,
+        ids: &[String],
+        change: &Change<'_>,
+    ) -> Result<Vec<String>, StoreError> {
         let sql = format!("DELETE FROM {} WHERE id = $1", E::TABLE);
         let mut deleted = Vec::new();
         let mut transaction = self.pool.begin().await?;
         for id in ids {
-            let result = sqlx::query(&sql)
+            let Some(before) = self.locked::<E>(&mut transaction, id).await? else {
+                continue;
+            };
+            sqlx::query(&sql)
                 .bind(id.clone())
                 .execute(&mut *transaction)
                 .await?;
-            if result.rows_affected() > 0 {
-                deleted.push(id.clone());
-            }
+            audit::record(&mut transaction, change, E::TABLE, id, Some(before), None).await?;
+            deleted.push(id.clone());
         }
         transaction.commit().await?;
         Ok(deleted)
     }
+
+    /// A record's stored document, locked for the rest of the transaction.
+    async fn locked<E: Entity>(
+        &self,
+        connection: &mut sqlx::AnyConnection,
+        id: &str,
+    ) -> Result<Option<Value>, StoreError> {
+        let sql = format!(
+            "SELECT body FROM {} WHERE id = $1{}",
+            E::TABLE,
+            self.row_lock()
+        );
+        let row = sqlx::query(&sql)
+            .bind(id.to_owned())
+            .fetch_optional(connection)
+            .await?;
+        row.map(|row| {
+            let body: String = row.try_get("body")?;
+            serde_json::from_str(&body).map_err(|err| StoreError::Corrupt {
+                field: E::TABLE,
+                reason: err.to_string(),
+            })
+        })
+        .transpose()
+    }
+}
+
+fn value<E: Entity>(record: &E) -> Value {
+    serde_json::to_value(record).expect("records serialise")
 }
 
 fn document<E: Entity>(record: &E) -> String {

@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use crate::audit::{self, Change};
 use crate::{Store, StoreError, is_unique_violation};
 
 /// One virtual key, with LiteLLM's field names.
@@ -58,21 +59,33 @@ const COLUMNS: &str = "token, key_name, key_alias, user_id, team_id, organizatio
 
 impl Store {
     /// Adds a key; `Conflict` when its alias (or the key) is taken.
-    pub async fn insert_key(&self, key: &KeyRecord) -> Result<(), StoreError> {
+    pub async fn insert_key(&self, key: &KeyRecord, change: &Change<'_>) -> Result<(), StoreError> {
         let sql = format!(
             "INSERT INTO tollgate_keys ({COLUMNS}) VALUES \
              ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
         );
-        let result = bind_all(sqlx::query(&sql), key)?.execute(&self.pool).await;
+        let mut transaction = self.pool.begin().await?;
+        let result = bind_all(sqlx::query(&sql), key)?
+            .execute(&mut *transaction)
+            .await;
         match result {
-            Err(err) if is_unique_violation(&err) => Err(conflict(key)),
-            other => other.map(drop).map_err(StoreError::from),
-        }
+            Err(err) if is_unique_violation(&err) => return Err(conflict(key)),
+            other => other?,
+        };
+        let after = Some(value(key));
+        audit::record(&mut transaction, change, TABLE, &key.token, None, after).await?;
+        transaction.commit().await?;
+        Ok(())
     }
 
     /// Rewrites every field of the key stored under `token` (which may itself change, when a
     /// key is regenerated); false when there is none.
-    pub async fn replace_key(&self, token: &str, key: &KeyRecord) -> Result<bool, StoreError> {
+    pub async fn replace_key(
+        &self,
+        token: &str,
+        key: &KeyRecord,
+        change: &Change<'_>,
+    ) -> Result<bool, StoreError> {
         let assignments: Vec<String> = COLUMNS
             .split(", ")
             .enumerate()
@@ -82,14 +95,22 @@ impl Store {
             "UPDATE tollgate_keys SET {} WHERE token = $20",
             assignments.join(", ")
         );
+        let mut transaction = self.pool.begin().await?;
+        let Some(before) = self.locked_key(&mut transaction, token).await? else {
+            return Ok(false);
+        };
         let result = bind_all(sqlx::query(&sql), key)?
             .bind(token.to_owned())
-            .execute(&self.pool)
+            .execute(&mut *transaction)
             .await;
         match result {
-            Err(err) if is_unique_violation(&err) => Err(conflict(key)),
-            other => Ok(other?.rows_affected() > 0),
-        }
+            Err(err) if is_unique_violation(&err) => return Err(conflict(key)),
+            other => other?,
+        };
+        let (before, after) = (Some(value(&before)), Some(value(key)));
+        audit::record(&mut transaction, change, TABLE, token, before, after).await?;
+        transaction.commit().await?;
+        Ok(true)
     }
 
     pub async fn key(&self, token: &str) -> Result<Option<KeyRecord>, StoreError> {
@@ -156,21 +177,52 @@ impl Store {
     }
 
     /// Deletes the keys with these tokens; returns those that existed.
-    pub async fn delete_keys(&self, tokens: &[String]) -> Result<Vec<String>, StoreError> {
+    pub async fn delete_keys(
+        &self,
+        tokens: &[String],
+        change: &Change<'_>,
+    ) -> Result<Vec<String>, StoreError> {
         let mut deleted = Vec::new();
         let mut transaction = self.pool.begin().await?;
         for token in tokens {
-            let result = sqlx::query("DELETE FROM tollgate_keys WHERE token = $1")
+            let Some(before) = self.locked_key(&mut transaction, token).await? else {
+                continue;
+            };
+            sqlx::query("DELETE FROM tollgate_keys WHERE token = $1")
                 .bind(token.clone())
                 .execute(&mut *transaction)
                 .await?;
-            if result.rows_affected() > 0 {
-                deleted.push(token.clone());
-            }
+            let before = Some(value(&before));
+            audit::record(&mut transaction, change, TABLE, token, before, None).await?;
+            deleted.push(token.clone());
         }
         transaction.commit().await?;
         Ok(deleted)
     }
+
+    /// The key stored under `token`, locked for the rest of the transaction.
+    async fn locked_key(
+        &self,
+        connection: &mut sqlx::AnyConnection,
+        token: &str,
+    ) -> Result<Option<KeyRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM tollgate_keys WHERE token = $1{}",
+            self.row_lock()
+        );
+        let row = sqlx::query(&sql)
+            .bind(token.to_owned())
+            .fetch_optional(connection)
+            .await?;
+        row.as_ref().map(read_key).transpose()
+    }
+}
+
+/// The keys' table, as the audit log names it.
+pub(crate) const TABLE: &str = "tollgate_keys";
+
+fn value(key: &KeyRecord) -> Value {
+    serde_json::to_value(key).expect("keys serialise")
 }
 
 type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;

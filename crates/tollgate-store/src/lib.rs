@@ -5,6 +5,7 @@
 //! management API.
 #![forbid(unsafe_code)]
 
+mod audit;
 mod directory;
 mod keys;
 
@@ -14,6 +15,7 @@ use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 
+pub use audit::{Action, Actor, AuditFilter, AuditPage, AuditRecord, Change, Changed, masked};
 pub use directory::{
     CustomerRecord, Entity, MemberRole, OrganizationRecord, Snapshot, TeamMember, TeamRecord,
     UserRecord, UserRole,
@@ -32,6 +34,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         "teams, users, organisations, end users",
         include_str!("../migrations/0002_directory.sql"),
+    ),
+    (
+        3,
+        "audit log",
+        include_str!("../migrations/0003_audit_log.sql"),
     ),
 ];
 
@@ -122,6 +129,15 @@ impl Store {
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+
+    /// What makes a `SELECT` lock the rows it reads until the transaction ends (SQLite locks
+    /// the whole database for a writing transaction already).
+    fn row_lock(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => "",
+            Backend::Postgres => " FOR UPDATE",
+        }
     }
 
     pub async fn close(&self) {

@@ -4,7 +4,7 @@ mod backends;
 
 use serde_json::json;
 use tollgate_store::{
-    CustomerRecord, MemberRole, StoreError, TeamMember, TeamRecord, UserRecord, UserRole,
+    Action, CustomerRecord, MemberRole, StoreError, TeamMember, TeamRecord, UserRecord, UserRole,
 };
 
 fn team(id: &str, updated_at: i64) -> TeamRecord {
@@ -34,14 +34,20 @@ fn team(id: &str, updated_at: i64) -> TeamRecord {
 async fn records_round_trip_and_ids_are_unique() {
     for (backend, store) in backends::all().await {
         let original = team("team-a", 5);
-        store.insert(&original).await.unwrap();
+        store
+            .insert(&original, &backends::by_tester(Action::Created))
+            .await
+            .unwrap();
         assert_eq!(
             store.get::<TeamRecord>("team-a").await.unwrap(),
             Some(original.clone()),
             "{backend}"
         );
         assert_eq!(store.get::<TeamRecord>("nope").await.unwrap(), None);
-        let again = store.insert(&team("team-a", 6)).await.unwrap_err();
+        let again = store
+            .insert(&team("team-a", 6), &backends::by_tester(Action::Created))
+            .await
+            .unwrap_err();
         assert!(
             matches!(&again, StoreError::Conflict(what) if what == "team `team-a`"),
             "{backend}: {again}"
@@ -63,7 +69,10 @@ async fn records_round_trip_and_ids_are_unique() {
             created_at: 1,
             updated_at: 1,
         };
-        store.insert(&user).await.unwrap();
+        store
+            .insert(&user, &backends::by_tester(Action::Created))
+            .await
+            .unwrap();
         assert_eq!(
             store.all::<UserRecord>().await.unwrap(),
             [user],
@@ -75,13 +84,30 @@ async fn records_round_trip_and_ids_are_unique() {
 #[tokio::test]
 async fn replace_rewrites_and_lists_follow_changes() {
     for (backend, store) in backends::all().await {
-        store.insert(&team("b", 2)).await.unwrap();
-        store.insert(&team("a", 1)).await.unwrap();
+        store
+            .insert(&team("b", 2), &backends::by_tester(Action::Created))
+            .await
+            .unwrap();
+        store
+            .insert(&team("a", 1), &backends::by_tester(Action::Created))
+            .await
+            .unwrap();
         let mut changed = team("a", 3);
         changed.blocked = true;
         changed.members_with_roles.clear();
-        assert!(store.replace(&changed).await.unwrap(), "{backend}");
-        assert!(!store.replace(&team("missing", 3)).await.unwrap());
+        assert!(
+            store
+                .replace(&changed, &backends::by_tester(Action::Updated))
+                .await
+                .unwrap(),
+            "{backend}"
+        );
+        assert!(
+            !store
+                .replace(&team("missing", 3), &backends::by_tester(Action::Updated))
+                .await
+                .unwrap()
+        );
         let all = store.all::<TeamRecord>().await.unwrap();
         let ids: Vec<_> = all.iter().map(|t| t.team_id.as_str()).collect();
         assert_eq!(ids, ["b", "a"], "{backend}: oldest change first");
@@ -105,9 +131,15 @@ async fn deleting_reports_which_records_existed() {
             created_at: 1,
             updated_at: 1,
         };
-        store.insert(&customer).await.unwrap();
+        store
+            .insert(&customer, &backends::by_tester(Action::Created))
+            .await
+            .unwrap();
         let deleted = store
-            .delete::<CustomerRecord>(&["end-user-1".into(), "end-user-2".into()])
+            .delete::<CustomerRecord>(
+                &["end-user-1".into(), "end-user-2".into()],
+                &backends::by_tester(Action::Deleted),
+            )
             .await
             .unwrap();
         assert_eq!(deleted, ["end-user-1"], "{backend}");

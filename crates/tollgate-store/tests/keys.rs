@@ -3,7 +3,7 @@
 mod backends;
 
 use serde_json::{Map, json};
-use tollgate_store::{KeyFilter, KeyRecord, StoreError};
+use tollgate_store::{Action, KeyFilter, KeyRecord, StoreError};
 
 fn key(token: &str, alias: Option<&str>, team: Option<&str>, created_at: i64) -> KeyRecord {
     KeyRecord {
@@ -36,7 +36,10 @@ fn key(token: &str, alias: Option<&str>, team: Option<&str>, created_at: i64) ->
 async fn keys_round_trip_with_every_field() {
     for (backend, store) in backends::all().await {
         let original = key("a1b2c3d4", Some("ci"), Some("team-a"), 1_000);
-        store.insert_key(&original).await.unwrap();
+        store
+            .insert_key(&original, &backends::by_tester(Action::Created))
+            .await
+            .unwrap();
         assert_eq!(
             store.key("a1b2c3d4").await.unwrap(),
             Some(original.clone()),
@@ -51,22 +54,34 @@ async fn keys_round_trip_with_every_field() {
 async fn aliases_are_unique() {
     for (backend, store) in backends::all().await {
         store
-            .insert_key(&key("t1aaaa", Some("ci"), None, 1))
+            .insert_key(
+                &key("t1aaaa", Some("ci"), None, 1),
+                &backends::by_tester(Action::Created),
+            )
             .await
             .unwrap();
         let err = store
-            .insert_key(&key("t2bbbb", Some("ci"), None, 2))
+            .insert_key(
+                &key("t2bbbb", Some("ci"), None, 2),
+                &backends::by_tester(Action::Created),
+            )
             .await
             .unwrap_err();
         assert!(matches!(err, StoreError::Conflict(_)), "{backend}: {err}");
         assert!(err.to_string().contains("`ci`"), "{backend}: {err}");
         // Keys without alias never conflict with each other.
         store
-            .insert_key(&key("t3cccc", None, None, 3))
+            .insert_key(
+                &key("t3cccc", None, None, 3),
+                &backends::by_tester(Action::Created),
+            )
             .await
             .unwrap();
         store
-            .insert_key(&key("t4dddd", None, None, 4))
+            .insert_key(
+                &key("t4dddd", None, None, 4),
+                &backends::by_tester(Action::Created),
+            )
             .await
             .unwrap();
     }
@@ -76,12 +91,18 @@ async fn aliases_are_unique() {
 async fn replace_updates_fields_and_can_change_the_token() {
     for (backend, store) in backends::all().await {
         let mut record = key("old-token", Some("ci"), None, 1);
-        store.insert_key(&record).await.unwrap();
+        store
+            .insert_key(&record, &backends::by_tester(Action::Created))
+            .await
+            .unwrap();
         record.blocked = true;
         record.models = vec![];
         record.rpm_limit = None;
         assert!(
-            store.replace_key("old-token", &record).await.unwrap(),
+            store
+                .replace_key("old-token", &record, &backends::by_tester(Action::Updated))
+                .await
+                .unwrap(),
             "{backend}"
         );
         assert_eq!(
@@ -92,7 +113,10 @@ async fn replace_updates_fields_and_can_change_the_token() {
 
         record.token = "new-token".into();
         assert!(
-            store.replace_key("old-token", &record).await.unwrap(),
+            store
+                .replace_key("old-token", &record, &backends::by_tester(Action::Updated))
+                .await
+                .unwrap(),
             "{backend}"
         );
         assert_eq!(store.key("old-token").await.unwrap(), None, "{backend}");
@@ -102,7 +126,10 @@ async fn replace_updates_fields_and_can_change_the_token() {
             "{backend}"
         );
         assert!(
-            !store.replace_key("nowhere", &record).await.unwrap(),
+            !store
+                .replace_key("nowhere", &record, &backends::by_tester(Action::Updated))
+                .await
+                .unwrap(),
             "{backend}"
         );
     }
@@ -114,7 +141,10 @@ async fn lists_are_filtered_paged_and_newest_first() {
         for index in 0..7 {
             let team = if index % 2 == 0 { "team-a" } else { "team-b" };
             store
-                .insert_key(&key(&format!("token-{index:04}"), None, Some(team), index))
+                .insert_key(
+                    &key(&format!("token-{index:04}"), None, Some(team), index),
+                    &backends::by_tester(Action::Created),
+                )
                 .await
                 .unwrap();
         }
@@ -154,15 +184,24 @@ async fn lists_are_filtered_paged_and_newest_first() {
 async fn deleting_reports_which_keys_existed() {
     for (backend, store) in backends::all().await {
         store
-            .insert_key(&key("keep-0000", None, None, 1))
+            .insert_key(
+                &key("keep-0000", None, None, 1),
+                &backends::by_tester(Action::Created),
+            )
             .await
             .unwrap();
         store
-            .insert_key(&key("drop-0000", None, None, 2))
+            .insert_key(
+                &key("drop-0000", None, None, 2),
+                &backends::by_tester(Action::Created),
+            )
             .await
             .unwrap();
         let deleted = store
-            .delete_keys(&["drop-0000".into(), "ghost-0000".into()])
+            .delete_keys(
+                &["drop-0000".into(), "ghost-0000".into()],
+                &backends::by_tester(Action::Deleted),
+            )
             .await
             .unwrap();
         assert_eq!(deleted, ["drop-0000"], "{backend}");
@@ -177,7 +216,10 @@ async fn reconnecting_finds_the_schema_already_migrated() {
     let url = tollgate_store::Store::sqlite_url(&path);
     let store = tollgate_store::Store::connect(&url).await.unwrap();
     store
-        .insert_key(&key("persisted-1", None, None, 1))
+        .insert_key(
+            &key("persisted-1", None, None, 1),
+            &backends::by_tester(Action::Created),
+        )
         .await
         .unwrap();
     store.close().await;

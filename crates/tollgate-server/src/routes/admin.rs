@@ -2,6 +2,7 @@
 //! read with errors that name the field, store failures as API errors, records as shown.
 
 use std::borrow::Cow;
+use std::ops::Deref;
 
 use axum::Json;
 use axum::http::{HeaderMap, StatusCode};
@@ -9,9 +10,10 @@ use serde::Serialize;
 use serde_json::Map;
 use serde_json::Value;
 use tollgate_core::error::{ErrorKind, GatewayError, Origin};
+use tollgate_policy::auth::Caller;
 use tollgate_policy::directory::Listed;
 use tollgate_policy::management::Manager;
-use tollgate_store::{Entity, Store, StoreError};
+use tollgate_store::{Action, Actor, Change, Entity, Store, StoreError};
 
 use crate::app::Gateway;
 use crate::error::ApiError;
@@ -27,11 +29,56 @@ const NOT_YET: &[&str] = &[
     "max_budget_in_team",
 ];
 
-/// The caller's management powers, and the store (503 when the gateway runs without one).
+/// The store as one management caller changes it: reads go straight through, every write is
+/// audited under the caller's name.
+pub(crate) struct Editor<'g> {
+    store: &'g Store,
+    actor: Actor,
+}
+
+impl Editor<'_> {
+    /// A change by this caller, now.
+    pub(crate) fn change(&self, action: Action) -> Change<'_> {
+        self.actor.change(action)
+    }
+}
+
+impl Deref for Editor<'_> {
+    type Target = Store;
+
+    fn deref(&self) -> &Store {
+        self.store
+    }
+}
+
+/// Who a caller is in the audit log: the user behind their key (else its alias, else its
+/// masked form) and the key's hash; `master_key` for the master key.
+fn actor(caller: &Caller) -> Actor {
+    match caller {
+        Caller::Key(principal) => {
+            let key = &principal.key.record;
+            Actor {
+                changed_by: key
+                    .user_id
+                    .clone()
+                    .or_else(|| key.key_alias.clone())
+                    .unwrap_or_else(|| key.key_name.clone()),
+                changed_by_api_key: Some(key.token.clone()),
+            }
+        }
+        Caller::Master | Caller::Anonymous => Actor {
+            changed_by: "master_key".to_owned(),
+            changed_by_api_key: None,
+        },
+    }
+}
+
+/// The caller's management powers, and the store as they change it (503 when the gateway
+/// runs without one).
 pub(crate) fn manager<'g>(
     gateway: &'g Gateway,
     headers: &HeaderMap,
-) -> Result<(Manager, &'g Store), ApiError> {
+) -> Result<(Manager, Editor<'g>), ApiError> {
     let caller = gateway.auth.authenticate(headers)?;
     let manager = Manager::of(&caller, &gateway.auth.directory)?;
     let store = gateway.store.as_ref().ok_or_else(|| {
@@ -42,7 +89,8 @@ pub(crate) fn manager<'g>(
             "This gateway runs without a database; the management API needs one.",
         )
     })?;
-    Ok((manager, store))
+    let actor = actor(&caller);
+    Ok((manager, Editor { store, actor }))
 }
 
 /// A request body, with errors naming the field; budget fields are refused until budgets
@@ -188,11 +236,14 @@ pub(crate) async fn stored<E: Listed>(store: &Store, id: &str) -> Result<E, ApiE
 /// Adds a record to the store, then to the directory.
 pub(crate) async fn create<E: Listed>(
     gateway: &Gateway,
-    store: &Store,
+    store: &Editor<'_>,
     record: &E,
     id_field: &'static str,
 ) -> Result<(), ApiError> {
-    store.insert(record).await.map_err(store_error(id_field))?;
+    store
+        .insert(record, &store.change(Action::Created))
+        .await
+        .map_err(store_error(id_field))?;
     E::table(&gateway.auth.directory).put(record.clone());
     Ok(())
 }
@@ -200,10 +251,24 @@ pub(crate) async fn create<E: Listed>(
 /// Rewrites a record in the store, then in the directory.
 pub(crate) async fn replace<E: Listed>(
     gateway: &Gateway,
-    store: &Store,
+    store: &Editor<'_>,
     record: &E,
 ) -> Result<(), ApiError> {
-    if !store.replace(record).await.map_err(store_error("id"))? {
+    replace_as(gateway, store, record, Action::Updated).await
+}
+
+/// `replace`, logged as `action`.
+pub(crate) async fn replace_as<E: Listed>(
+    gateway: &Gateway,
+    store: &Editor<'_>,
+    record: &E,
+    action: Action,
+) -> Result<(), ApiError> {
+    let replaced = store
+        .replace(record, &store.change(action))
+        .await
+        .map_err(store_error("id"))?;
+    if !replaced {
         return Err(not_found(format!("No {} `{}` exists.", E::NAME, record.id())).into());
     }
     E::table(&gateway.auth.directory).put(record.clone());
@@ -213,10 +278,13 @@ pub(crate) async fn replace<E: Listed>(
 /// Deletes records from the store, then from the directory; 404 when none existed.
 pub(crate) async fn remove<E: Listed>(
     gateway: &Gateway,
-    store: &Store,
+    store: &Editor<'_>,
     ids: &[String],
 ) -> Result<Vec<String>, ApiError> {
-    let deleted = store.delete::<E>(ids).await.map_err(store_error("id"))?;
+    let deleted = store
+        .delete::<E>(ids, &store.change(Action::Deleted))
+        .await
+        .map_err(store_error("id"))?;
     if deleted.is_empty() {
         return Err(not_found(format!("None of these {}s exists.", E::NAME)).into());
     }
@@ -257,6 +325,7 @@ pub(crate) async fn new_record<E: Listed>(
 ) -> Result<Json<Value>, ApiError> {
     let (manager, store) = manager(gateway, headers)?;
     manager.require_admin()?;
+    let store = &store;
     let body = object(body)?;
     let record = merged(
         &blank(&body, tollgate_policy::keys::now_ms())?,
@@ -279,6 +348,7 @@ pub(crate) async fn update_record<E: Listed>(
 ) -> Result<Json<Value>, ApiError> {
     let (manager, store) = manager(gateway, headers)?;
     manager.require_admin()?;
+    let store = &store;
     let body = object(body)?;
     let id = required(text_field(&body, id_field)?, id_field)?;
     let mut record = merged(&stored::<E>(store, &id).await?, &body, updatable)?;
@@ -303,6 +373,25 @@ pub(crate) fn list_all<E: Listed>(
     Ok(Json(Value::Array(all)))
 }
 
+/// A whole-number query parameter from 1 to `max`; `default` when absent.
+pub(crate) fn number_param(
+    query: Option<&str>,
+    name: &'static str,
+    default: u32,
+    max: u32,
+) -> Result<u32, GatewayError> {
+    match crate::routes::query_param(query, name) {
+        None => Ok(default),
+        Some(text) => match text.parse::<u32>() {
+            Ok(value) if (1..=max).contains(&value) => Ok(value),
+            _ => Err(GatewayError::invalid_param(
+                name,
+                format!("`{name}` must be a whole number from 1 to {max}."),
+            )),
+        },
+    }
+}
+
 /// A limit given to the API, as stored.
 pub(crate) fn limit(value: Option<u64>, field: &'static str) -> Result<Option<i64>, GatewayError> {
     value
@@ -322,6 +411,23 @@ pub(crate) fn shown<T: Serialize>(record: &T) -> Value {
         }
     }
     value
+}
+
+/// The first millisecond of a `YYYY-MM-DD` day, UTC (days-from-civil, proleptic Gregorian).
+pub(crate) fn day_start_ms(date: &str) -> Option<i64> {
+    let mut parts = date.splitn(3, '-');
+    let year: i64 = parts.next()?.parse().ok()?;
+    let month: i64 = parts.next()?.parse().ok()?;
+    let day: i64 = parts.next()?.parse().ok()?;
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        return None;
+    }
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let yoe = year.rem_euclid(400);
+    let doy = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some((era * 146_097 + doe - 719_468) * 86_400_000)
 }
 
 /// Milliseconds since the epoch as `2026-11-21T09:30:00.000Z` (civil-from-days, proleptic
@@ -356,5 +462,10 @@ mod tests {
         assert_eq!(iso8601(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(iso8601(1_795_255_845_123), "2026-11-21T10:10:45.123Z");
         assert_eq!(iso8601(951_782_400_000), "2000-02-29T00:00:00.000Z");
+        for ms in [0, 951_782_400_000, 1_795_219_200_000] {
+            assert_eq!(day_start_ms(&iso8601(ms)[..10]), Some(ms));
+        }
+        assert_eq!(day_start_ms("2026-13-01"), None);
+        assert_eq!(day_start_ms("yesterday"), None);
     }
 }

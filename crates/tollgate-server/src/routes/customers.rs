@@ -11,12 +11,12 @@ use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use serde_json::{Map, Value, json};
 use tollgate_policy::keys::now_ms;
-use tollgate_store::CustomerRecord;
+use tollgate_store::{Action, CustomerRecord};
 
 use crate::app::Gateway;
 use crate::error::ApiError;
 use crate::routes::admin::{
-    create, ids_field, list_all, manager, new_record, object, remove, replace, required, shown,
+    create, ids_field, list_all, manager, new_record, object, remove, replace_as, required, shown,
     stored, text_field, update_record,
 };
 use crate::routes::query_param;
@@ -90,7 +90,8 @@ pub(crate) async fn info(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
-    let (manager, store) = manager(&gateway, &headers)?;
+    let (manager, editor) = manager(&gateway, &headers)?;
+    let store = &editor;
     manager.require_read_all()?;
     let query = query.as_deref();
     let id = query_param(query, "end_user_id").or_else(|| query_param(query, "user_id"));
@@ -110,7 +111,8 @@ pub(crate) async fn delete(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let (manager, store) = manager(&gateway, &headers)?;
+    let (manager, editor) = manager(&gateway, &headers)?;
+    let store = &editor;
     manager.require_admin()?;
     let ids = ids_field(&object(&body)?, "user_ids")?;
     let deleted = remove::<CustomerRecord>(&gateway, store, &ids).await?;
@@ -141,7 +143,8 @@ async fn set_blocked(
     body: &[u8],
     blocked: bool,
 ) -> Result<Json<Value>, ApiError> {
-    let (manager, store) = manager(gateway, headers)?;
+    let (manager, editor) = manager(gateway, headers)?;
+    let store = &editor;
     manager.require_admin()?;
     let ids = ids_field(&object(body)?, "user_ids")?;
     let now = now_ms();
@@ -154,7 +157,12 @@ async fn set_blocked(
             Some(mut customer) => {
                 customer.blocked = blocked;
                 customer.updated_at = now;
-                replace(gateway, store, &customer).await?;
+                let action = if blocked {
+                    Action::Blocked
+                } else {
+                    Action::Unblocked
+                };
+                replace_as(gateway, store, &customer, action).await?;
             }
             None => {
                 let customer = CustomerRecord {

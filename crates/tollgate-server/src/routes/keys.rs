@@ -15,12 +15,13 @@ use serde_json::{Map, Value, json};
 use tollgate_core::error::GatewayError;
 use tollgate_policy::keys::{generate_key, hash_key, mask_key, now_ms, token_of};
 use tollgate_policy::management::{Manager, forbidden};
-use tollgate_store::{KeyFilter, KeyRecord, OrganizationRecord, Store, TeamRecord};
+use tollgate_store::{Action, KeyFilter, KeyRecord, OrganizationRecord, Store, TeamRecord};
 
 use crate::app::Gateway;
 use crate::error::ApiError;
 use crate::routes::admin::{
-    check_known, iso8601, limit, manager, not_found, parse, required, store_error,
+    Editor, check_known, iso8601, limit, manager, not_found, number_param, parse, required,
+    store_error,
 };
 use crate::routes::query_param;
 
@@ -60,7 +61,8 @@ pub(crate) async fn generate(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let (manager, store) = manager(&gateway, &headers)?;
+    let (manager, editor) = manager(&gateway, &headers)?;
+    let store = &editor;
     let mut fields: KeyFields = parse(&body)?;
     // A user making their own key need not name themselves.
     if fields.user_id.is_none() && !manager.is_admin() {
@@ -107,7 +109,7 @@ pub(crate) async fn generate(
     };
     apply(&gateway, &mut record, fields, now)?;
     store
-        .insert_key(&record)
+        .insert_key(&record, &store.change(Action::Created))
         .await
         .map_err(store_error("key_alias"))?;
     gateway.auth.directory.keys.put(record.clone());
@@ -121,7 +123,8 @@ pub(crate) async fn info(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
-    let (manager, store) = manager(&gateway, &headers)?;
+    let (manager, editor) = manager(&gateway, &headers)?;
+    let store = &editor;
     let key = required(query_param(query.as_deref(), "key"), "key")?;
     let record = find(store, &key).await?;
     if !manager.sees_key(&record) {
@@ -137,22 +140,11 @@ pub(crate) async fn list(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
-    let (manager, store) = manager(&gateway, &headers)?;
+    let (manager, editor) = manager(&gateway, &headers)?;
+    let store = &editor;
     let query = query.as_deref();
-    let number = |name: &'static str, default: u32, max: u32| -> Result<u32, GatewayError> {
-        match query_param(query, name) {
-            None => Ok(default),
-            Some(text) => match text.parse::<u32>() {
-                Ok(value) if (1..=max).contains(&value) => Ok(value),
-                _ => Err(GatewayError::invalid_param(
-                    name,
-                    format!("`{name}` must be a whole number from 1 to {max}."),
-                )),
-            },
-        }
-    };
-    let page = number("page", 1, u32::MAX)?;
-    let size = number("size", 10, 1000)?;
+    let page = number_param(query, "page", 1, u32::MAX)?;
+    let size = number_param(query, "size", 10, 1000)?;
     let mut filter = KeyFilter {
         user_id: query_param(query, "user_id"),
         team_id: query_param(query, "team_id"),
@@ -202,7 +194,8 @@ pub(crate) async fn update(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let (manager, store) = manager(&gateway, &headers)?;
+    let (manager, editor) = manager(&gateway, &headers)?;
+    let store = &editor;
     let mut fields: KeyFields = parse(&body)?;
     let mut record = changeable(&manager, store, &required(fields.key.take(), "key")?).await?;
     if (fields.user_id.is_some() || fields.team_id.is_some())
@@ -215,7 +208,7 @@ pub(crate) async fn update(
     }
     let now = now_ms();
     apply(&gateway, &mut record, fields, now)?;
-    save(&gateway, store, record, None).await
+    save(&gateway, store, record, None, Action::Updated).await
 }
 
 pub(crate) async fn block(
@@ -240,12 +233,18 @@ async fn set_blocked(
     body: Bytes,
     blocked: bool,
 ) -> Result<Json<Value>, ApiError> {
-    let (manager, store) = manager(&gateway, &headers)?;
+    let (manager, editor) = manager(&gateway, &headers)?;
+    let store = &editor;
     let fields: KeyFields = parse(&body)?;
     let mut record = changeable(&manager, store, &required(fields.key, "key")?).await?;
     record.blocked = blocked;
     record.updated_at = now_ms();
-    save(&gateway, store, record, None).await
+    let action = if blocked {
+        Action::Blocked
+    } else {
+        Action::Unblocked
+    };
+    save(&gateway, store, record, None, action).await
 }
 
 /// `/key/regenerate` (`{"key": …}`) and `/key/{key}/regenerate`: a new key in place of the
@@ -256,7 +255,8 @@ pub(crate) async fn regenerate(
     path: Option<Path<String>>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let (manager, store) = manager(&gateway, &headers)?;
+    let (manager, editor) = manager(&gateway, &headers)?;
+    let store = &editor;
     let named = match path {
         Some(Path(key)) => key,
         None => required(parse::<KeyFields>(&body)?.key, "key")?,
@@ -267,7 +267,14 @@ pub(crate) async fn regenerate(
     record.token = hash_key(&key);
     record.key_name = mask_key(&key);
     record.updated_at = now_ms();
-    let Json(mut shown) = save(&gateway, store, record, Some(&old_token)).await?;
+    let Json(mut shown) = save(
+        &gateway,
+        store,
+        record,
+        Some(&old_token),
+        Action::Regenerated,
+    )
+    .await?;
     shown["key"] = json!(key);
     Ok(Json(shown))
 }
@@ -277,7 +284,8 @@ pub(crate) async fn delete(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let (manager, store) = manager(&gateway, &headers)?;
+    let (manager, editor) = manager(&gateway, &headers)?;
+    let store = &editor;
     let request: DeleteRequest = parse(&body)?;
     if request.keys.is_empty() && request.key_aliases.is_empty() {
         return Err(GatewayError::invalid_param(
@@ -319,7 +327,7 @@ pub(crate) async fn delete(
     }
     let tokens: Vec<String> = records.into_iter().map(|record| record.token).collect();
     let deleted = store
-        .delete_keys(&tokens)
+        .delete_keys(&tokens, &store.change(Action::Deleted))
         .await
         .map_err(store_error("keys"))?;
     if deleted.is_empty() {
@@ -335,7 +343,7 @@ pub(crate) async fn delete(
 /// store and the directory; returns their tokens.
 pub(crate) async fn delete_keys_matching(
     gateway: &Gateway,
-    store: &Store,
+    store: &Editor<'_>,
     filters: Vec<KeyFilter>,
 ) -> Result<Vec<String>, ApiError> {
     let mut tokens = Vec::new();
@@ -347,7 +355,7 @@ pub(crate) async fn delete_keys_matching(
         tokens.extend(found.keys.into_iter().map(|key| key.token));
     }
     let deleted = store
-        .delete_keys(&tokens)
+        .delete_keys(&tokens, &store.change(Action::Deleted))
         .await
         .map_err(store_error("keys"))?;
     for token in &deleted {
@@ -384,13 +392,14 @@ async fn changeable(manager: &Manager, store: &Store, key: &str) -> Result<KeyRe
 /// Writes `record` (stored under `old_token` until now, if it changed) and updates the cache.
 async fn save(
     gateway: &Gateway,
-    store: &Store,
+    store: &Editor<'_>,
     record: KeyRecord,
     old_token: Option<&str>,
+    action: Action,
 ) -> Result<Json<Value>, ApiError> {
     let stored_under = old_token.unwrap_or(&record.token);
     if !store
-        .replace_key(stored_under, &record)
+        .replace_key(stored_under, &record, &store.change(action))
         .await
         .map_err(store_error("key_alias"))?
     {

@@ -1,6 +1,7 @@
 //! Routes other than inference (which is the pipeline's).
 
 pub(crate) mod admin;
+pub(crate) mod audit;
 pub(crate) mod customers;
 pub(crate) mod health;
 pub(crate) mod keys;

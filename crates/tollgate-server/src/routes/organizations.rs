@@ -83,7 +83,8 @@ pub(crate) async fn info(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
-    let (manager, store) = manager(&gateway, &headers)?;
+    let (manager, editor) = manager(&gateway, &headers)?;
+    let store = &editor;
     manager.require_read_all()?;
     let id = required(
         query_param(query.as_deref(), "organization_id"),
@@ -117,7 +118,8 @@ pub(crate) async fn delete(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let (manager, store) = manager(&gateway, &headers)?;
+    let (manager, editor) = manager(&gateway, &headers)?;
+    let store = &editor;
     manager.require_admin()?;
     let ids = ids_field(&object(&body)?, "organization_ids")?;
     let directory = &gateway.auth.directory;

@@ -17,8 +17,8 @@ use tollgate_store::{KeyFilter, OrganizationRecord, TeamMember, TeamRecord, User
 use crate::app::Gateway;
 use crate::error::ApiError;
 use crate::routes::admin::{
-    check_known, create, ids_field, manager, merged, new_id, not_found, object, remove, replace,
-    required, shown, store_error, stored, text_field, update_record,
+    Editor, check_known, create, ids_field, manager, merged, new_id, not_found, object, remove,
+    replace, required, shown, store_error, stored, text_field, update_record,
 };
 use crate::routes::keys::delete_keys_matching;
 use crate::routes::query_param;
@@ -42,7 +42,8 @@ pub(crate) async fn new(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let (manager, store) = manager(&gateway, &headers)?;
+    let (manager, editor) = manager(&gateway, &headers)?;
+    let store = &editor;
     manager.require_admin()?;
     let body = object(&body)?;
     let now = now_ms();
@@ -70,10 +71,12 @@ pub(crate) async fn new(
     )?;
     let members = members_field(&body, "members_with_roles")?.unwrap_or_default();
     create(&gateway, store, &team, "team_id").await?;
-    for member in members {
-        add_member(&gateway, store, &mut team, member).await?;
+    if !members.is_empty() {
+        for member in members {
+            add_member(&gateway, store, &mut team, member).await?;
+        }
+        replace(&gateway, store, &team).await?;
     }
-    replace(&gateway, store, &team).await?;
     Ok(Json(shown(&team)))
 }
 
@@ -121,7 +124,8 @@ async fn set_blocked(
     body: &[u8],
     blocked: bool,
 ) -> Result<Json<Value>, ApiError> {
-    let (manager, store) = manager(gateway, headers)?;
+    let (manager, editor) = manager(gateway, headers)?;
+    let store = &editor;
     manager.require_admin()?;
     let body = object(body)?;
     let id = required(text_field(&body, "team_id")?, "team_id")?;
@@ -137,7 +141,8 @@ pub(crate) async fn info(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
-    let (manager, store) = manager(&gateway, &headers)?;
+    let (manager, editor) = manager(&gateway, &headers)?;
+    let store = &editor;
     let id = required(query_param(query.as_deref(), "team_id"), "team_id")?;
     if !manager.sees_team(&id) {
         return Err(not_found(format!("No team `{id}` exists.")).into());
@@ -199,7 +204,8 @@ pub(crate) async fn delete(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let (manager, store) = manager(&gateway, &headers)?;
+    let (manager, editor) = manager(&gateway, &headers)?;
+    let store = &editor;
     manager.require_admin()?;
     let ids = ids_field(&object(&body)?, "team_ids")?;
     let filters: Vec<KeyFilter> = ids
@@ -230,7 +236,8 @@ pub(crate) async fn member_add(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let (manager, store) = manager(&gateway, &headers)?;
+    let (manager, editor) = manager(&gateway, &headers)?;
+    let store = &editor;
     manager.require_admin()?;
     let body = object(&body)?;
     let id = required(text_field(&body, "team_id")?, "team_id")?;
@@ -250,7 +257,8 @@ pub(crate) async fn member_delete(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let (manager, store) = manager(&gateway, &headers)?;
+    let (manager, editor) = manager(&gateway, &headers)?;
+    let store = &editor;
     manager.require_admin()?;
     let body = object(&body)?;
     let id = required(text_field(&body, "team_id")?, "team_id")?;
@@ -294,7 +302,7 @@ pub(crate) async fn member_delete(
 /// the team to the user's `teams`; 400 when already a member.
 async fn add_member(
     gateway: &Gateway,
-    store: &tollgate_store::Store,
+    store: &Editor<'_>,
     team: &mut TeamRecord,
     mut member: TeamMember,
 ) -> Result<(), ApiError> {

@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 use tollgate_core::error::GatewayError;
 use tollgate_policy::keys::{generate_key, hash_key, mask_key, now_ms};
 use tollgate_policy::management::forbidden;
-use tollgate_store::{KeyFilter, KeyRecord, OrganizationRecord, TeamRecord, UserRecord};
+use tollgate_store::{Action, KeyFilter, KeyRecord, OrganizationRecord, TeamRecord, UserRecord};
 
 use crate::app::Gateway;
 use crate::error::ApiError;
@@ -40,7 +40,8 @@ pub(crate) async fn new(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let (manager, store) = manager(&gateway, &headers)?;
+    let (manager, editor) = manager(&gateway, &headers)?;
+    let store = &editor;
     manager.require_admin()?;
     let body = object(&body)?;
     let now = now_ms();
@@ -99,7 +100,7 @@ pub(crate) async fn new(
             created_by: Some("master_key".to_owned()),
         };
         store
-            .insert_key(&record)
+            .insert_key(&record, &store.change(Action::Created))
             .await
             .map_err(store_error("key_alias"))?;
         gateway.auth.directory.keys.put(record);
@@ -135,7 +136,8 @@ pub(crate) async fn info(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
-    let (manager, store) = manager(&gateway, &headers)?;
+    let (manager, editor) = manager(&gateway, &headers)?;
+    let store = &editor;
     let id =
         query_param(query.as_deref(), "user_id").or_else(|| manager.user_id().map(str::to_owned));
     let id = required(id, "user_id")?;
@@ -239,7 +241,8 @@ pub(crate) async fn delete(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let (manager, store) = manager(&gateway, &headers)?;
+    let (manager, editor) = manager(&gateway, &headers)?;
+    let store = &editor;
     manager.require_admin()?;
     let ids = ids_field(&object(&body)?, "user_ids")?;
     let deleted = remove::<UserRecord>(&gateway, store, &ids).await?;

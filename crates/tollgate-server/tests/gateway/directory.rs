@@ -298,3 +298,100 @@ async fn a_team_admin_manages_their_own_team_and_nothing_else() {
     .await);
     ok(post_as(&gateway, &ann, "/team/new", json!({"team_id": "green"})).await);
 }
+
+#[tokio::test]
+async fn every_change_is_in_the_audit_log_with_who_and_what() {
+    let (gateway, _mock) = gateway().await;
+    ok(admin_post(
+        &gateway,
+        "/team/new",
+        json!({"team_id": "red", "rpm_limit": 10, "metadata": {"api_key": "sk-leaked"}}),
+    )
+    .await);
+    ok(admin_post(
+        &gateway,
+        "/team/update",
+        json!({"team_id": "red", "rpm_limit": 20}),
+    )
+    .await);
+    ok(admin_post(
+        &gateway,
+        "/team/member_add",
+        json!({"team_id": "red", "member": {"role": "admin", "user_id": "ann"}}),
+    )
+    .await);
+    let ann = ok(admin_post(
+        &gateway,
+        "/key/generate",
+        json!({"user_id": "ann", "team_id": "red"}),
+    )
+    .await);
+    let ann_key = ann["key"].as_str().unwrap();
+    let made_by_ann = ok(post_as(
+        &gateway,
+        ann_key,
+        "/key/generate",
+        json!({"team_id": "red", "key_alias": "ann-made"}),
+    )
+    .await);
+    let token = made_by_ann["token"].as_str().unwrap();
+    ok(post_as(&gateway, ann_key, "/key/block", json!({"key": token})).await);
+
+    // The team's history, newest first, secrets masked.
+    let teams = ok(admin_get(&gateway, "/audit?table_name=tollgate_teams").await);
+    let entries = teams["audit_logs"].as_array().unwrap();
+    let actions: Vec<_> = entries
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["updated", "updated", "created"], "{teams}");
+    let update = &entries[1];
+    assert_eq!(update["changed_by"], "master_key");
+    assert_eq!(update["object_id"], "red");
+    assert_eq!(update["before_value"]["rpm_limit"], 10);
+    assert_eq!(update["updated_values"]["rpm_limit"], 20);
+    assert_eq!(update["updated_values"]["metadata"]["api_key"], "********");
+    assert!(!teams.to_string().contains("sk-leaked"));
+    assert!(update["updated_at"].as_str().unwrap().ends_with('Z'));
+
+    // A key ann made and blocked: her user id and her key's hash.
+    let key_history = ok(admin_get(&gateway, &format!("/audit?object_id={token}")).await);
+    assert_eq!(key_history["total"], 2, "{key_history}");
+    let blocked = &key_history["audit_logs"][0];
+    assert_eq!(blocked["action"], "blocked");
+    assert_eq!(blocked["changed_by"], "ann");
+    assert_eq!(blocked["changed_by_api_key"], ann["token"]);
+    assert_eq!(blocked["before_value"]["blocked"], false);
+    assert_eq!(blocked["updated_values"]["blocked"], true);
+    let by_id = ok(admin_get(
+        &gateway,
+        &format!("/audit/{}", blocked["id"].as_str().unwrap()),
+    )
+    .await);
+    assert_eq!(&by_id, blocked);
+
+    let only_blocks = ok(admin_get(&gateway, "/audit?action=blocked&page_size=1").await);
+    assert_eq!(only_blocks["total"], 1);
+    // Team, user, two keys: seven changes since the day the first was made.
+    let first_day = &entries[2]["updated_at"].as_str().unwrap()[..10];
+    let dated = ok(admin_get(&gateway, &format!("/audit?start_date={first_day}")).await);
+    assert_eq!(dated["total"], 7, "{dated}");
+    let before = ok(admin_get(&gateway, "/audit?end_date=2000-01-01").await);
+    assert_eq!(before["total"], 0);
+
+    // Bad filters name themselves; unknown entries are 404; non-admins may not read it.
+    for (query, param) in [
+        ("action=exploded", "action"),
+        ("start_date=yesterday", "start_date"),
+        ("page=0", "page"),
+    ] {
+        let (status, error) = admin_get(&gateway, &format!("/audit?{query}")).await;
+        assert_eq!(
+            (status, error["error"]["param"].as_str()),
+            (400, Some(param)),
+            "{error}"
+        );
+    }
+    assert_eq!(admin_get(&gateway, "/audit/nope").await.0, 404);
+    assert_eq!(get_as(&gateway, ann_key, "/audit").await.0, 403);
+}

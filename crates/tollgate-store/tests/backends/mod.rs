@@ -7,7 +7,18 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
-use tollgate_store::Store;
+use tollgate_store::{Action, Actor, Change, Store};
+
+static TESTER: std::sync::LazyLock<Actor> = std::sync::LazyLock::new(|| Actor {
+    changed_by: "tester".to_owned(),
+    changed_by_api_key: None,
+});
+
+/// A change made by the tests.
+#[allow(dead_code)] // not every test file writes
+pub fn by_tester(action: Action) -> Change<'static> {
+    TESTER.change(action)
+}
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
