@@ -428,6 +428,28 @@ fn a_bad_duration_names_the_field() {
 }
 
 #[test]
+fn store_sync_settings_default_and_are_checked() {
+    let defaults = load_inline("").unwrap().store_sync;
+    assert_eq!(defaults.interval, Duration::from_secs(5));
+    assert_eq!(defaults.max_staleness, Duration::from_secs(3600));
+    let set = load_inline(
+        "tollgate_settings:\n  store_sync_interval: 250ms\n  store_max_staleness: 10m\n",
+    )
+    .unwrap()
+    .store_sync;
+    assert_eq!(set.interval, Duration::from_millis(250));
+    assert_eq!(set.max_staleness, Duration::from_secs(600));
+    let err =
+        load_inline("tollgate_settings:\n  store_sync_interval: 1m\n  store_max_staleness: 30s\n")
+            .unwrap_err();
+    assert_eq!(err.path, "tollgate_settings.store_max_staleness");
+    assert!(
+        err.message.contains("longer than store_sync_interval"),
+        "{err}"
+    );
+}
+
+#[test]
 fn identical_deployments_get_distinct_generated_ids() {
     let yaml = "model_list:\n  - {model_name: a, litellm_params: {model: mock/x}}\n  - {model_name: a, litellm_params: {model: mock/x}}\n";
     let config = config::load_str(yaml, &PathBuf::from("inline.yaml")).unwrap();

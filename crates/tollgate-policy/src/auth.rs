@@ -237,10 +237,20 @@ impl Authenticator {
         if bool::from(presented.ct_eq(expected)) {
             return Ok(Caller::Master);
         }
+        let now = now_ms();
+        if self.directory.freshness.is_stale(now) {
+            return Err(GatewayError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                Origin::Gateway,
+                ErrorKind::Internal,
+                "Virtual keys cannot be checked: the store has been unreachable for longer than tollgate_settings.store_max_staleness allows.",
+            )
+            .with_code("store_unavailable"));
+        }
         let Some(key) = self.directory.keys.get(&presented) else {
             return Err(GatewayError::unauthorized("Invalid API key."));
         };
-        key.check_usable(now_ms())?;
+        key.check_usable(now)?;
         self.principal(key).map(Caller::Key)
     }
 

@@ -3,11 +3,14 @@
 //! request is checked without a database round trip.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
 
 use tollgate_core::wildcard::Pattern;
 use tollgate_store::{
-    CustomerRecord, Entity, OrganizationRecord, Snapshot, TeamRecord, UserRecord,
+    CustomerRecord, Entity, KEYS_TABLE, OrganizationRecord, Snapshot, Store, StoreError,
+    TeamRecord, UserRecord,
 };
 
 use crate::keys::KeyCache;
@@ -97,6 +100,29 @@ impl<E: Entity> Table<E> {
         self.write().remove(id);
     }
 
+    /// `put`, unless what is held was changed later (by this instance, while the record was
+    /// being read from the store).
+    fn put_unless_newer(&self, record: E) {
+        let mut rows = self.write();
+        if rows
+            .get(record.id())
+            .is_none_or(|held| held.record.updated_at() <= record.updated_at())
+        {
+            rows.insert(record.id().to_owned(), Arc::new(Cached::new(record)));
+        }
+    }
+
+    /// `remove`, unless what is held was changed after `at_ms` (re-created, say).
+    fn remove_unless_newer(&self, id: &str, at_ms: i64) {
+        let mut rows = self.write();
+        if rows
+            .get(id)
+            .is_some_and(|held| held.record.updated_at() <= at_ms)
+        {
+            rows.remove(id);
+        }
+    }
+
     /// Every record, by id.
     pub fn all(&self) -> Vec<Arc<Cached<E>>> {
         let mut all: Vec<_> = self.read().values().cloned().collect();
@@ -152,9 +178,94 @@ pub struct Directory {
     pub users: Table<UserRecord>,
     pub organizations: Table<OrganizationRecord>,
     pub customers: Table<CustomerRecord>,
+    pub freshness: Freshness,
+}
+
+/// How current the directory is: when it last matched the store, and for how long it may be
+/// trusted without matching it again. Without a store it is never stale.
+#[derive(Debug, Default)]
+pub struct Freshness {
+    synced_at_ms: AtomicI64,
+    /// 0: no bound (no store).
+    max_staleness_ms: AtomicI64,
+    /// Whether the latest attempt to read the store failed.
+    unreachable: AtomicBool,
+}
+
+impl Freshness {
+    /// The directory matches the store as of `at_ms`, and may be trusted for `max_staleness`.
+    pub fn bound(&self, at_ms: i64, max_staleness: Duration) {
+        self.max_staleness_ms
+            .store(max_staleness.as_millis() as i64, Ordering::Relaxed);
+        self.synced(at_ms);
+    }
+
+    /// The directory has just matched the store again.
+    pub fn synced(&self, at_ms: i64) {
+        self.synced_at_ms.fetch_max(at_ms, Ordering::Relaxed);
+        self.unreachable.store(false, Ordering::Relaxed);
+    }
+
+    /// An attempt to read the store failed.
+    pub fn sync_failed(&self) {
+        self.unreachable.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the latest attempt to read the store succeeded.
+    pub fn store_reachable(&self) -> bool {
+        !self.unreachable.load(Ordering::Relaxed)
+    }
+
+    pub fn synced_at_ms(&self) -> i64 {
+        self.synced_at_ms.load(Ordering::Relaxed)
+    }
+
+    /// Whether it has gone unmatched for longer than it may be trusted.
+    pub fn is_stale(&self, now_ms: i64) -> bool {
+        let bound = self.max_staleness_ms.load(Ordering::Relaxed);
+        bound > 0 && now_ms - self.synced_at_ms() > bound
+    }
 }
 
 impl Directory {
+    /// Takes in the changes the store logged at or after `since_ms` (made through other
+    /// replicas, or this one): each changed record is read again and put in, or dropped when
+    /// the store no longer has it. Reading the record rather than replaying the change makes
+    /// this idempotent, so overlapping windows are harmless.
+    pub async fn catch_up(&self, store: &Store, since_ms: i64) -> Result<usize, StoreError> {
+        let mut latest: HashMap<(String, String), i64> = HashMap::new();
+        for change in store.changed_since(since_ms).await? {
+            for id in std::iter::once(change.object_id).chain(change.replaced_by) {
+                let at = latest.entry((change.table_name.clone(), id)).or_default();
+                *at = (*at).max(change.at);
+            }
+        }
+        for ((table, id), at) in &latest {
+            match table.as_str() {
+                KEYS_TABLE => match store.key(id).await? {
+                    Some(key) => self.keys.put_unless_newer(key),
+                    None => self.keys.remove_unless_newer(id, *at),
+                },
+                TeamRecord::TABLE => self.refresh::<TeamRecord>(store, id, *at).await?,
+                UserRecord::TABLE => self.refresh::<UserRecord>(store, id, *at).await?,
+                OrganizationRecord::TABLE => {
+                    self.refresh::<OrganizationRecord>(store, id, *at).await?
+                }
+                CustomerRecord::TABLE => self.refresh::<CustomerRecord>(store, id, *at).await?,
+                _ => {} // kept elsewhere
+            }
+        }
+        Ok(latest.len())
+    }
+
+    async fn refresh<E: Listed>(&self, store: &Store, id: &str, at: i64) -> Result<(), StoreError> {
+        match store.get::<E>(id).await? {
+            Some(record) => E::table(self).put_unless_newer(record),
+            None => E::table(self).remove_unless_newer(id, at),
+        }
+        Ok(())
+    }
+
     /// Takes in everything the store held at start-up.
     pub fn load(&self, snapshot: Snapshot) {
         for key in snapshot.keys {

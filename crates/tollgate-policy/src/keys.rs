@@ -84,6 +84,35 @@ impl KeyCache {
         }
     }
 
+    /// `put`, unless the key held was changed later (by this instance, while the record was
+    /// being read from the store).
+    pub fn put_unless_newer(&self, record: KeyRecord) {
+        let Some(digest) = token_digest(&record.token) else {
+            return;
+        };
+        let mut keys = self.write();
+        if keys
+            .get(&digest)
+            .is_none_or(|held| held.record.updated_at <= record.updated_at)
+        {
+            keys.insert(digest, Arc::new(VirtualKey::new(record)));
+        }
+    }
+
+    /// `remove`, unless the key held was changed after `at_ms`.
+    pub fn remove_unless_newer(&self, token: &str, at_ms: i64) {
+        let Some(digest) = token_digest(token) else {
+            return;
+        };
+        let mut keys = self.write();
+        if keys
+            .get(&digest)
+            .is_some_and(|held| held.record.updated_at <= at_ms)
+        {
+            keys.remove(&digest);
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.read().len()
     }

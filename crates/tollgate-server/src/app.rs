@@ -32,10 +32,11 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use bytes::Bytes;
 use tokio::sync::Notify;
-use tollgate_core::config::{Config, ConfigError, HealthCheckSettings};
+use tollgate_core::config::{Config, ConfigError, HealthCheckSettings, StoreSync};
 use tollgate_core::endpoint::Endpoint;
 use tollgate_core::error::GatewayError;
 use tollgate_policy::auth::Authenticator;
+use tollgate_policy::keys::now_ms;
 use tollgate_policy::limits::RateLimiter;
 use tollgate_router::Router;
 use tollgate_store::{Snapshot, Store};
@@ -58,6 +59,7 @@ pub struct Gateway {
     pub(crate) limits: RateLimiter,
     /// Virtual keys and the rest of the management state; `None` only when run without one.
     pub(crate) store: Option<Store>,
+    pub(crate) store_sync: StoreSync,
     pub(crate) max_request_body_bytes: usize,
     pub(crate) models: ModelCatalog,
     /// Fetches image URLs for providers that need the bytes inline.
@@ -117,6 +119,7 @@ impl Gateway {
             auth,
             limits: RateLimiter::default(),
             store: None,
+            store_sync: config.store_sync,
             max_request_body_bytes: config.max_request_body_bytes,
             models,
             media,
@@ -148,6 +151,10 @@ impl Gateway {
     /// at start-up) from memory.
     pub fn with_store(mut self, store: Store, snapshot: Snapshot) -> Self {
         self.auth.directory.load(snapshot);
+        self.auth
+            .directory
+            .freshness
+            .bound(now_ms(), self.store_sync.max_staleness);
         self.store = Some(store);
         self
     }

@@ -14,6 +14,7 @@ mod request_context;
 mod responses;
 mod routes;
 mod serve;
+mod store_sync;
 mod stream;
 
 pub use app::{Gateway, app};

@@ -10,7 +10,7 @@ use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 use crate::app::{Gateway, app};
-use crate::health_checks;
+use crate::{health_checks, store_sync};
 
 /// Serves until `shutdown` resolves and the drain completes (or times out).
 pub async fn serve(
@@ -43,11 +43,15 @@ pub async fn serve(
     }
 }
 
-/// The gateway's background work, to spawn once per process (not per worker): the periodic
-/// health checks when `background_health_checks` is on. Runs until dropped.
+/// The gateway's background work, to spawn once per process (not per worker): reading
+/// other replicas' changes from the store, and the periodic health checks when
+/// `background_health_checks` is on. Runs until dropped.
 pub async fn background_tasks(gateway: Arc<Gateway>) {
-    if gateway.health_checks.background {
-        let interval = gateway.health_checks.interval;
-        health_checks::run_in_background(gateway, interval).await;
-    }
+    let health = async {
+        if gateway.health_checks.background {
+            let interval = gateway.health_checks.interval;
+            health_checks::run_in_background(gateway.clone(), interval).await;
+        }
+    };
+    tokio::join!(store_sync::run(gateway.clone()), health);
 }

@@ -111,6 +111,9 @@ pub struct Changed {
     pub table_name: String,
     pub object_id: String,
     pub at: i64,
+    /// The id it is stored under now, when the change gave it a new one (a regenerated key's
+    /// new token).
+    pub replaced_by: Option<String>,
 }
 
 /// Fields whose values never reach the audit log.
@@ -248,18 +251,28 @@ impl Store {
     /// changes made through another.
     pub async fn changed_since(&self, since: i64) -> Result<Vec<Changed>, StoreError> {
         let rows = sqlx::query(
-            "SELECT table_name, object_id, updated_at FROM tollgate_audit_log \
-             WHERE updated_at >= $1 ORDER BY updated_at, id",
+            "SELECT table_name, object_id, updated_at, action, updated_values \
+             FROM tollgate_audit_log WHERE updated_at >= $1 ORDER BY updated_at, id",
         )
         .bind(since)
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
             .map(|row| {
+                let action: String = row.try_get("action")?;
+                let replaced_by = if action == Action::Regenerated.as_str() {
+                    let after: Option<String> = row.try_get("updated_values")?;
+                    after
+                        .and_then(|after| serde_json::from_str::<Value>(&after).ok())
+                        .and_then(|after| Some(after.get("token")?.as_str()?.to_owned()))
+                } else {
+                    None
+                };
                 Ok(Changed {
                     table_name: row.try_get("table_name")?,
                     object_id: row.try_get("object_id")?,
                     at: row.try_get("updated_at")?,
+                    replaced_by,
                 })
             })
             .collect()

@@ -219,7 +219,7 @@ impl Store {
 }
 
 /// The keys' table, as the audit log names it.
-pub(crate) const TABLE: &str = "tollgate_keys";
+pub const TABLE: &str = "tollgate_keys";
 
 fn value(key: &KeyRecord) -> Value {
     serde_json::to_value(key).expect("keys serialise")

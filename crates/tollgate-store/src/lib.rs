@@ -20,7 +20,7 @@ pub use directory::{
     CustomerRecord, Entity, MemberRole, OrganizationRecord, Snapshot, TeamMember, TeamRecord,
     UserRecord, UserRole,
 };
-pub use keys::{KeyFilter, KeyPage, KeyRecord};
+pub use keys::{KeyFilter, KeyPage, KeyRecord, TABLE as KEYS_TABLE};
 
 /// The schema's versions, in order, embedded in the binary. Forward-only: a released file is
 /// never edited (sqlx refuses a changed checksum), a change is a new file.

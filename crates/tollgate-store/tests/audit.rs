@@ -172,3 +172,35 @@ async fn the_log_filters_pages_and_feeds_changes() {
         assert_eq!(changed[2], ("tollgate_teams", "t1"));
     }
 }
+
+#[tokio::test]
+async fn a_regenerated_key_reports_its_new_token_in_the_feed() {
+    for (backend, store) in backends::all().await {
+        let mut key: tollgate_store::KeyRecord = serde_json::from_value(json!({
+            "token": "old-token", "key_name": "sk-...aaaa", "key_alias": null, "user_id": null,
+            "team_id": null, "organization_id": null, "models": [], "aliases": {},
+            "metadata": {}, "tags": [], "permissions": {}, "tpm_limit": null,
+            "rpm_limit": null, "max_parallel_requests": null, "blocked": false,
+            "expires_at": null, "created_at": 1, "updated_at": 1, "created_by": null
+        }))
+        .unwrap();
+        store
+            .insert_key(&key, &backends::by_tester(Action::Created))
+            .await
+            .unwrap();
+        key.token = "new-token".into();
+        store
+            .replace_key("old-token", &key, &backends::by_tester(Action::Regenerated))
+            .await
+            .unwrap();
+        let changed = store.changed_since(0).await.unwrap();
+        assert_eq!(changed.len(), 2, "{backend}");
+        assert_eq!(changed[0].replaced_by, None);
+        assert_eq!(changed[1].object_id, "old-token");
+        assert_eq!(
+            changed[1].replaced_by.as_deref(),
+            Some("new-token"),
+            "{backend}"
+        );
+    }
+}

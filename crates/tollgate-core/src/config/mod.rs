@@ -22,6 +22,16 @@ pub use routing::{FallbackMap, GroupAlias, RoutingSettings, RoutingStrategy};
 use crate::env::Env;
 use crate::provider::{ProviderKind, ProviderSpec, WireFormat};
 
+/// How a replica keeps its in-memory copy of the store current.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreSync {
+    /// How often changes made through other replicas are read.
+    pub interval: Duration,
+    /// How long the copy may go unrefreshed (the store unreachable) before virtual keys are
+    /// refused.
+    pub max_staleness: Duration,
+}
+
 /// The validated configuration the gateway runs with.
 #[derive(Debug)]
 pub struct Config {
@@ -33,6 +43,7 @@ pub struct Config {
     /// `database_path` when unset.
     pub database_url: Option<SecretString>,
     pub database_path: PathBuf,
+    pub store_sync: StoreSync,
     /// An extra header that carries the gateway key (`general_settings.litellm_key_header_name`).
     pub key_header_name: Option<String>,
     pub max_request_body_bytes: usize,

@@ -160,6 +160,14 @@ pub struct RawTollgateSettings {
     /// config file).
     #[serde(default)]
     pub database_path: Option<Scalar>,
+    /// How often each replica reads the changes other replicas made to keys, teams, users,
+    /// organisations and end users (default 5s).
+    #[serde(default)]
+    pub store_sync_interval: Option<Scalar>,
+    /// How long keys already known keep working while the store cannot be read; after that,
+    /// virtual keys are refused with 503 until it can (default 1h).
+    #[serde(default)]
+    pub store_max_staleness: Option<Scalar>,
     /// Connect timeout for provider connections (default 10s).
     #[serde(default)]
     pub connect_timeout: Option<Scalar>,

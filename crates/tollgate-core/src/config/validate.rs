@@ -14,7 +14,7 @@ use super::raw::{RawConfig, RawDeployment, RawLitellmParams, RawModelInfo, Scala
 use super::routing;
 use super::{
     AwsCredentials, BedrockConfig, BedrockRoute, Config, ConfigError, DeploymentConfig,
-    GoogleCredentials, HealthCheckSettings, MediaSettings, ModelInfo, UpstreamSettings,
+    GoogleCredentials, HealthCheckSettings, MediaSettings, ModelInfo, StoreSync, UpstreamSettings,
     VertexConfig,
 };
 use crate::duration::{parse_duration, seconds};
@@ -24,6 +24,8 @@ use crate::wildcard::Pattern;
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
 const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+const DEFAULT_STORE_SYNC_INTERVAL: Duration = Duration::from_secs(5);
+const DEFAULT_STORE_MAX_STALENESS: Duration = Duration::from_secs(3600);
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 const DEFAULT_UPSTREAM_CLIENTS: usize = 4;
@@ -286,12 +288,40 @@ pub(super) fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigErro
             .unwrap_or(false),
     };
 
+    let store_sync = StoreSync {
+        interval: opt_duration(
+            &cx,
+            "tollgate_settings.store_sync_interval",
+            &tollgate.store_sync_interval,
+        )?
+        .unwrap_or(DEFAULT_STORE_SYNC_INTERVAL),
+        max_staleness: opt_duration(
+            &cx,
+            "tollgate_settings.store_max_staleness",
+            &tollgate.store_max_staleness,
+        )?
+        .unwrap_or(DEFAULT_STORE_MAX_STALENESS),
+    };
+    if store_sync.interval.is_zero() {
+        return Err(cx.cx.error(
+            "tollgate_settings.store_sync_interval",
+            "must be longer than zero",
+        ));
+    }
+    if store_sync.max_staleness <= store_sync.interval {
+        return Err(cx.cx.error(
+            "tollgate_settings.store_max_staleness",
+            "must be longer than store_sync_interval",
+        ));
+    }
+
     Ok(Config {
         source: file.to_path_buf(),
         deployments,
         master_key,
         database_url,
         database_path,
+        store_sync,
         key_header_name: general
             .litellm_key_header_name
             .as_ref()

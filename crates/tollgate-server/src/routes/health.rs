@@ -9,6 +9,8 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 use tollgate_core::error::GatewayError;
+use tollgate_policy::keys::now_ms;
+use tollgate_store::Backend;
 
 use crate::app::Gateway;
 use crate::error::ApiError;
@@ -43,18 +45,38 @@ pub(crate) async fn liveness() -> Json<&'static str> {
     Json("I'm alive!")
 }
 
+/// 503 while draining, and once the store has been unreadable for longer than
+/// `store_max_staleness` (virtual keys are refused then); a store that fails for less time
+/// shows as `"db": "disconnected"` while keys already known keep working.
 pub(crate) async fn readiness(State(gateway): State<Arc<Gateway>>) -> (StatusCode, Json<Value>) {
-    let draining = gateway.is_draining();
-    let status = if draining {
-        StatusCode::SERVICE_UNAVAILABLE
+    let freshness = &gateway.auth.directory.freshness;
+    let now = now_ms();
+    let (status, state) = if gateway.is_draining() {
+        (StatusCode::SERVICE_UNAVAILABLE, "draining")
+    } else if freshness.is_stale(now) {
+        (StatusCode::SERVICE_UNAVAILABLE, "store_stale")
     } else {
-        StatusCode::OK
+        (StatusCode::OK, "healthy")
     };
-    let body = json!({
-        "status": if draining { "draining" } else { "healthy" },
+    let mut body = json!({
+        "status": state,
         "db": "Not connected",
         "version": env!("CARGO_PKG_VERSION"),
         "in_flight_requests": gateway.in_flight(),
     });
+    if let Some(store) = &gateway.store {
+        body["db"] = json!(if freshness.store_reachable() {
+            "connected"
+        } else {
+            "disconnected"
+        });
+        body["store"] = json!({
+            "backend": match store.backend() {
+                Backend::Sqlite => "sqlite",
+                Backend::Postgres => "postgres",
+            },
+            "synced_seconds_ago": (now - freshness.synced_at_ms()).max(0) / 1000,
+        });
+    }
     (status, Json(body))
 }

@@ -23,9 +23,13 @@ pub struct TestGateway {
 impl TestGateway {
     /// A gateway serving `yaml` (a LiteLLM-format config).
     pub async fn start(yaml: &str) -> Self {
+        Self::start_on(yaml, test_store().await).await
+    }
+
+    /// A gateway serving `yaml` from `store` (which other gateways may share, as replicas do).
+    pub async fn start_on(yaml: &str, store: tollgate_server::Store) -> Self {
         let config =
             config::load_str(yaml, Path::new("test-config.yaml")).expect("test config is valid");
-        let store = test_store().await;
         let snapshot = store.snapshot().await.expect("the store loads");
         let gateway = Arc::new(
             Gateway::new(config, 1)
@@ -78,7 +82,8 @@ impl TestGateway {
 }
 
 /// A store of its own for each test gateway: a fresh SQLite file.
-async fn test_store() -> tollgate_server::Store {
+/// A fresh SQLite store in a file of its own.
+pub async fn test_store() -> tollgate_server::Store {
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let path = std::env::temp_dir().join(format!(
         "tollgate-gateway-test-{}-{}.db",

@@ -18,6 +18,7 @@ mod keys;
 mod limits;
 mod media;
 mod models_health;
+mod replicas;
 mod responses;
 mod routing;
 mod shutdown;

@@ -1,0 +1,60 @@
+//! Keeps this replica's directory (keys, teams, users, organisations, end users) current
+//! with changes made through other replicas, by reading the store's audit log as a change
+//! feed every `store_sync_interval`. While the store cannot be read, keys already known keep
+//! working until `store_max_staleness` has passed; then virtual keys are refused (see
+//! `Freshness`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::MissedTickBehavior;
+use tollgate_policy::keys::now_ms;
+
+use crate::app::Gateway;
+
+/// How far back each round reads again: changes are logged with the writer's clock before
+/// their transaction commits, so one may become visible with a time slightly in the past.
+const OVERLAP_MS: i64 = 30_000;
+
+/// The longest one round may take before it counts as failed.
+const ROUND_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub(crate) async fn run(gateway: Arc<Gateway>) {
+    let Some(store) = gateway.store.clone() else {
+        return;
+    };
+    let directory = &gateway.auth.directory;
+    let mut ticker = tokio::time::interval(gateway.store_sync.interval);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    ticker.tick().await;
+    let mut failing = false;
+    loop {
+        ticker.tick().await;
+        let started = now_ms();
+        let since = directory.freshness.synced_at_ms() - OVERLAP_MS;
+        let round = tokio::time::timeout(ROUND_TIMEOUT, directory.catch_up(&store, since)).await;
+        match round {
+            Ok(Ok(_)) => {
+                directory.freshness.synced(started);
+                if failing {
+                    tracing::info!("the store answers again; keys are current");
+                    failing = false;
+                }
+            }
+            failed => {
+                directory.freshness.sync_failed();
+                if !failing {
+                    match failed {
+                        Ok(Err(err)) => {
+                            tracing::warn!(error = %err, "cannot read the store; serving the keys already known")
+                        }
+                        _ => tracing::warn!(
+                            "the store did not answer within {ROUND_TIMEOUT:?}; serving the keys already known"
+                        ),
+                    }
+                    failing = true;
+                }
+            }
+        }
+    }
+}
