@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod check_config;
+mod manage;
 mod workers;
 
 use std::path::PathBuf;
@@ -43,6 +44,27 @@ enum Command {
         /// The config file (LiteLLM's config.yaml format).
         file: PathBuf,
     },
+    /// Manage virtual keys of a running gateway.
+    Keys {
+        #[command(flatten)]
+        connection: manage::Connection,
+        #[command(subcommand)]
+        command: manage::KeyCommand,
+    },
+    /// Manage teams of a running gateway.
+    Teams {
+        #[command(flatten)]
+        connection: manage::Connection,
+        #[command(subcommand)]
+        command: manage::TeamCommand,
+    },
+    /// Manage users of a running gateway.
+    Users {
+        #[command(flatten)]
+        connection: manage::Connection,
+        #[command(subcommand)]
+        command: manage::UserCommand,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -79,6 +101,18 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::CheckConfig { file }) => check_config::run(&file),
+        Some(Command::Keys {
+            connection,
+            command,
+        }) => manage::keys(connection, command),
+        Some(Command::Teams {
+            connection,
+            command,
+        }) => manage::teams(connection, command),
+        Some(Command::Users {
+            connection,
+            command,
+        }) => manage::users(connection, command),
         Some(Command::Serve(args)) => serve(args),
         None => serve(cli.serve),
     }

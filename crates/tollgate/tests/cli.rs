@@ -247,3 +247,119 @@ fn a_port_already_in_use_is_an_error_not_a_shared_port() {
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(stderr.contains("cannot listen on"), "{stderr}");
 }
+
+/// `tollgate <args>` against the gateway at `address` with the master key: stdout, or the
+/// failure's stderr.
+fn manage(address: &str, args: &[&str]) -> Result<String, String> {
+    let output = tollgate()
+        .args(args)
+        .env("TOLLGATE_URL", format!("http://{address}"))
+        .env("TOLLGATE_API_KEY", "sk-cli-master")
+        .output()
+        .unwrap();
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    if output.status.success() {
+        Ok(text(&output.stdout))
+    } else {
+        Err(text(&output.stderr))
+    }
+}
+
+#[test]
+fn keys_teams_and_users_are_managed_from_the_command_line() {
+    let config = write_config(
+        "manage",
+        &format!("{ECHO_MODELS}general_settings:\n  master_key: sk-cli-master\n"),
+    );
+    let mut served = Served::start(&config, &["--log-format", "json"]);
+    let listening: serde_json::Value =
+        serde_json::from_str(&served.wait_for("tollgate listening")).unwrap();
+    let address = listening["address"].as_str().unwrap().to_owned();
+
+    let team = manage(
+        &address,
+        &[
+            "teams", "create", "--id", "red", "--models", "echo", "--rpm", "60",
+        ],
+    )
+    .unwrap();
+    assert!(team.contains("team_id") && team.contains("red"), "{team}");
+    manage(
+        &address,
+        &["teams", "add-member", "red", "ann", "--role", "admin"],
+    )
+    .unwrap();
+
+    // Scripts read --json; the key is there once.
+    let created: serde_json::Value = serde_json::from_str(
+        &manage(
+            &address,
+            &[
+                "keys", "create", "--alias", "ci", "--team", "red", "--user", "ann", "--json",
+            ],
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let key = created["key"].as_str().unwrap().to_owned();
+    let token = created["token"].as_str().unwrap().to_owned();
+    assert!(key.starts_with("sk-"));
+
+    // People read tables.
+    let listed = manage(&address, &["keys", "list", "--team", "red"]).unwrap();
+    let lines: Vec<&str> = listed.lines().collect();
+    assert!(
+        lines[0].starts_with("TOKEN") && lines[0].contains("ALIAS"),
+        "{listed}"
+    );
+    assert!(
+        lines[1].starts_with(&token) && lines[1].contains(" ci "),
+        "{listed}"
+    );
+    assert!(
+        lines[1].contains("red") && lines[1].contains("ann"),
+        "{listed}"
+    );
+    assert_eq!(lines[2], "(1 of 1)");
+    let info = manage(&address, &["keys", "info", &key]).unwrap();
+    assert!(
+        info.lines()
+            .any(|line| line.starts_with("key_alias") && line.ends_with("ci")),
+        "{info}"
+    );
+    assert!(!info.contains(&key), "the key itself is never shown again");
+
+    manage(&address, &["keys", "block", &token]).unwrap();
+    let blocked = manage(&address, &["keys", "info", &token, "--json"]).unwrap();
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&blocked).unwrap()["info"]["blocked"],
+        true
+    );
+
+    let teams = manage(&address, &["teams", "list"]).unwrap();
+    assert!(teams.lines().nth(1).unwrap().starts_with("red"), "{teams}");
+    let users = manage(&address, &["users", "list"]).unwrap();
+    assert!(
+        users
+            .lines()
+            .any(|line| line.starts_with("ann") && line.contains("red")),
+        "{users}"
+    );
+
+    // Refusals come back in the API's words, with a failing exit status.
+    let err = manage(&address, &["teams", "info", "blue"]).unwrap_err();
+    assert!(
+        err.contains("404") && err.contains("No team `blue` exists."),
+        "{err}"
+    );
+    let err = manage(&address, &["keys", "create", "--team", "blue"]).unwrap_err();
+    assert!(
+        err.contains("400") && err.contains("param: team_id"),
+        "{err}"
+    );
+
+    let deleted = manage(&address, &["teams", "delete", "red", "--json"]).unwrap();
+    let deleted: serde_json::Value = serde_json::from_str(&deleted).unwrap();
+    assert_eq!(deleted["deleted_keys"], serde_json::json!([token]));
+    assert_eq!(served.terminate(), 0);
+}
