@@ -231,8 +231,13 @@ impl Directory {
     /// Takes in the changes the store logged at or after `since_ms` (made through other
     /// replicas, or this one): each changed record is read again and put in, or dropped when
     /// the store no longer has it. Reading the record rather than replaying the change makes
-    /// this idempotent, so overlapping windows are harmless.
-    pub async fn catch_up(&self, store: &Store, since_ms: i64) -> Result<usize, StoreError> {
+    /// this idempotent, so overlapping windows are harmless. Returns the changed records of
+    /// the tables it does not hold (table, id), for their keepers.
+    pub async fn catch_up(
+        &self,
+        store: &Store,
+        since_ms: i64,
+    ) -> Result<Vec<(String, String)>, StoreError> {
         let mut latest: HashMap<(String, String), i64> = HashMap::new();
         for change in store.changed_since(since_ms).await? {
             for id in std::iter::once(change.object_id).chain(change.replaced_by) {
@@ -240,6 +245,7 @@ impl Directory {
                 *at = (*at).max(change.at);
             }
         }
+        let mut others = Vec::new();
         for ((table, id), at) in &latest {
             match table.as_str() {
                 KEYS_TABLE => match store.key(id).await? {
@@ -252,10 +258,10 @@ impl Directory {
                     self.refresh::<OrganizationRecord>(store, id, *at).await?
                 }
                 CustomerRecord::TABLE => self.refresh::<CustomerRecord>(store, id, *at).await?,
-                _ => {} // kept elsewhere
+                _ => others.push((table.clone(), id.clone())),
             }
         }
-        Ok(latest.len())
+        Ok(others)
     }
 
     async fn refresh<E: Listed>(&self, store: &Store, id: &str, at: i64) -> Result<(), StoreError> {

@@ -15,7 +15,9 @@ mod strategy;
 use std::collections::HashMap;
 use std::ops::Deref;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+
+use arc_swap::ArcSwap;
 use std::time::Duration;
 
 use http::HeaderValue;
@@ -141,6 +143,14 @@ impl ModelGroup {
         &self.members[0].deployment
     }
 
+    /// The same group with other members (the kept ones with their state), still knowing
+    /// when the last cooldown ends.
+    fn succeeded_by(&self, members: Vec<Arc<Member>>) -> ModelGroup {
+        let group = ModelGroup::new(self.name.clone(), self.pattern.clone(), members);
+        group.note_cooldown(self.cooling_until.load(Ordering::Relaxed));
+        group
+    }
+
     fn note_cooldown(&self, until_ms: u64) {
         self.cooling_until.fetch_max(until_ms, Ordering::Relaxed);
     }
@@ -199,12 +209,22 @@ struct Wildcard {
 /// deployments' state starts afresh if it is asked for again).
 const MAX_MADE_GROUPS: usize = 1024;
 
+/// The named groups at one moment. Deployments added or removed at run time (through the
+/// management API) make a new one; requests hold on to the one they started with.
+#[derive(Debug, Default)]
+struct Groups {
+    by_name: HashMap<String, Arc<ModelGroup>>,
+    /// Group names in config order (then in the order they were added), for listing.
+    order: Vec<String>,
+}
+
 /// Every model group, by the name clients send, with the routing settings.
 #[derive(Debug, Default)]
 pub struct Router {
-    groups: HashMap<String, Arc<ModelGroup>>,
-    /// Group names in config order, for listing.
-    order: Vec<String>,
+    /// Read on every request without a lock; swapped whole when deployments change.
+    groups: ArcSwap<Groups>,
+    /// Serialises changes to `groups` (management calls, never requests).
+    changing: Mutex<()>,
     aliases: HashMap<String, GroupAlias>,
     /// Most specific first.
     wildcards: Vec<Wildcard>,
@@ -254,8 +274,11 @@ impl Router {
         // A stable sort: among equally specific patterns, config order decides.
         wildcards.sort_by_key(|wildcard| wildcard.pattern.specificity());
         Router {
-            groups,
-            order,
+            groups: ArcSwap::from_pointee(Groups {
+                by_name: groups,
+                order,
+            }),
+            changing: Mutex::new(()),
             aliases: settings.aliases.clone(),
             wildcards,
             made: RwLock::default(),
@@ -282,17 +305,84 @@ impl Router {
     /// The group serving `model`: by its name, through `model_group_alias`, or made from the
     /// most specific wildcard matching it.
     pub fn group(&self, model: &str) -> Option<Arc<ModelGroup>> {
-        if let Some(group) = self.groups.get(model) {
+        let groups = self.groups.load();
+        if let Some(group) = groups.by_name.get(model) {
             return Some(group.clone());
         }
         let target = match self.aliases.get(model) {
             Some(alias) => alias.group.as_str(),
             None => model,
         };
-        if let Some(group) = self.groups.get(target) {
+        if let Some(group) = groups.by_name.get(target) {
             return Some(group.clone());
         }
         self.made_group(target)
+    }
+
+    /// Adds a deployment to the group of its `model_name` (made when there is none); the
+    /// group's other deployments keep their state. `false` when a deployment with its id is
+    /// already here, or its name is a wildcard (wildcards come from the config file).
+    pub fn add(&self, deployment: Deployment) -> bool {
+        self.change(|groups| {
+            if find_member(groups, &deployment.config.id).is_some() {
+                return None;
+            }
+            self.with(groups, deployment)
+        })
+    }
+
+    /// Puts `deployment` in place of the one with its id (which may be in another group);
+    /// `false` when there is none, or its name is a wildcard.
+    pub fn replace(&self, deployment: Deployment) -> bool {
+        self.change(|groups| {
+            let without = without(groups, &deployment.config.id)?;
+            self.with(&without, deployment)
+        })
+    }
+
+    /// Removes the deployment with this id (its group too when it was the last); `false`
+    /// when there is none.
+    pub fn remove(&self, id: &str) -> bool {
+        self.change(|groups| without(groups, id))
+    }
+
+    /// Swaps in the groups `next` makes of the current ones, if it makes any. Requests under
+    /// way keep the groups they started with.
+    fn change(&self, next: impl FnOnce(&Groups) -> Option<Groups>) -> bool {
+        let _changing = self.changing.lock().unwrap_or_else(|p| p.into_inner());
+        match next(&self.groups.load()) {
+            Some(next) => {
+                self.groups.store(Arc::new(next));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// `groups` with `deployment` joined to its group.
+    fn with(&self, groups: &Groups, deployment: Deployment) -> Option<Groups> {
+        if Pattern::new(&deployment.config.model_name).is_some() {
+            return None;
+        }
+        let name = deployment.config.model_name.clone();
+        let mut next = Groups {
+            by_name: groups.by_name.clone(),
+            order: groups.order.clone(),
+        };
+        let group = match groups.by_name.get(&name) {
+            Some(group) => {
+                let share_of = share_reader(group.first());
+                let mut members = group.members.clone();
+                members.push(Arc::new(Member::new(deployment, share_of, &self.settings)));
+                group.succeeded_by(members)
+            }
+            None => {
+                next.order.push(name.clone());
+                group_of(name.clone(), None, vec![deployment], &self.settings)
+            }
+        };
+        next.by_name.insert(name, Arc::new(group));
+        Some(next)
     }
 
     /// The wildcard `model_name` that serves `model`, when no configured name does.
@@ -390,11 +480,8 @@ impl Router {
     }
 
     /// The deployment with this id (`model_info.id`), in whichever group.
-    pub fn deployment(&self, id: &str) -> Option<&Arc<Member>> {
-        self.groups
-            .values()
-            .flat_map(|group| group.members.iter())
-            .find(|member| member.config.id == id)
+    pub fn deployment(&self, id: &str) -> Option<Arc<Member>> {
+        find_member(&self.groups.load(), id).map(|(_, member)| member)
     }
 
     /// A failed health probe of `member`, a deployment of `group`: cools it down as a failing
@@ -417,23 +504,65 @@ impl Router {
     }
 
     /// Groups in config order.
-    pub fn groups(&self) -> impl Iterator<Item = &ModelGroup> {
-        self.order
+    pub fn groups(&self) -> Vec<Arc<ModelGroup>> {
+        let groups = self.groups.load();
+        groups
+            .order
             .iter()
-            .filter_map(|name| self.groups.get(name).map(|group| &**group))
+            .filter_map(|name| groups.by_name.get(name).cloned())
+            .collect()
     }
 
     /// Aliases shown in `/v1/models` (those not `hidden`), with the group each serves.
-    pub fn listed_aliases(&self) -> impl Iterator<Item = (&str, &ModelGroup)> {
+    pub fn listed_aliases(&self) -> Vec<(&str, Arc<ModelGroup>)> {
+        let groups = self.groups.load();
         let mut aliases: Vec<_> = self
             .aliases
             .iter()
             .filter(|(_, alias)| !alias.hidden)
-            .filter_map(|(name, alias)| Some((name.as_str(), &**self.groups.get(&alias.group)?)))
+            .filter_map(|(name, alias)| {
+                Some((name.as_str(), groups.by_name.get(&alias.group)?.clone()))
+            })
             .collect();
         aliases.sort_by_key(|(name, _)| *name);
-        aliases.into_iter()
+        aliases
     }
+}
+
+/// `groups` without the deployment with this id (and without its group, if it was the
+/// last); `None` when there is no such deployment.
+fn without(groups: &Groups, id: &str) -> Option<Groups> {
+    let (name, _) = find_member(groups, id)?;
+    let mut next = Groups {
+        by_name: groups.by_name.clone(),
+        order: groups.order.clone(),
+    };
+    let group = &groups.by_name[&name];
+    let members: Vec<_> = group
+        .members
+        .iter()
+        .filter(|member| member.config.id != id)
+        .cloned()
+        .collect();
+    if members.is_empty() {
+        next.by_name.remove(&name);
+        next.order.retain(|listed| *listed != name);
+    } else {
+        next.by_name
+            .insert(name, Arc::new(group.succeeded_by(members)));
+    }
+    Some(next)
+}
+
+/// The group name and member with deployment id `id`.
+fn find_member(groups: &Groups, id: &str) -> Option<(String, Arc<Member>)> {
+    groups.by_name.values().find_map(|group| {
+        group
+            .members
+            .iter()
+            .find(|member| member.config.id == id)
+            .map(|member| (group.name.clone(), member.clone()))
+    })
 }
 
 /// A group of `deployments` (at least one), shares read as simple-shuffle reads them.
@@ -483,13 +612,21 @@ mod tests {
 
     fn router(yaml: &str) -> Router {
         let config = config::load_str(yaml, Path::new("test.yaml")).unwrap();
+        Router::new(router_deployments(yaml), config.routing)
+    }
+
+    fn router_deployments(yaml: &str) -> Vec<Deployment> {
+        let config = config::load_str(yaml, Path::new("test.yaml")).unwrap();
         let pool = ClientPool::new(&config.upstream, 1, &config.source).unwrap();
-        let deployments = config
+        config
             .deployments
             .into_iter()
             .enumerate()
-            .map(|(index, d)| Deployment::build(d, index, &pool, Path::new("test.yaml")).unwrap());
-        Router::new(deployments, config.routing)
+            .map(|(index, d)| {
+                let entry = format!("model_list[{index}]");
+                Deployment::build(d, &entry, &pool, Path::new("test.yaml")).unwrap()
+            })
+            .collect()
     }
 
     fn first_pick(router: &Router, model: &str) -> String {
@@ -830,6 +967,62 @@ router_settings: {routing_strategy: usage-based-routing-v2}",
     }
 
     #[test]
+    fn deployments_join_and_leave_groups_at_run_time_keeping_the_others_state() {
+        let router = router(
+            "model_list:
+  - {model_name: m, litellm_params: {model: mock/a}, model_info: {id: a}}",
+        );
+        let extra = |yaml: &str| {
+            let mut built = router_deployments(yaml);
+            built.remove(0)
+        };
+        let mut plan = router.plan("m", None).unwrap();
+        let held = plan.next_attempt().unwrap();
+        assert!(router.add(extra(
+            "model_list:\n  - {model_name: m, litellm_params: {model: mock/b}, model_info: {id: b}}"
+        )));
+        assert_eq!(
+            router.deployment("a").unwrap().state.in_flight(),
+            1,
+            "a kept its state"
+        );
+        let picked = counts(&router, "m", 200);
+        assert!(
+            picked.contains_key("a") && picked.contains_key("b"),
+            "{picked:?}"
+        );
+        assert!(!router.add(extra(
+            "model_list:\n  - {model_name: m, litellm_params: {model: mock/c}, model_info: {id: b}}"
+        )), "ids stay unique");
+
+        // A new group, listed after the configured ones.
+        assert!(router.add(extra(
+            "model_list:\n  - {model_name: n, litellm_params: {model: mock/c}, model_info: {id: c}}"
+        )));
+        let names: Vec<_> = router.groups().iter().map(|g| g.name.clone()).collect();
+        assert_eq!(names, ["m", "n"]);
+
+        // Moved to another group, then removed: the emptied group goes.
+        assert!(router.replace(extra(
+            "model_list:\n  - {model_name: m, litellm_params: {model: mock/c}, model_info: {id: c}}"
+        )));
+        assert!(router.group("n").is_none());
+        assert_eq!(router.group("m").unwrap().len(), 3);
+        assert!(router.remove("a") && !router.remove("a"));
+        drop(held);
+        assert_eq!(
+            counts(&router, "m", 50)
+                .keys()
+                .filter(|id| *id == "a")
+                .count(),
+            0
+        );
+        assert!(!router.add(extra(
+            "model_list:\n  - {model_name: \"w/*\", litellm_params: {model: mock/w}, model_info: {id: w}}"
+        )), "wildcards come from the config file");
+    }
+
+    #[test]
     fn aliases_and_request_fallbacks_resolve_to_groups() {
         let router = router(
             "model_list:
@@ -840,7 +1033,11 @@ router_settings:
         );
         assert_eq!(first_pick(&router, "gpt-4"), "a");
         assert_eq!(first_pick(&router, "secret"), "b");
-        let listed: Vec<&str> = router.listed_aliases().map(|(name, _)| name).collect();
+        let listed: Vec<&str> = router
+            .listed_aliases()
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
         assert_eq!(listed, ["gpt-4"]);
 
         let err = router.plan("m", Some(vec!["nope".into()])).unwrap_err();
@@ -861,7 +1058,11 @@ router_settings:
         assert_eq!(err.status.as_u16(), 404);
         assert!(err.message.contains("`nope`"));
         assert_eq!(
-            router.groups().map(|g| g.name.as_str()).collect::<Vec<_>>(),
+            router
+                .groups()
+                .iter()
+                .map(|g| g.name.clone())
+                .collect::<Vec<_>>(),
             ["m"]
         );
     }

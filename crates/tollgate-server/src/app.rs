@@ -24,6 +24,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use arc_swap::ArcSwap;
 use axum::Router as HttpRouter;
 use axum::extract::{Request, State};
 use axum::http::HeaderName;
@@ -48,12 +49,17 @@ use crate::error::ApiError;
 use crate::pipeline;
 use crate::request_context::request_context;
 use crate::responses::{self, ResponseStore};
-use crate::routes::{audit, customers, health, keys, models, organizations, teams, users};
+use crate::routes::{
+    audit, customers, deployments, health, keys, models, organizations, teams, users,
+};
+use crate::runtime_models::RuntimeModels;
 
 /// Everything a request needs, built once from the config.
 #[derive(Debug)]
 pub struct Gateway {
     pub(crate) router: Router,
+    /// Deployments added through the management API.
+    pub(crate) runtime_models: RuntimeModels,
     pub(crate) auth: Authenticator,
     /// Rate limits of keys, users, teams, team members and end users.
     pub(crate) limits: RateLimiter,
@@ -61,7 +67,8 @@ pub struct Gateway {
     pub(crate) store: Option<Store>,
     pub(crate) store_sync: StoreSync,
     pub(crate) max_request_body_bytes: usize,
-    pub(crate) models: ModelCatalog,
+    /// Swapped whole when deployments are added or removed at run time.
+    pub(crate) models: ArcSwap<ModelCatalog>,
     /// Fetches image URLs for providers that need the bytes inline.
     pub(crate) media: MediaFetcher,
     /// Responses API responses, for retrieval and `previous_response_id`.
@@ -75,7 +82,7 @@ pub struct Gateway {
     in_flight: AtomicUsize,
 }
 
-/// `/v1/models` bodies, rendered once at start-up.
+/// `/v1/models` bodies, rendered at start-up and again when deployments change.
 #[derive(Debug)]
 pub(crate) struct ModelCatalog {
     /// When the catalogue was made (the models' `created`).
@@ -109,13 +116,23 @@ impl Gateway {
             .deployments
             .into_iter()
             .enumerate()
-            .map(|(index, deployment)| Deployment::build(deployment, index, &pool, &config.source))
+            .map(|(index, deployment)| {
+                let entry = format!("model_list[{index}]");
+                Deployment::build(deployment, &entry, &pool, &config.source)
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let router = Router::new(deployments, config.routing.clone());
-        let models = ModelCatalog::new(&router);
+        let models = ArcSwap::from_pointee(ModelCatalog::new(&router));
         let media = pool.media_fetcher(&config.media);
+        let runtime_models = RuntimeModels::new(
+            config.deployment_reader,
+            pool,
+            &config.env,
+            config.master_key.as_ref(),
+        );
         Ok(Gateway {
             router,
+            runtime_models,
             auth,
             limits: RateLimiter::default(),
             store: None,
@@ -149,7 +166,21 @@ impl Gateway {
 
     /// Serves the management API from `store`, and what it holds (`snapshot`, read from it
     /// at start-up) from memory.
-    pub fn with_store(mut self, store: Store, snapshot: Snapshot) -> Self {
+    pub fn with_store(mut self, store: Store, mut snapshot: Snapshot) -> Self {
+        for record in std::mem::take(&mut snapshot.models) {
+            let served = match self.runtime_models.build(&record) {
+                Ok(deployment) => self
+                    .runtime_models
+                    .serve(&self, deployment, record.updated_at),
+                Err(err) => {
+                    tracing::error!(model_id = %record.model_id, reason = %err, "a stored deployment cannot serve; skipped");
+                    continue;
+                }
+            };
+            if !served {
+                tracing::error!(model_id = %record.model_id, "a stored deployment's id or name clashes with the config file's; skipped");
+            }
+        }
         self.auth.directory.load(snapshot);
         self.auth
             .directory
@@ -199,15 +230,16 @@ impl Gateway {
 }
 
 impl ModelCatalog {
-    fn new(router: &Router) -> Self {
+    pub(crate) fn new(router: &Router) -> Self {
         let created = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
         // Groups, then the aliases not marked `hidden`.
-        let entries: Vec<Model> = router
-            .groups()
-            .map(|group| (group.name.as_str(), group))
+        let groups = router.groups();
+        let entries: Vec<Model> = groups
+            .iter()
+            .map(|group| (group.name.as_str(), group.clone()))
             .chain(router.listed_aliases())
             .map(|(name, group)| Model {
                 id: name.to_owned(),
@@ -284,6 +316,11 @@ pub fn app(gateway: Arc<Gateway>) -> HttpRouter {
         .route("/key/info", get(keys::info))
         .route("/key/list", get(keys::list))
         .route("/audit", get(audit::list))
+        .route("/model/new", post(deployments::new))
+        .route("/model/update", post(deployments::update))
+        .route("/model/delete", post(deployments::delete))
+        .route("/model/info", get(deployments::info))
+        .route("/v1/model/info", get(deployments::info))
         .route("/audit/{id}", get(audit::info))
         .route("/key/update", post(keys::update))
         .route("/key/delete", post(keys::delete))

@@ -19,25 +19,32 @@ use crate::app::Gateway;
 use crate::pipeline;
 
 /// One deployment's probe.
-pub(crate) struct Probed<'g> {
-    group: &'g ModelGroup,
-    member: &'g Arc<Member>,
+pub(crate) struct Probed {
+    group: Arc<ModelGroup>,
+    member: Arc<Member>,
     result: Result<Duration, GatewayError>,
 }
 
 /// Probes every deployment (of the group serving `model`, if given) at once. Deployments of
 /// wildcard names are not probed: they serve no model until one is asked for.
-pub(crate) async fn check<'g>(gateway: &'g Arc<Gateway>, model: Option<&str>) -> Vec<Probed<'g>> {
+pub(crate) async fn check(gateway: &Arc<Gateway>, model: Option<&str>) -> Vec<Probed> {
     let probes = gateway
         .router
         .groups()
+        .into_iter()
         .filter(|group| model.is_none_or(|model| group.name == model))
-        .flat_map(|group| group.members.iter().map(move |member| (group, member)))
+        .flat_map(|group| {
+            let members = group.members.clone();
+            members
+                .into_iter()
+                .map(move |member| (group.clone(), member))
+        })
         .map(|(group, member)| async move {
+            let result = probe(gateway, &group, &member).await;
             Probed {
                 group,
                 member,
-                result: probe(gateway, group, member).await,
+                result,
             }
         });
     join_all(probes).await
@@ -75,7 +82,7 @@ async fn probe(
 
 /// LiteLLM's `/health` body: the deployments that answered and those that did not, with the
 /// error (provider keys are masked in provider errors before they get here).
-pub(crate) fn report(probes: &[Probed<'_>]) -> Value {
+pub(crate) fn report(probes: &[Probed]) -> Value {
     let mut healthy = Vec::new();
     let mut unhealthy = Vec::new();
     for probed in probes {
@@ -119,7 +126,7 @@ pub(crate) async fn run_in_background(gateway: Arc<Gateway>, interval: Duration)
             let Err(err) = &probed.result else { continue };
             let cooldown = gateway
                 .router
-                .probe_failed(probed.group, probed.member, err);
+                .probe_failed(&probed.group, &probed.member, err);
             tracing::warn!(
                 deployment = %probed.member.config.id,
                 model_group = %probed.group.name,

@@ -13,6 +13,7 @@ mod pipeline;
 mod request_context;
 mod responses;
 mod routes;
+mod runtime_models;
 mod serve;
 mod store_sync;
 mod stream;

@@ -331,7 +331,7 @@ async fn forward(
     let deadline = tokio::time::Instant::now() + deployment.config.timeout;
     let body = upstream.body.collect_until(deadline).await?;
     if !status.is_success() {
-        return Err(crate::exchange::provider_error(deployment, status, &body).into());
+        return Err(crate::exchange::provider_error(&deployment, status, &body).into());
     }
     if method == Method::DELETE {
         gateway.responses.remove(path);

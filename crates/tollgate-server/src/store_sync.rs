@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use tokio::time::MissedTickBehavior;
 use tollgate_policy::keys::now_ms;
+use tollgate_store::{Entity, ModelRecord, Store, StoreError};
 
 use crate::app::Gateway;
 
@@ -18,6 +19,32 @@ const OVERLAP_MS: i64 = 30_000;
 
 /// The longest one round may take before it counts as failed.
 const ROUND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One round: the directory's records, then the deployments added at run time.
+async fn catch_up(gateway: &Gateway, store: &Store, since: i64) -> Result<(), StoreError> {
+    let others = gateway.auth.directory.catch_up(store, since).await?;
+    let models = &gateway.runtime_models;
+    for (table, id) in others {
+        if table != ModelRecord::TABLE {
+            continue;
+        }
+        match store.get::<ModelRecord>(&id).await? {
+            Some(record) if models.is_current(&id, record.updated_at) => {}
+            Some(record) => match models.build(&record) {
+                Ok(deployment) => {
+                    if !models.serve(gateway, deployment, record.updated_at) {
+                        tracing::error!(model_id = %id, "a stored deployment's id or name clashes with the config file's; skipped");
+                    }
+                }
+                Err(err) => {
+                    tracing::error!(model_id = %id, reason = %err, "a stored deployment cannot serve; skipped")
+                }
+            },
+            None => models.withdraw(gateway, &id),
+        }
+    }
+    Ok(())
+}
 
 pub(crate) async fn run(gateway: Arc<Gateway>) {
     let Some(store) = gateway.store.clone() else {
@@ -32,9 +59,9 @@ pub(crate) async fn run(gateway: Arc<Gateway>) {
         ticker.tick().await;
         let started = now_ms();
         let since = directory.freshness.synced_at_ms() - OVERLAP_MS;
-        let round = tokio::time::timeout(ROUND_TIMEOUT, directory.catch_up(&store, since)).await;
+        let round = tokio::time::timeout(ROUND_TIMEOUT, catch_up(&gateway, &store, since)).await;
         match round {
-            Ok(Ok(_)) => {
+            Ok(Ok(())) => {
                 directory.freshness.synced(started);
                 if failing {
                     tracing::info!("the store answers again; keys are current");

@@ -8,6 +8,7 @@ use serde_json::Value;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use crate::secrets::SECRET_FIELDS;
 use crate::{Store, StoreError};
 
 /// Who is changing the store.
@@ -115,18 +116,6 @@ pub struct Changed {
     /// new token).
     pub replaced_by: Option<String>,
 }
-
-/// Fields whose values never reach the audit log.
-const SECRET_FIELDS: &[&str] = &[
-    "api_key",
-    "aws_access_key_id",
-    "aws_secret_access_key",
-    "aws_session_token",
-    "vertex_credentials",
-    "password",
-    "client_secret",
-    "master_key",
-];
 
 /// `value` with every secret field's value replaced, at any depth.
 pub fn masked(mut value: Value) -> Value {

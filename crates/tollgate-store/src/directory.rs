@@ -170,6 +170,22 @@ pub struct CustomerRecord {
     pub updated_at: i64,
 }
 
+/// A deployment added through the management API, in LiteLLM's shape. Secret fields of
+/// `litellm_params` are stored sealed (see `SecretBox`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelRecord {
+    /// `model_info.id`.
+    pub model_id: String,
+    pub model_name: String,
+    pub litellm_params: Map<String, Value>,
+    #[serde(default)]
+    pub model_info: Map<String, Value>,
+    #[serde(default)]
+    pub created_by: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
 macro_rules! entity {
     ($record:ty, $table:literal, $name:literal, $id:ident $(, models: $models:ident)?) => {
         impl Entity for $record {
@@ -201,6 +217,7 @@ entity!(
     models: models
 );
 entity!(CustomerRecord, "tollgate_customers", "end user", user_id);
+entity!(ModelRecord, "tollgate_models", "model", model_id);
 
 /// Everything the store holds, as the gateway loads it at start-up.
 #[derive(Debug, Default)]
@@ -210,6 +227,7 @@ pub struct Snapshot {
     pub users: Vec<UserRecord>,
     pub organizations: Vec<OrganizationRecord>,
     pub customers: Vec<CustomerRecord>,
+    pub models: Vec<ModelRecord>,
 }
 
 impl Store {
@@ -220,6 +238,7 @@ impl Store {
             users: self.all().await?,
             organizations: self.all().await?,
             customers: self.all().await?,
+            models: self.all().await?,
         })
     }
 

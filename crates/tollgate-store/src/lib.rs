@@ -8,6 +8,7 @@
 mod audit;
 mod directory;
 mod keys;
+mod secrets;
 
 use std::time::Duration;
 
@@ -17,10 +18,11 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 
 pub use audit::{Action, Actor, AuditFilter, AuditPage, AuditRecord, Change, Changed, masked};
 pub use directory::{
-    CustomerRecord, Entity, MemberRole, OrganizationRecord, Snapshot, TeamMember, TeamRecord,
-    UserRecord, UserRole,
+    CustomerRecord, Entity, MemberRole, ModelRecord, OrganizationRecord, Snapshot, TeamMember,
+    TeamRecord, UserRecord, UserRole,
 };
 pub use keys::{KeyFilter, KeyPage, KeyRecord, TABLE as KEYS_TABLE};
+pub use secrets::{SECRET_FIELDS, SealError, SecretBox};
 
 /// The schema's versions, in order, embedded in the binary. Forward-only: a released file is
 /// never edited (sqlx refuses a changed checksum), a change is a new file.
@@ -39,6 +41,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         3,
         "audit log",
         include_str!("../migrations/0003_audit_log.sql"),
+    ),
+    (
+        4,
+        "deployments added at run time",
+        include_str!("../migrations/0004_models.sql"),
     ),
 ];
 

@@ -87,15 +87,18 @@ const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
 
 impl Deployment {
-    /// Resolves a deployment's URLs and headers. `index` is its position in `model_list` of
-    /// `file`, for error messages.
+    /// Resolves a deployment's URLs and headers. `entry` says where it was given, for error
+    /// messages: `model_list[3]` of `file`, or empty for one given to the management API.
     pub fn build(
         config: DeploymentConfig,
-        index: usize,
+        entry: &str,
         pool: &ClientPool,
         file: &Path,
     ) -> Result<Self, ConfigError> {
-        let field = |name: &str| format!("model_list[{index}].litellm_params.{name}");
+        let field = |name: &str| match entry {
+            "" => format!("litellm_params.{name}"),
+            entry => format!("{entry}.litellm_params.{name}"),
+        };
         let error = |name: &str, reason: String| ConfigError::new(file, field(name), reason);
         let Some(api_base) = config.api_base.clone() else {
             return Ok(Deployment {

@@ -18,6 +18,7 @@ use url::Url;
 pub use error::ConfigError;
 pub use load::{load, load_str};
 pub use routing::{FallbackMap, GroupAlias, RoutingSettings, RoutingStrategy};
+pub use validate::DeploymentReader;
 
 use crate::env::Env;
 use crate::provider::{ProviderKind, ProviderSpec, WireFormat};
@@ -44,6 +45,8 @@ pub struct Config {
     pub database_url: Option<SecretString>,
     pub database_path: PathBuf,
     pub store_sync: StoreSync,
+    /// Reads deployments added at run time as `model_list` entries are read.
+    pub deployment_reader: DeploymentReader,
     /// An extra header that carries the gateway key (`general_settings.litellm_key_header_name`).
     pub key_header_name: Option<String>,
     pub max_request_body_bytes: usize,

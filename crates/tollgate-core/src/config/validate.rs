@@ -322,6 +322,11 @@ pub(super) fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigErro
         database_url,
         database_path,
         store_sync,
+        deployment_reader: DeploymentReader {
+            file: file.to_path_buf(),
+            env: env.clone(),
+            defaults,
+        },
         key_header_name: general
             .litellm_key_header_name
             .as_ref()
@@ -345,11 +350,42 @@ pub(super) fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigErro
     })
 }
 
+#[derive(Debug, Clone)]
 struct DeploymentDefaults {
     timeout: Duration,
     stream_timeout: Option<Duration>,
     stream_idle_timeout: Option<Duration>,
     drop_params: bool,
+}
+
+/// Reads deployments given after start-up (to the management API's `/model/new`) exactly
+/// as the config file's `model_list` entries were read, with its defaults; errors name the
+/// field as the API body has it (`litellm_params.model`).
+#[derive(Debug, Clone)]
+pub struct DeploymentReader {
+    file: PathBuf,
+    env: Env,
+    defaults: DeploymentDefaults,
+}
+
+impl DeploymentReader {
+    /// The config file, which errors name.
+    pub fn file(&self) -> &Path {
+        &self.file
+    }
+
+    /// One `{model_name, litellm_params, model_info}` entry.
+    pub fn read(&self, entry: serde_json::Value) -> Result<DeploymentConfig, ConfigError> {
+        let raw: RawDeployment = serde_path_to_error::deserialize(entry).map_err(|err| {
+            ConfigError::new(&self.file, err.path().to_string(), err.inner().to_string())
+        })?;
+        let cx = Resolver {
+            cx: Context { file: &self.file },
+            env: &self.env,
+        };
+        let (deployment, _) = cx.deployment("", raw, &self.defaults)?;
+        Ok(deployment)
+    }
 }
 
 struct Context<'a> {
@@ -484,14 +520,17 @@ impl Resolver<'_> {
         defaults: &DeploymentDefaults,
     ) -> Result<(DeploymentConfig, bool), ConfigError> {
         let params = &raw.litellm_params;
-        let params_path = format!("{path}.litellm_params");
+        // `model_list[3].model_name`, or `model_name` for an entry given on its own.
+        let at = |rest: &str| match path {
+            "" => rest.to_owned(),
+            path => format!("{path}.{rest}"),
+        };
+        let params_path = at("litellm_params");
         let field = |name: &str| format!("{params_path}.{name}");
 
-        let model_name = self.text(&format!("{path}.model_name"), &raw.model_name)?;
+        let model_name = self.text(&at("model_name"), &raw.model_name)?;
         if model_name.trim().is_empty() {
-            return Err(self
-                .cx
-                .error(&format!("{path}.model_name"), "must not be empty"));
+            return Err(self.cx.error(&at("model_name"), "must not be empty"));
         }
         let model_string = self.text(&field("model"), &params.model)?;
         let custom_provider = params
@@ -699,9 +738,9 @@ impl Resolver<'_> {
         let explicit_id = raw_info
             .id
             .take()
-            .map(|value| self.text(&format!("{path}.model_info.id"), &value))
+            .map(|value| self.text(&at("model_info.id"), &value))
             .transpose()?;
-        let mut model_info = self.model_info(&format!("{path}.model_info"), raw_info)?;
+        let mut model_info = self.model_info(&at("model_info"), raw_info)?;
         // LiteLLM accepts prices in litellm_params too and copies them into model_info.
         if model_info.input_cost_per_token.is_none() {
             model_info.input_cost_per_token = params

@@ -225,7 +225,7 @@ pub(crate) fn ids_field(
 }
 
 /// The stored record with this id: 404 when there is none.
-pub(crate) async fn stored<E: Listed>(store: &Store, id: &str) -> Result<E, ApiError> {
+pub(crate) async fn stored<E: Entity>(store: &Store, id: &str) -> Result<E, ApiError> {
     store
         .get::<E>(id)
         .await

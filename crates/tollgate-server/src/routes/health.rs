@@ -27,7 +27,11 @@ pub(crate) async fn deployments(
     gateway.auth.authenticate(&headers)?;
     let model = query_param(query.as_deref(), "model");
     if let Some(model) = &model
-        && !gateway.router.groups().any(|group| &group.name == model)
+        && !gateway
+            .router
+            .groups()
+            .iter()
+            .any(|group| &group.name == model)
     {
         return Err(GatewayError::model_not_found(model).into());
     }

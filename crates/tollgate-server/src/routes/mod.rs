@@ -3,6 +3,7 @@
 pub(crate) mod admin;
 pub(crate) mod audit;
 pub(crate) mod customers;
+pub(crate) mod deployments;
 pub(crate) mod health;
 pub(crate) mod keys;
 pub(crate) mod models;

@@ -23,12 +23,12 @@ pub(crate) async fn list(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let caller = gateway.auth.authenticate(&headers)?;
+    let models = gateway.models.load();
     let Caller::Key(principal) = caller else {
-        return Ok(json(gateway.models.list.clone()));
+        return Ok(json(models.list.clone()));
     };
     // Only what this key may use.
-    let visible: Vec<&Model> = gateway
-        .models
+    let visible: Vec<&Model> = models
         .entries
         .iter()
         .filter(|model| principal.may_use(&model.id))
@@ -46,7 +46,8 @@ pub(crate) async fn retrieve(
     if !caller.may_use(&id) {
         return Err(GatewayError::model_not_found(&id).into());
     }
-    if let Some(model) = gateway.models.by_id.get(&id) {
+    let models = gateway.models.load();
+    if let Some(model) = models.by_id.get(&id) {
         return Ok(json(model.clone()));
     }
     let Some((_, deployment)) = gateway.router.wildcard_for(&id) else {
@@ -54,7 +55,7 @@ pub(crate) async fn retrieve(
     };
     let model = Model {
         object: "model".into(),
-        created: gateway.models.created,
+        created: models.created,
         owned_by: deployment.config.provider.prefix.into(),
         id,
     };

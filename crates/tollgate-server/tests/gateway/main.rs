@@ -10,6 +10,7 @@ mod bedrock;
 mod cancellation;
 mod chat;
 mod cohere;
+mod deployments;
 mod directory;
 mod embeddings_completions;
 mod errors;

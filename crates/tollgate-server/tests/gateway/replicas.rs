@@ -92,6 +92,25 @@ async fn changes_made_through_one_replica_reach_the_other() {
     })
     .await;
 
+    // Deployments too: added through A, served by B; deleted, gone from B.
+    let (status, added) = admin_post(
+        &a,
+        "/model/new",
+        json!({"model_name": "fresh", "litellm_params": {"model": "openai/gpt-4o-mini", "api_base": mock.base_url(), "api_key": "sk-provider"}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{added}");
+    eventually("the new deployment serves on B", async || {
+        chat_as(&b, MASTER_KEY, "fresh").await.0 == 200
+    })
+    .await;
+    let id = added["model_info"]["id"].as_str().unwrap();
+    admin_post(&a, "/model/delete", json!({"id": id})).await;
+    eventually("the deleted deployment leaves B", async || {
+        chat_as(&b, MASTER_KEY, "fresh").await.0 == 404
+    })
+    .await;
+
     let (status, ready) = readiness(&b).await;
     assert_eq!(status, 200);
     assert_eq!(ready["db"], "connected", "{ready}");
