@@ -4,6 +4,7 @@
 pub mod anthropic;
 pub mod bedrock;
 pub mod cohere;
+pub mod databases;
 pub mod faults;
 pub mod gemini;
 pub mod openai;

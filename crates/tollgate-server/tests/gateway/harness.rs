@@ -82,8 +82,18 @@ impl TestGateway {
 }
 
 /// A store of its own for each test gateway: a fresh SQLite file.
-/// A fresh SQLite store in a file of its own.
+/// A fresh store: a PostgreSQL schema of its own when `TOLLGATE_TEST_STORE=postgres` (how
+/// `scripts/test` runs the management tests a second time), else a SQLite file of its own.
 pub async fn test_store() -> tollgate_server::Store {
+    if std::env::var("TOLLGATE_TEST_STORE").is_ok_and(|store| store == "postgres")
+        && let Some(store) = tollgate_testkit::databases::postgres().await
+    {
+        return store;
+    }
+    sqlite_store().await
+}
+
+async fn sqlite_store() -> tollgate_server::Store {
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let path = std::env::temp_dir().join(format!(
         "tollgate-gateway-test-{}-{}.db",

@@ -39,6 +39,7 @@ async fn changes_made_through_one_replica_reach_the_other() {
     let mock = MockOpenAi::start().await;
     let yaml = config(&mock, "  store_sync_interval: 50ms\n");
     let store = test_store().await;
+    let backend = format!("{:?}", store.backend()).to_lowercase();
     let a = TestGateway::start_on(&yaml, store.clone()).await;
     let b = TestGateway::start_on(&yaml, store).await;
 
@@ -114,7 +115,7 @@ async fn changes_made_through_one_replica_reach_the_other() {
     let (status, ready) = readiness(&b).await;
     assert_eq!(status, 200);
     assert_eq!(ready["db"], "connected", "{ready}");
-    assert_eq!(ready["store"]["backend"], "sqlite");
+    assert_eq!(ready["store"]["backend"], backend.as_str());
 }
 
 #[tokio::test]

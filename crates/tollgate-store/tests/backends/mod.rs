@@ -1,13 +1,8 @@
-//! The backends every store test runs against: a fresh SQLite file, and a fresh schema in the
-//! PostgreSQL at `TOLLGATE_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/test`).
-//! Without PostgreSQL the tests say so and run on SQLite alone, unless
-//! `TOLLGATE_REQUIRE_POSTGRES=1` (set by `.ci/run`) makes its absence a failure.
+//! The backends every store test runs against (see `tollgate_testkit::databases`), and the
+//! actor their writes are logged under.
 
-use std::sync::atomic::{AtomicU32, Ordering};
-
-use sqlx::Connection;
-use sqlx::postgres::PgConnection;
-use tollgate_store::{Action, Actor, Change, Store};
+pub use tollgate_testkit::databases::all;
+use tollgate_store::{Action, Actor, Change};
 
 static TESTER: std::sync::LazyLock<Actor> = std::sync::LazyLock::new(|| Actor {
     changed_by: "tester".to_owned(),
@@ -18,86 +13,4 @@ static TESTER: std::sync::LazyLock<Actor> = std::sync::LazyLock::new(|| Actor {
 #[allow(dead_code)] // not every test file writes
 pub fn by_tester(action: Action) -> Change<'static> {
     TESTER.change(action)
-}
-
-static NEXT: AtomicU32 = AtomicU32::new(0);
-
-fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}_{}_{}_{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos()
-    )
-}
-
-pub async fn sqlite() -> Store {
-    let path = std::env::temp_dir().join(format!("{}.db", unique("tollgate_store_test")));
-    Store::connect(&Store::sqlite_url(&path))
-        .await
-        .expect("SQLite store")
-}
-
-pub async fn postgres() -> Option<Store> {
-    let base = std::env::var("TOLLGATE_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
-    let required = std::env::var("TOLLGATE_REQUIRE_POSTGRES").is_ok_and(|v| v == "1");
-    let mut admin = match PgConnection::connect(&base).await {
-        Ok(connection) => connection,
-        Err(err) if !required => {
-            eprintln!(
-                "SKIPPED on PostgreSQL: cannot connect to {base} ({err}); set TOLLGATE_TEST_POSTGRES_URL, or TOLLGATE_REQUIRE_POSTGRES=1 to fail instead"
-            );
-            return None;
-        }
-        Err(err) => {
-            panic!("PostgreSQL is required (TOLLGATE_REQUIRE_POSTGRES=1) but {base} refused: {err}")
-        }
-    };
-    drop_abandoned_schemas(&mut admin).await;
-    let schema = unique("tollgate_test");
-    sqlx::query(&format!("CREATE SCHEMA {schema}"))
-        .execute(&mut admin)
-        .await
-        .expect("create a test schema");
-    let separator = if base.contains('?') { '&' } else { '?' };
-    let url = format!("{base}{separator}options=-c%20search_path%3D{schema}");
-    Some(Store::connect(&url).await.expect("PostgreSQL store"))
-}
-
-/// Both backends (PostgreSQL when reachable), named for assertion messages.
-pub async fn all() -> Vec<(&'static str, Store)> {
-    let mut stores = vec![("sqlite", sqlite().await)];
-    if let Some(store) = postgres().await {
-        stores.push(("postgres", store));
-    }
-    stores
-}
-
-/// Drops the schemas of test processes that have ended, so test runs do not pile them up.
-/// (A process cannot drop its own at exit: its pools are still open then.)
-async fn drop_abandoned_schemas(admin: &mut PgConnection) {
-    let schemas: Vec<String> = sqlx::query_scalar(
-        "SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'tollgate\\_test\\_%'",
-    )
-    .fetch_all(&mut *admin)
-    .await
-    .unwrap_or_default();
-    for schema in schemas {
-        let pid = schema
-            .split('_')
-            .nth(2)
-            .and_then(|pid| pid.parse::<u32>().ok());
-        let running = pid.is_some_and(|pid| {
-            pid == std::process::id() || std::path::Path::new(&format!("/proc/{pid}")).exists()
-        });
-        if !running {
-            let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-                .execute(&mut *admin)
-                .await;
-        }
-    }
 }
