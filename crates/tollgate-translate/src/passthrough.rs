@@ -42,6 +42,28 @@ pub struct InspectedRequest {
 
 /// Reads and checks the fields the gateway acts on. Every other field is left for the
 /// provider to judge; a wrong one here is a 400 that names it.
+/// `metadata.user_id` of an Anthropic request, if it names one.
+fn metadata_user(metadata: RawField<'_>) -> Result<Option<String>, GatewayError> {
+    #[derive(serde::Deserialize)]
+    struct Metadata<'a> {
+        #[serde(default, borrow)]
+        user_id: Option<Cow<'a, str>>,
+    }
+    let Some(raw) = metadata.value() else {
+        return Ok(None);
+    };
+    let metadata: Metadata<'_> = serde_json::from_str(raw.get()).map_err(|_| {
+        GatewayError::invalid_param(
+            "metadata",
+            "`metadata` must be an object whose `user_id` is a string.",
+        )
+    })?;
+    Ok(metadata
+        .user_id
+        .filter(|user| !user.is_empty())
+        .map(Cow::into_owned))
+}
+
 pub fn inspect_request(endpoint: Endpoint, body: &[u8]) -> Result<InspectedRequest, GatewayError> {
     let Some(open_brace) = body.iter().position(|byte| !byte.is_ascii_whitespace()) else {
         return Err(GatewayError::invalid_request(
@@ -174,6 +196,12 @@ pub fn inspect_request(endpoint: Endpoint, body: &[u8]) -> Result<InspectedReque
                 ));
             }
         },
+    };
+
+    // Anthropic's clients name their end user in `metadata.user_id`.
+    let end_user = match (end_user, endpoint) {
+        (None, Endpoint::Messages | Endpoint::CountTokens) => metadata_user(head.metadata)?,
+        (end_user, _) => end_user,
     };
 
     Ok(InspectedRequest {

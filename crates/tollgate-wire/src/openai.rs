@@ -30,6 +30,9 @@ pub struct RequestHead<'a> {
     /// The application's end user (OpenAI's `user`), for end-user limits and blocks.
     #[serde(default, borrow)]
     pub user: RawField<'a>,
+    /// Anthropic's request `metadata`, whose `user_id` names the end user on `/v1/messages`.
+    #[serde(default, borrow)]
+    pub metadata: RawField<'a>,
 }
 
 /// `stream_options` as the gateway reads it.

@@ -25,6 +25,16 @@ use crate::routes::admin::{
 };
 use crate::routes::query_param;
 
+/// A field that was given, perhaps as `null` (`Some(None)`), as opposed to left out (`None`,
+/// by `#[serde(default)]`).
+fn given<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
 /// The fields a key is created or updated with. `None`: not given.
 #[derive(Debug, Default, Deserialize)]
 struct KeyFields {
@@ -38,9 +48,13 @@ struct KeyFields {
     organization_id: Option<String>,
     /// `30d`, `12h`, …; `null` for no expiry.
     duration: Option<String>,
-    tpm_limit: Option<u64>,
-    rpm_limit: Option<u64>,
-    max_parallel_requests: Option<u64>,
+    /// Limits: left out, keep; `null`, remove.
+    #[serde(default, deserialize_with = "given")]
+    tpm_limit: Option<Option<u64>>,
+    #[serde(default, deserialize_with = "given")]
+    rpm_limit: Option<Option<u64>>,
+    #[serde(default, deserialize_with = "given")]
+    max_parallel_requests: Option<Option<u64>>,
     metadata: Option<Map<String, Value>>,
     tags: Option<Vec<String>>,
     aliases: Option<Map<String, Value>>,
@@ -450,15 +464,14 @@ fn apply(
         })?;
         record.expires_at = Some(now + parsed.as_millis() as i64);
     }
-    if fields.tpm_limit.is_some() {
-        record.tpm_limit = limit(fields.tpm_limit, "tpm_limit")?;
+    if let Some(tpm) = fields.tpm_limit {
+        record.tpm_limit = limit(tpm, "tpm_limit")?;
     }
-    if fields.rpm_limit.is_some() {
-        record.rpm_limit = limit(fields.rpm_limit, "rpm_limit")?;
+    if let Some(rpm) = fields.rpm_limit {
+        record.rpm_limit = limit(rpm, "rpm_limit")?;
     }
-    if fields.max_parallel_requests.is_some() {
-        record.max_parallel_requests =
-            limit(fields.max_parallel_requests, "max_parallel_requests")?;
+    if let Some(parallel) = fields.max_parallel_requests {
+        record.max_parallel_requests = limit(parallel, "max_parallel_requests")?;
     }
     if let Some(metadata) = fields.metadata {
         record.metadata = metadata;

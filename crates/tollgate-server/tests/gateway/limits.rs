@@ -146,6 +146,44 @@ async fn end_users_are_limited_and_blocked_by_the_user_field() {
 }
 
 #[tokio::test]
+async fn anthropic_clients_name_their_end_user_in_metadata_user_id() {
+    let (gateway, _mock) = gateway().await;
+    admin_post(
+        &gateway,
+        "/customer/block",
+        json!({"user_ids": ["claude-user"]}),
+    )
+    .await;
+    let messages = |metadata: serde_json::Value| {
+        gateway
+            .post("/v1/messages")
+            .json(&json!({"model": "gpt", "max_tokens": 16, "metadata": metadata, "messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+    };
+    let refused = messages(json!({"user_id": "claude-user"})).await.unwrap();
+    assert_eq!(refused.status(), 403);
+    let body: serde_json::Value = refused.json().await.unwrap();
+    // In Anthropic's error shape, as /v1/messages answers.
+    assert_eq!(body["type"], "error", "{body}");
+    assert_eq!(body["error"]["type"], "permission_error");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("claude-user")
+    );
+    assert_eq!(
+        messages(json!({"user_id": "someone-else"}))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let bad = messages(json!("not an object")).await.unwrap();
+    assert_eq!(bad.status(), 400);
+}
+
+#[tokio::test]
 async fn max_parallel_requests_refuses_while_the_limit_is_in_flight() {
     let options = MockOptions {
         latency: Duration::from_millis(400),
@@ -195,4 +233,22 @@ model_list:
     assert_eq!(refused.status(), 429);
     assert!(refused.headers().contains_key("retry-after"));
     assert_eq!(mock.requests().len(), 2);
+}
+
+#[tokio::test]
+async fn a_limit_set_to_null_is_removed() {
+    let (gateway, _mock) = gateway().await;
+    let key = new_key(&gateway, json!({"rpm_limit": 1, "tpm_limit": 1000})).await;
+    assert_eq!(chat_as(&gateway, &key, "gpt").await.0, 200);
+    assert_eq!(chat_as(&gateway, &key, "gpt").await.0, 429);
+    let (status, updated) = admin_post(
+        &gateway,
+        "/key/update",
+        json!({"key": key, "rpm_limit": null}),
+    )
+    .await;
+    assert_eq!(status, 200, "{updated}");
+    assert_eq!(updated["rpm_limit"], serde_json::Value::Null);
+    assert_eq!(updated["tpm_limit"], 1000, "a limit left out is kept");
+    assert_eq!(chat_as(&gateway, &key, "gpt").await.0, 200);
 }

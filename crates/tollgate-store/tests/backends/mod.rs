@@ -1,8 +1,8 @@
 //! The backends every store test runs against (see `tollgate_testkit::databases`), and the
 //! actor their writes are logged under.
 
-pub use tollgate_testkit::databases::all;
 use tollgate_store::{Action, Actor, Change};
+pub use tollgate_testkit::databases::all;
 
 static TESTER: std::sync::LazyLock<Actor> = std::sync::LazyLock::new(|| Actor {
     changed_by: "tester".to_owned(),
