@@ -16,6 +16,12 @@ Translation (skip with --no-translation): at 0 ms, the gateway's CPU per request
 client served by an Anthropic-format mock (request, response and stream translated) beside the
 OpenAI-to-OpenAI passthrough, JSON and stream, concurrency 1 and 32.
 
+Virtual keys (skip with --no-keys): at 0 ms, a second gateway whose store holds 100,000 virtual
+keys and 1,000 teams, JSON, concurrency 1 and 32: the master key against a virtual key whose key
+and team have rpm, tpm and max_parallel_requests limits (set high enough never to refuse), so
+every request is authenticated, its model checked and its limits counted. Its idle RSS is
+reported beside the keyless gateway's.
+
 For reference, nginx as a plain reverse proxy (keep-alive upstream, no buffering, access log
 on) is measured in the gateway's place at every point (skip with --no-nginx).
 
@@ -30,9 +36,11 @@ idle and peak (VmRSS before load, VmHWM at the end).
 """
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -159,6 +167,7 @@ GROUP_SIZE = 100
 
 
 def start_gateway(tollgate_bin, mock_address, workdir, port, anthropic_address=None):
+    """The gateway, its store (an empty SQLite file) beside its config in `workdir`."""
     config = os.path.join(workdir, "bench.yaml")
     with open(config, "w") as f:
         f.write(
@@ -194,6 +203,57 @@ def start_gateway(tollgate_bin, mock_address, workdir, port, anthropic_address=N
     )
     wait_http(f"http://127.0.0.1:{port}/health/liveliness", process)
     return process
+
+
+KEYS = 100_000
+TEAMS = 1_000
+VIRTUAL_KEY = "sk-bench-virtual-key-0000000000"
+HIGH_LIMITS = {"rpm_limit": 10**9, "tpm_limit": 10**12, "max_parallel_requests": 10**6}
+
+
+def fill_store(database):
+    """KEYS virtual keys over TEAMS teams, written straight into the gateway's SQLite store (the
+    schema made by its own migrations). VIRTUAL_KEY is the first; it and its team carry
+    limits."""
+    now = int(time.time() * 1000)
+    db = sqlite3.connect(database)
+    with db:
+        for index in range(TEAMS):
+            team = {"team_id": f"team-{index}", "team_alias": f"Team {index}", "models": [],
+                    "members_with_roles": [], "metadata": {}, "blocked": False,
+                    "created_at": now, "updated_at": now, **HIGH_LIMITS}
+            db.execute("INSERT INTO tollgate_teams (id, body, updated_at) VALUES (?, ?, ?)",
+                       (team["team_id"], json.dumps(team), now))
+        rows = []
+        for index in range(KEYS):
+            key = VIRTUAL_KEY if index == 0 else f"sk-bench-{index:026d}"
+            limits = HIGH_LIMITS if index == 0 else {"rpm_limit": None, "tpm_limit": None, "max_parallel_requests": None}
+            rows.append((
+                hashlib.sha256(key.encode()).hexdigest(), f"sk-...{key[-4:]}", f"bench-key-{index}",
+                f"bench-user-{index % 5000}", f"team-{index % TEAMS}", None, "[]", "{}", "{}", "[]", "{}",
+                limits["tpm_limit"], limits["rpm_limit"], limits["max_parallel_requests"], 0, None, now, now,
+                "bench",
+            ))
+        db.executemany(
+            "INSERT INTO tollgate_keys (token, key_name, key_alias, user_id, team_id, organization_id, models, "
+            "aliases, metadata, tags, permissions, tpm_limit, rpm_limit, max_parallel_requests, blocked, "
+            "expires_at, created_at, updated_at, created_by) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+    db.close()
+
+
+def start_keyed_gateway(tollgate_bin, mock_address, workdir, port):
+    """A gateway whose store holds KEYS keys and TEAMS teams: started once for its migrations,
+    filled, started again (it loads the store at start-up)."""
+    keyed_dir = os.path.join(workdir, "keyed")
+    os.makedirs(keyed_dir, exist_ok=True)
+    first = start_gateway(tollgate_bin, mock_address, keyed_dir, port)
+    first.terminate()
+    first.wait()
+    fill_store(os.path.join(keyed_dir, "tollgate.db"))
+    return start_gateway(tollgate_bin, mock_address, keyed_dir, port)
 
 
 def request_body(stream, model="bench-model"):
@@ -267,6 +327,8 @@ def main():
     parser.add_argument("--no-nginx", dest="nginx", action="store_false", help="skip the nginx reference")
     parser.add_argument("--no-translation", dest="translation", action="store_false",
                         help="skip the OpenAI-client-to-Anthropic-provider comparison")
+    parser.add_argument("--no-keys", dest="keys", action="store_false",
+                        help="skip the master key against virtual key (100,000 keys stored) comparison")
     parser.add_argument("--no-group", dest="group", action="store_false",
                         help="skip the one-deployment against 100-deployment group comparison")
     args = parser.parse_args()
@@ -278,6 +340,7 @@ def main():
     rows = []
     translation_rows = []
     group_rows = []
+    key_rows = []
     memory = {}
     with tempfile.TemporaryDirectory() as workdir:
         bodies = {}
@@ -321,6 +384,16 @@ def main():
                 if args.group and latency == 0:
                     group_rows += measure_group(
                         f"http://127.0.0.1:{port}/v1/chat/completions", gateway.pid, bodies[False], group_body, args)
+                if args.keys and latency == 0:
+                    keyed = start_keyed_gateway(tollgate_bin, mock_address, workdir, port + 200)
+                    try:
+                        time.sleep(0.5)
+                        memory["keyed_idle_rss_mb"] = memory_kb(keyed.pid, "VmRSS") / 1024
+                        key_rows += measure_keys(
+                            f"http://127.0.0.1:{port + 200}/v1/chat/completions", keyed.pid, bodies[False], args)
+                    finally:
+                        keyed.terminate()
+                        keyed.wait()
                 if translating:
                     translation_rows += measure_translation(
                         f"http://127.0.0.1:{port}/v1/chat/completions", gateway.pid, bodies, claude_bodies, args)
@@ -338,24 +411,43 @@ def main():
                 mock.wait()
 
     os.makedirs(RESULTS, exist_ok=True)
-    report = render(rows, translation_rows, group_rows, memory, args)
+    report = render(rows, translation_rows, group_rows, key_rows, memory, args)
     with open(os.path.join(RESULTS, "latest.md"), "w") as f:
         f.write(report)
     with open(os.path.join(RESULTS, "latest.json"), "w") as f:
-        json.dump({"rows": rows, "translation": translation_rows, "group": group_rows, "memory": memory,
+        json.dump({"rows": rows, "translation": translation_rows, "group": group_rows, "keys": key_rows,
+                   "memory": memory,
                    "args": vars(args)}, f, indent=1)
     print(report)
 
 
-def compare_bodies(url, gateway_pid, files, concurrency, args):
-    """The same gateway at the same URL, one body per name; warmed, then measured interleaved."""
-    for file in files.values():
-        wrk(url, file, concurrency, 2, MASTER_KEY)
+def compare_bodies(url, gateway_pid, files, concurrency, args, auths=None):
+    """The same gateway at the same URL, one body (and key: `auths`, else the master key) per
+    name; warmed, then measured interleaved."""
+    auths = auths or {name: MASTER_KEY for name in files}
+    for name, file in files.items():
+        wrk(url, file, concurrency, 2, auths[name])
     runs = {name: [] for name in files}
     for _ in range(args.repeats):
         for name, file in files.items():
-            runs[name].append(measure_once(url, file, concurrency, args.duration, MASTER_KEY, gateway_pid))
+            runs[name].append(measure_once(url, file, concurrency, args.duration, auths[name], gateway_pid))
     return {name: median_of(results) for name, results in runs.items()}
+
+
+def measure_keys(url, gateway_pid, body, args):
+    """The master key against a limited virtual key, on a gateway holding KEYS keys."""
+    rows = []
+    for concurrency in (1, 32):
+        row = compare_bodies(url, gateway_pid, {"master": body, "virtual": body}, concurrency, args,
+                             auths={"master": MASTER_KEY, "virtual": VIRTUAL_KEY})
+        row["concurrency"] = concurrency
+        rows.append(row)
+        ratio = row["virtual"]["cpu_ms_per_request"] / row["master"]["cpu_ms_per_request"]
+        print(f"virtual keys json    c={concurrency:<3}  "
+              f"master cpu {row['master']['cpu_ms_per_request']:.4f} ms/req p50 {row['master']['p50_us'] / 1000:.3f} ms  "
+              f"virtual cpu {row['virtual']['cpu_ms_per_request']:.4f} ms/req "
+              f"p50 {row['virtual']['p50_us'] / 1000:.3f} ms  ratio {ratio:.2f}", file=sys.stderr)
+    return rows
 
 
 def measure_group(url, gateway_pid, single_body, group_body, args):
@@ -390,7 +482,7 @@ def measure_translation(url, gateway_pid, bodies, claude_bodies, args):
     return rows
 
 
-def render(rows, translation_rows, group_rows, memory, args):
+def render(rows, translation_rows, group_rows, key_rows, memory, args):
     machine = subprocess.run(["uname", "-srm"], capture_output=True, text=True).stdout.strip()
     cpu = "unknown CPU"
     with open("/proc/cpuinfo") as info:
@@ -451,7 +543,27 @@ def render(rows, translation_rows, group_rows, memory, args):
                 f"| {row['concurrency']} | {one['p50_us'] / 1000:.3f} | {many['p50_us'] / 1000:.3f} "
                 f"| {one['cpu_ms_per_request']:.4f} | {many['cpu_ms_per_request']:.4f} |"
             )
-    lines += ["", f"Gateway memory: {memory.get('idle_rss_mb', 0):.1f} MB RSS idle, {memory.get('peak_rss_mb', 0):.1f} MB peak under load.", ""]
+    if key_rows:
+        lines += [
+            "",
+            f"Virtual keys, 0 ms upstream, JSON: one gateway whose store holds {KEYS:,} keys and {TEAMS:,} teams;",
+            "`master` calls with the master key, `virtual` with a key whose key and team both have rpm, tpm and",
+            "max_parallel_requests limits (never reached). CPU is the gateway's.",
+            "",
+            "| conc. | master p50 | virtual p50 | master CPU ms/req | virtual CPU ms/req | CPU ratio |",
+            "|---:|---:|---:|---:|---:|---:|",
+        ]
+        for row in key_rows:
+            m, v = row["master"], row["virtual"]
+            lines.append(
+                f"| {row['concurrency']} | {m['p50_us'] / 1000:.3f} | {v['p50_us'] / 1000:.3f} "
+                f"| {m['cpu_ms_per_request']:.4f} | {v['cpu_ms_per_request']:.4f} "
+                f"| {v['cpu_ms_per_request'] / m['cpu_ms_per_request']:.2f} |"
+            )
+    lines += ["", f"Gateway memory: {memory.get('idle_rss_mb', 0):.1f} MB RSS idle, {memory.get('peak_rss_mb', 0):.1f} MB peak under load."]
+    if "keyed_idle_rss_mb" in memory:
+        lines.append(f"With {KEYS:,} keys and {TEAMS:,} teams loaded: {memory['keyed_idle_rss_mb']:.1f} MB RSS idle.")
+    lines.append("")
     return "\n".join(lines)
 
 

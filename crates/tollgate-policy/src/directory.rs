@@ -272,11 +272,15 @@ impl Directory {
         Ok(())
     }
 
-    /// Takes in everything the store held at start-up.
-    pub fn load(&self, snapshot: Snapshot) {
-        for key in snapshot.keys {
-            self.keys.put(key);
-        }
+    /// Takes in everything the store holds, as the gateway starts.
+    pub async fn load(&self, store: &Store) -> Result<(), StoreError> {
+        store.each_key(|key| self.keys.put(key)).await?;
+        self.take_in(store.snapshot().await?);
+        Ok(())
+    }
+
+    /// Takes in a snapshot's records.
+    fn take_in(&self, snapshot: Snapshot) {
         for team in snapshot.teams {
             self.teams.put(team);
         }

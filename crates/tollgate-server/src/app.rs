@@ -40,7 +40,7 @@ use tollgate_policy::auth::Authenticator;
 use tollgate_policy::keys::now_ms;
 use tollgate_policy::limits::RateLimiter;
 use tollgate_router::Router;
-use tollgate_store::{Snapshot, Store};
+use tollgate_store::{ModelRecord, Store, StoreError};
 use tollgate_upstream::media::MediaFetcher;
 use tollgate_upstream::{ClientPool, Deployment};
 use tollgate_wire::openai::{Model, ModelList};
@@ -164,30 +164,33 @@ impl Gateway {
             .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(Arc::new(report));
     }
 
-    /// Serves the management API from `store`, and what it holds (`snapshot`, read from it
-    /// at start-up) from memory.
-    pub fn with_store(mut self, store: Store, mut snapshot: Snapshot) -> Self {
-        for record in std::mem::take(&mut snapshot.models) {
-            let served = match self.runtime_models.build(&record) {
-                Ok(deployment) => self
-                    .runtime_models
-                    .serve(&self, deployment, record.updated_at),
-                Err(err) => {
-                    tracing::error!(model_id = %record.model_id, reason = %err, "a stored deployment cannot serve; skipped");
-                    continue;
-                }
-            };
-            if !served {
-                tracing::error!(model_id = %record.model_id, "a stored deployment's id or name clashes with the config file's; skipped");
-            }
+    /// Serves the management API from `store`, and what it holds from memory: keys, teams,
+    /// users, organisations and end users, and the deployments added at run time.
+    pub async fn with_store(self, store: Store) -> Result<Self, StoreError> {
+        let started = now_ms();
+        let directory = &self.auth.directory;
+        directory.load(&store).await?;
+        let models = store.all::<ModelRecord>().await?;
+        for record in &models {
+            self.runtime_models.take_in(&self, record);
         }
-        self.auth.directory.load(snapshot);
-        self.auth
-            .directory
+        // Changes made while this was read are caught by the first sync's overlap.
+        directory
             .freshness
-            .bound(now_ms(), self.store_sync.max_staleness);
-        self.store = Some(store);
-        self
+            .bound(started, self.store_sync.max_staleness);
+        tracing::info!(
+            virtual_keys = directory.keys.len(),
+            teams = directory.teams.len(),
+            users = directory.users.len(),
+            organizations = directory.organizations.len(),
+            end_users = directory.customers.len(),
+            stored_deployments = models.len(),
+            "store loaded"
+        );
+        Ok(Gateway {
+            store: Some(store),
+            ..self
+        })
     }
 
     /// Whether the gateway accepts requests without a key (no master key configured).

@@ -151,6 +151,24 @@ impl RuntimeModels {
         served
     }
 
+    /// Puts a stored record into service unless it already is, logging why one cannot serve
+    /// (it is skipped: a stored deployment never stops the gateway).
+    pub(crate) fn take_in(&self, gateway: &Gateway, record: &ModelRecord) {
+        if self.is_current(&record.model_id, record.updated_at) {
+            return;
+        }
+        match self.build(record) {
+            Ok(deployment) => {
+                if !self.serve(gateway, deployment, record.updated_at) {
+                    tracing::error!(model_id = %record.model_id, "a stored deployment's id or name clashes with the config file's; skipped");
+                }
+            }
+            Err(err) => {
+                tracing::error!(model_id = %record.model_id, reason = %err, "a stored deployment cannot serve; skipped");
+            }
+        }
+    }
+
     /// Takes a stored deployment out of service.
     pub(crate) fn withdraw(&self, gateway: &Gateway, id: &str) {
         if self.stored().remove(id).is_some() {

@@ -29,17 +29,7 @@ async fn catch_up(gateway: &Gateway, store: &Store, since: i64) -> Result<(), St
             continue;
         }
         match store.get::<ModelRecord>(&id).await? {
-            Some(record) if models.is_current(&id, record.updated_at) => {}
-            Some(record) => match models.build(&record) {
-                Ok(deployment) => {
-                    if !models.serve(gateway, deployment, record.updated_at) {
-                        tracing::error!(model_id = %id, "a stored deployment's id or name clashes with the config file's; skipped");
-                    }
-                }
-                Err(err) => {
-                    tracing::error!(model_id = %id, reason = %err, "a stored deployment cannot serve; skipped")
-                }
-            },
+            Some(record) => models.take_in(gateway, &record),
             None => models.withdraw(gateway, &id),
         }
     }

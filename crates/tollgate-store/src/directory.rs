@@ -219,26 +219,23 @@ entity!(
 entity!(CustomerRecord, "tollgate_customers", "end user", user_id);
 entity!(ModelRecord, "tollgate_models", "model", model_id);
 
-/// Everything the store holds, as the gateway loads it at start-up.
+/// The teams, users, organisations and end users the store holds, as the gateway loads them
+/// at start-up (keys come one by one from `Store::each_key`).
 #[derive(Debug, Default)]
 pub struct Snapshot {
-    pub keys: Vec<crate::KeyRecord>,
     pub teams: Vec<TeamRecord>,
     pub users: Vec<UserRecord>,
     pub organizations: Vec<OrganizationRecord>,
     pub customers: Vec<CustomerRecord>,
-    pub models: Vec<ModelRecord>,
 }
 
 impl Store {
     pub async fn snapshot(&self) -> Result<Snapshot, StoreError> {
         Ok(Snapshot {
-            keys: self.all_keys().await?,
             teams: self.all().await?,
             users: self.all().await?,
             organizations: self.all().await?,
             customers: self.all().await?,
-            models: self.all().await?,
         })
     }
 

@@ -1,6 +1,7 @@
 //! Virtual keys as stored: the key's SHA-256 (`token`), never the key itself, with what it may
 //! do.
 
+use futures_util::TryStreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sqlx::Row;
@@ -122,11 +123,22 @@ impl Store {
         row.as_ref().map(read_key).transpose()
     }
 
-    /// Every key, for the gateway's cache at start-up.
-    pub async fn all_keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
+    /// Hands every key to `take`, one row at a time: the gateway fills its cache this way at
+    /// start-up, so a hundred thousand keys never sit in memory twice.
+    pub async fn each_key(&self, mut take: impl FnMut(KeyRecord)) -> Result<(), StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM tollgate_keys");
-        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
-        rows.iter().map(read_key).collect()
+        let mut rows = sqlx::query(&sql).fetch(&self.pool);
+        while let Some(row) = rows.try_next().await? {
+            take(read_key(&row)?);
+        }
+        Ok(())
+    }
+
+    /// Every key.
+    pub async fn all_keys(&self) -> Result<Vec<KeyRecord>, StoreError> {
+        let mut keys = Vec::new();
+        self.each_key(|key| keys.push(key)).await?;
+        Ok(keys)
     }
 
     /// One page of keys matching `filter`, newest first (`page` counts from 1).

@@ -155,13 +155,19 @@ fn run_gateway(args: ServeArgs) -> ExitCode {
         .as_ref()
         .map(|url| url.expose_secret().to_owned())
         .unwrap_or_else(|| tollgate_server::Store::sqlite_url(&config.database_path));
+    let gateway = match Gateway::new(config, args.workers) {
+        Ok(gateway) => gateway,
+        Err(err) => {
+            eprintln!("tollgate: config error: {err}");
+            return ExitCode::from(2);
+        }
+    };
     let opened = background.block_on(async {
         let store = tollgate_server::Store::connect(&database_url).await?;
-        let snapshot = store.snapshot().await?;
-        Ok::<_, tollgate_server::StoreError>((store, snapshot))
+        gateway.with_store(store).await
     });
-    let (store, snapshot) = match opened {
-        Ok(opened) => opened,
+    let gateway = match opened {
+        Ok(gateway) => Arc::new(gateway),
         Err(err) => {
             eprintln!(
                 "tollgate: cannot open the database {}: {err}",
@@ -170,21 +176,7 @@ fn run_gateway(args: ServeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    tracing::info!(
-        database = %tollgate_server::redact_url(&database_url),
-        virtual_keys = snapshot.keys.len(),
-        teams = snapshot.teams.len(),
-        users = snapshot.users.len(),
-        "database ready"
-    );
-
-    let gateway = match Gateway::new(config, args.workers) {
-        Ok(gateway) => Arc::new(gateway.with_store(store, snapshot)),
-        Err(err) => {
-            eprintln!("tollgate: config error: {err}");
-            return ExitCode::from(2);
-        }
-    };
+    tracing::info!(database = %tollgate_server::redact_url(&database_url), "database ready");
     background.spawn(tollgate_server::background_tasks(gateway.clone()));
     if gateway.is_open() {
         tracing::warn!(

@@ -30,11 +30,12 @@ impl TestGateway {
     pub async fn start_on(yaml: &str, store: tollgate_server::Store) -> Self {
         let config =
             config::load_str(yaml, Path::new("test-config.yaml")).expect("test config is valid");
-        let snapshot = store.snapshot().await.expect("the store loads");
         let gateway = Arc::new(
             Gateway::new(config, 1)
                 .expect("gateway builds")
-                .with_store(store, snapshot),
+                .with_store(store)
+                .await
+                .expect("the store loads"),
         );
         tokio::spawn(tollgate_server::background_tasks(gateway.clone()));
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
