@@ -1,6 +1,6 @@
-//! Keeps this replica's directory (keys, teams, users, organisations, end users) current
-//! with changes made through other replicas, by reading the store's audit log as a change
-//! feed every `store_sync_interval`. While the store cannot be read, keys already known keep
+//! Keeps this replica's directory (keys, teams, users, organisations, end users) and its
+//! stored deployments current with changes made through other replicas, by reading the
+//! store's audit log as a change feed every `store_sync_interval`. While the store cannot be read, keys already known keep
 //! working until `store_max_staleness` has passed; then virtual keys are refused (see
 //! `Freshness`).
 

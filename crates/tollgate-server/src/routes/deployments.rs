@@ -11,8 +11,8 @@ use axum::http::HeaderMap;
 use serde_json::{Map, Value, json};
 use tollgate_core::error::GatewayError;
 use tollgate_core::wildcard::Pattern;
-use tollgate_policy::auth::Caller;
 use tollgate_policy::keys::now_ms;
+use tollgate_policy::management::Manager;
 use tollgate_router::Member;
 use tollgate_store::{Action, ModelRecord, SECRET_FIELDS};
 
@@ -132,12 +132,14 @@ pub(crate) async fn info(
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let caller = gateway.auth.authenticate(&headers)?;
+    let reads_all =
+        Manager::of(&caller, &gateway.auth.directory).is_ok_and(|manager| manager.reads_all());
     let only = query_param(query.as_deref(), "litellm_model_id");
     let data: Vec<Value> = gateway
         .router
         .groups()
         .iter()
-        .filter(|group| visible(&caller, &gateway, &group.name))
+        .filter(|group| reads_all || caller.may_use(&group.name))
         .flat_map(|group| group.members.iter())
         .filter(|member| only.as_ref().is_none_or(|id| &member.config.id == id))
         .map(|member| describe(&gateway, member))
@@ -148,14 +150,6 @@ pub(crate) async fn info(
         return Err(not_found(format!("No deployment `{id}` exists.")).into());
     }
     Ok(Json(json!({"data": data})))
-}
-
-/// Whether `caller` may see the deployments of `group`.
-fn visible(caller: &Caller, gateway: &Gateway, group: &str) -> bool {
-    match tollgate_policy::management::Manager::of(caller, &gateway.auth.directory) {
-        Ok(manager) if manager.reads_all() => true,
-        _ => caller.may_use(group),
-    }
 }
 
 /// Checks a record by building it, stores it, and puts it into service.
