@@ -114,8 +114,12 @@ impl Store {
             Backend::Sqlite => 1,
             Backend::Postgres => 8,
         };
+        // No ping before each use: a broken connection fails its query, which callers handle
+        // (the sync round retries), and the ping doubles the cross-thread hand-offs of every
+        // background round.
         let pool = AnyPoolOptions::new()
             .max_connections(connections)
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(5))
             .connect(url)
             .await?;
