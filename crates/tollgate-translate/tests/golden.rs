@@ -17,7 +17,11 @@ use tollgate_translate::gemini;
 use tollgate_translate::gemini::response::GeminiDecoder;
 use tollgate_translate::openai::codec::{self, ChunkDecoder, ChunkEncoder};
 use tollgate_translate::params::ParamPolicy;
+use tollgate_translate::responses::request::{self as responses_request, Plan as ResponsesPlan};
+use tollgate_translate::responses::response::{self as responses_response, ResponseContext};
+use tollgate_translate::responses::stream::ResponsesEncoder;
 use tollgate_wire::openai::ChatRequest;
+use tollgate_wire::responses::ResponsesRequest;
 
 fn fixtures(dir: &str) -> Vec<(String, Vec<u8>)> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -57,6 +61,41 @@ fn stable(text: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// `text` with the item ids the gateway mints (`msg_…`, `fc_…`, `rs_…`: a prefix and 32 hex
+/// digits) masked.
+fn masked_ids(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    'scan: while !rest.is_empty() {
+        for prefix in ["\"msg_", "\"fc_", "\"rs_"] {
+            if let Some(tail) = rest.strip_prefix(prefix) {
+                let hex = tail.bytes().take_while(u8::is_ascii_hexdigit).count();
+                if hex == 32 {
+                    out.push_str(prefix);
+                    out.push_str("[id]");
+                    rest = &tail[32..];
+                    continue 'scan;
+                }
+            }
+        }
+        let next = rest.chars().next().expect("not empty");
+        out.push(next);
+        rest = &rest[next.len_utf8()..];
+    }
+    out
+}
+
+/// The context of a bridged Responses answer, fixed so snapshots are stable.
+fn responses_context() -> ResponseContext {
+    ResponseContext {
+        id: "resp_golden".into(),
+        created_at: 0,
+        model: "client-model".into(),
+        echo: serde_json::Map::new(),
+        plan: ResponsesPlan::default(),
+    }
 }
 
 /// Runs a stream transform over `input` cut into small reads, as a network would deliver it.
@@ -409,6 +448,45 @@ fn cohere_responses_and_streams_to_openai() {
         insta::assert_snapshot!(
             format!("cohere_stream_to_openai__{name}"),
             run_stream(transform, &body)
+        );
+    }
+}
+
+#[test]
+fn responses_requests_to_chat() {
+    for (name, body) in fixtures("responses_requests") {
+        let request: ResponsesRequest<'_> = serde_json::from_slice(&body).unwrap();
+        let (chat, _) = responses_request::to_chat_request(&request, &[]).unwrap();
+        insta::assert_snapshot!(
+            format!("responses_to_chat__{name}"),
+            pretty(&serde_json::to_vec(&chat).unwrap())
+        );
+    }
+}
+
+#[test]
+fn openai_responses_to_responses() {
+    for (name, body) in fixtures("openai_responses") {
+        let completion = codec::decode_completion(&body).unwrap();
+        let (encoded, _) =
+            responses_response::encode_response(&completion, &responses_context()).unwrap();
+        insta::assert_snapshot!(
+            format!("openai_response_to_responses__{name}"),
+            masked_ids(&stable(&pretty(&encoded)))
+        );
+    }
+}
+
+#[test]
+fn openai_streams_to_responses_events() {
+    for (name, body) in fixtures("openai_streams") {
+        let transform = Translated::new(
+            Box::new(ChunkDecoder::default()),
+            Box::new(ResponsesEncoder::new(responses_context(), None)),
+        );
+        insta::assert_snapshot!(
+            format!("openai_stream_to_responses__{name}"),
+            masked_ids(&run_stream(transform, &body))
         );
     }
 }
