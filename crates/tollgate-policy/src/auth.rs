@@ -5,6 +5,7 @@
 //! neither timing nor length reveals how much of a guess was right; virtual keys are looked up
 //! by digest (which says nothing about the key). No key itself is kept beyond start-up.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use http::header::{AUTHORIZATION, HeaderName};
@@ -101,7 +102,7 @@ impl Principal {
 
     /// The limits of the key, its user, its team and its membership of the team (only those
     /// set: a request without limits allocates nothing here).
-    pub fn limits(&self) -> Vec<(Scope, Limits)> {
+    pub fn limits(&self) -> Vec<(Scope<'_>, Limits)> {
         let key = &self.key.record;
         let mut checks = Vec::new();
         let key_limits = Limits::of(key.rpm_limit, key.tpm_limit, key.max_parallel_requests);
@@ -109,8 +110,8 @@ impl Principal {
             checks.push((
                 Scope {
                     kind: ScopeKind::Key,
-                    id: key.token.clone(),
-                    label: key.key_name.clone(),
+                    id: Cow::Borrowed(&key.token),
+                    label: Cow::Borrowed(&key.key_name),
                 },
                 key_limits,
             ));
@@ -136,17 +137,24 @@ impl Principal {
                     record.max_parallel_requests,
                 ),
             ));
-            if let Some(user_id) = &key.user_id {
+            let member_limits = Limits::of(
+                record.team_member_rpm_limit,
+                record.team_member_tpm_limit,
+                None,
+            );
+            if let Some(user_id) = key
+                .user_id
+                .as_ref()
+                .filter(|_| !member_limits.is_unlimited())
+            {
+                let member = format!("{}/{user_id}", record.team_id);
                 checks.push((
-                    scope(
-                        ScopeKind::TeamMember,
-                        &format!("{}/{user_id}", record.team_id),
-                    ),
-                    Limits::of(
-                        record.team_member_rpm_limit,
-                        record.team_member_tpm_limit,
-                        None,
-                    ),
+                    Scope {
+                        kind: ScopeKind::TeamMember,
+                        label: Cow::Owned(member.clone()),
+                        id: Cow::Owned(member),
+                    },
+                    member_limits,
                 ));
             }
         }
@@ -156,7 +164,7 @@ impl Principal {
 }
 
 /// The limits of the end user a request names.
-pub fn end_user_limits(customer: &CustomerRecord) -> (Scope, Limits) {
+pub fn end_user_limits(customer: &CustomerRecord) -> (Scope<'_>, Limits) {
     (
         scope(ScopeKind::EndUser, &customer.user_id),
         Limits::of(
@@ -167,11 +175,11 @@ pub fn end_user_limits(customer: &CustomerRecord) -> (Scope, Limits) {
     )
 }
 
-fn scope(kind: ScopeKind, id: &str) -> Scope {
+fn scope(kind: ScopeKind, id: &str) -> Scope<'_> {
     Scope {
         kind,
-        id: id.to_owned(),
-        label: id.to_owned(),
+        id: Cow::Borrowed(id),
+        label: Cow::Borrowed(id),
     }
 }
 
@@ -193,7 +201,7 @@ impl Caller {
     }
 
     /// The rate limits the caller's own identity carries (none for the master key).
-    pub fn limits(&self) -> Vec<(Scope, Limits)> {
+    pub fn limits(&self) -> Vec<(Scope<'_>, Limits)> {
         match self {
             Caller::Key(principal) => principal.limits(),
             Caller::Anonymous | Caller::Master => Vec::new(),

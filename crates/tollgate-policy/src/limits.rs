@@ -9,6 +9,7 @@
 //! never overshoot a limit, and a request refused by one limit uses none of the others.
 //! Locks are held for a few comparisons, never across an await.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
@@ -54,6 +55,8 @@ pub enum ScopeKind {
 }
 
 impl ScopeKind {
+    const COUNT: usize = 5;
+
     fn as_str(self) -> &'static str {
         match self {
             ScopeKind::Key => "key",
@@ -67,14 +70,15 @@ impl ScopeKind {
 
 /// One limited entity: its kind and id (a key's is its token).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Scope {
+pub struct Scope<'a> {
     pub kind: ScopeKind,
-    pub id: String,
+    /// Borrowed from the records the request was checked against, where it can be.
+    pub id: Cow<'a, str>,
     /// How messages name it (a key's masked form rather than its token).
-    pub label: String,
+    pub label: Cow<'a, str>,
 }
 
-impl fmt::Display for Scope {
+impl fmt::Display for Scope<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} `{}`", self.kind.as_str(), self.label)
     }
@@ -143,14 +147,15 @@ pub struct Refusal {
 /// Every limited entity's window.
 #[derive(Debug)]
 pub struct RateLimiter {
-    windows: RwLock<HashMap<(ScopeKind, String), SharedWindow>>,
+    /// One map per kind of scope, so a lookup needs only the id, borrowed.
+    windows: [RwLock<HashMap<String, SharedWindow>>; ScopeKind::COUNT],
     epoch: std::time::Instant,
 }
 
 impl Default for RateLimiter {
     fn default() -> Self {
         RateLimiter {
-            windows: RwLock::default(),
+            windows: Default::default(),
             epoch: std::time::Instant::now(),
         }
     }
@@ -161,28 +166,27 @@ impl RateLimiter {
         self.epoch.elapsed().as_millis() as u64
     }
 
-    fn window(&self, scope: &Scope) -> Arc<Mutex<Window>> {
-        let key = (scope.kind, scope.id.clone());
-        if let Some(window) = self
-            .windows
+    fn window(&self, scope: &Scope<'_>) -> Arc<Mutex<Window>> {
+        let windows = &self.windows[scope.kind as usize];
+        if let Some(window) = windows
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .get(&key)
+            .get(scope.id.as_ref())
         {
             return window.clone();
         }
-        self.windows
+        windows
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .entry(key)
+            .entry(scope.id.clone().into_owned())
             .or_default()
             .clone()
     }
 
     /// Admits a request under every `(scope, limits)` that applies to it (unlimited ones are
     /// skipped), or refuses it naming the first limit it is over.
-    pub fn admit(&self, checks: &[(Scope, Limits)]) -> Result<Admission, Box<Refusal>> {
-        let limited: Vec<(&Scope, Limits, Arc<Mutex<Window>>)> = checks
+    pub fn admit(&self, checks: &[(Scope<'_>, Limits)]) -> Result<Admission, Box<Refusal>> {
+        let limited: Vec<(&Scope<'_>, Limits, Arc<Mutex<Window>>)> = checks
             .iter()
             .filter(|(_, limits)| !limits.is_unlimited())
             .map(|(scope, limits)| (scope, *limits, self.window(scope)))
@@ -258,7 +262,7 @@ impl RateLimiter {
 
 /// The refusal for a request `window` has no room for, if any.
 fn over_limit(
-    scope: &Scope,
+    scope: &Scope<'_>,
     limits: &Limits,
     window: &Window,
     now: u64,
@@ -345,11 +349,11 @@ impl Drop for Admission {
 mod tests {
     use super::*;
 
-    fn scope(kind: ScopeKind, id: &str) -> Scope {
+    fn scope(kind: ScopeKind, id: &str) -> Scope<'_> {
         Scope {
             kind,
-            id: id.to_owned(),
-            label: id.to_owned(),
+            id: id.into(),
+            label: id.into(),
         }
     }
 
@@ -447,6 +451,11 @@ mod tests {
             .admit(&[(scope(ScopeKind::Key, "k"), Limits::default())])
             .unwrap();
         assert!(admission.quota.is_none());
-        assert!(limiter.windows.read().unwrap().is_empty());
+        assert!(
+            limiter
+                .windows
+                .iter()
+                .all(|kind| kind.read().unwrap().is_empty())
+        );
     }
 }

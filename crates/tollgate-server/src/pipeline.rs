@@ -227,7 +227,8 @@ fn admit(
     record: &mut AccessRecord,
 ) -> Result<(), GatewayError> {
     let mut checks = caller.limits();
-    if let Some(customer) = end_user.and_then(|id| gateway.auth.directory.customers.get(id)) {
+    let customer = end_user.and_then(|id| gateway.auth.directory.customers.get(id));
+    if let Some(customer) = &customer {
         if customer.record.blocked {
             return Err(GatewayError::new(
                 StatusCode::FORBIDDEN,
