@@ -9,6 +9,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::secrets::SECRET_FIELDS;
+use crate::selection::Selection;
 use crate::{Store, StoreError};
 
 /// Who is changing the store.
@@ -138,6 +139,8 @@ pub fn masked(mut value: Value) -> Value {
     value
 }
 
+const TABLE: &str = "tollgate_audit_log";
+
 const COLUMNS: &str = "id, updated_at, changed_by, changed_by_api_key, action, table_name, \
     object_id, before_value, updated_values";
 
@@ -177,53 +180,22 @@ impl Store {
         page: u32,
         size: u32,
     ) -> Result<AuditPage, StoreError> {
-        let mut conditions = Vec::new();
-        let mut texts = Vec::new();
-        for (column, value) in [
-            ("table_name", filter.table_name.clone()),
-            ("object_id", filter.object_id.clone()),
-            ("changed_by", filter.changed_by.clone()),
-            (
-                "action",
-                filter.action.map(|action| action.as_str().to_owned()),
-            ),
-        ] {
-            if let Some(value) = value {
-                texts.push(value);
-                conditions.push(format!("{column} = ${}", texts.len()));
-            }
-        }
-        // Times are integers the gateway made, so they go into the SQL as such.
-        if let Some(since) = filter.since {
-            conditions.push(format!("updated_at >= {since}"));
-        }
-        if let Some(until) = filter.until {
-            conditions.push(format!("updated_at < {until}"));
-        }
-        let filter_sql = if conditions.is_empty() {
-            String::new()
-        } else {
-            format!(" WHERE {}", conditions.join(" AND "))
-        };
-        let count_sql = format!("SELECT COUNT(*) FROM tollgate_audit_log{filter_sql}");
-        let mut count = sqlx::query_scalar::<_, i64>(&count_sql);
-        for text in &texts {
-            count = count.bind(text.clone());
-        }
-        let total = count.fetch_one(&self.pool).await?;
-        let offset = i64::from(page.max(1) - 1) * i64::from(size);
-        let sql = format!(
-            "SELECT {COLUMNS} FROM tollgate_audit_log{filter_sql} \
-             ORDER BY updated_at DESC, id DESC LIMIT {size} OFFSET {offset}"
-        );
-        let mut query = sqlx::query(&sql);
-        for text in texts {
-            query = query.bind(text);
-        }
-        let rows = query.fetch_all(&self.pool).await?;
+        // Times are integers the gateway made, so they go into the SQL as written.
+        let selection = Selection::default()
+            .equal("table_name", filter.table_name.clone())
+            .equal("object_id", filter.object_id.clone())
+            .equal("changed_by", filter.changed_by.clone())
+            .equal("action", filter.action.map(|a| a.as_str().to_owned()))
+            .written(filter.since.map(|since| format!("updated_at >= {since}")))
+            .written(filter.until.map(|until| format!("updated_at < {until}")));
+        let total = selection.count(&self.pool, TABLE).await?;
+        let order = "updated_at DESC, id DESC";
+        let rows = selection
+            .page(&self.pool, TABLE, COLUMNS, order, page, size)
+            .await?;
         Ok(AuditPage {
             entries: rows.iter().map(read).collect::<Result<_, _>>()?,
-            total: total as u64,
+            total,
         })
     }
 

@@ -8,6 +8,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::audit::{self, Change};
+use crate::selection::Selection;
 use crate::{Store, StoreError, is_unique_violation};
 
 /// One virtual key, with LiteLLM's field names.
@@ -148,43 +149,19 @@ impl Store {
         page: u32,
         size: u32,
     ) -> Result<KeyPage, StoreError> {
-        let mut conditions = Vec::new();
-        let mut values = Vec::new();
-        for (column, value) in [
-            ("user_id", &filter.user_id),
-            ("team_id", &filter.team_id),
-            ("organization_id", &filter.organization_id),
-            ("key_alias", &filter.key_alias),
-        ] {
-            if let Some(value) = value {
-                values.push(value.clone());
-                conditions.push(format!("{column} = ${}", values.len()));
-            }
-        }
-        let filter_sql = if conditions.is_empty() {
-            String::new()
-        } else {
-            format!(" WHERE {}", conditions.join(" AND "))
-        };
-        let count_sql = format!("SELECT COUNT(*) FROM tollgate_keys{filter_sql}");
-        let mut count = sqlx::query_scalar::<_, i64>(&count_sql);
-        for value in &values {
-            count = count.bind(value.clone());
-        }
-        let total = count.fetch_one(&self.pool).await?;
-        let offset = i64::from(page.max(1) - 1) * i64::from(size);
-        let sql = format!(
-            "SELECT {COLUMNS} FROM tollgate_keys{filter_sql} \
-             ORDER BY created_at DESC, token LIMIT {size} OFFSET {offset}"
-        );
-        let mut query = sqlx::query(&sql);
-        for value in values {
-            query = query.bind(value);
-        }
-        let rows = query.fetch_all(&self.pool).await?;
+        let selection = Selection::default()
+            .equal("user_id", filter.user_id.clone())
+            .equal("team_id", filter.team_id.clone())
+            .equal("organization_id", filter.organization_id.clone())
+            .equal("key_alias", filter.key_alias.clone());
+        let total = selection.count(&self.pool, TABLE).await?;
+        let order = "created_at DESC, token";
+        let rows = selection
+            .page(&self.pool, TABLE, COLUMNS, order, page, size)
+            .await?;
         Ok(KeyPage {
             keys: rows.iter().map(read_key).collect::<Result<_, _>>()?,
-            total: total as u64,
+            total,
         })
     }
 

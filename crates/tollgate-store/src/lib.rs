@@ -9,6 +9,7 @@ mod audit;
 mod directory;
 mod keys;
 mod secrets;
+mod selection;
 
 use std::time::Duration;
 

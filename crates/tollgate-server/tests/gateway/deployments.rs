@@ -9,11 +9,6 @@ use crate::harness::*;
 
 const SECRET: &str = "sk-provider-db-secret";
 
-fn ok(reply: (u16, Value)) -> Value {
-    assert_eq!(reply.0, 200, "{}", reply.1);
-    reply.1
-}
-
 fn refused(reply: (u16, Value), status: u16, param: Option<&str>) {
     assert_eq!(reply.0, status, "{}", reply.1);
     assert_eq!(reply.1["error"]["param"].as_str(), param, "{}", reply.1);
@@ -220,25 +215,15 @@ async fn bad_deployments_are_refused_naming_the_field() {
         .as_str()
         .unwrap()
         .to_owned();
-    let response = gateway
-        .client
-        .post(format!("{}/model/new", gateway.url))
-        .bearer_auth(&key)
-        .json(&json!({"model_name": "z", "litellm_params": {"model": "openai/z"}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 403);
-    let seen: Value = gateway
-        .client
-        .get(format!("{}/model/info", gateway.url))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (status, _) = post_as(
+        &gateway,
+        &key,
+        "/model/new",
+        json!({"model_name": "z", "litellm_params": {"model": "openai/z"}}),
+    )
+    .await;
+    assert_eq!(status, 403);
+    let seen = ok(get_as(&gateway, &key, "/model/info").await);
     let names: Vec<&str> = seen["data"]
         .as_array()
         .unwrap()

@@ -1,7 +1,7 @@
 //! Teams, users, organisations and end users through the management API, and what they
 //! change for requests: model lists intersected, blocks seen at once, and who may manage what.
 
-use serde_json::{Value, json};
+use serde_json::json;
 use tollgate_testkit::MockOpenAi;
 
 use crate::harness::*;
@@ -17,34 +17,6 @@ async fn gateway() -> (TestGateway, tollgate_testkit::MockProvider) {
         TestGateway::start(&config_with_models(&models.concat())).await,
         mock,
     )
-}
-
-async fn get_as(gateway: &TestGateway, key: &str, path: &str) -> (u16, Value) {
-    let response = gateway
-        .client
-        .get(format!("{}{path}", gateway.url))
-        .bearer_auth(key)
-        .send()
-        .await
-        .unwrap();
-    (response.status().as_u16(), response.json().await.unwrap())
-}
-
-async fn post_as(gateway: &TestGateway, key: &str, path: &str, body: Value) -> (u16, Value) {
-    let response = gateway
-        .client
-        .post(format!("{}{path}", gateway.url))
-        .bearer_auth(key)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    (response.status().as_u16(), response.json().await.unwrap())
-}
-
-fn ok(reply: (u16, Value)) -> Value {
-    assert_eq!(reply.0, 200, "{}", reply.1);
-    reply.1
 }
 
 #[tokio::test]

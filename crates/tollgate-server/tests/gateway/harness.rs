@@ -176,3 +176,34 @@ pub async fn admin_get(gateway: &TestGateway, path: &str) -> (u16, Value) {
     let status = response.status().as_u16();
     (status, response.json().await.unwrap())
 }
+
+/// A GET with `key`: status and JSON body.
+pub async fn get_as(gateway: &TestGateway, key: &str, path: &str) -> (u16, Value) {
+    let response = gateway
+        .client
+        .get(format!("{}{path}", gateway.url))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+/// A POST with `key`: status and JSON body.
+pub async fn post_as(gateway: &TestGateway, key: &str, path: &str, body: Value) -> (u16, Value) {
+    let response = gateway
+        .client
+        .post(format!("{}{path}", gateway.url))
+        .bearer_auth(key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+/// The body of a 200, failing with the body otherwise.
+pub fn ok(reply: (u16, Value)) -> Value {
+    assert_eq!(reply.0, 200, "{}", reply.1);
+    reply.1
+}

@@ -212,21 +212,18 @@ pub fn keys(connection: Connection, command: KeyCommand) -> ExitCode {
             rpm,
             tpm,
             max_parallel,
-        } => (
-            Call::Post(
-                "/key/generate",
-                object([
-                    ("key_alias", json!(alias)),
-                    ("models", list(models)),
-                    ("team_id", json!(team)),
-                    ("user_id", json!(user)),
-                    ("duration", json!(duration)),
-                    ("rpm_limit", json!(rpm)),
-                    ("tpm_limit", json!(tpm)),
-                    ("max_parallel_requests", json!(max_parallel)),
-                ]),
-            ),
-            Shown::Record(""),
+        } => changed(
+            "/key/generate",
+            object([
+                ("key_alias", json!(alias)),
+                ("models", list(models)),
+                ("team_id", json!(team)),
+                ("user_id", json!(user)),
+                ("duration", json!(duration)),
+                ("rpm_limit", json!(rpm)),
+                ("tpm_limit", json!(tpm)),
+                ("max_parallel_requests", json!(max_parallel)),
+            ]),
         ),
         KeyCommand::List {
             team,
@@ -250,22 +247,10 @@ pub fn keys(connection: Connection, command: KeyCommand) -> ExitCode {
             Call::Get(query("/key/info", &[("key", Some(key))])),
             Shown::Record("info"),
         ),
-        KeyCommand::Block { key } => (
-            Call::Post("/key/block", json!({"key": key})),
-            Shown::Record(""),
-        ),
-        KeyCommand::Unblock { key } => (
-            Call::Post("/key/unblock", json!({"key": key})),
-            Shown::Record(""),
-        ),
-        KeyCommand::Regenerate { key } => (
-            Call::Post("/key/regenerate", json!({"key": key})),
-            Shown::Record(""),
-        ),
-        KeyCommand::Delete { keys } => (
-            Call::Post("/key/delete", json!({"keys": keys})),
-            Shown::Record(""),
-        ),
+        KeyCommand::Block { key } => changed("/key/block", json!({"key": key})),
+        KeyCommand::Unblock { key } => changed("/key/unblock", json!({"key": key})),
+        KeyCommand::Regenerate { key } => changed("/key/regenerate", json!({"key": key})),
+        KeyCommand::Delete { keys } => changed("/key/delete", json!({"keys": keys})),
     };
     run(connection, call, shown)
 }
@@ -279,19 +264,16 @@ pub fn teams(connection: Connection, command: TeamCommand) -> ExitCode {
             models,
             rpm,
             tpm,
-        } => (
-            Call::Post(
-                "/team/new",
-                object([
-                    ("team_id", json!(id)),
-                    ("team_alias", json!(alias)),
-                    ("organization_id", json!(organization)),
-                    ("models", list(models)),
-                    ("rpm_limit", json!(rpm)),
-                    ("tpm_limit", json!(tpm)),
-                ]),
-            ),
-            Shown::Record(""),
+        } => changed(
+            "/team/new",
+            object([
+                ("team_id", json!(id)),
+                ("team_alias", json!(alias)),
+                ("organization_id", json!(organization)),
+                ("models", list(models)),
+                ("rpm_limit", json!(rpm)),
+                ("tpm_limit", json!(tpm)),
+            ]),
         ),
         TeamCommand::List => (
             Call::Get("/team/list".into()),
@@ -301,32 +283,17 @@ pub fn teams(connection: Connection, command: TeamCommand) -> ExitCode {
             Call::Get(query("/team/info", &[("team_id", Some(id))])),
             Shown::Record("team_info"),
         ),
-        TeamCommand::Block { id } => (
-            Call::Post("/team/block", json!({"team_id": id})),
-            Shown::Record(""),
+        TeamCommand::Block { id } => changed("/team/block", json!({"team_id": id})),
+        TeamCommand::Unblock { id } => changed("/team/unblock", json!({"team_id": id})),
+        TeamCommand::AddMember { team, user, role } => changed(
+            "/team/member_add",
+            json!({"team_id": team, "member": {"user_id": user, "role": role}}),
         ),
-        TeamCommand::Unblock { id } => (
-            Call::Post("/team/unblock", json!({"team_id": id})),
-            Shown::Record(""),
+        TeamCommand::RemoveMember { team, user } => changed(
+            "/team/member_delete",
+            json!({"team_id": team, "user_id": user}),
         ),
-        TeamCommand::AddMember { team, user, role } => (
-            Call::Post(
-                "/team/member_add",
-                json!({"team_id": team, "member": {"user_id": user, "role": role}}),
-            ),
-            Shown::Record(""),
-        ),
-        TeamCommand::RemoveMember { team, user } => (
-            Call::Post(
-                "/team/member_delete",
-                json!({"team_id": team, "user_id": user}),
-            ),
-            Shown::Record(""),
-        ),
-        TeamCommand::Delete { ids } => (
-            Call::Post("/team/delete", json!({"team_ids": ids})),
-            Shown::Record(""),
-        ),
+        TeamCommand::Delete { ids } => changed("/team/delete", json!({"team_ids": ids})),
     };
     run(connection, call, shown)
 }
@@ -340,19 +307,16 @@ pub fn users(connection: Connection, command: UserCommand) -> ExitCode {
             models,
             rpm,
             tpm,
-        } => (
-            Call::Post(
-                "/user/new",
-                object([
-                    ("user_id", json!(id)),
-                    ("user_email", json!(email)),
-                    ("user_role", json!(role)),
-                    ("models", list(models)),
-                    ("rpm_limit", json!(rpm)),
-                    ("tpm_limit", json!(tpm)),
-                ]),
-            ),
-            Shown::Record(""),
+        } => changed(
+            "/user/new",
+            object([
+                ("user_id", json!(id)),
+                ("user_email", json!(email)),
+                ("user_role", json!(role)),
+                ("models", list(models)),
+                ("rpm_limit", json!(rpm)),
+                ("tpm_limit", json!(tpm)),
+            ]),
         ),
         UserCommand::List { page, size } => (
             Call::Get(query(
@@ -368,10 +332,7 @@ pub fn users(connection: Connection, command: UserCommand) -> ExitCode {
             Call::Get(query("/user/info", &[("user_id", Some(id))])),
             Shown::Record("user_info"),
         ),
-        UserCommand::Delete { ids } => (
-            Call::Post("/user/delete", json!({"user_ids": ids})),
-            Shown::Record(""),
-        ),
+        UserCommand::Delete { ids } => changed("/user/delete", json!({"user_ids": ids})),
     };
     run(connection, call, shown)
 }
@@ -435,6 +396,11 @@ fn render(answer: &Value, shown: &Shown) -> String {
             text
         }
     }
+}
+
+/// A change whose answer is shown as one record.
+fn changed(path: &'static str, body: Value) -> (Call, Shown) {
+    (Call::Post(path, body), Shown::Record(""))
 }
 
 /// A JSON object of the fields that were given.
