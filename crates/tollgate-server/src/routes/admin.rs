@@ -11,7 +11,7 @@ use serde_json::Map;
 use serde_json::Value;
 use tollgate_core::error::{ErrorKind, GatewayError, Origin};
 use tollgate_policy::auth::Caller;
-use tollgate_policy::directory::Listed;
+use tollgate_policy::directory::{ALL_TEAM_MODELS, Listed};
 use tollgate_policy::management::Manager;
 use tollgate_store::{Action, Actor, Change, Entity, Store, StoreError};
 
@@ -313,6 +313,35 @@ pub(crate) fn check_known<E: Listed>(
     }
 }
 
+/// 400 naming `models` unless each entry is a model this gateway serves (a group, an alias, a
+/// name a wildcard deployment serves), a `*` pattern, or `all-team-models`.
+pub(crate) fn check_models(gateway: &Gateway, models: &[String]) -> Result<(), GatewayError> {
+    let unknown = models.iter().find(|model| {
+        model.as_str() != ALL_TEAM_MODELS
+            && !model.contains('*')
+            && gateway.router.group(model).is_none()
+    });
+    match unknown {
+        Some(model) => Err(GatewayError::invalid_param(
+            "models",
+            format!("`models` names `{model}`, which is not a model on this gateway."),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// `check_models` on the record's models, when the body gives them.
+fn check_given_models<E: Entity>(
+    gateway: &Gateway,
+    body: &Map<String, Value>,
+    record: &E,
+) -> Result<(), GatewayError> {
+    if body.get("models").is_some_and(|models| !models.is_null()) {
+        check_models(gateway, record.models())?;
+    }
+    Ok(())
+}
+
 /// An admin's `/…/new`: `blank` (made from the body and the time) with the body's
 /// `updatable` fields written over it, saved under `id_field`.
 pub(crate) async fn new_record<E: Listed>(
@@ -332,6 +361,7 @@ pub(crate) async fn new_record<E: Listed>(
         &body,
         updatable,
     )?;
+    check_given_models(gateway, &body, &record)?;
     create(gateway, store, &record, id_field).await?;
     Ok(Json(shown(&record)))
 }
@@ -352,6 +382,7 @@ pub(crate) async fn update_record<E: Listed>(
     let body = object(body)?;
     let id = required(text_field(&body, id_field)?, id_field)?;
     let mut record = merged(&stored::<E>(store, &id).await?, &body, updatable)?;
+    check_given_models(gateway, &body, &record)?;
     check(&record)?;
     record.set_updated_at(tollgate_policy::keys::now_ms());
     replace(gateway, store, &record).await?;

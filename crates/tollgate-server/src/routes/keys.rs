@@ -20,8 +20,8 @@ use tollgate_store::{Action, KeyFilter, KeyRecord, OrganizationRecord, Store, Te
 use crate::app::Gateway;
 use crate::error::ApiError;
 use crate::routes::admin::{
-    Editor, check_known, iso8601, limit, manager, not_found, number_param, parse, required,
-    store_error,
+    Editor, check_known, check_models, iso8601, limit, manager, not_found, number_param, parse,
+    required, store_error,
 };
 use crate::routes::query_param;
 
@@ -444,6 +444,7 @@ fn apply(
         record.key_alias = Some(alias);
     }
     if let Some(models) = fields.models {
+        check_models(gateway, &models)?;
         record.models = models;
     }
     if fields.user_id.is_some() {

@@ -17,8 +17,8 @@ use tollgate_store::{KeyFilter, OrganizationRecord, TeamMember, TeamRecord, User
 use crate::app::Gateway;
 use crate::error::ApiError;
 use crate::routes::admin::{
-    Editor, check_known, create, ids_field, manager, merged, new_id, not_found, object, remove,
-    replace, required, shown, store_error, stored, text_field, update_record,
+    Editor, check_known, check_models, create, ids_field, manager, merged, new_id, not_found,
+    object, remove, replace, required, shown, store_error, stored, text_field, update_record,
 };
 use crate::routes::keys::delete_keys_matching;
 use crate::routes::query_param;
@@ -64,6 +64,7 @@ pub(crate) async fn new(
         updated_at: now,
     };
     let mut team = merged(&blank, &body, UPDATABLE)?;
+    check_models(&gateway, &team.models)?;
     check_known::<OrganizationRecord>(
         &gateway,
         "organization_id",

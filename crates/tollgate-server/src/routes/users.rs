@@ -17,8 +17,8 @@ use tollgate_store::{Action, KeyFilter, KeyRecord, OrganizationRecord, TeamRecor
 use crate::app::Gateway;
 use crate::error::ApiError;
 use crate::routes::admin::{
-    check_known, create, ids_field, manager, merged, new_id, object, remove, replace, required,
-    shown, store_error, stored, text_field, update_record,
+    check_known, check_models, create, ids_field, manager, merged, new_id, object, remove, replace,
+    required, shown, store_error, stored, text_field, update_record,
 };
 use crate::routes::keys::delete_keys_matching;
 use crate::routes::query_param;
@@ -61,6 +61,7 @@ pub(crate) async fn new(
         updated_at: now,
     };
     let user = merged(&blank, &body, UPDATABLE)?;
+    check_models(&gateway, &user.models)?;
     check_known::<OrganizationRecord>(
         &gateway,
         "organization_id",

@@ -130,6 +130,13 @@ async fn teams_users_and_organizations_answer_litellm_shapes_and_refuse_bad_inpu
     for (path, body, param) in [
         ("/team/new", json!({"rpm_limit": -1}), "rpm_limit"),
         ("/team/new", json!({"models": "gpt"}), "models"),
+        ("/team/new", json!({"models": ["gpt", "gpt-9"]}), "models"),
+        ("/user/new", json!({"models": ["gpt-9"]}), "models"),
+        (
+            "/organization/new",
+            json!({"organization_alias": "Acme", "models": ["gpt-9"]}),
+            "models",
+        ),
         (
             "/team/new",
             json!({"organization_id": "nope"}),

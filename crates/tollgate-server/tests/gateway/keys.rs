@@ -131,6 +131,7 @@ async fn bad_key_requests_name_the_field() {
     for (body, param) in [
         (json!({"tpm_limit": -1}), "tpm_limit"),
         (json!({"models": "gpt"}), "models"),
+        (json!({"models": ["gpt", "no-such-model"]}), "models"),
         (json!({"max_budget": 10}), "max_budget"),
         (json!({"duration": "soon"}), "duration"),
         (json!({"key": "not-a-key"}), "key"),
