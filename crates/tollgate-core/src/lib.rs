@@ -2,6 +2,7 @@
 //! the validated runtime form), the provider table, the gateway error, and ids.
 #![forbid(unsafe_code)]
 
+pub mod calendar;
 pub mod config;
 pub mod duration;
 pub mod endpoint;

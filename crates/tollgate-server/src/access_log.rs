@@ -15,8 +15,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use http::{HeaderMap, HeaderName, HeaderValue};
+use tollgate_core::calendar::civil_from_days;
 use tollgate_core::endpoint::Endpoint;
 use tollgate_core::error::{GatewayError, Origin};
+use tollgate_policy::auth::Caller;
 use tollgate_policy::limits::{Admission, Quota};
 use tollgate_router::{AttemptPlan, Lease};
 use tollgate_translate::canonical::TokenUsage;
@@ -327,8 +329,14 @@ fn push_json_string(out: &mut String, text: &str) {
 pub(crate) struct AccessRecord {
     gateway: Arc<Gateway>,
     request_id: Arc<str>,
-    endpoint: Endpoint,
-    started: Instant,
+    pub(crate) endpoint: Endpoint,
+    pub(crate) started: Instant,
+    /// The same moment as wall-clock milliseconds, for the spend record.
+    pub(crate) started_ms: i64,
+    /// Who asked, once authenticated: whom the spend is charged to.
+    pub(crate) caller: Option<Caller>,
+    /// The end user the request names (`user`).
+    pub(crate) end_user: Option<String>,
     pub(crate) model: Option<String>,
     /// The deployment of the latest attempt, held (and counted in flight) until the request
     /// ends.
@@ -341,7 +349,11 @@ pub(crate) struct AccessRecord {
     pub(crate) status: u16,
     pub(crate) outcome: Outcome,
     error: Option<(Origin, String)>,
+    /// The error's code (`context_length_exceeded`) or type, for the spend record.
+    error_class: Option<String>,
     pub(crate) usage: Option<TokenUsage>,
+    /// `usage` is the gateway's estimate: the provider reported none.
+    pub(crate) usage_estimated: bool,
     /// The latest attempt: when it was sent, when its first byte (stream: first event) came,
     /// when its whole answer was in (non-streaming).
     pub(crate) upstream_started: Option<Instant>,
@@ -352,8 +364,8 @@ pub(crate) struct AccessRecord {
     pub(crate) provider_time: Duration,
     /// The group of the latest attempt, and the retries and fallbacks so far.
     group_header: Option<HeaderValue>,
-    retries: u32,
-    fallbacks: u32,
+    pub(crate) retries: u32,
+    pub(crate) fallbacks: u32,
     written: bool,
 }
 
@@ -367,6 +379,9 @@ impl AccessRecord {
             request_id,
             endpoint,
             started: Instant::now(),
+            started_ms: tollgate_policy::keys::now_ms(),
+            caller: None,
+            end_user: None,
             model: None,
             lease: None,
             admission: Admission::default(),
@@ -375,7 +390,9 @@ impl AccessRecord {
             status: 0,
             outcome: Outcome::Pending,
             error: None,
+            error_class: None,
             usage: None,
+            usage_estimated: false,
             upstream_started: None,
             first_byte: None,
             answered: None,
@@ -477,12 +494,30 @@ impl AccessRecord {
     pub(crate) fn fail(&mut self, err: &GatewayError) {
         self.status = err.status.as_u16();
         self.outcome = Outcome::Failed;
-        self.error = Some((err.origin, err.message.to_string()));
+        self.note_error(err);
     }
 
     pub(crate) fn fail_stream(&mut self, err: &GatewayError) {
         self.outcome = Outcome::StreamFailed;
+        self.note_error(err);
+    }
+
+    fn note_error(&mut self, err: &GatewayError) {
         self.error = Some((err.origin, err.message.to_string()));
+        self.error_class = Some(
+            err.code
+                .as_deref()
+                .unwrap_or_else(|| err.kind.as_str())
+                .to_owned(),
+        );
+    }
+
+    /// What kind of failure ended the request, if one did.
+    pub(crate) fn error_class(&self) -> Option<String> {
+        match self.outcome {
+            Outcome::ClientDisconnected | Outcome::Pending => Some("client_disconnected".into()),
+            _ => self.error_class.clone(),
+        }
     }
 
     /// Writes the line now. Later calls (and the drop) do nothing.
@@ -520,6 +555,12 @@ impl AccessRecord {
                 lease.state.record_tokens(now_ms, usage.total());
             }
             self.admission.record_tokens(usage.total());
+        }
+        // The spend record first: it must be journaled before the client has the last byte.
+        if let Some(ledger) = &self.gateway.spend
+            && let Some(record) = self.spend_record(tollgate_policy::keys::now_ms())
+        {
+            ledger.append(&record);
         }
         line.retries = (self.retries > 0).then_some(u64::from(self.retries));
         line.fallbacks = (self.fallbacks > 0).then_some(u64::from(self.fallbacks));
@@ -593,36 +634,9 @@ fn write_timestamp(out: &mut String) {
     out.push('Z');
 }
 
-/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (Howard Hinnant's method).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let shifted_month = (5 * day_of_year + 2) / 153;
-    let day = (day_of_year - (153 * shifted_month + 2) / 5 + 1) as u32;
-    let month = if shifted_month < 10 {
-        shifted_month + 3
-    } else {
-        shifted_month - 9
-    } as u32;
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn calendar_dates_from_day_numbers() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(19_782), (2024, 2, 29));
-        assert_eq!(civil_from_days(20_778), (2026, 11, 21));
-        assert_eq!(civil_from_days(-1), (1969, 12, 31));
-    }
 
     #[test]
     fn text_values_are_quoted_only_when_needed() {

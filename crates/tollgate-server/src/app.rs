@@ -40,7 +40,7 @@ use tollgate_policy::auth::Authenticator;
 use tollgate_policy::keys::now_ms;
 use tollgate_policy::limits::RateLimiter;
 use tollgate_router::Router;
-use tollgate_store::{ModelRecord, Store, StoreError};
+use tollgate_store::{Journal, ModelRecord, Store, StoreError};
 use tollgate_upstream::media::MediaFetcher;
 use tollgate_upstream::{ClientPool, Deployment};
 use tollgate_wire::openai::{Model, ModelList};
@@ -50,9 +50,10 @@ use crate::pipeline;
 use crate::request_context::request_context;
 use crate::responses::{self, ResponseStore};
 use crate::routes::{
-    audit, customers, deployments, health, keys, models, organizations, teams, users,
+    audit, customers, deployments, health, keys, models, organizations, spend, teams, users,
 };
 use crate::runtime_models::RuntimeModels;
+use crate::spend::SpendLedger;
 
 /// Everything a request needs, built once from the config.
 #[derive(Debug)]
@@ -65,6 +66,8 @@ pub struct Gateway {
     pub(crate) limits: RateLimiter,
     /// Virtual keys and the rest of the management state; `None` only when run without one.
     pub(crate) store: Option<Store>,
+    /// Spend records on their way to the store; `None` only when run without one.
+    pub(crate) spend: Option<SpendLedger>,
     pub(crate) store_sync: StoreSync,
     pub(crate) max_request_body_bytes: usize,
     /// Swapped whole when deployments are added or removed at run time.
@@ -136,6 +139,7 @@ impl Gateway {
             auth,
             limits: RateLimiter::default(),
             store: None,
+            spend: None,
             store_sync: config.store_sync,
             max_request_body_bytes: config.max_request_body_bytes,
             models,
@@ -165,8 +169,9 @@ impl Gateway {
     }
 
     /// Serves the management API from `store`, and what it holds from memory: keys, teams,
-    /// users, organisations and end users, and the deployments added at run time.
-    pub async fn with_store(self, store: Store) -> Result<Self, StoreError> {
+    /// users, organisations and end users, and the deployments added at run time. Spend
+    /// records go through `journal` into it.
+    pub async fn with_store(self, store: Store, journal: Journal) -> Result<Self, StoreError> {
         let started = now_ms();
         let directory = &self.auth.directory;
         directory.load(&store).await?;
@@ -187,7 +192,15 @@ impl Gateway {
             stored_deployments = models.len(),
             "store loaded"
         );
+        if journal.pending_bytes() > 0 {
+            tracing::info!(
+                journal = %journal.dir().display(),
+                pending_bytes = journal.pending_bytes(),
+                "spend records left by the previous run will be stored"
+            );
+        }
         Ok(Gateway {
+            spend: Some(SpendLedger::new(journal, store.clone())),
             store: Some(store),
             ..self
         })
@@ -229,6 +242,15 @@ impl Gateway {
 
     pub(crate) fn in_flight_counter(&self) -> &AtomicUsize {
         &self.in_flight
+    }
+
+    /// Moves every spend record journaled so far into the store (at shutdown, and for tests
+    /// that read spend right after their requests).
+    pub async fn flush_spend(&self) -> Result<(), tollgate_store::JournalError> {
+        if let Some(ledger) = &self.spend {
+            ledger.flush().await?;
+        }
+        Ok(())
     }
 }
 
@@ -319,6 +341,9 @@ pub fn app(gateway: Arc<Gateway>) -> HttpRouter {
         .route("/key/info", get(keys::info))
         .route("/key/list", get(keys::list))
         .route("/audit", get(audit::list))
+        .route("/spend/logs", get(spend::logs))
+        .route("/global/spend/report", get(spend::report))
+        .route("/spend/calculate", post(spend::calculate))
         .route("/model/new", post(deployments::new))
         .route("/model/update", post(deployments::update))
         .route("/model/delete", post(deployments::delete))

@@ -18,7 +18,7 @@ use tollgate_translate::bedrock::embeddings::EmbeddingFamily;
 use tollgate_translate::bedrock::invoke::{InvokeDecoder, InvokeObserver};
 use tollgate_translate::bedrock::{self};
 use tollgate_translate::canonical::{
-    Completion, StreamDecoder, StreamEncoder, StreamTransform, TokenUsage, Translated,
+    Completion, OpenAiUsage, StreamDecoder, StreamEncoder, StreamTransform, TokenUsage, Translated,
 };
 use tollgate_translate::cohere::{self, chat::CohereDecoder};
 use tollgate_translate::gemini::embeddings::EmbeddingApi;

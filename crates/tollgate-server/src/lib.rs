@@ -15,9 +15,10 @@ mod responses;
 mod routes;
 mod runtime_models;
 mod serve;
+mod spend;
 mod store_sync;
 mod stream;
 
 pub use app::{Gateway, app};
 pub use serve::{background_tasks, serve};
-pub use tollgate_store::{Store, StoreError, redact_url};
+pub use tollgate_store::{Journal, Store, StoreError, redact_url};

@@ -50,6 +50,7 @@ pub(crate) async fn handle(
         Ok(Relay::Complete(mut response)) => {
             record.status = response.status().as_u16();
             record.outcome = Outcome::Completed;
+            add_cost_headers(response.headers_mut(), record.cost());
             record.add_routing_headers(response.headers_mut());
             record.add_rate_limit_headers(response.headers_mut());
             record.write();
@@ -143,11 +144,15 @@ async fn proxy(
 ) -> Result<Relay, GatewayError> {
     let (parts, body) = request.into_parts();
     let caller = gateway.auth.authenticate(&parts.headers)?;
+    if endpoint != Endpoint::CountTokens {
+        record.caller = Some(caller.clone());
+    }
     let body = read_body(body, &parts.headers, gateway.max_request_body_bytes).await?;
 
     let mut inspected = inspect_request(endpoint, &body)?;
     record.model = Some(inspected.model.clone());
     record.stream = inspected.stream;
+    record.end_user.clone_from(&inspected.end_user);
 
     let model = caller.resolve_model(&inspected.model)?;
     // A key's own fallbacks may not reach models the key may not use.
@@ -347,6 +352,19 @@ async fn attempt(
     let (bytes, usage) = exchange.complete(bytes)?;
     record.usage = usage;
     Ok(Relay::Complete(json_reply(status, bytes)))
+}
+
+/// What the request cost, under Tollgate's and LiteLLM's header names, in dollars.
+fn add_cost_headers(headers: &mut HeaderMap, cost: tollgate_pricing::Usd) {
+    const COST: [HeaderName; 2] = [
+        HeaderName::from_static("x-tollgate-response-cost"),
+        HeaderName::from_static("x-litellm-response-cost"),
+    ];
+    if let Ok(value) = HeaderValue::from_str(&cost.to_string()) {
+        for name in COST {
+            headers.insert(name, value.clone());
+        }
+    }
 }
 
 fn json_reply(status: StatusCode, body: Bytes) -> Response {

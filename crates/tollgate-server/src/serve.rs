@@ -10,7 +10,7 @@ use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 use crate::app::{Gateway, app};
-use crate::{health_checks, store_sync};
+use crate::{health_checks, spend, store_sync};
 
 /// Serves until `shutdown` resolves and the drain completes (or times out).
 pub async fn serve(
@@ -53,5 +53,9 @@ pub async fn background_tasks(gateway: Arc<Gateway>) {
             health_checks::run_in_background(gateway.clone(), interval).await;
         }
     };
-    tokio::join!(store_sync::run(gateway.clone()), health);
+    tokio::join!(
+        store_sync::run(gateway.clone()),
+        spend::run_flusher(gateway.clone()),
+        health
+    );
 }

@@ -7,9 +7,11 @@
 
 mod audit;
 mod directory;
+mod journal;
 mod keys;
 mod secrets;
 mod selection;
+mod spend;
 
 use std::time::Duration;
 
@@ -22,8 +24,12 @@ pub use directory::{
     CustomerRecord, Entity, MemberRole, ModelRecord, OrganizationRecord, Snapshot, TeamMember,
     TeamRecord, UserRecord, UserRole,
 };
+pub use journal::{Drained, Journal, JournalError};
 pub use keys::{KeyFilter, KeyPage, KeyRecord, TABLE as KEYS_TABLE};
 pub use secrets::{SECRET_FIELDS, SealError, SecretBox};
+pub use spend::{
+    EntityKind, SPEND_TABLE, SpendFilter, SpendGroup, SpendGrouping, SpendPage, SpendRecord,
+};
 
 /// The schema's versions, in order, embedded in the binary. Forward-only: a released file is
 /// never edited (sqlx refuses a changed checksum), a change is a new file.
@@ -47,6 +53,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         4,
         "deployments added at run time",
         include_str!("../migrations/0004_models.sql"),
+    ),
+    (
+        5,
+        "spend records, totals and daily aggregates",
+        include_str!("../migrations/0005_spend.sql"),
     ),
 ];
 

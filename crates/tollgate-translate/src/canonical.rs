@@ -41,42 +41,31 @@ impl FinishReason {
     }
 }
 
-/// Token counts in one shape for every provider. `input` counts every prompt token, cached
-/// ones included (OpenAI's `prompt_tokens`); `output` counts every generated token,
-/// reasoning included (OpenAI's `completion_tokens`).
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct TokenUsage {
-    pub input: u64,
-    pub output: u64,
-    /// Prompt tokens read from the provider's cache.
-    pub cache_read: u64,
-    /// Prompt tokens written to the provider's cache.
-    pub cache_write: u64,
-    /// Output tokens spent on reasoning.
-    pub reasoning: u64,
+pub use tollgate_pricing::TokenUsage;
+
+/// OpenAI's `usage` object, the form every other usage is compared with.
+pub trait OpenAiUsage {
+    fn from_openai(usage: &Usage) -> Self;
+    /// With cache reads and writes in `prompt_tokens_details`.
+    fn to_openai_json(&self) -> serde_json::Value;
 }
 
-impl TokenUsage {
-    pub fn from_openai(usage: &Usage) -> TokenUsage {
+impl OpenAiUsage for TokenUsage {
+    fn from_openai(usage: &Usage) -> TokenUsage {
         let details_cached = usage.prompt_tokens_details.and_then(|d| d.cached_tokens);
         TokenUsage {
             input: usage.prompt_tokens.unwrap_or(0),
             output: usage.completion_tokens.unwrap_or(0),
             cache_read: details_cached.unwrap_or(0),
-            cache_write: 0,
             reasoning: usage
                 .completion_tokens_details
                 .and_then(|d| d.reasoning_tokens)
                 .unwrap_or(0),
+            ..TokenUsage::default()
         }
     }
 
-    pub fn total(&self) -> u64 {
-        self.input + self.output
-    }
-
-    /// OpenAI's `usage` object, with cache reads and writes in `prompt_tokens_details`.
-    pub fn to_openai_json(&self) -> serde_json::Value {
+    fn to_openai_json(&self) -> serde_json::Value {
         serde_json::json!({
             "prompt_tokens": self.input,
             "completion_tokens": self.output,

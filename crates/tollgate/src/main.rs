@@ -155,6 +155,16 @@ fn run_gateway(args: ServeArgs) -> ExitCode {
         .as_ref()
         .map(|url| url.expose_secret().to_owned())
         .unwrap_or_else(|| tollgate_server::Store::sqlite_url(&config.database_path));
+    let journal = match tollgate_server::Journal::open(
+        &config.spend_journal.dir,
+        config.spend_journal.max_bytes,
+    ) {
+        Ok(journal) => journal,
+        Err(err) => {
+            eprintln!("tollgate: cannot open the spend journal: {err}");
+            return ExitCode::from(2);
+        }
+    };
     let gateway = match Gateway::new(config, args.workers) {
         Ok(gateway) => gateway,
         Err(err) => {
@@ -164,7 +174,7 @@ fn run_gateway(args: ServeArgs) -> ExitCode {
     };
     let opened = background.block_on(async {
         let store = tollgate_server::Store::connect(&database_url).await?;
-        gateway.with_store(store).await
+        gateway.with_store(store, journal).await
     });
     let gateway = match opened {
         Ok(gateway) => Arc::new(gateway),
@@ -183,7 +193,15 @@ fn run_gateway(args: ServeArgs) -> ExitCode {
             "no general_settings.master_key is configured: the gateway serves every request without a key"
         );
     }
-    workers::run(gateway, &args.host, args.port, args.workers)
+    let exit = workers::run(gateway.clone(), &args.host, args.port, args.workers);
+    // What the last requests cost goes to the database now rather than at the next start.
+    match background.block_on(gateway.flush_spend()) {
+        Ok(()) => tracing::info!("spend records stored"),
+        Err(err) => {
+            tracing::warn!(error = %err, "spend records stay in the journal until the next start")
+        }
+    }
+    exit
 }
 
 /// One start-up summary, and ONE warning listing every accepted-but-unused key.

@@ -4,6 +4,7 @@
 
 mod error;
 mod load;
+mod pricing;
 pub mod raw;
 mod routing;
 mod validate;
@@ -11,8 +12,11 @@ mod validate;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use secrecy::SecretString;
 use serde_yaml_ng::Mapping;
+use tollgate_pricing::{ModelPrice, PriceCatalog};
 use url::Url;
 
 pub use error::ConfigError;
@@ -31,6 +35,13 @@ pub struct StoreSync {
     /// How long the copy may go unrefreshed (the store unreachable) before virtual keys are
     /// refused.
     pub max_staleness: Duration,
+}
+
+/// Where spend records are kept until the database has them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpendJournalSettings {
+    pub dir: PathBuf,
+    pub max_bytes: u64,
 }
 
 /// The validated configuration the gateway runs with.
@@ -53,6 +64,9 @@ pub struct Config {
     pub drain_timeout: Duration,
     pub upstream: UpstreamSettings,
     pub media: MediaSettings,
+    pub spend_journal: SpendJournalSettings,
+    /// The built-in price table, under `tollgate_settings.pricing_file` when one is given.
+    pub prices: Arc<PriceCatalog>,
     /// Kept as written for the capabilities that will read them.
     /// Balancing, retries, cooldowns, fallbacks and aliases (`router_settings`).
     pub routing: RoutingSettings,
@@ -109,6 +123,11 @@ pub struct DeploymentConfig {
     /// Bedrock deployments: region, credentials, route.
     pub bedrock: Option<BedrockConfig>,
     pub model_info: ModelInfo,
+    /// What a token costs here: the price table's entry for the model, under `model_info`'s
+    /// prices. `None` when neither prices it.
+    pub price: Option<Arc<ModelPrice>>,
+    /// Where `price` came from, for the models a wildcard deployment serves.
+    pub prices: Arc<PriceCatalog>,
 }
 
 impl DeploymentConfig {
@@ -131,6 +150,14 @@ impl DeploymentConfig {
             bedrock.route = route;
             config.model = model.to_owned();
         }
+        // The wildcard's own prices (if any) were checked when it was read.
+        config.price = pricing::deployment_price(
+            &self.prices,
+            self.provider.prefix,
+            &config.model,
+            &self.model_info,
+        )
+        .unwrap_or_else(|_| self.price.clone());
         config
     }
 

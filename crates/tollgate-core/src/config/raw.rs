@@ -189,6 +189,18 @@ pub struct RawTollgateSettings {
     /// false: refused, so clients cannot make the gateway reach internal services).
     #[serde(default)]
     pub media_allow_private_networks: Option<Scalar>,
+    /// A price map in LiteLLM's JSON format (`model_prices_and_context_window.json`), laid
+    /// over the built-in price table.
+    #[serde(default)]
+    pub pricing_file: Option<Scalar>,
+    /// Where spend records wait for the database (default `spend-journal` beside the config
+    /// file).
+    #[serde(default)]
+    pub spend_journal_dir: Option<Scalar>,
+    /// How large the journal may grow while the database is away before new requests are
+    /// refused rather than served unrecorded (default 1024 MB).
+    #[serde(default)]
+    pub spend_journal_max_mb: Option<Scalar>,
 }
 
 /// A YAML scalar as written: a number, a boolean or a string (perhaps `os.environ/NAME`).

@@ -3,19 +3,21 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::SecretString;
 use serde_yaml_ng::{Mapping, Value};
 use sha2::{Digest, Sha256};
+use tollgate_pricing::PriceCatalog;
 use url::Url;
 
 use super::raw::{RawConfig, RawDeployment, RawLitellmParams, RawModelInfo, Scalar};
 use super::routing;
 use super::{
     AwsCredentials, BedrockConfig, BedrockRoute, Config, ConfigError, DeploymentConfig,
-    GoogleCredentials, HealthCheckSettings, MediaSettings, ModelInfo, StoreSync, UpstreamSettings,
-    VertexConfig,
+    GoogleCredentials, HealthCheckSettings, MediaSettings, ModelInfo, SpendJournalSettings,
+    StoreSync, UpstreamSettings, VertexConfig,
 };
 use crate::duration::{parse_duration, seconds};
 use crate::env::{Env, env_reference};
@@ -30,6 +32,7 @@ const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 const DEFAULT_UPSTREAM_CLIENTS: usize = 4;
 const DEFAULT_MEDIA_MAX_MB: usize = 20;
+const DEFAULT_SPEND_JOURNAL_MAX_MB: u64 = 1024;
 const DEFAULT_MEDIA_FETCH_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_MAX_REQUEST_MB: f64 = 32.0;
 const DEFAULT_AZURE_API_VERSION: &str = "2025-02-01-preview";
@@ -125,11 +128,22 @@ pub(super) fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigErro
         Some((path, value)) => cx.bool(&path, &value)?,
         None => false,
     };
+    let prices = Arc::new(match &tollgate.pricing_file {
+        Some(value) => {
+            let path = relative_to(file, cx.text("tollgate_settings.pricing_file", value)?);
+            PriceCatalog::with_litellm_file(&path).map_err(|err| {
+                cx.cx
+                    .error("tollgate_settings.pricing_file", err.to_string())
+            })?
+        }
+        None => PriceCatalog::builtin(),
+    });
     let defaults = DeploymentDefaults {
         timeout: default_timeout,
         stream_timeout: default_stream_timeout,
         stream_idle_timeout: default_stream_idle_timeout,
         drop_params,
+        prices: prices.clone(),
     };
 
     let mut deployments = Vec::new();
@@ -204,10 +218,7 @@ pub(super) fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigErro
         None => PathBuf::from("tollgate.db"),
     };
     // Relative to the config file, like `include`.
-    let database_path = match file.parent() {
-        Some(dir) if database_path.is_relative() => dir.join(database_path),
-        _ => database_path,
-    };
+    let database_path = relative_to(file, database_path);
     let max_request_mb = general
         .max_request_size_mb
         .as_ref()
@@ -288,6 +299,24 @@ pub(super) fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigErro
             .unwrap_or(false),
     };
 
+    let spend_journal = SpendJournalSettings {
+        dir: relative_to(
+            file,
+            match &tollgate.spend_journal_dir {
+                Some(value) => cx.text("tollgate_settings.spend_journal_dir", value)?,
+                None => "spend-journal".to_owned(),
+            },
+        ),
+        max_bytes: match &tollgate.spend_journal_max_mb {
+            Some(value) => {
+                (cx.positive_f64("tollgate_settings.spend_journal_max_mb", value)?
+                    * 1024.0
+                    * 1024.0) as u64
+            }
+            None => DEFAULT_SPEND_JOURNAL_MAX_MB * 1024 * 1024,
+        },
+    };
+
     let store_sync = StoreSync {
         interval: opt_duration(
             &cx,
@@ -341,6 +370,8 @@ pub(super) fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigErro
         .unwrap_or(DEFAULT_DRAIN_TIMEOUT),
         upstream,
         media,
+        spend_journal,
+        prices,
         routing,
         health_checks,
         router_settings,
@@ -356,6 +387,16 @@ struct DeploymentDefaults {
     stream_timeout: Option<Duration>,
     stream_idle_timeout: Option<Duration>,
     drop_params: bool,
+    prices: Arc<PriceCatalog>,
+}
+
+/// `path` as written in the config: relative paths are relative to the config file.
+fn relative_to(config_file: &Path, path: impl Into<PathBuf>) -> PathBuf {
+    let path = path.into();
+    match config_file.parent() {
+        Some(dir) if path.is_relative() => dir.join(path),
+        _ => path,
+    }
 }
 
 /// Reads deployments given after start-up (to the management API's `/model/new`) exactly
@@ -767,6 +808,14 @@ impl Resolver<'_> {
             )
         });
 
+        let price = super::pricing::deployment_price(
+            &defaults.prices,
+            provider.prefix,
+            &model,
+            &model_info,
+        )
+        .map_err(|reason| self.cx.error(&at("model_info"), reason))?;
+
         let deployment = DeploymentConfig {
             id,
             model_name,
@@ -793,6 +842,8 @@ impl Resolver<'_> {
             vertex,
             bedrock,
             model_info,
+            price,
+            prices: defaults.prices.clone(),
         };
         Ok((deployment, id_is_explicit))
     }

@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use serde::Serialize;
 use serde_json::Map;
 use serde_json::Value;
+pub(crate) use tollgate_core::calendar::{day_start_ms, iso8601};
 use tollgate_core::error::{ErrorKind, GatewayError, Origin};
 use tollgate_policy::auth::Caller;
 use tollgate_policy::directory::{ALL_TEAM_MODELS, Listed};
@@ -405,6 +406,20 @@ pub(crate) fn list_all<E: Listed>(
 }
 
 /// A whole-number query parameter from 1 to `max`; `default` when absent.
+/// A `YYYY-MM-DD` query parameter, as the first millisecond of that day (UTC).
+pub(crate) fn date_param(
+    query: Option<&str>,
+    name: &'static str,
+) -> Result<Option<i64>, GatewayError> {
+    crate::routes::query_param(query, name)
+        .map(|text| {
+            day_start_ms(&text).ok_or_else(|| {
+                GatewayError::invalid_param(name, format!("`{name}` must be a date: YYYY-MM-DD."))
+            })
+        })
+        .transpose()
+}
+
 pub(crate) fn number_param(
     query: Option<&str>,
     name: &'static str,
@@ -442,61 +457,4 @@ pub(crate) fn shown<T: Serialize>(record: &T) -> Value {
         }
     }
     value
-}
-
-/// The first millisecond of a `YYYY-MM-DD` day, UTC (days-from-civil, proleptic Gregorian).
-pub(crate) fn day_start_ms(date: &str) -> Option<i64> {
-    let mut parts = date.splitn(3, '-');
-    let year: i64 = parts.next()?.parse().ok()?;
-    let month: i64 = parts.next()?.parse().ok()?;
-    let day: i64 = parts.next()?.parse().ok()?;
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
-        return None;
-    }
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let yoe = year.rem_euclid(400);
-    let doy = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    Some((era * 146_097 + doe - 719_468) * 86_400_000)
-}
-
-/// Milliseconds since the epoch as `2026-11-21T09:30:00.000Z` (civil-from-days, proleptic
-/// Gregorian).
-pub(crate) fn iso8601(ms: i64) -> String {
-    let (days, ms_of_day) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let seconds = ms_of_day / 1000;
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        seconds / 3600,
-        seconds / 60 % 60,
-        seconds % 60,
-        ms_of_day % 1000
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn times_are_iso_8601_utc() {
-        assert_eq!(iso8601(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(iso8601(1_795_255_845_123), "2026-11-21T10:10:45.123Z");
-        assert_eq!(iso8601(951_782_400_000), "2000-02-29T00:00:00.000Z");
-        for ms in [0, 951_782_400_000, 1_795_219_200_000] {
-            assert_eq!(day_start_ms(&iso8601(ms)[..10]), Some(ms));
-        }
-        assert_eq!(day_start_ms("2026-13-01"), None);
-        assert_eq!(day_start_ms("yesterday"), None);
-    }
 }

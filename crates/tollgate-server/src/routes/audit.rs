@@ -7,12 +7,13 @@ use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
 use serde_json::{Value, json};
+use tollgate_core::calendar::MS_PER_DAY;
 use tollgate_core::error::GatewayError;
 use tollgate_store::{Action, AuditFilter, AuditRecord};
 
 use crate::app::Gateway;
 use crate::error::ApiError;
-use crate::routes::admin::{day_start_ms, iso8601, manager, not_found, number_param, store_error};
+use crate::routes::admin::{date_param, iso8601, manager, not_found, number_param, store_error};
 use crate::routes::query_param;
 
 /// `GET /audit?page=&page_size=&table_name=&object_id=&changed_by=&action=&start_date=&end_date=`
@@ -42,8 +43,8 @@ pub(crate) async fn list(
         object_id: query_param(query, "object_id"),
         changed_by: query_param(query, "changed_by"),
         action,
-        since: date(query, "start_date")?,
-        until: date(query, "end_date")?.map(|day| day + 86_400_000),
+        since: date_param(query, "start_date")?,
+        until: date_param(query, "end_date")?.map(|day| day + MS_PER_DAY),
     };
     let found = store
         .audit_log(&filter, page, size)
@@ -72,16 +73,6 @@ pub(crate) async fn info(
         .map_err(store_error("id"))?
         .ok_or_else(|| not_found(format!("No audit log entry `{id}` exists.")))?;
     Ok(Json(shown(&entry)))
-}
-
-fn date(query: Option<&str>, name: &'static str) -> Result<Option<i64>, GatewayError> {
-    query_param(query, name)
-        .map(|text| {
-            day_start_ms(&text).ok_or_else(|| {
-                GatewayError::invalid_param(name, format!("`{name}` must be a date: YYYY-MM-DD."))
-            })
-        })
-        .transpose()
 }
 
 fn shown(entry: &AuditRecord) -> Value {

@@ -15,7 +15,10 @@ use serde_json::{Map, Value, json};
 use tollgate_core::error::GatewayError;
 use tollgate_policy::keys::{generate_key, hash_key, mask_key, now_ms, token_of};
 use tollgate_policy::management::{Manager, forbidden};
-use tollgate_store::{Action, KeyFilter, KeyRecord, OrganizationRecord, Store, TeamRecord};
+use tollgate_pricing::Usd;
+use tollgate_store::{
+    Action, EntityKind, KeyFilter, KeyRecord, OrganizationRecord, Store, TeamRecord,
+};
 
 use crate::app::Gateway;
 use crate::error::ApiError;
@@ -144,9 +147,13 @@ pub(crate) async fn info(
     if !manager.sees_key(&record) {
         return Err(not_found("No such key.").into());
     }
-    Ok(Json(
-        json!({"key": record.token, "info": key_json(&record)}),
-    ))
+    let spent = store
+        .spend_totals(EntityKind::Key, &[&record.token])
+        .await
+        .map_err(store_error("key"))?;
+    let mut info = key_json(&record);
+    info["spend"] = json!(Usd::from_nanos(spent.get(&record.token).copied().unwrap_or(0)).as_f64());
+    Ok(Json(json!({"key": record.token, "info": info})))
 }
 
 pub(crate) async fn list(

@@ -8,6 +8,7 @@ pub(crate) mod health;
 pub(crate) mod keys;
 pub(crate) mod models;
 pub(crate) mod organizations;
+pub(crate) mod spend;
 pub(crate) mod teams;
 pub(crate) mod users;
 

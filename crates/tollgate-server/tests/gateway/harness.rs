@@ -28,12 +28,24 @@ impl TestGateway {
 
     /// A gateway serving `yaml` from `store` (which other gateways may share, as replicas do).
     pub async fn start_on(yaml: &str, store: tollgate_server::Store) -> Self {
+        Self::start_with_journal(yaml, store, &fresh_path("spend-journal")).await
+    }
+
+    /// A gateway whose spend journal is the directory `journal` (which may hold segments
+    /// left by an earlier gateway).
+    pub async fn start_with_journal(
+        yaml: &str,
+        store: tollgate_server::Store,
+        journal: &Path,
+    ) -> Self {
         let config =
             config::load_str(yaml, Path::new("test-config.yaml")).expect("test config is valid");
+        let journal =
+            tollgate_server::Journal::open(journal, 64 << 20).expect("the spend journal opens");
         let gateway = Arc::new(
             Gateway::new(config, 1)
                 .expect("gateway builds")
-                .with_store(store)
+                .with_store(store, journal)
                 .await
                 .expect("the store loads"),
         );
@@ -94,14 +106,21 @@ pub async fn test_store() -> tollgate_server::Store {
     sqlite_store().await
 }
 
-async fn sqlite_store() -> tollgate_server::Store {
+/// A path in the temp directory that no other test uses (nothing there yet).
+pub fn fresh_path(what: &str) -> std::path::PathBuf {
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let path = std::env::temp_dir().join(format!(
-        "tollgate-gateway-test-{}-{}.db",
+        "tollgate-gateway-test-{}-{}-{what}",
         std::process::id(),
         NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     ));
     let _ = std::fs::remove_file(&path);
+    let _ = std::fs::remove_dir_all(&path);
+    path
+}
+
+async fn sqlite_store() -> tollgate_server::Store {
+    let path = fresh_path("store.db");
     tollgate_server::Store::connect(&format!("sqlite://{}?mode=rwc", path.display()))
         .await
         .expect("test store opens")

@@ -23,5 +23,6 @@ mod replicas;
 mod responses;
 mod routing;
 mod shutdown;
+mod spend;
 mod tls;
 mod vertex;

@@ -53,6 +53,9 @@ impl AnthropicStreamObserver {
                     if delta.cache_creation_input_tokens.is_some() {
                         usage.cache_creation_input_tokens = delta.cache_creation_input_tokens;
                     }
+                    if delta.cache_creation.is_some() {
+                        usage.cache_creation = delta.cache_creation;
+                    }
                 }
             }
             _ => {}
@@ -132,8 +135,7 @@ event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
                 input: 15,
                 output: 7,
                 cache_read: 5,
-                cache_write: 0,
-                reasoning: 0
+                ..TokenUsage::default()
             })
         );
     }

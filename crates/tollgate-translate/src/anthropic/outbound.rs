@@ -614,6 +614,9 @@ pub fn token_usage(usage: &Usage) -> TokenUsage {
         output: usage.output_tokens,
         cache_read,
         cache_write,
+        cache_write_1h: usage
+            .cache_creation
+            .map_or(0, |by_lifetime| by_lifetime.ephemeral_1h_input_tokens),
         reasoning: 0,
     }
 }
@@ -881,6 +884,9 @@ impl AnthropicDecoder {
                     }
                     if usage.cache_creation_input_tokens.is_some() {
                         self.usage.cache_creation_input_tokens = usage.cache_creation_input_tokens;
+                    }
+                    if usage.cache_creation.is_some() {
+                        self.usage.cache_creation = usage.cache_creation;
                     }
                 }
             }

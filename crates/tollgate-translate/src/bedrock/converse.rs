@@ -619,6 +619,7 @@ pub fn token_usage(usage: &BedrockUsage) -> TokenUsage {
         output: usage.output_tokens,
         cache_read: usage.cache_read_input_tokens,
         cache_write: usage.cache_write_input_tokens,
+        cache_write_1h: 0,
         reasoning: 0,
     }
 }

@@ -250,6 +250,7 @@ pub fn token_usage(usage: &Usage) -> TokenUsage {
         output: tokens.output_tokens as u64,
         cache_read: usage.cached_tokens.unwrap_or(0),
         cache_write: 0,
+        cache_write_1h: 0,
         reasoning: 0,
     }
 }

@@ -58,6 +58,7 @@ pub fn token_usage(usage: &UsageMetadata) -> TokenUsage {
         output,
         cache_read: usage.cached_content_token_count,
         cache_write: 0,
+        cache_write_1h: 0,
         reasoning: usage.thoughts_token_count,
     }
 }

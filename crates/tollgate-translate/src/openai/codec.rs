@@ -13,7 +13,8 @@ use tollgate_wire::openai::{
 use tollgate_wire::raw::{JsonStr, TextOr};
 
 use crate::canonical::{
-    Completion, FinishReason, StreamDecoder, StreamEncoder, StreamEvent, TokenUsage, ToolCallOut,
+    Completion, FinishReason, OpenAiUsage, StreamDecoder, StreamEncoder, StreamEvent, TokenUsage,
+    ToolCallOut,
 };
 use crate::sse::{EventFramer, event_data};
 

@@ -10,7 +10,7 @@ use memchr::memmem::Finder;
 use tollgate_core::error::GatewayError;
 use tollgate_wire::openai::{StreamChunkHead, Usage};
 
-use crate::canonical::{StreamTransform, TokenUsage};
+use crate::canonical::{OpenAiUsage, StreamTransform, TokenUsage};
 use crate::sse::{EventScanner, event_data};
 
 static USAGE_KEY: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\"usage\""));

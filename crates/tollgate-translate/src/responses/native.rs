@@ -53,6 +53,7 @@ impl ResponsesUsage {
             output: self.output_tokens,
             cache_read: self.input_tokens_details.map_or(0, |d| d.cached_tokens),
             cache_write: 0,
+            cache_write_1h: 0,
             reasoning: self.output_tokens_details.map_or(0, |d| d.reasoning_tokens),
         }
     }

@@ -1,0 +1,161 @@
+//! Spend: what a request cost, its spend record written to the journal when it ends, and the
+//! background task that moves the journal into the database.
+//!
+//! Cost comes from the provider's reported usage at the deployment's price. The record is
+//! appended to the journal before the access log line and before the last byte reaches the
+//! client, so a response the client saw always has its record, even if the process is
+//! killed right after.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tollgate_pricing::Usd;
+use tollgate_store::{Journal, SpendRecord, Store};
+
+use crate::access_log::{AccessRecord, Outcome};
+use crate::app::Gateway;
+
+/// How long the flusher waits after the first new record, so records travel in batches.
+const BATCH_WINDOW: Duration = Duration::from_millis(250);
+/// Retry delays while the database is away.
+const RETRY_FIRST: Duration = Duration::from_secs(1);
+const RETRY_MAX: Duration = Duration::from_secs(30);
+
+/// The journal and the database it drains into.
+#[derive(Debug)]
+pub(crate) struct SpendLedger {
+    pub(crate) journal: Journal,
+    store: Store,
+}
+
+impl SpendLedger {
+    pub(crate) fn new(journal: Journal, store: Store) -> Self {
+        SpendLedger { journal, store }
+    }
+
+    /// Writes `record` to the journal; a failed write is logged (the record is kept in
+    /// memory for the next drain).
+    pub(crate) fn append(&self, record: &SpendRecord) {
+        if let Err(err) = self.journal.append(record) {
+            tracing::error!(error = %err, request_id = %record.request_id, "could not append to the spend journal; the record is held in memory until the database takes it");
+        }
+    }
+
+    /// Moves everything journaled so far into the database.
+    pub(crate) async fn flush(
+        &self,
+    ) -> Result<tollgate_store::Drained, tollgate_store::JournalError> {
+        self.journal.drain(&self.store).await
+    }
+}
+
+impl AccessRecord {
+    /// What the request cost at its deployment's price (zero when unpriced or without usage).
+    pub(crate) fn cost(&self) -> Usd {
+        let price = self
+            .lease
+            .as_ref()
+            .and_then(|lease| lease.deployment.config.price.as_ref());
+        match (price, &self.usage) {
+            (Some(price), Some(usage)) => price.cost(usage),
+            _ => Usd::ZERO,
+        }
+    }
+
+    /// The request's spend record; `None` for requests that never got past authentication.
+    pub(crate) fn spend_record(&self, end_ms: i64) -> Option<SpendRecord> {
+        let caller = self.caller.as_ref()?;
+        let deployment = self.lease.as_ref().map(|lease| &*lease.deployment);
+        let usage = self.usage.unwrap_or_default();
+        let mut record = SpendRecord {
+            request_id: self.request_id().to_owned(),
+            call_type: self.endpoint.path().to_owned(),
+            end_user: self.end_user.clone(),
+            model_group: self.model.clone(),
+            model: deployment.map(|d| d.config.model.clone()),
+            deployment_id: deployment.map(|d| d.config.id.clone()),
+            provider: deployment.map(|d| d.config.provider.prefix.to_owned()),
+            api_base: deployment.map(|d| d.api_base_host.clone()),
+            prompt_tokens: usage.input,
+            completion_tokens: usage.output,
+            cached_tokens: usage.cache_read,
+            cache_write_tokens: usage.cache_write,
+            reasoning_tokens: usage.reasoning,
+            spend: self.cost().nanos(),
+            estimated: self.usage_estimated,
+            status: if self.outcome == Outcome::Completed {
+                "success"
+            } else {
+                "failure"
+            }
+            .to_owned(),
+            http_status: self.status,
+            error_class: self.error_class(),
+            start_time: self.started_ms,
+            end_time: end_ms,
+            first_token_ms: self
+                .first_byte
+                .map(|at| at.saturating_duration_since(self.started).as_millis() as i64),
+            stream: self.stream,
+            cache_hit: false,
+            retries: self.retries,
+            fallbacks: self.fallbacks,
+            ..SpendRecord::default()
+        };
+        if let tollgate_policy::auth::Caller::Key(principal) = caller {
+            let key = &principal.key.record;
+            record.key_hash = Some(key.token.clone());
+            record.key_alias = key.key_alias.clone();
+            record.user_id = key.user_id.clone();
+            record.team_id = key.team_id.clone();
+            record.organization_id = key.organization_id.clone().or_else(|| {
+                principal
+                    .team
+                    .as_ref()
+                    .and_then(|team| team.record.organization_id.clone())
+            });
+            record.tags = key.tags.clone();
+        }
+        Some(record)
+    }
+}
+
+/// Drains the journal whenever records arrive (in batches), retrying with backoff while the
+/// database is away. Runs until dropped.
+pub(crate) async fn run_flusher(gateway: Arc<Gateway>) {
+    let Some(ledger) = gateway.spend.as_ref() else {
+        return;
+    };
+    let mut retry_in = RETRY_FIRST;
+    let mut failing = false;
+    loop {
+        ledger.journal.appended().await;
+        tokio::time::sleep(BATCH_WINDOW).await;
+        match ledger.flush().await {
+            Ok(drained) => {
+                if failing {
+                    tracing::info!(
+                        records = drained.inserted,
+                        "the database takes spend records again; the journal is drained"
+                    );
+                    failing = false;
+                }
+                if drained.unreadable > 0 {
+                    tracing::warn!(
+                        lines = drained.unreadable,
+                        "spend journal lines that were not records were skipped (a write cut short by a crash)"
+                    );
+                }
+                retry_in = RETRY_FIRST;
+            }
+            Err(err) => {
+                if !failing {
+                    tracing::warn!(error = %err, pending_bytes = ledger.journal.pending_bytes(), "cannot store spend records; they stay in the journal until the database answers");
+                    failing = true;
+                }
+                tokio::time::sleep(retry_in).await;
+                retry_in = (retry_in * 2).min(RETRY_MAX);
+            }
+        }
+    }
+}

@@ -1,0 +1,283 @@
+//! Cost and spend: the price of each answer in its response headers, one spend record per
+//! request through the journal into the store, totals on `/key/info`, reports, and records
+//! left in the journal by a killed process stored once on the next start.
+
+use serde_json::{Value, json};
+use tollgate_server::Journal;
+use tollgate_store::SpendRecord;
+use tollgate_testkit::MockOpenAi;
+
+use crate::harness::*;
+
+/// $1 per million prompt tokens, $2 per million completion tokens: 1,000 and 2,000
+/// nano-dollars a token.
+fn priced_model(name: &str, api_base: &str) -> String {
+    format!(
+        "  - model_name: {name}\n    litellm_params:\n      model: openai/house-model\n      api_base: {api_base}\n      api_key: sk-provider\n    model_info:\n      input_cost_per_token: 0.000001\n      output_cost_per_token: 0.000002\n"
+    )
+}
+
+/// Nano-dollars as the cost header writes dollars.
+fn dollars(nanos: u64) -> String {
+    let text = format!("{}.{:09}", nanos / 1_000_000_000, nanos % 1_000_000_000);
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    text.to_owned()
+}
+
+fn expected_nanos(usage: &Value) -> u64 {
+    usage["prompt_tokens"].as_u64().unwrap() * 1_000
+        + usage["completion_tokens"].as_u64().unwrap() * 2_000
+}
+
+async fn new_key(gateway: &TestGateway, body: Value) -> String {
+    let created = ok(admin_post(gateway, "/key/generate", body).await);
+    created["key"].as_str().unwrap().to_owned()
+}
+
+async fn spend_logs(gateway: &TestGateway, query: &str) -> Value {
+    gateway.gateway.flush_spend().await.expect("spend flushes");
+    ok(admin_get(gateway, &format!("/spend/logs?{query}")).await)
+}
+
+#[tokio::test]
+async fn an_answer_carries_its_cost_and_leaves_one_spend_record() {
+    let mock = MockOpenAi::start().await;
+    let gateway = TestGateway::start(&config_with_models(&priced_model(
+        "house",
+        &mock.base_url(),
+    )))
+    .await;
+    ok(admin_post(&gateway, "/team/new", json!({"team_id": "research"})).await);
+    let key = new_key(
+        &gateway,
+        json!({"key_alias": "ci", "team_id": "research", "user_id": "ada", "tags": ["batch"]}),
+    )
+    .await;
+
+    let response = gateway
+        .client
+        .post(format!("{}/v1/chat/completions", gateway.url))
+        .bearer_auth(&key)
+        .header("x-request-id", "req-spend-1")
+        .json(&json!({"model": "house", "user": "customer-7",
+                      "messages": [{"role": "user", "content": "count these five words please"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let cost_header = response.headers()["x-tollgate-response-cost"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        response.headers()["x-litellm-response-cost"],
+        cost_header.as_str()
+    );
+    let body: Value = response.json().await.unwrap();
+    let nanos = expected_nanos(&body["usage"]);
+    assert!(nanos > 0);
+    assert_eq!(cost_header, dollars(nanos));
+
+    let logs = spend_logs(&gateway, "request_id=req-spend-1").await;
+    assert_eq!(logs["total"], 1, "{logs}");
+    let record = &logs["data"][0];
+    assert_eq!(record["spend_usd"], dollars(nanos));
+    assert_eq!(record["api_key"], tollgate_policy::keys::hash_key(&key));
+    assert_eq!(record["key_alias"], "ci");
+    assert_eq!(record["team_id"], "research");
+    assert_eq!(record["user"], "ada");
+    assert_eq!(record["end_user"], "customer-7");
+    assert_eq!(record["model_group"], "house");
+    assert_eq!(record["model"], "house-model");
+    assert_eq!(record["custom_llm_provider"], "openai");
+    assert_eq!(record["prompt_tokens"], body["usage"]["prompt_tokens"]);
+    assert_eq!(
+        record["completion_tokens"],
+        body["usage"]["completion_tokens"]
+    );
+    assert_eq!(record["status"], "success");
+    assert_eq!(record["request_tags"], json!(["batch"]));
+    assert_eq!(record["estimated"], false);
+
+    // The key's running total.
+    let info = ok(get_as(&gateway, &key, &format!("/key/info?key={key}")).await);
+    assert_eq!(info["info"]["spend"].as_f64().unwrap(), nanos as f64 / 1e9);
+}
+
+#[tokio::test]
+async fn a_stream_is_charged_from_its_final_usage_chunk() {
+    let mock = MockOpenAi::start().await;
+    let gateway = TestGateway::start(&config_with_models(&priced_model(
+        "house",
+        &mock.base_url(),
+    )))
+    .await;
+    let response = gateway
+        .post("/v1/chat/completions")
+        .header("x-request-id", "req-stream-1")
+        .json(&json!({"model": "house", "stream": true,
+                      "stream_options": {"include_usage": true},
+                      "messages": [{"role": "user", "content": "stream me a few words"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let events = read_events(response).await;
+    let usage = events
+        .iter()
+        .filter_map(|event| serde_json::from_str::<Value>(event).ok())
+        .find(|chunk| chunk["usage"].is_object())
+        .expect("the client asked for usage")["usage"]
+        .clone();
+
+    let logs = spend_logs(&gateway, "request_id=req-stream-1").await;
+    let record = &logs["data"][0];
+    assert_eq!(record["stream"], true);
+    assert_eq!(record["spend_usd"], dollars(expected_nanos(&usage)));
+    assert_eq!(record["completion_tokens"], usage["completion_tokens"]);
+}
+
+#[tokio::test]
+async fn the_built_in_price_table_prices_a_known_model() {
+    let mock = MockOpenAi::start().await;
+    let gateway = TestGateway::start(&config_with_models(&openai_model(
+        "mini",
+        "gpt-4o-mini",
+        &mock.base_url(),
+    )))
+    .await;
+    let response = gateway
+        .post("/v1/chat/completions")
+        .json(&json!({"model": "mini", "messages": [{"role": "user", "content": "one two three"}]}))
+        .send()
+        .await
+        .unwrap();
+    let cost = response.headers()["x-tollgate-response-cost"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let body: Value = response.json().await.unwrap();
+    // prices.yaml: gpt-4o-mini is $0.15 in and $0.60 out per million tokens.
+    let nanos = body["usage"]["prompt_tokens"].as_u64().unwrap() * 150
+        + body["usage"]["completion_tokens"].as_u64().unwrap() * 600;
+    assert_eq!(cost, dollars(nanos));
+    let calculated = ok(admin_post(
+        &gateway,
+        "/spend/calculate",
+        json!({"completion_response": {"model": "mini", "usage": body["usage"]}}),
+    )
+    .await);
+    assert_eq!(calculated["cost_usd"], dollars(nanos));
+}
+
+#[tokio::test]
+async fn failures_are_recorded_at_no_cost() {
+    let mock = MockOpenAi::start().await;
+    let broken = priced_model("broken", &mock.base_url()).replace("house-model", "error-400");
+    let gateway = TestGateway::start(&config_with_models(&broken)).await;
+    let response = gateway
+        .post("/v1/chat/completions")
+        .header("x-request-id", "req-fails")
+        .json(&json!({"model": "broken", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let error: Value = response.json().await.unwrap();
+    let logs = spend_logs(&gateway, "request_id=req-fails").await;
+    assert_eq!(logs["total"], 1, "{logs}");
+    let record = &logs["data"][0];
+    assert_eq!(record["http_status"], 400);
+    assert_eq!(record["status"], "failure");
+    assert_eq!(record["spend"], 0.0);
+    // The provider's error code, which routing and reports tell failures apart by.
+    assert_eq!(record["error_class"], error["error"]["code"]);
+    assert!(record["error_class"].is_string());
+}
+
+fn left_behind(id: &str, key_hash: &str, nanos: u64) -> SpendRecord {
+    SpendRecord {
+        request_id: id.to_owned(),
+        call_type: "/v1/chat/completions".into(),
+        key_hash: Some(key_hash.to_owned()),
+        model_group: Some("house".into()),
+        prompt_tokens: 10,
+        completion_tokens: 5,
+        spend: nanos,
+        status: "success".into(),
+        http_status: 200,
+        start_time: 1_795_219_200_000,
+        end_time: 1_795_219_200_500,
+        ..SpendRecord::default()
+    }
+}
+
+#[tokio::test]
+async fn records_left_in_the_journal_are_stored_once_on_the_next_start() {
+    let mock = MockOpenAi::start().await;
+    let yaml = config_with_models(&priced_model("house", &mock.base_url()));
+    let store = test_store().await;
+    let dir = fresh_path("journal");
+    let key_hash = "ab".repeat(32);
+    // A process killed before its journal was drained left two records behind.
+    {
+        let journal = Journal::open(&dir, 1 << 20).unwrap();
+        journal
+            .append(&left_behind("left-1", &key_hash, 1_250))
+            .unwrap();
+        journal
+            .append(&left_behind("left-2", &key_hash, 2_500))
+            .unwrap();
+    }
+    let first = TestGateway::start_with_journal(&yaml, store.clone(), &dir).await;
+    let logs = spend_logs(&first, &format!("api_key={key_hash}")).await;
+    assert_eq!(logs["total"], 2, "{logs}");
+
+    // The same records replayed again (a crash between commit and delete) count once.
+    {
+        let journal = Journal::open(&dir, 1 << 20).unwrap();
+        journal
+            .append(&left_behind("left-1", &key_hash, 1_250))
+            .unwrap();
+    }
+    let second = TestGateway::start_with_journal(&yaml, store, &dir).await;
+    let logs = spend_logs(&second, &format!("api_key={key_hash}")).await;
+    assert_eq!(logs["total"], 2);
+    let report = ok(admin_get(
+        &second,
+        "/global/spend/report?group_by=key&start_date=2026-11-21&end_date=2026-11-21",
+    )
+    .await);
+    assert_eq!(report["data"][0]["api_key"], key_hash.as_str());
+    assert_eq!(report["data"][0]["requests"], 2);
+    assert_eq!(report["data"][0]["spend"].as_f64().unwrap(), 3_750.0 / 1e9);
+    let by_day = ok(admin_get(
+        &second,
+        "/global/spend/report?group_by=day&start_date=2026-11-20&end_date=2026-11-22",
+    )
+    .await);
+    assert_eq!(
+        by_day["data"],
+        json!([{"date": "2026-11-21", "spend": 3_750.0 / 1e9,
+        "requests": 2, "failed_requests": 0, "prompt_tokens": 20, "completion_tokens": 10,
+        "total_tokens": 30}])
+    );
+}
+
+#[tokio::test]
+async fn spend_reports_need_an_admin_and_valid_dates() {
+    let mock = MockOpenAi::start().await;
+    let gateway = TestGateway::start(&config_with_models(&priced_model(
+        "house",
+        &mock.base_url(),
+    )))
+    .await;
+    let key = new_key(&gateway, json!({})).await;
+    assert_eq!(get_as(&gateway, &key, "/spend/logs").await.0, 403);
+    let (status, body) = admin_get(&gateway, "/spend/logs?start_date=last-week").await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"]["param"], "start_date");
+    let (status, body) = admin_get(&gateway, "/global/spend/report?group_by=planet").await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"]["param"], "group_by");
+}

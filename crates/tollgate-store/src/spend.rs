@@ -1,0 +1,572 @@
+//! Spend records: one per request, written in batches from the spend journal. A batch inserts
+//! its records (a request id already stored is skipped, so replaying a batch changes nothing)
+//! and adds what the new ones cost to the running totals and daily aggregates, in one
+//! transaction.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sqlx::any::AnyRow;
+use sqlx::{Any, Row, Transaction};
+use tollgate_core::calendar::utc_day;
+
+use crate::selection::Selection;
+use crate::{Store, StoreError};
+
+pub const SPEND_TABLE: &str = "tollgate_spend_logs";
+
+/// One request, as its spend record keeps it. Money is in nano-dollars.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SpendRecord {
+    pub request_id: String,
+    /// The endpoint: `/v1/chat/completions`, `/v1/messages`…
+    pub call_type: String,
+    /// The SHA-256 of the virtual key (none for the master key or an open gateway).
+    #[serde(default)]
+    pub key_hash: Option<String>,
+    #[serde(default)]
+    pub key_alias: Option<String>,
+    #[serde(default)]
+    pub user_id: Option<String>,
+    #[serde(default)]
+    pub team_id: Option<String>,
+    #[serde(default)]
+    pub organization_id: Option<String>,
+    #[serde(default)]
+    pub end_user: Option<String>,
+    /// The model the client asked for.
+    #[serde(default)]
+    pub model_group: Option<String>,
+    /// The provider's model that answered.
+    #[serde(default)]
+    pub model: Option<String>,
+    #[serde(default)]
+    pub deployment_id: Option<String>,
+    #[serde(default)]
+    pub provider: Option<String>,
+    #[serde(default)]
+    pub api_base: Option<String>,
+    #[serde(default)]
+    pub prompt_tokens: u64,
+    #[serde(default)]
+    pub completion_tokens: u64,
+    #[serde(default)]
+    pub cached_tokens: u64,
+    #[serde(default)]
+    pub cache_write_tokens: u64,
+    #[serde(default)]
+    pub reasoning_tokens: u64,
+    /// Nano-dollars.
+    #[serde(default)]
+    pub spend: u64,
+    /// The token counts are the gateway's estimate: the provider reported none.
+    #[serde(default)]
+    pub estimated: bool,
+    /// `success` or `failure`.
+    pub status: String,
+    pub http_status: u16,
+    /// What kind of failure: `rate_limit`, `upstream_timeout`, `client_disconnected`…
+    #[serde(default)]
+    pub error_class: Option<String>,
+    /// Milliseconds since the Unix epoch.
+    pub start_time: i64,
+    pub end_time: i64,
+    /// Milliseconds from the request to the first byte (stream: first event) of the answer.
+    #[serde(default)]
+    pub first_token_ms: Option<i64>,
+    #[serde(default)]
+    pub stream: bool,
+    #[serde(default)]
+    pub cache_hit: bool,
+    #[serde(default)]
+    pub retries: u32,
+    #[serde(default)]
+    pub fallbacks: u32,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub metadata: Map<String, Value>,
+}
+
+impl SpendRecord {
+    pub fn succeeded(&self) -> bool {
+        self.status == "success"
+    }
+
+    /// Whom the record's spend counts against: its key, user, team, organisation, end user,
+    /// team member (`team/user`) and tags.
+    pub fn entities(&self) -> Vec<(EntityKind, String)> {
+        let mut entities = Vec::with_capacity(6 + self.tags.len());
+        let named = [
+            (EntityKind::Key, &self.key_hash),
+            (EntityKind::User, &self.user_id),
+            (EntityKind::Team, &self.team_id),
+            (EntityKind::Organization, &self.organization_id),
+            (EntityKind::EndUser, &self.end_user),
+        ];
+        for (kind, id) in named {
+            if let Some(id) = id {
+                entities.push((kind, id.clone()));
+            }
+        }
+        if let (Some(team), Some(user)) = (&self.team_id, &self.user_id) {
+            entities.push((EntityKind::TeamMember, format!("{team}/{user}")));
+        }
+        for tag in &self.tags {
+            entities.push((EntityKind::Tag, tag.clone()));
+        }
+        entities
+    }
+}
+
+/// What a spend total or aggregate belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EntityKind {
+    Key,
+    User,
+    Team,
+    Organization,
+    EndUser,
+    TeamMember,
+    Tag,
+    /// Everything through the gateway (daily aggregates only, per model group).
+    Gateway,
+}
+
+impl EntityKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntityKind::Key => "key",
+            EntityKind::User => "user",
+            EntityKind::Team => "team",
+            EntityKind::Organization => "organization",
+            EntityKind::EndUser => "end_user",
+            EntityKind::TeamMember => "team_member",
+            EntityKind::Tag => "tag",
+            EntityKind::Gateway => "gateway",
+        }
+    }
+}
+
+/// What `/spend/logs` filters on. Times are milliseconds since the Unix epoch, `until`
+/// exclusive.
+#[derive(Debug, Default, Clone)]
+pub struct SpendFilter {
+    pub request_id: Option<String>,
+    pub key_hash: Option<String>,
+    pub user_id: Option<String>,
+    pub team_id: Option<String>,
+    pub end_user: Option<String>,
+    pub model_group: Option<String>,
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+}
+
+#[derive(Debug)]
+pub struct SpendPage {
+    pub records: Vec<SpendRecord>,
+    pub total: u64,
+}
+
+/// How `/global/spend/report` groups spend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpendGrouping {
+    Key,
+    Team,
+    User,
+    Model,
+    Day,
+}
+
+impl SpendGrouping {
+    fn column(self) -> &'static str {
+        match self {
+            SpendGrouping::Key => "key_hash",
+            SpendGrouping::Team => "team_id",
+            SpendGrouping::User => "user_id",
+            SpendGrouping::Model => "model_group",
+            SpendGrouping::Day => "day",
+        }
+    }
+}
+
+/// One row of a spend report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpendGroup {
+    /// The key hash, team, user, model group or day (`YYYY-MM-DD`); `None` for requests
+    /// without one (the master key's, say).
+    pub group: Option<String>,
+    pub requests: u64,
+    pub failed_requests: u64,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    /// Nano-dollars.
+    pub spend: u64,
+}
+
+const COLUMNS: &str = "request_id, call_type, key_hash, key_alias, user_id, team_id, \
+    organization_id, end_user, model_group, model, deployment_id, provider, api_base, \
+    prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens, reasoning_tokens, spend, \
+    estimated, status, http_status, error_class, start_time, end_time, first_token_ms, stream, \
+    cache_hit, retries, fallbacks, tags, metadata";
+const COLUMN_COUNT: usize = 32;
+/// Rows per `INSERT`: well under both backends' limits on bound parameters.
+const ROWS_PER_INSERT: usize = 200;
+
+impl Store {
+    /// Stores `records` and counts the new ones into the totals and daily aggregates, in one
+    /// transaction. Records already stored (by request id) are skipped. Returns how many were
+    /// new.
+    pub async fn insert_spend(&self, records: &[SpendRecord]) -> Result<usize, StoreError> {
+        let mut transaction = self.pool.begin().await?;
+        let mut inserted = Vec::with_capacity(records.len());
+        for chunk in records.chunks(ROWS_PER_INSERT) {
+            let new_ids = insert_chunk(&mut transaction, chunk).await?;
+            inserted.extend(
+                chunk
+                    .iter()
+                    .filter(|record| new_ids.contains(record.request_id.as_str())),
+            );
+        }
+        add_to_totals(&mut transaction, &inserted).await?;
+        transaction.commit().await?;
+        Ok(inserted.len())
+    }
+
+    /// One page of records matching `filter`, newest first (`page` counts from 1).
+    pub async fn spend_logs(
+        &self,
+        filter: &SpendFilter,
+        page: u32,
+        size: u32,
+    ) -> Result<SpendPage, StoreError> {
+        let selection = Selection::default()
+            .equal("request_id", filter.request_id.clone())
+            .equal("key_hash", filter.key_hash.clone())
+            .equal("user_id", filter.user_id.clone())
+            .equal("team_id", filter.team_id.clone())
+            .equal("end_user", filter.end_user.clone())
+            .equal("model_group", filter.model_group.clone())
+            .written(filter.since.map(|ms| format!("start_time >= {ms}")))
+            .written(filter.until.map(|ms| format!("start_time < {ms}")));
+        let total = selection.count(&self.pool, SPEND_TABLE).await?;
+        let rows = selection
+            .page(
+                &self.pool,
+                SPEND_TABLE,
+                COLUMNS,
+                "start_time DESC, request_id",
+                page,
+                size,
+            )
+            .await?;
+        Ok(SpendPage {
+            records: rows.iter().map(read_record).collect::<Result<_, _>>()?,
+            total,
+        })
+    }
+
+    /// What each entity of `kind` has spent in all (nano-dollars), for those of `ids` that
+    /// have spent anything.
+    pub async fn spend_totals(
+        &self,
+        kind: EntityKind,
+        ids: &[&str],
+    ) -> Result<HashMap<String, u64>, StoreError> {
+        let mut totals = HashMap::new();
+        for chunk in ids.chunks(500) {
+            if chunk.is_empty() {
+                continue;
+            }
+            let placeholders: Vec<String> = (2..chunk.len() + 2).map(|n| format!("${n}")).collect();
+            let sql = format!(
+                "SELECT entity_id, spend FROM tollgate_spend_totals \
+                 WHERE entity_kind = $1 AND entity_id IN ({})",
+                placeholders.join(", ")
+            );
+            let mut query = sqlx::query(&sql).bind(kind.as_str());
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                let id: String = row.try_get("entity_id")?;
+                let spend: i64 = row.try_get("spend")?;
+                totals.insert(id, spend.max(0) as u64);
+            }
+        }
+        Ok(totals)
+    }
+
+    /// Spend between `since` and `until` (milliseconds, `until` exclusive), grouped, most
+    /// spent first. Days come from the daily aggregates, so a day is counted whole.
+    pub async fn spend_report(
+        &self,
+        grouping: SpendGrouping,
+        since: i64,
+        until: i64,
+    ) -> Result<Vec<SpendGroup>, StoreError> {
+        let sql = if grouping == SpendGrouping::Day {
+            let (first, last) = (utc_day(since), utc_day(until - 1));
+            format!(
+                "SELECT day AS grouped, {} FROM tollgate_daily_spend WHERE entity_kind = 'gateway' \
+                 AND day >= '{first}' AND day <= '{last}' GROUP BY day ORDER BY day",
+                sums([
+                    ("requests", "requests"),
+                    ("failed_requests", "failed"),
+                    ("prompt_tokens", "prompt"),
+                    ("completion_tokens", "completion"),
+                    ("spend", "spend"),
+                ])
+            )
+        } else {
+            let column = grouping.column();
+            format!(
+                "SELECT {column} AS grouped, COUNT(*) AS requests, {} FROM {SPEND_TABLE} \
+                 WHERE start_time >= {since} AND start_time < {until} \
+                 GROUP BY {column} ORDER BY SUM(spend) DESC, {column}",
+                sums([
+                    ("CASE WHEN status = 'success' THEN 0 ELSE 1 END", "failed"),
+                    ("prompt_tokens", "prompt"),
+                    ("completion_tokens", "completion"),
+                    ("spend", "spend"),
+                ])
+            )
+        };
+        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|row| {
+                let count = |name: &str| -> Result<u64, StoreError> {
+                    Ok(row.try_get::<Option<i64>, _>(name)?.unwrap_or(0).max(0) as u64)
+                };
+                Ok(SpendGroup {
+                    group: row.try_get("grouped")?,
+                    requests: count("requests")?,
+                    failed_requests: count("failed")?,
+                    prompt_tokens: count("prompt")?,
+                    completion_tokens: count("completion")?,
+                    spend: count("spend")?,
+                })
+            })
+            .collect()
+    }
+}
+
+/// `SUM(expression) AS name, …`, each cast back to BIGINT (PostgreSQL sums BIGINTs as
+/// NUMERIC, which the portable driver cannot read).
+fn sums<const N: usize>(columns: [(&str, &str); N]) -> String {
+    columns
+        .iter()
+        .map(|(expression, name)| format!("CAST(SUM({expression}) AS BIGINT) AS {name}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Inserts one chunk; returns the request ids that were new.
+async fn insert_chunk(
+    transaction: &mut Transaction<'_, Any>,
+    chunk: &[SpendRecord],
+) -> Result<std::collections::HashSet<String>, StoreError> {
+    let rows: Vec<String> = (0..chunk.len())
+        .map(|row| {
+            let first = row * COLUMN_COUNT + 1;
+            let params: Vec<String> = (first..first + COLUMN_COUNT)
+                .map(|n| format!("${n}"))
+                .collect();
+            format!("({})", params.join(", "))
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO {SPEND_TABLE} ({COLUMNS}) VALUES {} \
+         ON CONFLICT (request_id) DO NOTHING RETURNING request_id",
+        rows.join(", ")
+    );
+    let mut query = sqlx::query(&sql);
+    for record in chunk {
+        let tags = serde_json::to_string(&record.tags).unwrap_or_else(|_| "[]".into());
+        let metadata = serde_json::to_string(&record.metadata).unwrap_or_else(|_| "{}".into());
+        query = query
+            .bind(record.request_id.clone())
+            .bind(record.call_type.clone())
+            .bind(record.key_hash.clone())
+            .bind(record.key_alias.clone())
+            .bind(record.user_id.clone())
+            .bind(record.team_id.clone())
+            .bind(record.organization_id.clone())
+            .bind(record.end_user.clone())
+            .bind(record.model_group.clone())
+            .bind(record.model.clone())
+            .bind(record.deployment_id.clone())
+            .bind(record.provider.clone())
+            .bind(record.api_base.clone())
+            .bind(count(record.prompt_tokens))
+            .bind(count(record.completion_tokens))
+            .bind(count(record.cached_tokens))
+            .bind(count(record.cache_write_tokens))
+            .bind(count(record.reasoning_tokens))
+            .bind(count(record.spend))
+            .bind(i64::from(record.estimated))
+            .bind(record.status.clone())
+            .bind(i64::from(record.http_status))
+            .bind(record.error_class.clone())
+            .bind(record.start_time)
+            .bind(record.end_time)
+            .bind(record.first_token_ms)
+            .bind(i64::from(record.stream))
+            .bind(i64::from(record.cache_hit))
+            .bind(i64::from(record.retries))
+            .bind(i64::from(record.fallbacks))
+            .bind(tags)
+            .bind(metadata);
+    }
+    let mut new_ids = std::collections::HashSet::with_capacity(chunk.len());
+    for row in query.fetch_all(&mut **transaction).await? {
+        new_ids.insert(row.try_get::<String, _>("request_id")?);
+    }
+    Ok(new_ids)
+}
+
+/// Adds the new records to each entity's running total and to the day's aggregates.
+async fn add_to_totals(
+    transaction: &mut Transaction<'_, Any>,
+    records: &[&SpendRecord],
+) -> Result<(), StoreError> {
+    #[derive(Default)]
+    struct Sum {
+        requests: i64,
+        failed: i64,
+        prompt: i64,
+        completion: i64,
+        cached: i64,
+        spend: i64,
+    }
+    impl Sum {
+        fn add(&mut self, record: &SpendRecord) {
+            self.requests += 1;
+            self.failed += i64::from(!record.succeeded());
+            self.prompt += count(record.prompt_tokens);
+            self.completion += count(record.completion_tokens);
+            self.cached += count(record.cached_tokens);
+            self.spend += count(record.spend);
+        }
+    }
+    let mut totals: HashMap<(EntityKind, String), Sum> = HashMap::new();
+    let mut daily: HashMap<(String, EntityKind, String, String), Sum> = HashMap::new();
+    for record in records {
+        let day = utc_day(record.start_time);
+        let model_group = record.model_group.clone().unwrap_or_default();
+        for (kind, id) in record
+            .entities()
+            .into_iter()
+            .chain([(EntityKind::Gateway, String::new())])
+        {
+            if kind != EntityKind::Gateway {
+                totals.entry((kind, id.clone())).or_default().add(record);
+            }
+            if matches!(kind, EntityKind::TeamMember) {
+                continue;
+            }
+            daily
+                .entry((day.clone(), kind, id, model_group.clone()))
+                .or_default()
+                .add(record);
+        }
+    }
+    let now = records.iter().map(|r| r.end_time).max().unwrap_or(0);
+    for ((kind, id), sum) in totals {
+        sqlx::query(
+            "INSERT INTO tollgate_spend_totals (entity_kind, entity_id, spend, requests, updated_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (entity_kind, entity_id) DO UPDATE SET \
+             spend = tollgate_spend_totals.spend + excluded.spend, \
+             requests = tollgate_spend_totals.requests + excluded.requests, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(kind.as_str())
+        .bind(id)
+        .bind(sum.spend)
+        .bind(sum.requests)
+        .bind(now)
+        .execute(&mut **transaction)
+        .await?;
+    }
+    for ((day, kind, id, model_group), sum) in daily {
+        sqlx::query(
+            "INSERT INTO tollgate_daily_spend (day, entity_kind, entity_id, model_group, requests, \
+             failed_requests, prompt_tokens, completion_tokens, cached_tokens, spend) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+             ON CONFLICT (day, entity_kind, entity_id, model_group) DO UPDATE SET \
+             requests = tollgate_daily_spend.requests + excluded.requests, \
+             failed_requests = tollgate_daily_spend.failed_requests + excluded.failed_requests, \
+             prompt_tokens = tollgate_daily_spend.prompt_tokens + excluded.prompt_tokens, \
+             completion_tokens = tollgate_daily_spend.completion_tokens + excluded.completion_tokens, \
+             cached_tokens = tollgate_daily_spend.cached_tokens + excluded.cached_tokens, \
+             spend = tollgate_daily_spend.spend + excluded.spend",
+        )
+        .bind(day)
+        .bind(kind.as_str())
+        .bind(id)
+        .bind(model_group)
+        .bind(sum.requests)
+        .bind(sum.failed)
+        .bind(sum.prompt)
+        .bind(sum.completion)
+        .bind(sum.cached)
+        .bind(sum.spend)
+        .execute(&mut **transaction)
+        .await?;
+    }
+    Ok(())
+}
+
+/// A count or amount as the database's BIGINT holds it.
+fn count(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+fn read_record(row: &AnyRow) -> Result<SpendRecord, StoreError> {
+    let number =
+        |name: &str| -> Result<u64, StoreError> { Ok(row.try_get::<i64, _>(name)?.max(0) as u64) };
+    let flag = |name: &str| -> Result<bool, StoreError> { Ok(row.try_get::<i64, _>(name)? != 0) };
+    let tags: String = row.try_get("tags")?;
+    let metadata: String = row.try_get("metadata")?;
+    Ok(SpendRecord {
+        request_id: row.try_get("request_id")?,
+        call_type: row.try_get("call_type")?,
+        key_hash: row.try_get("key_hash")?,
+        key_alias: row.try_get("key_alias")?,
+        user_id: row.try_get("user_id")?,
+        team_id: row.try_get("team_id")?,
+        organization_id: row.try_get("organization_id")?,
+        end_user: row.try_get("end_user")?,
+        model_group: row.try_get("model_group")?,
+        model: row.try_get("model")?,
+        deployment_id: row.try_get("deployment_id")?,
+        provider: row.try_get("provider")?,
+        api_base: row.try_get("api_base")?,
+        prompt_tokens: number("prompt_tokens")?,
+        completion_tokens: number("completion_tokens")?,
+        cached_tokens: number("cached_tokens")?,
+        cache_write_tokens: number("cache_write_tokens")?,
+        reasoning_tokens: number("reasoning_tokens")?,
+        spend: number("spend")?,
+        estimated: flag("estimated")?,
+        status: row.try_get("status")?,
+        http_status: u16::try_from(number("http_status")?).unwrap_or(0),
+        error_class: row.try_get("error_class")?,
+        start_time: row.try_get("start_time")?,
+        end_time: row.try_get("end_time")?,
+        first_token_ms: row.try_get("first_token_ms")?,
+        stream: flag("stream")?,
+        cache_hit: flag("cache_hit")?,
+        retries: u32::try_from(number("retries")?).unwrap_or(u32::MAX),
+        fallbacks: u32::try_from(number("fallbacks")?).unwrap_or(u32::MAX),
+        tags: serde_json::from_str(&tags).map_err(|err| StoreError::Corrupt {
+            field: "spend tags",
+            reason: err.to_string(),
+        })?,
+        metadata: serde_json::from_str(&metadata).map_err(|err| StoreError::Corrupt {
+            field: "spend metadata",
+            reason: err.to_string(),
+        })?,
+    })
+}
