@@ -2,7 +2,45 @@
 //! Hinnant's days-from-civil algorithms): dates for logs, days for spend aggregates, and the
 //! calendar boundaries budgets reset at.
 
+use std::sync::atomic::{AtomicI64, Ordering};
+
 pub const MS_PER_DAY: i64 = 86_400_000;
+
+/// Wall-clock time in milliseconds since the Unix epoch: the system's, or one a test moves.
+pub trait WallClock: Send + Sync + std::fmt::Debug {
+    fn now_ms(&self) -> i64;
+}
+
+#[derive(Debug, Default)]
+pub struct SystemClock;
+
+impl WallClock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_millis() as i64)
+    }
+}
+
+/// A clock that stands still until told otherwise (budget resets in tests).
+#[derive(Debug, Default)]
+pub struct ManualClock(AtomicI64);
+
+impl ManualClock {
+    pub fn at(ms: i64) -> ManualClock {
+        ManualClock(AtomicI64::new(ms))
+    }
+
+    pub fn set(&self, ms: i64) {
+        self.0.store(ms, Ordering::SeqCst);
+    }
+}
+
+impl WallClock for ManualClock {
+    fn now_ms(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
 
 /// Days since 1970-01-01 to (year, month, day).
 pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
@@ -100,9 +138,111 @@ pub fn parse_iso8601(text: &str) -> Option<i64> {
     Some(day + ((hours * 60 + minutes) * 60 + seconds) * 1000 + millis)
 }
 
+/// How often a budget starts again, as LiteLLM writes it (`45s`, `30m`, `1h`, `1d`, `7d`,
+/// `30d`, `1mo`), and the calendar periods that means, all in UTC: `7d` (or `1w`) is a week
+/// from Monday 00:00, `30d` and `Nmo` are calendar months from the 1st, other lengths are
+/// counted from the Unix epoch — so `1d` ends at midnight and `1h` on the hour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BudgetPeriod {
+    Every { ms: i64 },
+    Week,
+    Months(u32),
+}
+
+impl BudgetPeriod {
+    pub fn parse(text: &str) -> Option<BudgetPeriod> {
+        let text = text.trim();
+        let split = text.find(|c: char| !c.is_ascii_digit())?;
+        let (count, unit) = text.split_at(split);
+        let count: i64 = count.parse().ok().filter(|n| *n > 0)?;
+        let unit_ms = match unit {
+            "s" => 1_000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" if count == 7 => return Some(BudgetPeriod::Week),
+            "d" if count == 30 => return Some(BudgetPeriod::Months(1)),
+            "d" => MS_PER_DAY,
+            "w" if count == 1 => return Some(BudgetPeriod::Week),
+            "w" => 7 * MS_PER_DAY,
+            "mo" => return u32::try_from(count).ok().map(BudgetPeriod::Months),
+            _ => return None,
+        };
+        Some(BudgetPeriod::Every {
+            ms: count.checked_mul(unit_ms)?,
+        })
+    }
+
+    /// The period `now_ms` falls in: its first millisecond and the first of the next.
+    pub fn current(&self, now_ms: i64) -> (i64, i64) {
+        match *self {
+            BudgetPeriod::Every { ms } => {
+                let start = now_ms.div_euclid(ms) * ms;
+                (start, start + ms)
+            }
+            BudgetPeriod::Week => {
+                let days = now_ms.div_euclid(MS_PER_DAY);
+                // 1970-01-01 was a Thursday: Monday is three days on.
+                let monday = days - (days + 3).rem_euclid(7);
+                (monday * MS_PER_DAY, (monday + 7) * MS_PER_DAY)
+            }
+            BudgetPeriod::Months(months) => {
+                let (year, month, _) = civil_from_days(now_ms.div_euclid(MS_PER_DAY));
+                let index = year * 12 + i64::from(month) - 1;
+                let first = index - index.rem_euclid(i64::from(months));
+                let start_of = |index: i64| {
+                    days_from_civil(index.div_euclid(12), index.rem_euclid(12) as u32 + 1, 1)
+                        .expect("the 1st of a month is a date")
+                        * MS_PER_DAY
+                };
+                (start_of(first), start_of(first + i64::from(months)))
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn at(text: &str) -> i64 {
+        parse_iso8601(text).unwrap()
+    }
+
+    #[test]
+    fn budget_periods_follow_the_calendar() {
+        let now = at("2026-11-21T10:10:45Z"); // a Saturday
+        let day = BudgetPeriod::parse("1d").unwrap();
+        assert_eq!(day.current(now), (at("2026-11-21"), at("2026-11-22")));
+        let week = BudgetPeriod::parse("7d").unwrap();
+        assert_eq!(week.current(now), (at("2026-11-16"), at("2026-11-23")));
+        assert_eq!(
+            week.current(at("2026-11-23")).0,
+            at("2026-11-23"),
+            "Monday starts one"
+        );
+        for month in ["30d", "1mo"] {
+            let period = BudgetPeriod::parse(month).unwrap();
+            assert_eq!(period.current(now), (at("2026-11-01"), at("2026-12-01")));
+        }
+        let december = BudgetPeriod::parse("1mo")
+            .unwrap()
+            .current(at("2026-12-31T23:59:59Z"));
+        assert_eq!(december, (at("2026-12-01"), at("2027-01-01")));
+        let hour = BudgetPeriod::parse("1h").unwrap();
+        assert_eq!(
+            hour.current(now),
+            (at("2026-11-21T10:00:00Z"), at("2026-11-21T11:00:00Z"))
+        );
+        let quarter = BudgetPeriod::parse("3mo").unwrap();
+        assert_eq!(quarter.current(now), (at("2026-10-01"), at("2027-01-01")));
+    }
+
+    #[test]
+    fn budget_periods_that_mean_nothing_are_refused() {
+        for text in ["", "d", "0d", "-1d", "5y", "1.5d", "abc"] {
+            assert_eq!(BudgetPeriod::parse(text), None, "{text}");
+        }
+    }
 
     #[test]
     fn calendar_dates_from_day_numbers() {

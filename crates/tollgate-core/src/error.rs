@@ -26,6 +26,8 @@ pub enum ErrorKind {
     Permission,
     NotFound,
     RateLimit,
+    /// A budget would be exceeded (LiteLLM's `budget_exceeded` type).
+    BudgetExceeded,
     Timeout,
     Upstream,
     Internal,
@@ -38,6 +40,7 @@ impl ErrorKind {
             ErrorKind::Authentication => "authentication_error",
             ErrorKind::Permission => "permission_error",
             ErrorKind::RateLimit => "rate_limit_error",
+            ErrorKind::BudgetExceeded => "budget_exceeded",
             ErrorKind::Timeout => "timeout_error",
             ErrorKind::Upstream => "api_error",
             ErrorKind::Internal => "internal_server_error",

@@ -15,7 +15,10 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tollgate_core::error::{ErrorKind, GatewayError, Origin};
 
-use tollgate_store::{CustomerRecord, OrganizationRecord, TeamRecord, UserRecord};
+use tollgate_pricing::Usd;
+use tollgate_store::{CustomerRecord, EntityKind, OrganizationRecord, TeamRecord, UserRecord};
+
+use crate::budgets::{Budget, BudgetCheck};
 
 use crate::directory::{Cached, Directory, ModelAccess};
 use crate::keys::{VirtualKey, now_ms};
@@ -161,6 +164,79 @@ impl Principal {
         checks.retain(|(_, limits)| !limits.is_unlimited());
         checks
     }
+}
+
+impl Principal {
+    /// The budgets of the key, its user, its team, its membership of the team and its
+    /// organisation (only those set: a request without budgets allocates nothing here).
+    pub fn budgets(&self) -> Vec<BudgetCheck<'_>> {
+        let key = &self.key.record;
+        let mut checks = Vec::new();
+        if let Some(budget) = self.key.budget {
+            checks.push(BudgetCheck {
+                kind: EntityKind::Key,
+                id: Cow::Borrowed(&key.token),
+                label: Cow::Owned(format!("key {}", key.key_name)),
+                budget,
+            });
+        }
+        let owners = [
+            (
+                EntityKind::User,
+                self.user.as_ref().map(|u| (&u.record.user_id, u.budget)),
+            ),
+            (
+                EntityKind::Team,
+                self.team.as_ref().map(|t| (&t.record.team_id, t.budget)),
+            ),
+            (
+                EntityKind::Organization,
+                self.organization
+                    .as_ref()
+                    .map(|o| (&o.record.organization_id, o.budget)),
+            ),
+        ];
+        for (kind, owner) in owners {
+            if let Some((id, Some(budget))) = owner {
+                checks.push(BudgetCheck {
+                    kind,
+                    id: Cow::Borrowed(id),
+                    label: Cow::Owned(format!("{} {id}", kind.as_str())),
+                    budget,
+                });
+            }
+        }
+        if let (Some(team), Some(user_id)) = (&self.team, &key.user_id)
+            && let Some(max) = team
+                .record
+                .member(user_id)
+                .and_then(|member| member.max_budget_in_team)
+                .and_then(Usd::from_f64)
+        {
+            let member = format!("{}/{user_id}", team.record.team_id);
+            checks.push(BudgetCheck {
+                kind: EntityKind::TeamMember,
+                label: Cow::Owned(format!("member {user_id} of team {}", team.record.team_id)),
+                id: Cow::Owned(member),
+                budget: Budget {
+                    max: Some(max),
+                    soft: None,
+                    period: team.budget.and_then(|budget| budget.period),
+                },
+            });
+        }
+        checks
+    }
+}
+
+/// The budget of the end user a request names, if it has one.
+pub fn end_user_budget(customer: &Cached<CustomerRecord>) -> Option<BudgetCheck<'_>> {
+    customer.budget.map(|budget| BudgetCheck {
+        kind: EntityKind::EndUser,
+        id: Cow::Borrowed(&customer.record.user_id),
+        label: Cow::Owned(format!("end user {}", customer.record.user_id)),
+        budget,
+    })
 }
 
 /// The limits of the end user a request names.

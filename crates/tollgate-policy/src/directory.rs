@@ -13,6 +13,7 @@ use tollgate_store::{
     TeamRecord, UserRecord,
 };
 
+use crate::budgets::Budget;
 use crate::keys::KeyCache;
 
 /// LiteLLM's pseudo-model on a key: every model of the key's team.
@@ -61,12 +62,14 @@ impl ModelAccess {
 pub struct Cached<E> {
     pub record: E,
     pub access: ModelAccess,
+    pub budget: Option<Budget>,
 }
 
 impl<E: Entity> Cached<E> {
     pub fn new(record: E) -> Self {
         Cached {
             access: ModelAccess::new(record.models()),
+            budget: record.budget().and_then(Budget::of),
             record,
         }
     }

@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 use tollgate_core::error::GatewayError;
 use tollgate_store::KeyRecord;
 
+use crate::budgets::Budget;
 use crate::directory::ModelAccess;
 
 /// A virtual key as a request sees it.
@@ -18,12 +19,14 @@ use crate::directory::ModelAccess;
 pub struct VirtualKey {
     pub record: KeyRecord,
     pub access: ModelAccess,
+    pub budget: Option<Budget>,
 }
 
 impl VirtualKey {
     pub fn new(record: KeyRecord) -> Self {
         VirtualKey {
             access: ModelAccess::new(&record.models),
+            budget: Budget::of(&record.budget),
             record,
         }
     }
@@ -142,6 +145,15 @@ impl KeyCache {
         self.read().len()
     }
 
+    /// The keys that have a budget.
+    pub fn budgeted(&self) -> Vec<Arc<VirtualKey>> {
+        self.read()
+            .values()
+            .filter(|key| key.budget.is_some())
+            .cloned()
+            .collect()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -247,6 +259,7 @@ pub(crate) mod tests {
             created_at: 0,
             updated_at: 0,
             created_by: None,
+            budget: Default::default(),
         }
     }
 

@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod budgets;
 pub mod directory;
 pub mod keys;
 pub mod limits;

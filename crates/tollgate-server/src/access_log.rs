@@ -19,6 +19,7 @@ use tollgate_core::calendar::civil_from_days;
 use tollgate_core::endpoint::Endpoint;
 use tollgate_core::error::{GatewayError, Origin};
 use tollgate_policy::auth::Caller;
+use tollgate_policy::budgets::Reservation;
 use tollgate_policy::limits::{Admission, Quota};
 use tollgate_router::{AttemptPlan, Lease};
 use tollgate_translate::canonical::TokenUsage;
@@ -343,6 +344,8 @@ pub(crate) struct AccessRecord {
     pub(crate) lease: Option<Lease>,
     /// The request's place under its caller's rate limits, held until it ends.
     pub(crate) admission: Admission,
+    /// The request's worst case, reserved under its budgets until it ends.
+    pub(crate) reservation: Option<Reservation>,
     /// Where the caller's tightest limits stood, for `x-ratelimit-*` headers.
     pub(crate) quota: Option<Quota>,
     pub(crate) stream: bool,
@@ -385,6 +388,7 @@ impl AccessRecord {
             model: None,
             lease: None,
             admission: Admission::default(),
+            reservation: None,
             quota: None,
             stream: false,
             status: 0,
@@ -555,6 +559,11 @@ impl AccessRecord {
                 lease.state.record_tokens(now_ms, usage.total());
             }
             self.admission.record_tokens(usage.total());
+        }
+        if let Some(reservation) = self.reservation.take() {
+            for alert in reservation.settle(self.cost()) {
+                crate::budgets::alert(&self.gateway, &alert);
+            }
         }
         // The spend record first: it must be journaled before the client has the last byte.
         if let Some(ledger) = &self.gateway.spend

@@ -33,10 +33,12 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use bytes::Bytes;
 use tokio::sync::Notify;
+use tollgate_core::calendar::{SystemClock, WallClock};
 use tollgate_core::config::{Config, ConfigError, HealthCheckSettings, StoreSync};
 use tollgate_core::endpoint::Endpoint;
 use tollgate_core::error::GatewayError;
 use tollgate_policy::auth::Authenticator;
+use tollgate_policy::budgets::BudgetBook;
 use tollgate_policy::keys::now_ms;
 use tollgate_policy::limits::RateLimiter;
 use tollgate_router::Router;
@@ -64,6 +66,8 @@ pub struct Gateway {
     pub(crate) auth: Authenticator,
     /// Rate limits of keys, users, teams, team members and end users.
     pub(crate) limits: RateLimiter,
+    /// Budgets of keys, users, teams, team members, organisations and end users.
+    pub(crate) budgets: BudgetBook,
     /// Virtual keys and the rest of the management state; `None` only when run without one.
     pub(crate) store: Option<Store>,
     /// Spend records on their way to the store; `None` only when run without one.
@@ -138,6 +142,11 @@ impl Gateway {
             runtime_models,
             auth,
             limits: RateLimiter::default(),
+            budgets: BudgetBook::new(
+                Arc::new(SystemClock),
+                config.budgets.exceeded_status,
+                config.budgets.alert_percent,
+            ),
             store: None,
             spend: None,
             store_sync: config.store_sync,
@@ -192,18 +201,39 @@ impl Gateway {
             stored_deployments = models.len(),
             "store loaded"
         );
-        if journal.pending_bytes() > 0 {
+        // Records a killed process left behind count towards budgets: store them first.
+        let ledger = SpendLedger::new(journal, store.clone());
+        match ledger.flush().await {
+            Ok(drained) if drained.inserted > 0 => tracing::info!(
+                records = drained.inserted,
+                "stored the spend records the previous run left in the journal"
+            ),
+            Ok(_) => {}
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot store the spend journal's records yet; budgets count what the store has")
+            }
+        }
+        let budgeted = crate::budgets::load(&self, &store).await?;
+        if budgeted > 0 {
             tracing::info!(
-                journal = %journal.dir().display(),
-                pending_bytes = journal.pending_bytes(),
-                "spend records left by the previous run will be stored"
+                budgets = budgeted,
+                "budgets loaded with their spend this period"
             );
         }
         Ok(Gateway {
-            spend: Some(SpendLedger::new(journal, store.clone())),
+            spend: Some(ledger),
             store: Some(store),
             ..self
         })
+    }
+
+    /// Reads wall-clock time from `clock` for budgets and their resets (tests move it across
+    /// period boundaries). Call before `with_store`.
+    pub fn with_clock(self, clock: Arc<dyn WallClock>) -> Self {
+        Gateway {
+            budgets: self.budgets.with_clock(clock),
+            ..self
+        }
     }
 
     /// Whether the gateway accepts requests without a key (no master key configured).

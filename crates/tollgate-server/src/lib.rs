@@ -4,6 +4,7 @@
 
 mod access_log;
 mod app;
+mod budgets;
 mod error;
 mod exchange;
 mod health_checks;

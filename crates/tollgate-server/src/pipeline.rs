@@ -16,7 +16,9 @@ use tollgate_core::endpoint::{ClientFormat, Endpoint};
 use tollgate_core::error::{ErrorKind, GatewayError, Origin};
 use tollgate_core::provider::{ProviderKind, WireFormat};
 use tollgate_policy::auth::{Caller, end_user_limits};
+use tollgate_policy::directory::Cached;
 use tollgate_router::{AttemptPlan, Decision, Member};
+use tollgate_store::CustomerRecord;
 use tollgate_translate::anthropic::outbound::Flavor;
 use tollgate_translate::anthropic::platform;
 use tollgate_translate::canonical::StreamTransform;
@@ -159,8 +161,21 @@ async fn proxy(
     for fallback in inspected.fallbacks.iter().flatten() {
         caller.resolve_model(fallback)?;
     }
-    admit(gateway, &caller, inspected.end_user.as_deref(), record)?;
+    let customer = inspected
+        .end_user
+        .as_deref()
+        .and_then(|id| gateway.auth.directory.customers.get(id));
+    admit(gateway, &caller, customer.as_deref(), record)?;
     let mut plan = gateway.router.plan(model, inspected.fallbacks.take())?;
+    record.reservation = crate::budgets::reserve(
+        gateway,
+        &caller,
+        customer.as_deref(),
+        endpoint,
+        &body,
+        &plan,
+    )
+    .await?;
     if endpoint == Endpoint::Responses
         && let Some(holder) = native_response_holder(gateway, &plan, &body)
     {
@@ -228,12 +243,11 @@ async fn proxy(
 fn admit(
     gateway: &Gateway,
     caller: &Caller,
-    end_user: Option<&str>,
+    customer: Option<&Cached<CustomerRecord>>,
     record: &mut AccessRecord,
 ) -> Result<(), GatewayError> {
     let mut checks = caller.limits();
-    let customer = end_user.and_then(|id| gateway.auth.directory.customers.get(id));
-    if let Some(customer) = &customer {
+    if let Some(customer) = customer {
         if customer.record.blocked {
             return Err(GatewayError::new(
                 StatusCode::FORBIDDEN,

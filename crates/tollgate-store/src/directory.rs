@@ -24,6 +24,29 @@ pub trait Entity: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
     fn models(&self) -> &[String] {
         &[]
     }
+    /// Its spending limit, for records that can have one.
+    fn budget(&self) -> Option<&BudgetFields> {
+        None
+    }
+}
+
+/// A spending limit, as LiteLLM's records carry it: dollars, and how often the spend counted
+/// against it starts again (`30d`, `1mo`; none: never).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BudgetFields {
+    #[serde(default)]
+    pub max_budget: Option<f64>,
+    /// Where an alert fires, below `max_budget`.
+    #[serde(default)]
+    pub soft_budget: Option<f64>,
+    #[serde(default)]
+    pub budget_duration: Option<String>,
+}
+
+impl BudgetFields {
+    pub fn is_set(&self) -> bool {
+        self.max_budget.is_some() || self.soft_budget.is_some()
+    }
 }
 
 /// A team member's role: a team `admin` manages the team's keys and members.
@@ -35,7 +58,7 @@ pub enum MemberRole {
     User,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TeamMember {
     #[serde(default)]
     pub user_id: Option<String>,
@@ -43,6 +66,9 @@ pub struct TeamMember {
     pub user_email: Option<String>,
     #[serde(default)]
     pub role: MemberRole,
+    /// What this member may spend through the team's keys (LiteLLM's `max_budget_in_team`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_budget_in_team: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -71,6 +97,8 @@ pub struct TeamRecord {
     pub metadata: Map<String, Value>,
     #[serde(default)]
     pub blocked: bool,
+    #[serde(flatten)]
+    pub budget: BudgetFields,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -122,6 +150,8 @@ pub struct UserRecord {
     pub max_parallel_requests: Option<i64>,
     #[serde(default)]
     pub metadata: Map<String, Value>,
+    #[serde(flatten)]
+    pub budget: BudgetFields,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -142,6 +172,8 @@ pub struct OrganizationRecord {
     pub metadata: Map<String, Value>,
     #[serde(default)]
     pub blocked: bool,
+    #[serde(flatten)]
+    pub budget: BudgetFields,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -166,6 +198,8 @@ pub struct CustomerRecord {
     pub default_model: Option<String>,
     #[serde(default)]
     pub metadata: Map<String, Value>,
+    #[serde(flatten)]
+    pub budget: BudgetFields,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -187,7 +221,7 @@ pub struct ModelRecord {
 }
 
 macro_rules! entity {
-    ($record:ty, $table:literal, $name:literal, $id:ident $(, models: $models:ident)?) => {
+    ($record:ty, $table:literal, $name:literal, $id:ident $(, models: $models:ident)? $(, budget: $budget:ident)?) => {
         impl Entity for $record {
             const TABLE: &'static str = $table;
             const NAME: &'static str = $name;
@@ -203,20 +237,24 @@ macro_rules! entity {
             $(fn models(&self) -> &[String] {
                 &self.$models
             })?
+            $(fn budget(&self) -> Option<&BudgetFields> {
+                Some(&self.$budget)
+            })?
         }
     };
 }
 
-entity!(TeamRecord, "tollgate_teams", "team", team_id, models: models);
-entity!(UserRecord, "tollgate_users", "user", user_id, models: models);
+entity!(TeamRecord, "tollgate_teams", "team", team_id, models: models, budget: budget);
+entity!(UserRecord, "tollgate_users", "user", user_id, models: models, budget: budget);
 entity!(
     OrganizationRecord,
     "tollgate_organizations",
     "organization",
     organization_id,
-    models: models
+    models: models,
+    budget: budget
 );
-entity!(CustomerRecord, "tollgate_customers", "end user", user_id);
+entity!(CustomerRecord, "tollgate_customers", "end user", user_id, budget: budget);
 entity!(ModelRecord, "tollgate_models", "model", model_id);
 
 /// The teams, users, organisations and end users the store holds, as the gateway loads them

@@ -8,6 +8,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::audit::{self, Change};
+use crate::directory::BudgetFields;
 use crate::selection::Selection;
 use crate::{Store, StoreError, is_unique_violation};
 
@@ -38,6 +39,8 @@ pub struct KeyRecord {
     pub created_at: i64,
     pub updated_at: i64,
     pub created_by: Option<String>,
+    #[serde(flatten)]
+    pub budget: BudgetFields,
 }
 
 /// What `/key/list` filters on.
@@ -57,14 +60,17 @@ pub struct KeyPage {
 
 const COLUMNS: &str = "token, key_name, key_alias, user_id, team_id, organization_id, models, \
     aliases, metadata, tags, permissions, tpm_limit, rpm_limit, max_parallel_requests, blocked, \
-    expires_at, created_at, updated_at, created_by";
+    expires_at, created_at, updated_at, created_by, max_budget, soft_budget, budget_duration";
+/// How many columns `COLUMNS` names.
+const COLUMN_COUNT: usize = 22;
 
 impl Store {
     /// Adds a key; `Conflict` when its alias (or the key) is taken.
     pub async fn insert_key(&self, key: &KeyRecord, change: &Change<'_>) -> Result<(), StoreError> {
+        let placeholders: Vec<String> = (1..=COLUMN_COUNT).map(|n| format!("${n}")).collect();
         let sql = format!(
-            "INSERT INTO tollgate_keys ({COLUMNS}) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
+            "INSERT INTO tollgate_keys ({COLUMNS}) VALUES ({})",
+            placeholders.join(", ")
         );
         let mut transaction = self.pool.begin().await?;
         let result = bind_all(sqlx::query(&sql), key)?
@@ -94,8 +100,9 @@ impl Store {
             .map(|(index, column)| format!("{column} = ${}", index + 1))
             .collect();
         let sql = format!(
-            "UPDATE tollgate_keys SET {} WHERE token = $20",
-            assignments.join(", ")
+            "UPDATE tollgate_keys SET {} WHERE token = ${}",
+            assignments.join(", "),
+            COLUMN_COUNT + 1
         );
         let mut transaction = self.pool.begin().await?;
         let Some(before) = self.locked_key(&mut transaction, token).await? else {
@@ -236,7 +243,10 @@ fn bind_all<'q>(query: AnyQuery<'q>, key: &KeyRecord) -> Result<AnyQuery<'q>, St
         .bind(key.expires_at)
         .bind(key.created_at)
         .bind(key.updated_at)
-        .bind(key.created_by.clone()))
+        .bind(key.created_by.clone())
+        .bind(key.budget.max_budget)
+        .bind(key.budget.soft_budget)
+        .bind(key.budget.budget_duration.clone()))
 }
 
 /// A JSON column's text.
@@ -275,6 +285,11 @@ fn read_key(row: &AnyRow) -> Result<KeyRecord, StoreError> {
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
         created_by: row.try_get("created_by")?,
+        budget: BudgetFields {
+            max_budget: row.try_get("max_budget")?,
+            soft_budget: row.try_get("soft_budget")?,
+            budget_duration: row.try_get("budget_duration")?,
+        },
     })
 }
 

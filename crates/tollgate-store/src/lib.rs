@@ -21,8 +21,8 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 
 pub use audit::{Action, Actor, AuditFilter, AuditPage, AuditRecord, Change, Changed, masked};
 pub use directory::{
-    CustomerRecord, Entity, MemberRole, ModelRecord, OrganizationRecord, Snapshot, TeamMember,
-    TeamRecord, UserRecord, UserRole,
+    BudgetFields, CustomerRecord, Entity, MemberRole, ModelRecord, OrganizationRecord, Snapshot,
+    TeamMember, TeamRecord, UserRecord, UserRole,
 };
 pub use journal::{Drained, Journal, JournalError};
 pub use keys::{KeyFilter, KeyPage, KeyRecord, TABLE as KEYS_TABLE};
@@ -58,6 +58,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         5,
         "spend records, totals and daily aggregates",
         include_str!("../migrations/0005_spend.sql"),
+    ),
+    (
+        6,
+        "budgets on keys",
+        include_str!("../migrations/0006_budgets.sql"),
     ),
 ];
 

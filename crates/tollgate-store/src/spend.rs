@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
-use tollgate_core::calendar::utc_day;
+use tollgate_core::calendar::{MS_PER_DAY, utc_day};
 
 use crate::selection::Selection;
 use crate::{Store, StoreError};
@@ -298,6 +298,72 @@ impl Store {
         Ok(totals)
     }
 
+    /// What each entity of `kind` (or just `only`) has spent since `since` (milliseconds;
+    /// `i64::MIN` for all time), in nano-dollars: from the running totals for all time, from
+    /// the daily aggregates for periods that start at midnight, from the records otherwise
+    /// (tags and team members, which records hold no column for, from the start of that day —
+    /// counting a little more rather than less).
+    pub async fn period_spend(
+        &self,
+        kind: EntityKind,
+        since: i64,
+        only: Option<&str>,
+    ) -> Result<HashMap<String, u64>, StoreError> {
+        let column = match kind {
+            EntityKind::Key => Some("key_hash"),
+            EntityKind::User => Some("user_id"),
+            EntityKind::Team => Some("team_id"),
+            EntityKind::Organization => Some("organization_id"),
+            EntityKind::EndUser => Some("end_user"),
+            EntityKind::TeamMember | EntityKind::Tag | EntityKind::Gateway => None,
+        };
+        // The query (up to its WHERE conditions), the column naming the entity, and the text
+        // values it binds, in order.
+        let (mut sql, id_column, mut binds) = match column {
+            _ if since == i64::MIN => (
+                "SELECT entity_id AS id, spend FROM tollgate_spend_totals WHERE entity_kind = $1"
+                    .to_owned(),
+                "entity_id",
+                vec![kind.as_str().to_owned()],
+            ),
+            Some(column) if since.rem_euclid(MS_PER_DAY) != 0 => (
+                format!(
+                    "SELECT {column} AS id, CAST(SUM(spend) AS BIGINT) AS spend FROM {SPEND_TABLE} \
+                     WHERE start_time >= {since} AND {column} IS NOT NULL"
+                ),
+                column,
+                Vec::new(),
+            ),
+            _ => (
+                format!(
+                    "SELECT entity_id AS id, CAST(SUM(spend) AS BIGINT) AS spend \
+                     FROM tollgate_daily_spend WHERE entity_kind = $1 AND day >= '{}'",
+                    utc_day(since)
+                ),
+                "entity_id",
+                vec![kind.as_str().to_owned()],
+            ),
+        };
+        if let Some(id) = only {
+            binds.push(id.to_owned());
+            sql.push_str(&format!(" AND {id_column} = ${}", binds.len()));
+        }
+        if since != i64::MIN {
+            sql.push_str(&format!(" GROUP BY {id_column}"));
+        }
+        let mut query = sqlx::query(&sql);
+        for value in binds {
+            query = query.bind(value);
+        }
+        let mut spent = HashMap::new();
+        for row in query.fetch_all(&self.pool).await? {
+            let id: String = row.try_get("id")?;
+            let spend: Option<i64> = row.try_get("spend")?;
+            spent.insert(id, spend.unwrap_or(0).max(0) as u64);
+        }
+        Ok(spent)
+    }
+
     /// Spend between `since` and `until` (milliseconds, `until` exclusive), grouped, most
     /// spent first. Days come from the daily aggregates, so a day is counted whole.
     pub async fn spend_report(
@@ -462,9 +528,6 @@ async fn add_to_totals(
         {
             if kind != EntityKind::Gateway {
                 totals.entry((kind, id.clone())).or_default().add(record);
-            }
-            if matches!(kind, EntityKind::TeamMember) {
-                continue;
             }
             daily
                 .entry((day.clone(), kind, id, model_group.clone()))

@@ -17,6 +17,7 @@ fn team(id: &str, updated_at: i64) -> TeamRecord {
             user_id: Some("alice".into()),
             user_email: Some("alice@example.com".into()),
             role: MemberRole::Admin,
+            max_budget_in_team: None,
         }],
         tpm_limit: Some(10_000),
         rpm_limit: Some(60),
@@ -27,6 +28,7 @@ fn team(id: &str, updated_at: i64) -> TeamRecord {
         blocked: false,
         created_at: 1,
         updated_at,
+        budget: Default::default(),
     }
 }
 
@@ -68,6 +70,7 @@ async fn records_round_trip_and_ids_are_unique() {
             metadata: Default::default(),
             created_at: 1,
             updated_at: 1,
+            budget: Default::default(),
         };
         store
             .insert(&user, &backends::by_tester(Action::Created))
@@ -130,6 +133,7 @@ async fn deleting_reports_which_records_existed() {
             metadata: Default::default(),
             created_at: 1,
             updated_at: 1,
+            budget: Default::default(),
         };
         store
             .insert(&customer, &backends::by_tester(Action::Created))

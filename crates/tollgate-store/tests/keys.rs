@@ -29,6 +29,7 @@ fn key(token: &str, alias: Option<&str>, team: Option<&str>, created_at: i64) ->
         created_at,
         updated_at: created_at,
         created_by: Some("master".into()),
+        budget: Default::default(),
     }
 }
 

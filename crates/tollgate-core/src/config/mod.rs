@@ -44,6 +44,13 @@ pub struct SpendJournalSettings {
     pub max_bytes: u64,
 }
 
+/// How budgets answer and warn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BudgetSettings {
+    pub exceeded_status: http::StatusCode,
+    pub alert_percent: u64,
+}
+
 /// The validated configuration the gateway runs with.
 #[derive(Debug)]
 pub struct Config {
@@ -65,6 +72,7 @@ pub struct Config {
     pub upstream: UpstreamSettings,
     pub media: MediaSettings,
     pub spend_journal: SpendJournalSettings,
+    pub budgets: BudgetSettings,
     /// The built-in price table, under `tollgate_settings.pricing_file` when one is given.
     pub prices: Arc<PriceCatalog>,
     /// Kept as written for the capabilities that will read them.

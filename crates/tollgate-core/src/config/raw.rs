@@ -201,6 +201,13 @@ pub struct RawTollgateSettings {
     /// refused rather than served unrecorded (default 1024 MB).
     #[serde(default)]
     pub spend_journal_max_mb: Option<Scalar>,
+    /// The status of a request refused for its budget (default 400, as LiteLLM answers).
+    #[serde(default)]
+    pub budget_exceeded_status: Option<Scalar>,
+    /// The share of `max_budget`, in percent, past which an alert fires when an entity has no
+    /// `soft_budget` (default 80).
+    #[serde(default)]
+    pub budget_alert_percent: Option<Scalar>,
 }
 
 /// A YAML scalar as written: a number, a boolean or a string (perhaps `os.environ/NAME`).

@@ -15,9 +15,9 @@ use url::Url;
 use super::raw::{RawConfig, RawDeployment, RawLitellmParams, RawModelInfo, Scalar};
 use super::routing;
 use super::{
-    AwsCredentials, BedrockConfig, BedrockRoute, Config, ConfigError, DeploymentConfig,
-    GoogleCredentials, HealthCheckSettings, MediaSettings, ModelInfo, SpendJournalSettings,
-    StoreSync, UpstreamSettings, VertexConfig,
+    AwsCredentials, BedrockConfig, BedrockRoute, BudgetSettings, Config, ConfigError,
+    DeploymentConfig, GoogleCredentials, HealthCheckSettings, MediaSettings, ModelInfo,
+    SpendJournalSettings, StoreSync, UpstreamSettings, VertexConfig,
 };
 use crate::duration::{parse_duration, seconds};
 use crate::env::{Env, env_reference};
@@ -317,6 +317,37 @@ pub(super) fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigErro
         },
     };
 
+    let budgets = BudgetSettings {
+        exceeded_status: match &tollgate.budget_exceeded_status {
+            Some(value) => {
+                let path = "tollgate_settings.budget_exceeded_status";
+                let code = cx.u64(path, value)?;
+                u16::try_from(code)
+                    .ok()
+                    .and_then(|code| http::StatusCode::from_u16(code).ok())
+                    .filter(http::StatusCode::is_client_error)
+                    .ok_or_else(|| {
+                        cx.cx.error(
+                            path,
+                            format!("must be a 4xx status (400, 402, 429…), got {code}"),
+                        )
+                    })?
+            }
+            None => http::StatusCode::BAD_REQUEST,
+        },
+        alert_percent: match &tollgate.budget_alert_percent {
+            Some(value) => {
+                let path = "tollgate_settings.budget_alert_percent";
+                let percent = cx.u64(path, value)?;
+                if !(1..=100).contains(&percent) {
+                    return Err(cx.cx.error(path, "must be between 1 and 100"));
+                }
+                percent
+            }
+            None => 80,
+        },
+    };
+
     let store_sync = StoreSync {
         interval: opt_duration(
             &cx,
@@ -371,6 +402,7 @@ pub(super) fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigErro
         upstream,
         media,
         spend_journal,
+        budgets,
         prices,
         routing,
         health_checks,

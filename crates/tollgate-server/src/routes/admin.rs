@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use serde::Serialize;
 use serde_json::Map;
 use serde_json::Value;
+use tollgate_core::calendar::BudgetPeriod;
 pub(crate) use tollgate_core::calendar::{day_start_ms, iso8601};
 use tollgate_core::error::{ErrorKind, GatewayError, Origin};
 use tollgate_policy::auth::Caller;
@@ -19,16 +20,39 @@ use tollgate_store::{Action, Actor, Change, Entity, Store, StoreError};
 use crate::app::Gateway;
 use crate::error::ApiError;
 
-/// Budget fields LiteLLM takes; refused until budgets exist, rather than accepted and
-/// silently not enforced.
-const NOT_YET: &[&str] = &[
-    "max_budget",
-    "soft_budget",
-    "budget_duration",
-    "model_max_budget",
-    "budget_id",
-    "max_budget_in_team",
-];
+/// Budget fields LiteLLM takes that are not enforced yet: refused, rather than accepted and
+/// silently ignored.
+const NOT_YET: &[&str] = &["model_max_budget", "budget_id"];
+
+/// The budget fields every budgeted record takes.
+pub(crate) const BUDGET_FIELDS: [&str; 3] = ["max_budget", "soft_budget", "budget_duration"];
+
+/// A budget field's value, checked: amounts are non-negative dollars, durations like `30d`,
+/// `1mo`, `24h`.
+pub(crate) fn check_budget_field(field: &str, value: &Value) -> Result<(), GatewayError> {
+    let fine = match (field, value) {
+        (_, Value::Null) => true,
+        ("budget_duration", Value::String(text)) => BudgetPeriod::parse(text).is_some(),
+        ("budget_duration", _) => false,
+        (_, Value::Number(number)) => number
+            .as_f64()
+            .is_some_and(|amount| amount.is_finite() && amount >= 0.0),
+        _ => false,
+    };
+    if fine {
+        return Ok(());
+    }
+    let expected = if field == "budget_duration" {
+        "a period like `30d`, `7d`, `1d`, `1mo`, `24h` or `30m`"
+    } else {
+        "a non-negative amount of dollars"
+    };
+    Err(
+        GatewayError::invalid_request(format!("`{field}` must be {expected}, got {value}."))
+            .with_param(field.to_owned())
+            .with_code("invalid_value"),
+    )
+}
 
 /// The store as one management caller changes it: reads go straight through, every write is
 /// audited under the caller's name.
@@ -175,6 +199,9 @@ pub(crate) fn merged<E: Entity>(
                     .with_param(field.clone()),
             );
         }
+        if BUDGET_FIELDS.contains(&field.as_str()) {
+            check_budget_field(field, given)?;
+        }
         value[field.as_str()] = given.clone();
     }
     serde_path_to_error::deserialize(value).map_err(|err| {
@@ -246,6 +273,7 @@ pub(crate) async fn create<E: Listed>(
         .await
         .map_err(store_error(id_field))?;
     E::table(&gateway.auth.directory).put(record.clone());
+    crate::budgets::take_in(gateway, store, record).await;
     Ok(())
 }
 
@@ -273,6 +301,7 @@ pub(crate) async fn replace_as<E: Listed>(
         return Err(not_found(format!("No {} `{}` exists.", E::NAME, record.id())).into());
     }
     E::table(&gateway.auth.directory).put(record.clone());
+    crate::budgets::take_in(gateway, store, record).await;
     Ok(())
 }
 

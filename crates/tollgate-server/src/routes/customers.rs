@@ -30,6 +30,9 @@ const UPDATABLE: &[&str] = &[
     "allowed_model_region",
     "default_model",
     "metadata",
+    "max_budget",
+    "soft_budget",
+    "budget_duration",
 ];
 
 pub(crate) async fn new(
@@ -65,6 +68,7 @@ fn unblocked(user_id: String, now: i64) -> CustomerRecord {
         metadata: Map::new(),
         created_at: now,
         updated_at: now,
+        budget: Default::default(),
     }
 }
 

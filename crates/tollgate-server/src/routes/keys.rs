@@ -13,9 +13,9 @@ use axum::http::HeaderMap;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use tollgate_core::error::GatewayError;
+use tollgate_policy::budgets::Budget;
 use tollgate_policy::keys::{generate_key, hash_key, mask_key, now_ms, token_of};
 use tollgate_policy::management::{Manager, forbidden};
-use tollgate_pricing::Usd;
 use tollgate_store::{
     Action, EntityKind, KeyFilter, KeyRecord, OrganizationRecord, Store, TeamRecord,
 };
@@ -23,8 +23,8 @@ use tollgate_store::{
 use crate::app::Gateway;
 use crate::error::ApiError;
 use crate::routes::admin::{
-    Editor, check_known, check_models, iso8601, limit, manager, not_found, number_param, parse,
-    required, store_error,
+    Editor, check_budget_field, check_known, check_models, iso8601, limit, manager, not_found,
+    number_param, parse, required, store_error,
 };
 use crate::routes::query_param;
 
@@ -63,6 +63,13 @@ struct KeyFields {
     aliases: Option<Map<String, Value>>,
     permissions: Option<Map<String, Value>>,
     blocked: Option<bool>,
+    /// Budget: left out, keep; `null`, remove.
+    #[serde(default, deserialize_with = "given")]
+    max_budget: Option<Option<Value>>,
+    #[serde(default, deserialize_with = "given")]
+    soft_budget: Option<Option<Value>>,
+    #[serde(default, deserialize_with = "given")]
+    budget_duration: Option<Option<Value>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -123,6 +130,7 @@ pub(crate) async fn generate(
         created_at: now,
         updated_at: now,
         created_by: Some(creator(&manager)),
+        budget: Default::default(),
     };
     apply(&gateway, &mut record, fields, now)?;
     store
@@ -130,6 +138,7 @@ pub(crate) async fn generate(
         .await
         .map_err(store_error("key_alias"))?;
     gateway.auth.directory.keys.put(record.clone());
+    take_in_budget(&gateway, store, &record).await;
     let mut shown = key_json(&record);
     shown["key"] = json!(key);
     Ok(Json(shown))
@@ -147,12 +156,18 @@ pub(crate) async fn info(
     if !manager.sees_key(&record) {
         return Err(not_found("No such key.").into());
     }
-    let spent = store
-        .spend_totals(EntityKind::Key, &[&record.token])
-        .await
-        .map_err(store_error("key"))?;
     let mut info = key_json(&record);
-    info["spend"] = json!(Usd::from_nanos(spent.get(&record.token).copied().unwrap_or(0)).as_f64());
+    let budget = Budget::of(&record.budget);
+    crate::budgets::show_spend(
+        &gateway,
+        store,
+        &mut info,
+        EntityKind::Key,
+        &record.token,
+        budget,
+    )
+    .await
+    .map_err(store_error("key"))?;
     Ok(Json(json!({"key": record.token, "info": info})))
 }
 
@@ -430,7 +445,18 @@ async fn save(
         gateway.auth.directory.keys.remove(old);
     }
     gateway.auth.directory.keys.put(record.clone());
+    take_in_budget(gateway, store, &record).await;
     Ok(Json(key_json(&record)))
+}
+
+/// A key's budget starts from what the store says it has spent this period.
+async fn take_in_budget(gateway: &Gateway, store: &Store, record: &KeyRecord) {
+    if let Some(budget) = Budget::of(&record.budget)
+        && let Err(err) =
+            crate::budgets::load_one(gateway, store, EntityKind::Key, &record.token, &budget).await
+    {
+        tracing::warn!(error = %err, key = %record.key_name, "cannot read this key's spend so far from the store; its budget counts from this gateway's own figure");
+    }
 }
 
 /// Applies the given fields; a field left out keeps its value. Teams and organisations named
@@ -480,6 +506,21 @@ fn apply(
     }
     if let Some(parallel) = fields.max_parallel_requests {
         record.max_parallel_requests = limit(parallel, "max_parallel_requests")?;
+    }
+    let budget = [
+        ("max_budget", fields.max_budget),
+        ("soft_budget", fields.soft_budget),
+        ("budget_duration", fields.budget_duration),
+    ];
+    for (field, given) in budget {
+        let Some(value) = given else { continue };
+        let value = value.unwrap_or(Value::Null);
+        check_budget_field(field, &value)?;
+        match field {
+            "max_budget" => record.budget.max_budget = value.as_f64(),
+            "soft_budget" => record.budget.soft_budget = value.as_f64(),
+            _ => record.budget.budget_duration = value.as_str().map(str::to_owned),
+        }
     }
     if let Some(metadata) = fields.metadata {
         record.metadata = metadata;

@@ -28,6 +28,9 @@ const UPDATABLE: &[&str] = &[
     "max_parallel_requests",
     "metadata",
     "blocked",
+    "max_budget",
+    "soft_budget",
+    "budget_duration",
 ];
 
 pub(crate) async fn new(
@@ -56,6 +59,7 @@ pub(crate) async fn new(
                 blocked: false,
                 created_at: now,
                 updated_at: now,
+                budget: Default::default(),
             })
         },
     )

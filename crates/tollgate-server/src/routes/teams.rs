@@ -11,8 +11,11 @@ use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use serde_json::{Map, Value, json};
 use tollgate_core::error::GatewayError;
+use tollgate_policy::budgets::Budget;
 use tollgate_policy::keys::now_ms;
-use tollgate_store::{KeyFilter, OrganizationRecord, TeamMember, TeamRecord, UserRecord, UserRole};
+use tollgate_store::{
+    EntityKind, KeyFilter, OrganizationRecord, TeamMember, TeamRecord, UserRecord, UserRole,
+};
 
 use crate::app::Gateway;
 use crate::error::ApiError;
@@ -35,6 +38,9 @@ const UPDATABLE: &[&str] = &[
     "team_member_rpm_limit",
     "metadata",
     "blocked",
+    "max_budget",
+    "soft_budget",
+    "budget_duration",
 ];
 
 pub(crate) async fn new(
@@ -62,6 +68,7 @@ pub(crate) async fn new(
         blocked: false,
         created_at: now,
         updated_at: now,
+        budget: Default::default(),
     };
     let mut team = merged(&blank, &body, UPDATABLE)?;
     check_models(&gateway, &team.models)?;
@@ -157,9 +164,14 @@ pub(crate) async fn info(
         .list_keys(&filter, 1, 1000)
         .await
         .map_err(store_error("team_id"))?;
+    let mut info = shown(&team);
+    let budget = Budget::of(&team.budget);
+    crate::budgets::show_spend(&gateway, store, &mut info, EntityKind::Team, &id, budget)
+        .await
+        .map_err(store_error("team_id"))?;
     Ok(Json(json!({
         "team_id": id,
-        "team_info": shown(&team),
+        "team_info": info,
         "keys": keys.keys.iter().map(|key| json!({
             "token": key.token,
             "key_name": key.key_name,
@@ -358,6 +370,7 @@ async fn add_member(
                 metadata: Map::new(),
                 created_at: now,
                 updated_at: now,
+                budget: Default::default(),
             };
             create(gateway, store, &record, "member").await?;
         }

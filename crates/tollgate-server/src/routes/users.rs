@@ -10,9 +10,12 @@ use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use serde_json::{Map, Value, json};
 use tollgate_core::error::GatewayError;
+use tollgate_policy::budgets::Budget;
 use tollgate_policy::keys::{generate_key, hash_key, mask_key, now_ms};
 use tollgate_policy::management::forbidden;
-use tollgate_store::{Action, KeyFilter, KeyRecord, OrganizationRecord, TeamRecord, UserRecord};
+use tollgate_store::{
+    Action, EntityKind, KeyFilter, KeyRecord, OrganizationRecord, TeamRecord, UserRecord,
+};
 
 use crate::app::Gateway;
 use crate::error::ApiError;
@@ -33,6 +36,9 @@ const UPDATABLE: &[&str] = &[
     "rpm_limit",
     "max_parallel_requests",
     "metadata",
+    "max_budget",
+    "soft_budget",
+    "budget_duration",
 ];
 
 pub(crate) async fn new(
@@ -59,6 +65,7 @@ pub(crate) async fn new(
         metadata: Map::new(),
         created_at: now,
         updated_at: now,
+        budget: Default::default(),
     };
     let user = merged(&blank, &body, UPDATABLE)?;
     check_models(&gateway, &user.models)?;
@@ -99,6 +106,7 @@ pub(crate) async fn new(
             created_at: now,
             updated_at: now,
             created_by: Some("master_key".to_owned()),
+            budget: Default::default(),
         };
         store
             .insert_key(&record, &store.change(Action::Created))
@@ -161,9 +169,14 @@ pub(crate) async fn info(
         .filter_map(|team| directory.teams.get(team))
         .map(|team| shown(&team.record))
         .collect();
+    let mut info = shown(&user);
+    let budget = Budget::of(&user.budget);
+    crate::budgets::show_spend(&gateway, store, &mut info, EntityKind::User, &id, budget)
+        .await
+        .map_err(store_error("user_id"))?;
     Ok(Json(json!({
         "user_id": id,
-        "user_info": shown(&user),
+        "user_info": info,
         "keys": keys.keys.iter().map(|key| json!({
             "token": key.token,
             "key_name": key.key_name,

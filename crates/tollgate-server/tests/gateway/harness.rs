@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tollgate_core::calendar::ManualClock;
 use tollgate_core::config;
 use tollgate_server::Gateway;
 
@@ -38,13 +39,36 @@ impl TestGateway {
         store: tollgate_server::Store,
         journal: &Path,
     ) -> Self {
+        Self::start_with(yaml, store, journal, None).await
+    }
+
+    /// A gateway whose budgets read the time from `clock`.
+    pub async fn start_at(yaml: &str, clock: Arc<ManualClock>) -> Self {
+        Self::start_with(
+            yaml,
+            test_store().await,
+            &fresh_path("spend-journal"),
+            Some(clock),
+        )
+        .await
+    }
+
+    async fn start_with(
+        yaml: &str,
+        store: tollgate_server::Store,
+        journal: &Path,
+        clock: Option<Arc<ManualClock>>,
+    ) -> Self {
         let config =
             config::load_str(yaml, Path::new("test-config.yaml")).expect("test config is valid");
         let journal =
             tollgate_server::Journal::open(journal, 64 << 20).expect("the spend journal opens");
+        let mut gateway = Gateway::new(config, 1).expect("gateway builds");
+        if let Some(clock) = clock {
+            gateway = gateway.with_clock(clock);
+        }
         let gateway = Arc::new(
-            Gateway::new(config, 1)
-                .expect("gateway builds")
+            gateway
                 .with_store(store, journal)
                 .await
                 .expect("the store loads"),

@@ -7,6 +7,7 @@ mod anthropic;
 mod auth;
 mod azure;
 mod bedrock;
+mod budgets;
 mod cancellation;
 mod chat;
 mod cohere;

@@ -1,0 +1,457 @@
+//! Budgets: what a key, user, team, team member, organisation or end user may spend in its
+//! period (`max_budget`, `budget_duration`), exact under concurrency.
+//!
+//! Before a request is forwarded, its worst-case cost is reserved against every budget that
+//! applies, each account checking `spent + reserved + worst case ≤ max_budget` under its own
+//! lock; a request that does not fit anywhere is refused and holds nothing. When the request
+//! ends, the reservation is settled: the actual cost (never more than the worst case the
+//! provider's limits allow) becomes spend and the rest is released. So concurrent requests
+//! can never together push recorded spend past a budget.
+//!
+//! Periods follow the calendar (`BudgetPeriod`): an account's spend starts again at the first
+//! reservation or settlement after its boundary, judged by the time of that call — so a reset
+//! takes effect at the boundary itself, however long the gateway was idle.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use http::StatusCode;
+use tollgate_core::calendar::{BudgetPeriod, WallClock, iso8601};
+use tollgate_core::error::{ErrorKind, GatewayError, Origin};
+use tollgate_pricing::Usd;
+use tollgate_store::{BudgetFields, EntityKind};
+
+/// One entity's budget, read from its record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    pub max: Option<Usd>,
+    pub soft: Option<Usd>,
+    /// `None`: the budget never resets.
+    pub period: Option<BudgetPeriod>,
+}
+
+impl Budget {
+    /// `None` when the record sets no budget. Values the management API would refuse (a
+    /// negative amount, an unreadable duration) are taken as unset.
+    pub fn of(fields: &BudgetFields) -> Option<Budget> {
+        let amount = |value: Option<f64>| value.and_then(Usd::from_f64);
+        let budget = Budget {
+            max: amount(fields.max_budget),
+            soft: amount(fields.soft_budget),
+            period: fields
+                .budget_duration
+                .as_deref()
+                .and_then(BudgetPeriod::parse),
+        };
+        (budget.max.is_some() || budget.soft.is_some()).then_some(budget)
+    }
+
+    /// When the period containing `now_ms` began (`i64::MIN`: the budget never resets).
+    pub fn period_start(&self, now_ms: i64) -> i64 {
+        self.period
+            .map_or(i64::MIN, |period| period.current(now_ms).0)
+    }
+
+    /// When the spend counted against it next starts again.
+    pub fn reset_at(&self, now_ms: i64) -> Option<i64> {
+        self.period.map(|period| period.current(now_ms).1)
+    }
+}
+
+/// A budget that applies to a request, with whose it is.
+#[derive(Debug, Clone)]
+pub struct BudgetCheck<'a> {
+    pub kind: EntityKind,
+    pub id: Cow<'a, str>,
+    /// How the refusal names the entity: `key sk-...abcd`, `team research`.
+    pub label: Cow<'a, str>,
+    pub budget: Budget,
+}
+
+/// A soft budget (or the alert threshold of a hard one) crossed for the first time in its
+/// period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BudgetAlert {
+    pub kind: EntityKind,
+    pub id: String,
+    pub spent: Usd,
+    pub threshold: Usd,
+    pub max: Option<Usd>,
+}
+
+#[derive(Debug)]
+struct Account {
+    state: Mutex<AccountState>,
+}
+
+#[derive(Debug)]
+struct AccountState {
+    /// The period `spent` belongs to (`i64::MIN`: the budget never resets).
+    period_start: i64,
+    spent: Usd,
+    /// Worst cases of requests under way.
+    reserved: Usd,
+    /// The period an alert was last sent for.
+    alerted_for: Option<i64>,
+}
+
+impl AccountState {
+    /// Starts the period `now_ms` falls in, if a new one has begun. Reservations under way
+    /// carry over: their requests will be charged when they end.
+    fn roll(&mut self, budget: &Budget, now_ms: i64) {
+        let start = budget.period_start(now_ms);
+        if start != self.period_start {
+            self.period_start = start;
+            self.spent = Usd::ZERO;
+        }
+    }
+}
+
+/// Every budgeted entity's spend in its current period, and the reservations under way.
+#[derive(Debug)]
+pub struct BudgetBook {
+    accounts: RwLock<HashMap<(EntityKind, String), Arc<Account>>>,
+    clock: Arc<dyn WallClock>,
+    /// The status a refusal gets (LiteLLM answers 400).
+    exceeded_status: StatusCode,
+    /// The share of `max_budget` (in percent) past which an alert fires when no
+    /// `soft_budget` is set.
+    alert_percent: u64,
+}
+
+impl BudgetBook {
+    pub fn new(clock: Arc<dyn WallClock>, exceeded_status: StatusCode, alert_percent: u64) -> Self {
+        BudgetBook {
+            accounts: RwLock::default(),
+            clock,
+            exceeded_status,
+            alert_percent,
+        }
+    }
+
+    /// The same book reading time from `clock` (tests move it across period boundaries).
+    pub fn with_clock(self, clock: Arc<dyn WallClock>) -> Self {
+        BudgetBook { clock, ..self }
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    fn account(&self, kind: EntityKind, id: &str, budget: &Budget) -> Arc<Account> {
+        let key = (kind, id.to_owned());
+        if let Some(account) = self
+            .accounts
+            .read()
+            .expect("budget lock poisoned")
+            .get(&key)
+        {
+            return account.clone();
+        }
+        let period_start = budget.period_start(self.now_ms());
+        self.accounts
+            .write()
+            .expect("budget lock poisoned")
+            .entry(key)
+            .or_insert_with(|| {
+                Arc::new(Account {
+                    state: Mutex::new(AccountState {
+                        period_start,
+                        spent: Usd::ZERO,
+                        reserved: Usd::ZERO,
+                        alerted_for: None,
+                    }),
+                })
+            })
+            .clone()
+    }
+
+    /// Takes in what the store says an entity has spent in the period starting
+    /// `period_start` (at start-up, or when its budget is set). The store lags behind what
+    /// this gateway has charged, so within the same period the larger figure stands.
+    pub fn seed(&self, kind: EntityKind, id: &str, budget: &Budget, period_start: i64, spent: Usd) {
+        let account = self.account(kind, id, budget);
+        let mut state = account.state.lock().expect("budget lock poisoned");
+        if state.period_start == period_start {
+            state.spent = state.spent.max(spent);
+        } else {
+            state.period_start = period_start;
+            state.spent = spent;
+        }
+        state.roll(budget, self.now_ms());
+    }
+
+    /// What the entity has spent in its current period, and when that period ends.
+    pub fn standing(&self, kind: EntityKind, id: &str, budget: &Budget) -> (Usd, Option<i64>) {
+        let now = self.now_ms();
+        let account = self.account(kind, id, budget);
+        let mut state = account.state.lock().expect("budget lock poisoned");
+        state.roll(budget, now);
+        (state.spent, budget.reset_at(now))
+    }
+
+    /// Reserves `worst_case` against every budget in `checks`, or refuses naming the first
+    /// that cannot take it (holding nothing).
+    pub fn reserve(
+        &self,
+        checks: &[BudgetCheck<'_>],
+        worst_case: Usd,
+    ) -> Result<Reservation, GatewayError> {
+        let now = self.now_ms();
+        let mut holds: Vec<Hold> = Vec::with_capacity(checks.len());
+        for check in checks {
+            let account = self.account(check.kind, &check.id, &check.budget);
+            let mut state = account.state.lock().expect("budget lock poisoned");
+            state.roll(&check.budget, now);
+            if let Some(max) = check.budget.max {
+                let committed = state.spent.saturating_add(state.reserved);
+                if committed.saturating_add(worst_case) > max {
+                    let (spent, reset_at) = (state.spent, check.budget.reset_at(now));
+                    drop(state);
+                    release(&holds, worst_case);
+                    return Err(self.exceeded(check, spent, max, worst_case, reset_at));
+                }
+            }
+            state.reserved = state.reserved.saturating_add(worst_case);
+            drop(state);
+            holds.push(Hold {
+                account,
+                kind: check.kind,
+                id: check.id.clone().into_owned(),
+                budget: check.budget,
+            });
+        }
+        Ok(Reservation {
+            holds,
+            amount: worst_case,
+            settled: false,
+            alert_percent: self.alert_percent,
+            clock: self.clock.clone(),
+        })
+    }
+
+    fn exceeded(
+        &self,
+        check: &BudgetCheck<'_>,
+        spent: Usd,
+        max: Usd,
+        worst_case: Usd,
+        reset_at: Option<i64>,
+    ) -> GatewayError {
+        let resets = reset_at.map_or(String::new(), |at| {
+            format!(" The budget resets at {}.", iso8601(at))
+        });
+        // LiteLLM's wording first, so clients matching on it keep working.
+        GatewayError::new(
+            self.exceeded_status,
+            Origin::Client,
+            ErrorKind::BudgetExceeded,
+            format!(
+                "Budget has been exceeded! Current cost: {spent}, Max budget: {max}. \
+                 {} has spent ${spent} of its ${max} budget, and this request could cost up \
+                 to ${worst_case}.{resets}",
+                capitalised(&check.label)
+            ),
+        )
+        .with_code("budget_exceeded")
+    }
+}
+
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+#[derive(Debug)]
+struct Hold {
+    account: Arc<Account>,
+    kind: EntityKind,
+    id: String,
+    budget: Budget,
+}
+
+/// Gives back `amount` reserved in each of `holds`.
+fn release(holds: &[Hold], amount: Usd) {
+    for hold in holds {
+        let mut state = hold.account.state.lock().expect("budget lock poisoned");
+        state.reserved = state.reserved.saturating_sub(amount);
+    }
+}
+
+/// A request's place under its budgets, held until it ends. Dropped unsettled (the request
+/// never reached a provider), it releases everything.
+#[derive(Debug)]
+pub struct Reservation {
+    holds: Vec<Hold>,
+    amount: Usd,
+    settled: bool,
+    alert_percent: u64,
+    clock: Arc<dyn WallClock>,
+}
+
+impl Reservation {
+    /// Charges `cost` to every budget held and releases the reservation; returns the alerts
+    /// this charge set off.
+    pub fn settle(mut self, cost: Usd) -> Vec<BudgetAlert> {
+        self.settled = true;
+        let now = self.clock.now_ms();
+        let mut alerts = Vec::new();
+        for hold in &self.holds {
+            let mut state = hold.account.state.lock().expect("budget lock poisoned");
+            state.reserved = state.reserved.saturating_sub(self.amount);
+            state.roll(&hold.budget, now);
+            state.spent = state.spent.saturating_add(cost);
+            let threshold = hold.budget.soft.or_else(|| {
+                hold.budget.max.map(|max| {
+                    Usd::from_nanos(
+                        (u128::from(max.nanos()) * u128::from(self.alert_percent) / 100) as u64,
+                    )
+                })
+            });
+            if let Some(threshold) = threshold
+                && cost > Usd::ZERO
+                && state.spent >= threshold
+                && state.alerted_for != Some(state.period_start)
+            {
+                state.alerted_for = Some(state.period_start);
+                alerts.push(BudgetAlert {
+                    kind: hold.kind,
+                    id: hold.id.clone(),
+                    spent: state.spent,
+                    threshold,
+                    max: hold.budget.max,
+                });
+            }
+        }
+        alerts
+    }
+
+    /// Whether any budget applies (an empty reservation costs nothing to hold).
+    pub fn is_empty(&self) -> bool {
+        self.holds.is_empty()
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if !self.settled {
+            release(&self.holds, self.amount);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tollgate_core::calendar::{ManualClock, parse_iso8601};
+
+    use super::*;
+
+    fn dollars(text: &str) -> Usd {
+        Usd::parse(text).unwrap()
+    }
+
+    fn book(clock: Arc<ManualClock>) -> BudgetBook {
+        BudgetBook::new(clock, StatusCode::BAD_REQUEST, 80)
+    }
+
+    fn check(kind: EntityKind, id: &str, max: &str, period: Option<&str>) -> BudgetCheck<'static> {
+        BudgetCheck {
+            kind,
+            id: Cow::Owned(id.to_owned()),
+            label: Cow::Owned(format!("{} {id}", kind.as_str())),
+            budget: Budget {
+                max: Some(dollars(max)),
+                soft: None,
+                period: period.and_then(BudgetPeriod::parse),
+            },
+        }
+    }
+
+    #[test]
+    fn reservations_never_overshoot_and_settle_to_the_actual_cost() {
+        let clock = Arc::new(ManualClock::at(0));
+        let book = book(clock);
+        let checks = [check(EntityKind::Key, "k", "1", None)];
+        let held: Vec<Reservation> = (0..4)
+            .map_while(|_| book.reserve(&checks, dollars("0.3")).ok())
+            .collect();
+        assert_eq!(held.len(), 3, "three worst cases of $0.30 fit in $1");
+        let refused = book.reserve(&checks, dollars("0.3")).unwrap_err();
+        assert_eq!(refused.kind, ErrorKind::BudgetExceeded);
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+        for reservation in held {
+            reservation.settle(dollars("0.1"));
+        }
+        let (spent, _) = book.standing(EntityKind::Key, "k", &checks[0].budget);
+        assert_eq!(spent, dollars("0.3"));
+        // $0.70 left: two more worst cases fit, a third does not.
+        let more: Vec<Reservation> = (0..3)
+            .map_while(|_| book.reserve(&checks, dollars("0.3")).ok())
+            .collect();
+        assert_eq!(more.len(), 2);
+    }
+
+    #[test]
+    fn a_refusal_by_one_budget_holds_nothing_in_the_others() {
+        let book = book(Arc::new(ManualClock::at(0)));
+        let key = check(EntityKind::Key, "k", "10", None);
+        let team = check(EntityKind::Team, "t", "0.5", None);
+        let err = book
+            .reserve(&[key.clone(), team.clone()], dollars("1"))
+            .unwrap_err();
+        assert!(
+            err.message
+                .contains("Team t has spent $0 of its $0.5 budget"),
+            "{}",
+            err.message
+        );
+        // The key's account was released: ten dollars' worth still fit.
+        let all = book.reserve(&[key], dollars("10")).unwrap();
+        drop(all);
+    }
+
+    #[test]
+    fn spend_starts_again_exactly_at_the_boundary() {
+        let clock = Arc::new(ManualClock::at(
+            parse_iso8601("2026-11-30T23:59:59.999Z").unwrap(),
+        ));
+        let book = book(clock.clone());
+        let checks = [check(EntityKind::Team, "t", "1", Some("1mo"))];
+        book.reserve(&checks, dollars("1"))
+            .unwrap()
+            .settle(dollars("1"));
+        assert!(book.reserve(&checks, dollars("0.01")).is_err());
+        let err = book.reserve(&checks, dollars("0.01")).unwrap_err();
+        assert!(
+            err.message.contains("resets at 2026-12-01T00:00:00.000Z"),
+            "{}",
+            err.message
+        );
+        clock.set(parse_iso8601("2026-12-01T00:00:00Z").unwrap());
+        assert!(book.reserve(&checks, dollars("1")).is_ok());
+        let (spent, reset_at) = book.standing(EntityKind::Team, "t", &checks[0].budget);
+        assert_eq!(spent, Usd::ZERO);
+        assert_eq!(reset_at, parse_iso8601("2027-01-01"));
+    }
+
+    #[test]
+    fn an_alert_fires_once_a_period_past_the_soft_budget() {
+        let book = book(Arc::new(ManualClock::at(0)));
+        let mut soft = check(EntityKind::User, "u", "10", None);
+        soft.budget.soft = Some(dollars("2"));
+        let charge = |cost: &str| {
+            book.reserve(std::slice::from_ref(&soft), dollars("1"))
+                .unwrap()
+                .settle(dollars(cost))
+        };
+        assert!(charge("1").is_empty());
+        let alerts = charge("1");
+        assert_eq!(alerts.len(), 1);
+        assert_eq!(alerts[0].spent, dollars("2"));
+        assert!(charge("1").is_empty(), "once per period");
+    }
+}

@@ -1,0 +1,266 @@
+//! Budgets on the request path: the worst case a request may cost, reserved against every
+//! budget that applies before it is forwarded (see `tollgate_policy::budgets`), and each
+//! budgeted entity's spend so far read from the store at start-up and when a budget is set.
+
+use std::collections::HashMap;
+
+use tollgate_core::endpoint::Endpoint;
+use tollgate_core::error::GatewayError;
+use tollgate_policy::auth::{Caller, end_user_budget};
+use tollgate_policy::budgets::{Budget, BudgetAlert, BudgetCheck, Reservation};
+use tollgate_policy::directory::Cached;
+use tollgate_pricing::Usd;
+use tollgate_router::AttemptPlan;
+use tollgate_store::{
+    CustomerRecord, Entity, EntityKind, OrganizationRecord, Store, StoreError, TeamRecord,
+    UserRecord,
+};
+
+use crate::app::Gateway;
+
+/// The output a request is assumed to ask for when neither it nor its model's price says.
+const DEFAULT_MAX_OUTPUT_TOKENS: u64 = 4_096;
+
+/// Reserves the request's worst-case cost against its caller's budgets and its end user's;
+/// `None` when none applies (and then nothing is counted or parsed).
+pub(crate) async fn reserve(
+    gateway: &Gateway,
+    caller: &Caller,
+    customer: Option<&Cached<CustomerRecord>>,
+    endpoint: Endpoint,
+    body: &[u8],
+    plan: &AttemptPlan<'_>,
+) -> Result<Option<Reservation>, GatewayError> {
+    let mut checks: Vec<BudgetCheck<'_>> = match caller {
+        Caller::Key(principal) => principal.budgets(),
+        Caller::Master | Caller::Anonymous => Vec::new(),
+    };
+    checks.extend(customer.and_then(end_user_budget));
+    if checks.is_empty() {
+        return Ok(None);
+    }
+    let worst_case = worst_case(endpoint, body, plan).await;
+    gateway.budgets.reserve(&checks, worst_case).map(Some)
+}
+
+/// The most the request can cost on the dearest deployment of its group: its prompt as the
+/// gateway's tokenizer counts it, and as many output tokens as it allows (`max_tokens`, else
+/// the model's limit).
+async fn worst_case(endpoint: Endpoint, body: &[u8], plan: &AttemptPlan<'_>) -> Usd {
+    let prices: Vec<_> = plan
+        .requested()
+        .members
+        .iter()
+        .filter_map(|member| member.deployment.config.price.clone())
+        .collect();
+    if prices.is_empty() {
+        return Usd::ZERO;
+    }
+    let prompt = crate::exchange::estimated_prompt_tokens(endpoint, body)
+        .await
+        .unwrap_or(body.len() as u64);
+    let asked = if endpoint == Endpoint::Embeddings {
+        Some(0)
+    } else {
+        requested_output_tokens(body)
+    };
+    prices
+        .iter()
+        .map(|price| {
+            let output = match (asked, price.max_output_tokens) {
+                (Some(asked), Some(limit)) => asked.min(limit),
+                (Some(asked), None) => asked,
+                (None, Some(limit)) => limit,
+                (None, None) => DEFAULT_MAX_OUTPUT_TOKENS,
+            };
+            price.worst_case(prompt, output)
+        })
+        .max()
+        .unwrap_or(Usd::ZERO)
+}
+
+/// `max_completion_tokens`, `max_tokens` or `max_output_tokens` (Responses), if the request
+/// sets one.
+fn requested_output_tokens(body: &[u8]) -> Option<u64> {
+    #[derive(serde::Deserialize)]
+    struct Limits {
+        #[serde(default)]
+        max_completion_tokens: Option<u64>,
+        #[serde(default)]
+        max_tokens: Option<u64>,
+        #[serde(default)]
+        max_output_tokens: Option<u64>,
+    }
+    let limits: Limits = serde_json::from_slice(body).ok()?;
+    limits
+        .max_completion_tokens
+        .or(limits.max_tokens)
+        .or(limits.max_output_tokens)
+}
+
+/// Every budgeted entity the directory holds, with its budget.
+fn budgeted(gateway: &Gateway) -> Vec<(EntityKind, String, Budget)> {
+    let directory = &gateway.auth.directory;
+    let mut found = Vec::new();
+    for key in directory.keys.budgeted() {
+        if let Some(budget) = key.budget {
+            found.push((EntityKind::Key, key.record.token.clone(), budget));
+        }
+    }
+    let tables = [
+        (
+            EntityKind::User,
+            budgets_of(&directory.users.all(), |r| &r.user_id),
+        ),
+        (
+            EntityKind::Team,
+            budgets_of(&directory.teams.all(), |r| &r.team_id),
+        ),
+        (
+            EntityKind::Organization,
+            budgets_of(&directory.organizations.all(), |r| &r.organization_id),
+        ),
+        (
+            EntityKind::EndUser,
+            budgets_of(&directory.customers.all(), |r| &r.user_id),
+        ),
+    ];
+    for (kind, entries) in tables {
+        found.extend(entries.into_iter().map(|(id, budget)| (kind, id, budget)));
+    }
+    for team in directory.teams.all() {
+        for member in &team.record.members_with_roles {
+            let (Some(user_id), Some(max)) = (&member.user_id, member.max_budget_in_team) else {
+                continue;
+            };
+            let budget = Budget {
+                max: Usd::from_f64(max),
+                soft: None,
+                period: team.budget.and_then(|budget| budget.period),
+            };
+            let id = format!("{}/{user_id}", team.record.team_id);
+            found.push((EntityKind::TeamMember, id, budget));
+        }
+    }
+    found
+}
+
+fn budgets_of<E>(
+    rows: &[std::sync::Arc<Cached<E>>],
+    id: impl Fn(&E) -> &String,
+) -> Vec<(String, Budget)> {
+    rows.iter()
+        .filter_map(|row| Some((id(&row.record).clone(), row.budget?)))
+        .collect()
+}
+
+/// Reads what every budgeted entity has spent in its current period (one query per kind and
+/// period) into the budget book.
+pub(crate) async fn load(gateway: &Gateway, store: &Store) -> Result<usize, StoreError> {
+    let now = gateway.budgets.now_ms();
+    let mut by_period: HashMap<(EntityKind, i64), Vec<(String, Budget)>> = HashMap::new();
+    for (kind, id, budget) in budgeted(gateway) {
+        by_period
+            .entry((kind, budget.period_start(now)))
+            .or_default()
+            .push((id, budget));
+    }
+    let mut loaded = 0;
+    for ((kind, since), entities) in by_period {
+        let spent = store.period_spend(kind, since, None).await?;
+        for (id, budget) in entities {
+            let amount = Usd::from_nanos(spent.get(&id).copied().unwrap_or(0));
+            gateway.budgets.seed(kind, &id, &budget, since, amount);
+            loaded += 1;
+        }
+    }
+    Ok(loaded)
+}
+
+/// After a record is written through the management API: its budget (and, for a team, its
+/// members' budgets) starts from what the store says was spent this period. A store that
+/// cannot say is logged; the budget then counts from this gateway's own figure.
+pub(crate) async fn take_in<E: Entity>(gateway: &Gateway, store: &Store, record: &E) {
+    let kind = match E::TABLE {
+        TeamRecord::TABLE => EntityKind::Team,
+        UserRecord::TABLE => EntityKind::User,
+        OrganizationRecord::TABLE => EntityKind::Organization,
+        CustomerRecord::TABLE => EntityKind::EndUser,
+        _ => return,
+    };
+    let mut budgets: Vec<(EntityKind, String, Budget)> = record
+        .budget()
+        .and_then(Budget::of)
+        .map(|budget| (kind, record.id().to_owned(), budget))
+        .into_iter()
+        .collect();
+    if let Some(team) = (record as &dyn std::any::Any).downcast_ref::<TeamRecord>() {
+        let period = Budget::of(&team.budget).and_then(|budget| budget.period);
+        for member in &team.members_with_roles {
+            if let (Some(user_id), Some(max)) = (&member.user_id, member.max_budget_in_team) {
+                let budget = Budget {
+                    max: Usd::from_f64(max),
+                    soft: None,
+                    period,
+                };
+                let id = format!("{}/{user_id}", team.team_id);
+                budgets.push((EntityKind::TeamMember, id, budget));
+            }
+        }
+    }
+    for (kind, id, budget) in budgets {
+        if let Err(err) = load_one(gateway, store, kind, &id, &budget).await {
+            tracing::warn!(error = %err, entity = kind.as_str(), %id, "cannot read this budget's spend so far from the store; counting from this gateway's own figure");
+        }
+    }
+}
+
+/// Reads one entity's spend in its current period into the budget book, when its budget has
+/// just been set or changed.
+pub(crate) async fn load_one(
+    gateway: &Gateway,
+    store: &Store,
+    kind: EntityKind,
+    id: &str,
+    budget: &Budget,
+) -> Result<(), StoreError> {
+    let since = budget.period_start(gateway.budgets.now_ms());
+    let spent = store.period_spend(kind, since, Some(id)).await?;
+    let amount = Usd::from_nanos(spent.get(id).copied().unwrap_or(0));
+    gateway.budgets.seed(kind, id, budget, since, amount);
+    Ok(())
+}
+
+/// A budget's alert threshold crossed: logged now (webhooks are configured with `alerting`).
+pub(crate) fn alert(_gateway: &Gateway, alert: &BudgetAlert) {
+    tracing::warn!(
+        entity = alert.kind.as_str(),
+        id = %alert.id,
+        spent = %alert.spent,
+        threshold = %alert.threshold,
+        max_budget = %alert.max.map_or_else(|| "none".to_owned(), |max| max.to_string()),
+        "budget alert: spend has passed the alert threshold for this period"
+    );
+}
+
+/// Adds `spend` (dollars: this period's when the budget resets, else all time, as LiteLLM
+/// reports it) and `budget_reset_at` to an entity's shown record.
+pub(crate) async fn show_spend(
+    gateway: &Gateway,
+    store: &Store,
+    shown: &mut serde_json::Value,
+    kind: EntityKind,
+    id: &str,
+    budget: Option<Budget>,
+) -> Result<(), StoreError> {
+    let (spent, reset_at) = match budget {
+        Some(budget) => gateway.budgets.standing(kind, id, &budget),
+        None => {
+            let totals = store.spend_totals(kind, &[id]).await?;
+            (Usd::from_nanos(totals.get(id).copied().unwrap_or(0)), None)
+        }
+    };
+    shown["spend"] = serde_json::json!(spent.as_f64());
+    shown["budget_reset_at"] = serde_json::json!(reset_at.map(tollgate_core::calendar::iso8601));
+    Ok(())
+}

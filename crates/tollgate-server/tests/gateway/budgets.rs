@@ -1,0 +1,223 @@
+//! Budgets: a request's worst case reserved before it is forwarded, so concurrent requests
+//! never spend past `max_budget` — for a key, for a team shared by keys, for streams — and
+//! spend that starts again exactly at the calendar boundary.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tollgate_core::calendar::{ManualClock, parse_iso8601};
+use tollgate_testkit::{Fault, MockOpenAi};
+
+use crate::harness::*;
+
+/// Output at $2 per million tokens, input free: a request asking for at most 100 tokens
+/// can cost at most $0.0002, whatever its prompt.
+fn metered_model(api_base: &str) -> String {
+    format!(
+        "  - model_name: metered\n    litellm_params:\n      model: openai/metered\n      api_base: {api_base}\n      api_key: sk-provider\n    model_info:\n      input_cost_per_token: 0\n      output_cost_per_token: 0.000002\n"
+    )
+}
+
+const WORST_CASE: f64 = 0.0002;
+
+async fn new_key(gateway: &TestGateway, body: Value) -> String {
+    ok(admin_post(gateway, "/key/generate", body).await)["key"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn request(stream: bool) -> Value {
+    json!({"model": "metered", "max_tokens": 100, "stream": stream,
+           "messages": [{"role": "user", "content": "a short answer please"}]})
+}
+
+/// Sends `count` requests at once, spread over `keys`; returns how many were answered 200,
+/// after checking every other one was refused for its budget.
+async fn burst(gateway: &TestGateway, keys: &[String], count: usize, stream: bool) -> usize {
+    let sends = (0..count).map(|i| {
+        let response = gateway
+            .client
+            .post(format!("{}/v1/chat/completions", gateway.url))
+            .bearer_auth(&keys[i % keys.len()])
+            .json(&request(stream))
+            .send();
+        async move {
+            let response = response.await.unwrap();
+            let status = response.status().as_u16();
+            let text = response.text().await.unwrap();
+            (status, text)
+        }
+    });
+    let results = futures_util::future::join_all(sends).await;
+    let mut succeeded = 0;
+    for (status, text) in results {
+        if status == 200 {
+            succeeded += 1;
+            continue;
+        }
+        assert_eq!(status, 400, "{text}");
+        let error: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(error["error"]["type"], "budget_exceeded", "{text}");
+        assert!(
+            error["error"]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("Budget has been exceeded!"),
+            "{text}"
+        );
+    }
+    succeeded
+}
+
+async fn recorded_spend(gateway: &TestGateway, query: &str) -> (u64, f64) {
+    gateway.gateway.flush_spend().await.unwrap();
+    let logs = ok(admin_get(gateway, &format!("/spend/logs?page_size=1000&{query}")).await);
+    let total = logs["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|record| record["status"] == "success")
+        .map(|record| record["spend"].as_f64().unwrap())
+        .sum();
+    (logs["total"].as_u64().unwrap(), total)
+}
+
+/// A mock that holds each answer long enough for the whole burst to arrive first.
+async fn slow_mock() -> tollgate_testkit::MockProvider {
+    let mock = MockOpenAi::start().await;
+    mock.faults.fail_all(Fault::Delay(Duration::from_secs(2)));
+    mock
+}
+
+#[tokio::test]
+async fn two_hundred_concurrent_requests_fit_a_key_budget_of_ten_worst_cases() {
+    let mock = slow_mock().await;
+    let gateway = TestGateway::start(&config_with_models(&metered_model(&mock.base_url()))).await;
+    let key = new_key(&gateway, json!({"max_budget": 10.0 * WORST_CASE})).await;
+    assert_eq!(
+        burst(&gateway, std::slice::from_ref(&key), 200, false).await,
+        10
+    );
+    let (_, spent) = recorded_spend(&gateway, &format!("api_key={key}")).await;
+    assert!(spent > 0.0 && spent <= 10.0 * WORST_CASE, "{spent}");
+    let info = ok(admin_get(&gateway, &format!("/key/info?key={key}")).await);
+    assert!((info["info"]["spend"].as_f64().unwrap() - spent).abs() < 1e-12);
+    assert_eq!(info["info"]["max_budget"], 10.0 * WORST_CASE);
+}
+
+#[tokio::test]
+async fn streams_reserve_the_same_way() {
+    let mock = slow_mock().await;
+    let gateway = TestGateway::start(&config_with_models(&metered_model(&mock.base_url()))).await;
+    let key = new_key(&gateway, json!({"max_budget": 10.0 * WORST_CASE})).await;
+    assert_eq!(
+        burst(&gateway, std::slice::from_ref(&key), 200, true).await,
+        10
+    );
+    let (_, spent) = recorded_spend(&gateway, &format!("api_key={key}")).await;
+    assert!(spent > 0.0 && spent <= 10.0 * WORST_CASE, "{spent}");
+}
+
+#[tokio::test]
+async fn three_keys_share_their_team_budget() {
+    let mock = slow_mock().await;
+    let gateway = TestGateway::start(&config_with_models(&metered_model(&mock.base_url()))).await;
+    ok(admin_post(
+        &gateway,
+        "/team/new",
+        json!({"team_id": "shared", "max_budget": 10.0 * WORST_CASE}),
+    )
+    .await);
+    let mut keys = Vec::new();
+    for _ in 0..3 {
+        keys.push(new_key(&gateway, json!({"team_id": "shared"})).await);
+    }
+    assert_eq!(burst(&gateway, &keys, 200, false).await, 10);
+    let (_, spent) = recorded_spend(&gateway, "team_id=shared").await;
+    assert!(spent > 0.0 && spent <= 10.0 * WORST_CASE, "{spent}");
+    let info = ok(admin_get(&gateway, "/team/info?team_id=shared").await);
+    assert!((info["team_info"]["spend"].as_f64().unwrap() - spent).abs() < 1e-12);
+}
+
+#[tokio::test]
+async fn a_daily_budget_starts_again_at_midnight_utc() {
+    let mock = MockOpenAi::start().await;
+    let clock = Arc::new(ManualClock::at(
+        parse_iso8601("2026-11-21T23:59:58Z").unwrap(),
+    ));
+    let gateway = TestGateway::start_at(
+        &config_with_models(&metered_model(&mock.base_url())),
+        clock.clone(),
+    )
+    .await;
+    let key = new_key(
+        &gateway,
+        json!({"max_budget": WORST_CASE, "budget_duration": "1d"}),
+    )
+    .await;
+    let chat = |key: String| {
+        let gateway = &gateway;
+        async move {
+            let response = gateway
+                .client
+                .post(format!("{}/v1/chat/completions", gateway.url))
+                .bearer_auth(key)
+                .json(&request(false))
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+    assert_eq!(chat(key.clone()).await.0, 200);
+    // What is left is less than a worst case: refused until the day ends.
+    let (status, refused) = chat(key.clone()).await;
+    assert_eq!(status, 400);
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("resets at 2026-11-22T00:00:00.000Z"),
+        "{refused}"
+    );
+    let info = ok(admin_get(&gateway, &format!("/key/info?key={key}")).await);
+    assert_eq!(info["info"]["budget_reset_at"], "2026-11-22T00:00:00.000Z");
+
+    clock.set(parse_iso8601("2026-11-22T00:00:00Z").unwrap());
+    assert_eq!(chat(key.clone()).await.0, 200, "a new day, a new budget");
+    let info = ok(admin_get(&gateway, &format!("/key/info?key={key}")).await);
+    assert_eq!(info["info"]["budget_reset_at"], "2026-11-23T00:00:00.000Z");
+}
+
+#[tokio::test]
+async fn budget_fields_are_checked() {
+    let mock = MockOpenAi::start().await;
+    let gateway = TestGateway::start(&config_with_models(&metered_model(&mock.base_url()))).await;
+    for (body, param) in [
+        (json!({"max_budget": -1}), "max_budget"),
+        (json!({"max_budget": "lots"}), "max_budget"),
+        (json!({"budget_duration": "5y"}), "budget_duration"),
+    ] {
+        let (status, refused) = admin_post(&gateway, "/key/generate", body.clone()).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(refused["error"]["param"], param, "{refused}");
+        let (status, refused) = admin_post(
+            &gateway,
+            "/team/new",
+            json!({"team_id": "t"})
+                .as_object()
+                .unwrap()
+                .clone()
+                .into_iter()
+                .chain(body.as_object().unwrap().clone())
+                .collect::<serde_json::Map<_, _>>()
+                .into(),
+        )
+        .await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(refused["error"]["param"], param, "{refused}");
+    }
+}
