@@ -34,6 +34,12 @@ pub async fn sqlite() -> Store {
 /// A store in a fresh PostgreSQL schema; `None` (said on stderr) when PostgreSQL cannot be
 /// reached and is not required.
 pub async fn postgres() -> Option<Store> {
+    let url = postgres_url().await?;
+    Some(Store::connect(&url).await.expect("PostgreSQL store"))
+}
+
+/// The URL of a fresh PostgreSQL schema (see `postgres`).
+pub async fn postgres_url() -> Option<String> {
     let base = std::env::var("TOLLGATE_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
     let required = std::env::var("TOLLGATE_REQUIRE_POSTGRES").is_ok_and(|v| v == "1");
@@ -56,8 +62,9 @@ pub async fn postgres() -> Option<Store> {
         .await
         .expect("create a test schema");
     let separator = if base.contains('?') { '&' } else { '?' };
-    let url = format!("{base}{separator}options=-c%20search_path%3D{schema}");
-    Some(Store::connect(&url).await.expect("PostgreSQL store"))
+    Some(format!(
+        "{base}{separator}options=-c%20search_path%3D{schema}"
+    ))
 }
 
 /// Both backends (PostgreSQL when reachable), named for assertion messages.

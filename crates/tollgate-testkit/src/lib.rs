@@ -12,6 +12,7 @@ mod openai_responses;
 mod recorder;
 mod server;
 mod sse;
+pub mod tcp_proxy;
 mod tls;
 
 pub use anthropic::MockAnthropic;
@@ -22,3 +23,4 @@ pub use gemini::MockGemini;
 pub use openai::{MockOpenAi, MockOptions};
 pub use recorder::RecordedRequest;
 pub use server::MockProvider;
+pub use tcp_proxy::TcpProxy;

@@ -281,3 +281,77 @@ async fn spend_reports_need_an_admin_and_valid_dates() {
     assert_eq!(status, 400);
     assert_eq!(body["error"]["param"], "group_by");
 }
+
+#[tokio::test]
+async fn requests_are_served_while_the_database_is_down_and_every_record_arrives_after() {
+    let Some(url) = tollgate_testkit::databases::postgres_url().await else {
+        return; // said on stderr; `.ci/run` requires PostgreSQL
+    };
+    // The gateway reaches PostgreSQL through a proxy the test can cut.
+    let parsed = url::Url::parse(&url).unwrap();
+    let target = format!(
+        "{}:{}",
+        parsed.host_str().unwrap(),
+        parsed.port().unwrap_or(5432)
+    );
+    let proxy = tollgate_testkit::TcpProxy::start(target.parse().unwrap()).await;
+    let mut proxied = parsed.clone();
+    proxied.set_host(Some("127.0.0.1")).unwrap();
+    proxied.set_port(Some(proxy.addr().port())).unwrap();
+    let store = tollgate_server::Store::connect(proxied.as_str())
+        .await
+        .unwrap();
+
+    let mock = MockOpenAi::start().await;
+    let gateway = TestGateway::start_on(
+        &config_with_models(&priced_model("house", &mock.base_url())),
+        store,
+    )
+    .await;
+    let key = new_key(&gateway, json!({"key_alias": "through-outage"})).await;
+    let chat = |n: usize| {
+        let gateway = &gateway;
+        let key = key.clone();
+        async move {
+            gateway
+                .client
+                .post(format!("{}/v1/chat/completions", gateway.url))
+                .bearer_auth(key)
+                .header("x-request-id", format!("outage-{n}"))
+                .json(
+                    &json!({"model": "house", "messages": [{"role": "user", "content": "hello"}]}),
+                )
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    for n in 0..10 {
+        assert_eq!(chat(n).await, 200);
+    }
+    proxy.cut();
+    let during = futures_util::future::join_all((10..60).map(chat)).await;
+    assert!(during.iter().all(|status| *status == 200), "{during:?}");
+    assert!(
+        gateway.gateway.flush_spend().await.is_err(),
+        "the database is down"
+    );
+
+    proxy.restore();
+    // The pool's broken connections fail once each before new ones are made.
+    let mut flushed = false;
+    for _ in 0..10 {
+        if gateway.gateway.flush_spend().await.is_ok() {
+            flushed = true;
+            break;
+        }
+    }
+    assert!(flushed, "the journal drains once the database is back");
+    let logs = ok(admin_get(
+        &gateway,
+        &format!("/spend/logs?api_key={key}&page_size=100"),
+    )
+    .await);
+    assert_eq!(logs["total"], 60, "every request's record arrived");
+}
