@@ -147,6 +147,9 @@ async fn proxy(
     let (parts, body) = request.into_parts();
     let caller = gateway.auth.authenticate(&parts.headers)?;
     if endpoint != Endpoint::CountTokens {
+        if let Some(ledger) = &gateway.spend {
+            ledger.check_room()?;
+        }
         record.caller = Some(caller.clone());
     }
     let body = read_body(body, &parts.headers, gateway.max_request_body_bytes).await?;

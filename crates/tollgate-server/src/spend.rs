@@ -9,6 +9,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use http::StatusCode;
+use tollgate_core::error::{ErrorKind, GatewayError, Origin};
 use tollgate_pricing::Usd;
 use tollgate_store::{Journal, SpendRecord, Store};
 
@@ -39,6 +41,25 @@ impl SpendLedger {
         if let Err(err) = self.journal.append(record) {
             tracing::error!(error = %err, request_id = %record.request_id, "could not append to the spend journal; the record is held in memory until the database takes it");
         }
+    }
+
+    /// Refuses new work (503) once the journal is full: the database has been away so long
+    /// that serving more would mean answering requests whose spend cannot be kept.
+    pub(crate) fn check_room(&self) -> Result<(), GatewayError> {
+        if !self.journal.is_full() {
+            return Ok(());
+        }
+        Err(GatewayError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Origin::Gateway,
+            ErrorKind::Internal,
+            format!(
+                "The gateway cannot record spend: the database has been unreachable and the spend \
+                 journal holds its limit of {} MB. Requests are refused until the database is back.",
+                self.journal.max_bytes() / (1024 * 1024)
+            ),
+        )
+        .with_code("spend_journal_full"))
     }
 
     /// Moves everything journaled so far into the database.
@@ -128,6 +149,7 @@ pub(crate) async fn run_flusher(gateway: Arc<Gateway>) {
     };
     let mut retry_in = RETRY_FIRST;
     let mut failing = false;
+    let mut nearly_full = false;
     loop {
         ledger.journal.appended().await;
         tokio::time::sleep(BATCH_WINDOW).await;
@@ -139,6 +161,7 @@ pub(crate) async fn run_flusher(gateway: Arc<Gateway>) {
                         "the database takes spend records again; the journal is drained"
                     );
                     failing = false;
+                    nearly_full = false;
                 }
                 if drained.unreadable > 0 {
                     tracing::warn!(
@@ -152,6 +175,15 @@ pub(crate) async fn run_flusher(gateway: Arc<Gateway>) {
                 if !failing {
                     tracing::warn!(error = %err, pending_bytes = ledger.journal.pending_bytes(), "cannot store spend records; they stay in the journal until the database answers");
                     failing = true;
+                }
+                let (pending, max) = (ledger.journal.pending_bytes(), ledger.journal.max_bytes());
+                if pending >= max / 5 * 4 && !nearly_full {
+                    tracing::error!(
+                        pending_bytes = pending,
+                        max_bytes = max,
+                        "ALERT: the spend journal is over 80% of spend_journal_max_mb; at the limit new requests are refused"
+                    );
+                    nearly_full = true;
                 }
                 tokio::time::sleep(retry_in).await;
                 retry_in = (retry_in * 2).min(RETRY_MAX);

@@ -138,6 +138,10 @@ impl Journal {
         self.pending_bytes.load(Ordering::Relaxed)
     }
 
+    pub fn max_bytes(&self) -> u64 {
+        self.max_bytes
+    }
+
     /// Whether the journal has grown past its bound (the database has been away a while).
     pub fn is_full(&self) -> bool {
         self.pending_bytes() >= self.max_bytes

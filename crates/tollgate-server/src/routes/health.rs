@@ -59,6 +59,12 @@ pub(crate) async fn readiness(State(gateway): State<Arc<Gateway>>) -> (StatusCod
         (StatusCode::SERVICE_UNAVAILABLE, "draining")
     } else if freshness.is_stale(now) {
         (StatusCode::SERVICE_UNAVAILABLE, "store_stale")
+    } else if gateway
+        .spend
+        .as_ref()
+        .is_some_and(|ledger| ledger.journal.is_full())
+    {
+        (StatusCode::SERVICE_UNAVAILABLE, "spend_journal_full")
     } else {
         (StatusCode::OK, "healthy")
     };
@@ -80,6 +86,12 @@ pub(crate) async fn readiness(State(gateway): State<Arc<Gateway>>) -> (StatusCod
                 Backend::Postgres => "postgres",
             },
             "synced_seconds_ago": (now - freshness.synced_at_ms()).max(0) / 1000,
+        });
+    }
+    if let Some(ledger) = &gateway.spend {
+        body["spend_journal"] = json!({
+            "pending_bytes": ledger.journal.pending_bytes(),
+            "max_bytes": ledger.journal.max_bytes(),
         });
     }
     (status, Json(body))

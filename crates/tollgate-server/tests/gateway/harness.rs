@@ -12,6 +12,7 @@ use tollgate_core::config;
 use tollgate_server::Gateway;
 
 pub const MASTER_KEY: &str = "sk-test-master";
+const JOURNAL_MAX_BYTES: u64 = 64 << 20;
 
 pub struct TestGateway {
     pub url: String,
@@ -39,15 +40,26 @@ impl TestGateway {
         store: tollgate_server::Store,
         journal: &Path,
     ) -> Self {
-        Self::start_with(yaml, store, journal, None).await
+        Self::start_with(yaml, store, journal, JOURNAL_MAX_BYTES, None).await
+    }
+
+    /// A gateway whose spend journal refuses more once it holds `max_bytes`.
+    pub async fn start_with_journal_limit(
+        yaml: &str,
+        store: tollgate_server::Store,
+        max_bytes: u64,
+    ) -> Self {
+        Self::start_with(yaml, store, &fresh_path("spend-journal"), max_bytes, None).await
     }
 
     /// A gateway whose budgets read the time from `clock`.
     pub async fn start_at(yaml: &str, clock: Arc<ManualClock>) -> Self {
+        let journal = fresh_path("spend-journal");
         Self::start_with(
             yaml,
             test_store().await,
-            &fresh_path("spend-journal"),
+            &journal,
+            JOURNAL_MAX_BYTES,
             Some(clock),
         )
         .await
@@ -57,12 +69,13 @@ impl TestGateway {
         yaml: &str,
         store: tollgate_server::Store,
         journal: &Path,
+        journal_max_bytes: u64,
         clock: Option<Arc<ManualClock>>,
     ) -> Self {
         let config =
             config::load_str(yaml, Path::new("test-config.yaml")).expect("test config is valid");
-        let journal =
-            tollgate_server::Journal::open(journal, 64 << 20).expect("the spend journal opens");
+        let journal = tollgate_server::Journal::open(journal, journal_max_bytes)
+            .expect("the spend journal opens");
         let mut gateway = Gateway::new(config, 1).expect("gateway builds");
         if let Some(clock) = clock {
             gateway = gateway.with_clock(clock);

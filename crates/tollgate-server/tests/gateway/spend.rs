@@ -282,6 +282,37 @@ async fn spend_reports_need_an_admin_and_valid_dates() {
     assert_eq!(body["error"]["param"], "group_by");
 }
 
+/// A store reached through a proxy the test can cut, to take the database away; `None`
+/// without PostgreSQL (said on stderr; `.ci/run` requires it).
+async fn store_behind_a_proxy() -> Option<(tollgate_server::Store, tollgate_testkit::TcpProxy)> {
+    let url = tollgate_testkit::databases::postgres_url().await?;
+    let parsed = url::Url::parse(&url).unwrap();
+    let target = format!(
+        "{}:{}",
+        parsed.host_str().unwrap(),
+        parsed.port().unwrap_or(5432)
+    );
+    let proxy = tollgate_testkit::TcpProxy::start(target.parse().unwrap()).await;
+    let mut proxied = parsed.clone();
+    proxied.set_host(Some("127.0.0.1")).unwrap();
+    proxied.set_port(Some(proxy.addr().port())).unwrap();
+    let store = tollgate_server::Store::connect(proxied.as_str())
+        .await
+        .unwrap();
+    Some((store, proxy))
+}
+
+/// Flushes the journal once the database is back (the pool's broken connections fail once
+/// each before new ones are made).
+async fn flush_after_outage(gateway: &TestGateway) {
+    for _ in 0..10 {
+        if gateway.gateway.flush_spend().await.is_ok() {
+            return;
+        }
+    }
+    panic!("the journal does not drain though the database is back");
+}
+
 #[tokio::test]
 async fn requests_are_served_while_the_database_is_down_and_every_record_arrives_after() {
     let Some(url) = tollgate_testkit::databases::postgres_url().await else {
@@ -339,19 +370,58 @@ async fn requests_are_served_while_the_database_is_down_and_every_record_arrives
     );
 
     proxy.restore();
-    // The pool's broken connections fail once each before new ones are made.
-    let mut flushed = false;
-    for _ in 0..10 {
-        if gateway.gateway.flush_spend().await.is_ok() {
-            flushed = true;
-            break;
-        }
-    }
-    assert!(flushed, "the journal drains once the database is back");
+    flush_after_outage(&gateway).await;
     let logs = ok(admin_get(
         &gateway,
         &format!("/spend/logs?api_key={key}&page_size=100"),
     )
     .await);
     assert_eq!(logs["total"], 60, "every request's record arrived");
+}
+
+#[tokio::test]
+async fn a_full_journal_refuses_requests_until_the_database_is_back() {
+    let Some((store, proxy)) = store_behind_a_proxy().await else {
+        return;
+    };
+    let mock = MockOpenAi::start().await;
+    let yaml = config_with_models(&priced_model("house", &mock.base_url()));
+    // Room for a few records only.
+    let gateway = TestGateway::start_with_journal_limit(&yaml, store, 2_000).await;
+    let chat = || async {
+        let response = gateway
+            .post("/v1/chat/completions")
+            .json(&json!({"model": "house", "messages": [{"role": "user", "content": "hello"}]}))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json::<Value>().await.unwrap())
+    };
+    proxy.cut();
+    let mut answered = 0;
+    let refusal = loop {
+        let (status, body) = chat().await;
+        if status != 200 {
+            break (status, body);
+        }
+        answered += 1;
+        assert!(answered < 20, "the journal never filled");
+    };
+    assert!(answered >= 1);
+    assert_eq!(refusal.0, 503, "{}", refusal.1);
+    assert_eq!(refusal.1["error"]["code"], "spend_journal_full");
+    let (status, ready) = admin_get(&gateway, "/health/readiness").await;
+    assert_eq!(status, 503);
+    assert_eq!(ready["status"], "spend_journal_full");
+
+    proxy.restore();
+    flush_after_outage(&gateway).await;
+    assert_eq!(chat().await.0, 200);
+    let logs = spend_logs(&gateway, "model=house").await;
+    assert_eq!(
+        logs["total"],
+        answered + 1,
+        "nothing answered went unrecorded"
+    );
 }
