@@ -634,3 +634,96 @@ fn bedrock_configuration_problems_name_the_field() {
         assert!(err.message.contains("needs AWS credentials"), "{err}");
     }
 }
+
+#[test]
+fn spend_and_budget_settings_are_read_and_checked() {
+    let config = load_inline(
+        "general_settings:\n  alerting: [\"slack\"]\nenvironment_variables:\n  SLACK_WEBHOOK_URL: https://hooks.slack.com/services/T/B/x\ntollgate_settings:\n  budget_exceeded_status: 429\n  spend_journal_max_mb: 2\n",
+    )
+    .unwrap();
+    assert_eq!(
+        config.alert_webhook.unwrap().as_str(),
+        "https://hooks.slack.com/services/T/B/x"
+    );
+    assert_eq!(config.budgets.exceeded_status.as_u16(), 429);
+    assert_eq!(config.spend_journal.max_bytes, 2 * 1024 * 1024);
+    assert!(config.spend_journal.dir.ends_with("spend-journal"));
+    assert!(
+        !config
+            .not_implemented
+            .iter()
+            .any(|key| key.contains("alerting")),
+        "{:?}",
+        config.not_implemented
+    );
+
+    for (yaml, field, reason) in [
+        (
+            "general_settings:\n  alerting: [\"slack\"]\n",
+            "general_settings.alerting",
+            "SLACK_WEBHOOK_URL",
+        ),
+        (
+            "tollgate_settings:\n  budget_exceeded_status: 500\n",
+            "tollgate_settings.budget_exceeded_status",
+            "4xx",
+        ),
+        (
+            "tollgate_settings:\n  alert_webhook_url: not a url\n",
+            "tollgate_settings.alert_webhook_url",
+            "not an http(s) URL",
+        ),
+        (
+            "tollgate_settings:\n  pricing_file: /no/such/prices.json\n",
+            "tollgate_settings.pricing_file",
+            "cannot read",
+        ),
+    ] {
+        let err = load_inline(yaml).unwrap_err().to_string();
+        assert!(err.contains(field) && err.contains(reason), "{yaml}: {err}");
+    }
+}
+
+#[test]
+fn prices_come_from_the_table_a_pricing_file_and_model_info() {
+    let dir = std::env::temp_dir().join(format!("tollgate-prices-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let prices = dir.join("prices.json");
+    std::fs::write(
+        &prices,
+        r#"{"sample_spec": {"input_cost_per_token": 0}, "house-model": {"litellm_provider": "openai", "input_cost_per_token": 3e-06, "output_cost_per_token": 1.5e-05, "max_output_tokens": 8192}}"#,
+    )
+    .unwrap();
+    let yaml = format!(
+        "tollgate_settings:\n  pricing_file: {}\nenvironment_variables:\n  OPENAI_API_KEY: sk-test\nmodel_list:\n  - model_name: house\n    litellm_params:\n      model: openai/house-model\n  - model_name: mini\n    litellm_params:\n      model: openai/gpt-4o-mini-2024-07-18\n  - model_name: mini-override\n    litellm_params:\n      model: openai/gpt-4o-mini\n    model_info:\n      output_cost_per_token: 0.000001\n  - model_name: azure-named\n    litellm_params:\n      model: azure/prod-chat\n      api_base: https://example.openai.azure.com\n      api_version: 2024-10-21\n      api_key: k\n    model_info:\n      base_model: azure/gpt-4o-mini\n  - model_name: unknown\n    litellm_params:\n      model: openai/no-such-model\n",
+        prices.display()
+    );
+    let config = load_inline(&yaml).unwrap();
+    let price = |name: &str| {
+        config
+            .deployments
+            .iter()
+            .find(|d| d.model_name == name)
+            .unwrap()
+            .price
+            .clone()
+    };
+    let house = price("house").expect("priced by the pricing file");
+    assert_eq!(house.rates.input.picos(), 3_000_000);
+    assert_eq!(house.max_output_tokens, Some(8192));
+    let mini = price("mini").expect("a dated name finds the table's entry");
+    assert_eq!(mini.rates.input.picos(), 150_000);
+    let overridden = price("mini-override").unwrap();
+    assert_eq!(
+        overridden.rates.input, mini.rates.input,
+        "kept from the table"
+    );
+    assert_eq!(
+        overridden.rates.output.picos(),
+        1_000_000,
+        "from model_info"
+    );
+    let azure = price("azure-named").expect("base_model names the priced model");
+    assert_eq!(azure.rates, mini.rates);
+    assert!(price("unknown").is_none());
+}

@@ -75,6 +75,8 @@ pub struct BudgetCheck<'a> {
 pub struct BudgetAlert {
     pub kind: EntityKind,
     pub id: String,
+    /// How people know the entity: `key sk-...abcd`, `team research`.
+    pub label: String,
     pub spent: Usd,
     pub threshold: Usd,
     pub max: Option<Usd>,
@@ -219,6 +221,7 @@ impl BudgetBook {
                 account,
                 kind: check.kind,
                 id: check.id.clone().into_owned(),
+                label: check.label.clone().into_owned(),
                 budget: check.budget,
             });
         }
@@ -271,6 +274,7 @@ struct Hold {
     account: Arc<Account>,
     kind: EntityKind,
     id: String,
+    label: String,
     budget: Budget,
 }
 
@@ -321,6 +325,7 @@ impl Reservation {
                 alerts.push(BudgetAlert {
                     kind: hold.kind,
                     id: hold.id.clone(),
+                    label: hold.label.clone(),
                     spent: state.spent,
                     threshold,
                     max: hold.budget.max,

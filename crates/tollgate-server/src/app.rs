@@ -44,7 +44,7 @@ use tollgate_policy::limits::RateLimiter;
 use tollgate_router::Router;
 use tollgate_store::{Journal, ModelRecord, Store, StoreError};
 use tollgate_upstream::media::MediaFetcher;
-use tollgate_upstream::{ClientPool, Deployment};
+use tollgate_upstream::{ClientPool, Deployment, Webhook};
 use tollgate_wire::openai::{Model, ModelList};
 
 use crate::error::ApiError;
@@ -68,6 +68,8 @@ pub struct Gateway {
     pub(crate) limits: RateLimiter,
     /// Budgets of keys, users, teams, team members, organisations and end users.
     pub(crate) budgets: BudgetBook,
+    /// Where budget alerts are posted, if anywhere.
+    pub(crate) alerts: Option<Webhook>,
     /// Virtual keys and the rest of the management state; `None` only when run without one.
     pub(crate) store: Option<Store>,
     /// Spend records on their way to the store; `None` only when run without one.
@@ -131,6 +133,18 @@ impl Gateway {
         let router = Router::new(deployments, config.routing.clone());
         let models = ArcSwap::from_pointee(ModelCatalog::new(&router));
         let media = pool.media_fetcher(&config.media);
+        let alerts = config
+            .alert_webhook
+            .as_ref()
+            .map(|url| pool.webhook(url))
+            .transpose()
+            .map_err(|reason| {
+                ConfigError::new(
+                    &config.source,
+                    "tollgate_settings.alert_webhook_url",
+                    reason,
+                )
+            })?;
         let runtime_models = RuntimeModels::new(
             config.deployment_reader,
             pool,
@@ -147,6 +161,7 @@ impl Gateway {
                 config.budgets.exceeded_status,
                 config.budgets.alert_percent,
             ),
+            alerts,
             store: None,
             spend: None,
             store_sync: config.store_sync,

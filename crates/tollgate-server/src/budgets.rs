@@ -231,16 +231,43 @@ pub(crate) async fn load_one(
     Ok(())
 }
 
-/// A budget's alert threshold crossed: logged now (webhooks are configured with `alerting`).
-pub(crate) fn alert(_gateway: &Gateway, alert: &BudgetAlert) {
+/// A budget's alert threshold crossed (once per period): logged, and posted to the alert
+/// webhook in a shape Slack's incoming webhooks show (`text`) with the figures as fields.
+pub(crate) fn alert(gateway: &Gateway, alert: &BudgetAlert) {
+    let max = alert.max.map(|max| max.to_string());
     tracing::warn!(
         entity = alert.kind.as_str(),
         id = %alert.id,
         spent = %alert.spent,
         threshold = %alert.threshold,
-        max_budget = %alert.max.map_or_else(|| "none".to_owned(), |max| max.to_string()),
+        max_budget = max.as_deref().unwrap_or("none"),
         "budget alert: spend has passed the alert threshold for this period"
     );
+    let Some(webhook) = gateway.alerts.clone() else {
+        return;
+    };
+    let limit = max
+        .as_ref()
+        .map_or(String::new(), |max| format!(" of its ${max} budget"));
+    let body = serde_json::json!({
+        "text": format!(
+            "Budget alert: {} has spent ${}{limit} (alert threshold ${}).",
+            alert.label,
+            alert.spent,
+            alert.threshold
+        ),
+        "event": "budget_alert",
+        "entity_type": alert.kind.as_str(),
+        "entity_id": alert.id,
+        "spend": alert.spent.as_f64(),
+        "threshold": alert.threshold.as_f64(),
+        "max_budget": alert.max.map(tollgate_pricing::Usd::as_f64),
+    });
+    tokio::spawn(async move {
+        if let Err(reason) = webhook.post_json(body.to_string().into_bytes()).await {
+            tracing::warn!(%reason, "the budget alert webhook did not take the alert");
+        }
+    });
 }
 
 /// Adds `spend` (dollars: this period's when the budget resets, else all time, as LiteLLM

@@ -290,3 +290,43 @@ impl ServerCertVerifier for NoVerification {
         self.0.signature_verification_algorithms.supported_schemes()
     }
 }
+
+/// A URL the gateway posts notices to (budget alerts), over the providers' HTTP stack.
+#[derive(Debug, Clone)]
+pub struct Webhook {
+    uri: Uri,
+    clients: Arc<ClientSet>,
+}
+
+/// How long one notice may take to deliver.
+const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl ClientPool {
+    pub fn webhook(&self, url: &url::Url) -> Result<Webhook, String> {
+        let uri =
+            Uri::try_from(url.as_str()).map_err(|err| format!("`{url}` is not a URL: {err}"))?;
+        Ok(Webhook {
+            clients: self.client_set(&uri, None),
+            uri,
+        })
+    }
+}
+
+impl Webhook {
+    /// Posts `body` as JSON; the error says why it was not taken.
+    pub async fn post_json(&self, body: Vec<u8>) -> Result<(), String> {
+        let request = http::Request::post(self.uri.clone())
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|err| err.to_string())?;
+        let sent = tokio::time::timeout(WEBHOOK_TIMEOUT, self.clients.pick().request(request))
+            .await
+            .map_err(|_| format!("no answer within {}s", WEBHOOK_TIMEOUT.as_secs()))?
+            .map_err(|err| crate::root_cause(&err))?;
+        if sent.status().is_success() {
+            Ok(())
+        } else {
+            Err(format!("answered {}", sent.status()))
+        }
+    }
+}

@@ -24,7 +24,7 @@ use tokio::time::Instant;
 use tollgate_core::endpoint::Operation;
 use tollgate_core::error::GatewayError;
 
-pub use client::{ClientPool, ClientSet};
+pub use client::{ClientPool, ClientSet, Webhook};
 pub use deployment::Deployment;
 use deployment::{HttpTarget, Target};
 use http::Uri;

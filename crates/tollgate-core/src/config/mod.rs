@@ -73,6 +73,8 @@ pub struct Config {
     pub media: MediaSettings,
     pub spend_journal: SpendJournalSettings,
     pub budgets: BudgetSettings,
+    /// Where alerts are posted, if anywhere.
+    pub alert_webhook: Option<Url>,
     /// The built-in price table, under `tollgate_settings.pricing_file` when one is given.
     pub prices: Arc<PriceCatalog>,
     /// Kept as written for the capabilities that will read them.

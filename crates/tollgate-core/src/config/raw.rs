@@ -208,6 +208,9 @@ pub struct RawTollgateSettings {
     /// `soft_budget` (default 80).
     #[serde(default)]
     pub budget_alert_percent: Option<Scalar>,
+    /// Where budget alerts are posted (a Slack incoming webhook, or any URL taking JSON).
+    #[serde(default)]
+    pub alert_webhook_url: Option<Scalar>,
 }
 
 /// A YAML scalar as written: a number, a boolean or a string (perhaps `os.environ/NAME`).

@@ -44,6 +44,9 @@ const DEFAULT_HEALTH_CHECK_INTERVAL: Duration = Duration::from_secs(300);
 const ROUTER_SETTINGS_USED: &[&str] = &["timeout", "stream_timeout", "stream_idle_timeout"];
 const LITELLM_SETTINGS_USED: &[&str] = &["request_timeout", "ssl_verify", "drop_params"];
 
+/// `general_settings` keys read from its catch-all map rather than typed fields.
+const GENERAL_SETTINGS_READ: &[&str] = &["alerting"];
+
 fn is_used(used: &[&str], routing: &[&str], key: &str) -> bool {
     used.contains(&key) || routing.contains(&key)
 }
@@ -85,6 +88,7 @@ pub(super) fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigErro
         general
             .other
             .keys()
+            .filter(|key| !GENERAL_SETTINGS_READ.contains(&key.as_str()))
             .map(|key| format!("general_settings.{key}")),
     );
 
@@ -348,6 +352,8 @@ pub(super) fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigErro
         },
     };
 
+    let alert_webhook = alert_webhook(&cx, &general.other, &tollgate.alert_webhook_url)?;
+
     let store_sync = StoreSync {
         interval: opt_duration(
             &cx,
@@ -403,6 +409,7 @@ pub(super) fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigErro
         media,
         spend_journal,
         budgets,
+        alert_webhook,
         prices,
         routing,
         health_checks,
@@ -420,6 +427,47 @@ struct DeploymentDefaults {
     stream_idle_timeout: Option<Duration>,
     drop_params: bool,
     prices: Arc<PriceCatalog>,
+}
+
+/// Where alerts go: `tollgate_settings.alert_webhook_url`, or LiteLLM's
+/// `general_settings.alerting` — `slack` posting to `SLACK_WEBHOOK_URL`, `webhook` to
+/// `WEBHOOK_URL`.
+fn alert_webhook(
+    cx: &Resolver<'_>,
+    general: &std::collections::BTreeMap<String, Value>,
+    own: &Option<Scalar>,
+) -> Result<Option<Url>, ConfigError> {
+    let parse = |path: &str, text: &str| {
+        Url::parse(text)
+            .ok()
+            .filter(|url| matches!(url.scheme(), "http" | "https"))
+            .ok_or_else(|| cx.error(path, format!("`{text}` is not an http(s) URL")))
+    };
+    if let Some(value) = own {
+        let path = "tollgate_settings.alert_webhook_url";
+        return parse(path, &cx.text(path, value)?).map(Some);
+    }
+    let Some(alerting) = general.get("alerting") else {
+        return Ok(None);
+    };
+    let path = "general_settings.alerting";
+    let kinds: Vec<String> = serde_yaml_ng::from_value(alerting.clone())
+        .map_err(|_| cx.error(path, "must be a list like [\"slack\"]"))?;
+    for kind in &kinds {
+        let variable = match kind.as_str() {
+            "slack" => "SLACK_WEBHOOK_URL",
+            "webhook" => "WEBHOOK_URL",
+            _ => continue,
+        };
+        let url = cx.env.get(variable).ok_or_else(|| {
+            cx.error(
+                path,
+                format!("`{kind}` alerts need the environment variable {variable}"),
+            )
+        })?;
+        return parse(path, &url).map(Some);
+    }
+    Ok(None)
 }
 
 /// `path` as written in the config: relative paths are relative to the config file.

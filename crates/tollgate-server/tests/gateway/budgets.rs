@@ -221,3 +221,61 @@ async fn budget_fields_are_checked() {
         assert_eq!(refused["error"]["param"], param, "{refused}");
     }
 }
+
+#[tokio::test]
+async fn crossing_a_soft_budget_posts_one_alert_a_period() {
+    let mock = MockOpenAi::start().await;
+    let hooks = MockOpenAi::start().await;
+    let yaml = format!(
+        "{}tollgate_settings:\n  alert_webhook_url: {}/hooks/budget\n",
+        config_with_models(&metered_model(&mock.base_url())),
+        hooks.root_url()
+    );
+    let gateway = TestGateway::start(&yaml).await;
+    let key = new_key(
+        &gateway,
+        json!({"key_alias": "watched", "soft_budget": 0.000001, "max_budget": 1}),
+    )
+    .await;
+    for _ in 0..3 {
+        let (status, _) = post_as(&gateway, &key, "/v1/chat/completions", request(false)).await;
+        assert_eq!(status, 200);
+    }
+    let mut alerts = Vec::new();
+    for _ in 0..50 {
+        alerts = hooks
+            .requests()
+            .into_iter()
+            .filter(|request| request.path == "/hooks/budget")
+            .collect();
+        if !alerts.is_empty() {
+            // Time for a duplicate to show up, if one were sent.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            alerts = hooks
+                .requests()
+                .into_iter()
+                .filter(|request| request.path == "/hooks/budget")
+                .collect();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        alerts.len(),
+        1,
+        "one alert for the period, however many requests"
+    );
+    let alert = &alerts[0].body;
+    assert_eq!(alert["event"], "budget_alert");
+    assert_eq!(alert["entity_type"], "key");
+    assert_eq!(alert["threshold"], 0.000001);
+    assert_eq!(alert["max_budget"], 1.0);
+    assert!(alert["spend"].as_f64().unwrap() >= 0.000001, "{alert}");
+    assert!(
+        alert["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("Budget alert: key sk-..."),
+        "{alert}"
+    );
+}
