@@ -15,9 +15,9 @@ use url::Url;
 use super::raw::{RawConfig, RawDeployment, RawLitellmParams, RawModelInfo, Scalar};
 use super::routing;
 use super::{
-    AwsCredentials, BedrockConfig, BedrockRoute, Config, ConfigError, DeploymentConfig,
-    GoogleCredentials, HealthCheckSettings, MediaSettings, ModelInfo, SpendJournalSettings,
-    StoreSync, UpstreamSettings, VertexConfig,
+    BedrockConfig, BedrockRoute, Config, ConfigError, DeploymentConfig, GoogleCredentials,
+    HealthCheckSettings, MediaSettings, ModelInfo, SpendJournalSettings, StoreSync,
+    UpstreamSettings, VertexConfig,
 };
 use crate::duration::{parse_duration, seconds};
 use crate::env::{Env, env_reference};
@@ -446,6 +446,11 @@ pub(super) struct Resolver<'a> {
 }
 
 impl Resolver<'_> {
+    /// The environment, with the config's `environment_variables` over it.
+    pub(super) fn env(&self) -> &Env {
+        self.env
+    }
+
     pub(super) fn error(&self, path: &str, message: impl Into<String>) -> ConfigError {
         self.cx.error(path, message)
     }
@@ -895,8 +900,7 @@ impl Resolver<'_> {
     }
 
     /// The model id without its route (`converse/…`, `invoke/…`), and how to reach and sign
-    /// for it. Credentials: `aws_access_key_id` / `aws_secret_access_key` (or the standard AWS
-    /// environment variables), unless a Bedrock API key is given.
+    /// for it: a Bedrock API key if one is given, else the AWS credential chain (`aws`).
     fn bedrock(
         &self,
         field: &dyn Fn(&str) -> String,
@@ -943,52 +947,13 @@ impl Resolver<'_> {
             ));
         }
 
+        // A Bedrock API key is sent instead of signing; otherwise the AWS credential chain.
         let uses_api_key =
             params.api_key.is_some() || self.env.get("AWS_BEARER_TOKEN_BEDROCK").is_some();
-        let access_key = optional("aws_access_key_id", &params.aws_access_key_id)?;
-        let secret_key = optional("aws_secret_access_key", &params.aws_secret_access_key)?;
-        let session_token = optional("aws_session_token", &params.aws_session_token)?;
-        let credentials = match (access_key, secret_key) {
-            (Some(access_key_id), Some(secret)) => Some(AwsCredentials {
-                access_key_id,
-                secret_access_key: SecretString::from(secret),
-                session_token: session_token.map(SecretString::from),
-            }),
-            (Some(_), None) => {
-                return Err(self.cx.error(
-                    &field("aws_secret_access_key"),
-                    "aws_access_key_id is set but aws_secret_access_key is not",
-                ));
-            }
-            (None, Some(_)) => {
-                return Err(self.cx.error(
-                    &field("aws_access_key_id"),
-                    "aws_secret_access_key is set but aws_access_key_id is not",
-                ));
-            }
-            (None, None) if uses_api_key => None,
-            (None, None) => {
-                let from_env = (
-                    self.env.get("AWS_ACCESS_KEY_ID"),
-                    self.env.get("AWS_SECRET_ACCESS_KEY"),
-                );
-                match from_env {
-                    (Some(access_key_id), Some(secret)) => Some(AwsCredentials {
-                        access_key_id,
-                        secret_access_key: SecretString::from(secret),
-                        session_token: self.env.get("AWS_SESSION_TOKEN").map(SecretString::from),
-                    }),
-                    _ => {
-                        return Err(self.cx.error(
-                            &field("aws_access_key_id"),
-                            "`bedrock/` needs AWS credentials: set aws_access_key_id and \
-                             aws_secret_access_key (or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY), \
-                             or a Bedrock API key in api_key (or AWS_BEARER_TOKEN_BEDROCK). \
-                             Instance-role, profile and web-identity credentials are not supported yet",
-                        ));
-                    }
-                }
-            }
+        let credentials = if uses_api_key {
+            None
+        } else {
+            Some(super::aws::credential_source(self, field, params, &region)?)
         };
         Ok((
             model.to_owned(),
