@@ -13,7 +13,7 @@ use tollgate_testkit::bedrock::{
     ROLE_ARN, SECRET_ACCESS_KEY, SESSION_TOKEN, SIGNATURE, TEMPORARY_ACCESS_KEY_ID,
     WEB_IDENTITY_TOKEN,
 };
-use tollgate_testkit::{MockBedrock, MockProvider, RecordedRequest};
+use tollgate_testkit::{Fault, MockBedrock, MockProvider, RecordedRequest};
 
 use crate::harness::*;
 
@@ -451,10 +451,6 @@ async fn titan_and_cohere_embeddings() {
         json!({"inputText": "three little words", "dimensions": 256})
     );
 
-    let (status, reply) = embed(json!({"model": "titan", "input": ["a", "b"]})).await;
-    assert_eq!(status, 400);
-    assert_eq!(reply["error"]["param"], "input");
-
     let (status, reply) = embed(
         json!({"model": "cohere", "input": ["first", "second"], "input_type": "search_query"}),
     )
@@ -802,4 +798,66 @@ async fn a_profile_of_the_shared_credentials_file_signs() {
     let (status, reply) = chat(&gateway, hi("nova")).await;
     assert_eq!(status, 200, "{reply}");
     assert_eq!(signed_with(&mock.last_request()).0, ACCESS_KEY_ID);
+}
+
+#[tokio::test]
+async fn titan_embeds_a_list_with_one_call_per_text_in_order() {
+    let mock = MockBedrock::start().await;
+    let gateway = gateway_for(&mock).await;
+    // More texts than calls in flight at once (8), each of another length so that each
+    // vector (which the mock derives from the length) tells which text it belongs to.
+    let texts: Vec<String> = (1..=11).map(|n| vec!["word"; n].join(" ")).collect();
+    let response = gateway
+        .post("/v1/embeddings")
+        .json(&json!({"model": "titan", "input": texts, "dimensions": 3}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let reply: Value = response.json().await.unwrap();
+
+    let calls = mock.requests();
+    assert_eq!(calls.len(), texts.len());
+    let mut sent: Vec<String> = calls
+        .iter()
+        .map(|call| {
+            assert_eq!(call.path, "/model/amazon.titan-embed-text-v2%3A0/invoke");
+            assert_eq!(call.body["dimensions"], 3);
+            call.body["inputText"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    sent.sort_by_key(String::len);
+    assert_eq!(sent, texts);
+
+    let data = reply["data"].as_array().unwrap();
+    assert_eq!(data.len(), texts.len());
+    for (index, (item, text)) in data.iter().zip(&texts).enumerate() {
+        assert_eq!(item["index"], index);
+        // The mock's vector for a text: ((length + i) % 13) / 13.
+        let expected: Vec<f64> = (0..3)
+            .map(|i| ((text.len() + i) % 13) as f64 / 13.0)
+            .collect();
+        let got: Vec<f64> = item["embedding"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        assert!(
+            got.iter().zip(&expected).all(|(a, b)| (a - b).abs() < 1e-6),
+            "input {index}: {got:?} != {expected:?}"
+        );
+    }
+    // Titan counts each call's words; the usage is their sum (1 + 2 + … + 11).
+    assert_eq!(reply["usage"]["prompt_tokens"], 66);
+
+    // One call failing fails the request with that call's error.
+    mock.faults.push(Fault::status(400));
+    let response = gateway
+        .post("/v1/embeddings")
+        .json(&json!({"model": "titan", "input": ["one", "two", "three"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
 }
