@@ -117,7 +117,8 @@ fn a_litellm_config_is_read_as_is() {
     assert_eq!(
         config.not_implemented,
         [
-            "general_settings.alerting",
+            // Asked for in the LiteLLM config, but its URL was left in LiteLLM's environment.
+            "general_settings.alerting (SLACK_WEBHOOK_URL is not set)",
             "guardrails",
             "model_list[].litellm_params.litellm_credential_name",
         ]
@@ -625,14 +626,331 @@ fn bedrock_configuration_problems_name_the_field() {
         err.path,
         "model_list[0].litellm_params.aws_secret_access_key"
     );
+}
 
-    if std::env::var_os("AWS_ACCESS_KEY_ID").is_none()
-        && std::env::var_os("AWS_BEARER_TOKEN_BEDROCK").is_none()
-    {
-        let err = load_inline(&bedrock_yaml("amazon.nova-pro-v1:0", "")).unwrap_err();
-        assert_eq!(err.path, "model_list[0].litellm_params.aws_access_key_id");
-        assert!(err.message.contains("needs AWS credentials"), "{err}");
+/// An `environment_variables` section that blanks every variable the AWS credential chain
+/// reads (an empty value counts as unset), so that the process environment does not decide,
+/// and then sets `set`.
+fn aws_env(set: &[(&str, &str)]) -> String {
+    const CHAIN: &[&str] = &[
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_SHARED_CREDENTIALS_FILE",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_ROLE_ARN",
+        "AWS_ROLE_SESSION_NAME",
+        "AWS_ENDPOINT_URL_STS",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+        "AWS_EC2_METADATA_DISABLED",
+        "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+        "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE",
+        "AWS_BEARER_TOKEN_BEDROCK",
+    ];
+    let mut yaml = "environment_variables:\n".to_owned();
+    for name in CHAIN {
+        let value = match set.iter().find(|(set, _)| set == name) {
+            Some((_, value)) => *value,
+            // No file there: the default profile is not found.
+            None if *name == "AWS_SHARED_CREDENTIALS_FILE" => "/nonexistent/aws/credentials",
+            None => "",
+        };
+        yaml.push_str(&format!("  {name}: '{value}'\n"));
     }
+    for (name, value) in set.iter().filter(|(name, _)| !CHAIN.contains(name)) {
+        yaml.push_str(&format!("  {name}: '{value}'\n"));
+    }
+    yaml
+}
+
+fn bedrock_source(env: &[(&str, &str)], params: &str) -> config::AwsCredentialSource {
+    let yaml = format!(
+        "{}{}",
+        aws_env(env),
+        bedrock_yaml(
+            "amazon.nova-pro-v1:0",
+            &format!("      aws_region_name: eu-central-1\n{params}")
+        )
+    );
+    let config = load_inline(&yaml).unwrap_or_else(|err| panic!("{err}"));
+    let bedrock = config.deployments[0].bedrock.clone().unwrap();
+    bedrock.credentials.expect("signed, not keyed")
+}
+
+fn bedrock_credentials_error(env: &[(&str, &str)], params: &str) -> ConfigError {
+    let yaml = format!(
+        "{}{}",
+        aws_env(env),
+        bedrock_yaml("amazon.nova-pro-v1:0", params)
+    );
+    load_inline(&yaml).unwrap_err()
+}
+
+fn temp_file(name: &str, text: &str) -> PathBuf {
+    let path = std::env::temp_dir().join(format!("tollgate-config-{}-{name}", std::process::id()));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn bedrock_credentials_follow_the_aws_default_chain() {
+    use config::{AwsCredentialSource as Source, SecretSource};
+
+    // Nothing configured: the instance metadata service, at its address or the one given.
+    let Source::InstanceMetadata { endpoint } = bedrock_source(&[], "") else {
+        panic!("instance metadata expected");
+    };
+    assert_eq!(endpoint.as_str(), "http://169.254.169.254/");
+    let Source::InstanceMetadata { endpoint } = bedrock_source(
+        &[("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://127.0.0.1:1338")],
+        "",
+    ) else {
+        panic!("instance metadata expected");
+    };
+    assert_eq!(endpoint.as_str(), "http://127.0.0.1:1338/");
+
+    // The ECS agent, with the authorization token from a file; EKS Pod Identity's full URI.
+    let source = bedrock_source(
+        &[
+            (
+                "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+                "/v2/credentials/abc",
+            ),
+            ("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", "/var/run/token"),
+        ],
+        "",
+    );
+    let Source::Container { uri, authorization } = &source else {
+        panic!("container credentials expected");
+    };
+    assert_eq!(uri.as_str(), "http://169.254.170.2/v2/credentials/abc");
+    assert!(
+        matches!(authorization, Some(SecretSource::File(path)) if path.to_str() == Some("/var/run/token"))
+    );
+    assert_eq!(source.to_string(), "container credentials at 169.254.170.2");
+    let Source::Container { uri, .. } = bedrock_source(
+        &[(
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+            "http://169.254.170.23/v1/credentials",
+        )],
+        "",
+    ) else {
+        panic!("container credentials expected");
+    };
+    assert_eq!(uri.as_str(), "http://169.254.170.23/v1/credentials");
+
+    // IRSA's variables win over the container's; STS in the deployment's region.
+    let irsa = [
+        ("AWS_WEB_IDENTITY_TOKEN_FILE", "/var/run/secrets/eks/token"),
+        ("AWS_ROLE_ARN", "arn:aws:iam::1:role/r"),
+        ("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://127.0.0.1/x"),
+    ];
+    let source = bedrock_source(&irsa, "");
+    let Source::WebIdentity(identity) = &source else {
+        panic!("web identity expected");
+    };
+    assert_eq!(identity.role_arn, "arn:aws:iam::1:role/r");
+    assert_eq!(identity.session_name, "tollgate");
+    assert_eq!(
+        identity.sts_endpoint.as_str(),
+        "https://sts.eu-central-1.amazonaws.com/"
+    );
+    assert!(
+        matches!(&identity.token, SecretSource::File(path) if path.to_str() == Some("/var/run/secrets/eks/token"))
+    );
+    assert_eq!(
+        source.to_string(),
+        "web identity: role arn:aws:iam::1:role/r through STS at sts.eu-central-1.amazonaws.com"
+    );
+
+    // LiteLLM's params: the token as given or from a file, the role, the session, the endpoint.
+    let Source::WebIdentity(identity) = bedrock_source(
+        &irsa,
+        "      aws_web_identity_token: oidc/file//var/run/other\n      aws_role_name: arn:aws:iam::2:role/b\n      aws_session_name: s\n      aws_sts_endpoint: https://sts.example.internal\n",
+    ) else {
+        panic!("web identity expected");
+    };
+    assert_eq!(identity.role_arn, "arn:aws:iam::2:role/b");
+    assert_eq!(identity.session_name, "s");
+    assert_eq!(
+        identity.sts_endpoint.as_str(),
+        "https://sts.example.internal/"
+    );
+    assert!(
+        matches!(&identity.token, SecretSource::File(path) if path.to_str() == Some("/var/run/other"))
+    );
+    let Source::WebIdentity(identity) = bedrock_source(
+        &[("MY_OIDC_TOKEN", "eyJ.x.y")],
+        "      aws_web_identity_token: MY_OIDC_TOKEN\n      aws_role_name: arn:aws:iam::2:role/b\n",
+    ) else {
+        panic!("web identity expected");
+    };
+    assert!(
+        matches!(&identity.token, SecretSource::Value(token) if token.expose_secret() == "eyJ.x.y")
+    );
+    // aws_role_name naming the pod's own IRSA role uses the pod's web identity.
+    let Source::WebIdentity(identity) =
+        bedrock_source(&irsa, "      aws_role_name: arn:aws:iam::1:role/r\n")
+    else {
+        panic!("web identity expected");
+    };
+    assert!(matches!(&identity.token, SecretSource::File(_)));
+
+    // Profiles: the one named (by param or AWS_PROFILE), else `default` when it has keys.
+    let file = temp_file(
+        "credentials",
+        "[default]\naws_access_key_id = AKIADEFAULT\naws_secret_access_key = d\n\n[work]\naws_access_key_id = AKIAWORK\naws_secret_access_key = w\naws_session_token = t\n\n[sso]\nsso_session = corp\n",
+    );
+    let file = file.to_str().unwrap();
+    let static_key = |source: Source| match source {
+        Source::Static { keys, origin } => (
+            keys.access_key_id,
+            keys.session_token.map(|t| t.expose_secret().to_owned()),
+            origin,
+        ),
+        other => panic!("static keys expected, got {other}"),
+    };
+    let with_file = [("AWS_SHARED_CREDENTIALS_FILE", file)];
+    let (key, token, origin) =
+        static_key(bedrock_source(&with_file, "      aws_profile_name: work\n"));
+    assert_eq!((key.as_str(), token.as_deref()), ("AKIAWORK", Some("t")));
+    assert_eq!(origin, format!("profile `work` of {file}"));
+    let (key, ..) = static_key(bedrock_source(
+        &[
+            ("AWS_SHARED_CREDENTIALS_FILE", file),
+            ("AWS_PROFILE", "work"),
+        ],
+        "",
+    ));
+    assert_eq!(key, "AKIAWORK");
+    // The default profile comes before IRSA, as in AWS's SDKs.
+    let mut default_first = irsa.to_vec();
+    default_first.push(("AWS_SHARED_CREDENTIALS_FILE", file));
+    let (key, ..) = static_key(bedrock_source(&default_first, ""));
+    assert_eq!(key, "AKIADEFAULT");
+    // Environment keys before any profile; config keys before everything.
+    let (key, ..) = static_key(bedrock_source(
+        &[
+            ("AWS_SHARED_CREDENTIALS_FILE", file),
+            ("AWS_ACCESS_KEY_ID", "AKIAENV"),
+            ("AWS_SECRET_ACCESS_KEY", "e"),
+        ],
+        "",
+    ));
+    assert_eq!(key, "AKIAENV");
+    let (key, _, origin) = static_key(bedrock_source(
+        &[
+            ("AWS_ACCESS_KEY_ID", "AKIAENV"),
+            ("AWS_SECRET_ACCESS_KEY", "e"),
+        ],
+        "      aws_access_key_id: AKIACONFIG\n      aws_secret_access_key: c\n",
+    ));
+    assert_eq!(key, "AKIACONFIG");
+    assert_eq!(origin, "aws_access_key_id in the config");
+
+    // A Bedrock API key needs no signing at all.
+    let yaml = format!(
+        "{}{}",
+        aws_env(&[("AWS_BEARER_TOKEN_BEDROCK", "bedrock-key")]),
+        bedrock_yaml("amazon.nova-pro-v1:0", "")
+    );
+    let config = load_inline(&yaml).unwrap();
+    assert!(
+        config.deployments[0]
+            .bedrock
+            .as_ref()
+            .unwrap()
+            .credentials
+            .is_none()
+    );
+}
+
+#[test]
+fn bedrock_credential_mistakes_name_the_field() {
+    let field = |name: &str| format!("model_list[0].litellm_params.{name}");
+    let file = temp_file("credentials-mistakes", "[sso]\nsso_session = corp\n");
+    let file = file.to_str().unwrap();
+
+    let err = bedrock_credentials_error(
+        &[("AWS_SHARED_CREDENTIALS_FILE", file)],
+        "      aws_profile_name: missing\n",
+    );
+    assert_eq!(err.path, field("aws_profile_name"));
+    assert!(err.message.contains("profile `missing`"), "{err}");
+    let err = bedrock_credentials_error(
+        &[("AWS_SHARED_CREDENTIALS_FILE", file)],
+        "      aws_profile_name: sso\n",
+    );
+    assert_eq!(err.path, field("aws_profile_name"));
+    assert!(err.message.contains("has no aws_access_key_id"), "{err}");
+    let err = bedrock_credentials_error(&[("AWS_PROFILE", "gone")], "");
+    assert_eq!(err.path, field("aws_profile_name"));
+    assert!(
+        err.message.contains("AWS_PROFILE names profile `gone`"),
+        "{err}"
+    );
+    assert!(
+        err.message.contains("/nonexistent/aws/credentials"),
+        "{err}"
+    );
+
+    let err = bedrock_credentials_error(&[], "      aws_web_identity_token: eyJ.x.y\n");
+    assert_eq!(err.path, field("aws_role_name"));
+    let err = bedrock_credentials_error(
+        &[],
+        "      aws_web_identity_token: oidc/github/sts.amazonaws.com\n      aws_role_name: arn:aws:iam::1:role/r\n",
+    );
+    assert_eq!(err.path, field("aws_web_identity_token"));
+    assert!(err.message.contains("`oidc/github/`"), "{err}");
+    let err = bedrock_credentials_error(
+        &[],
+        "      aws_web_identity_token: oidc/env/UNSET_OIDC_TOKEN\n      aws_role_name: arn:aws:iam::1:role/r\n",
+    );
+    assert!(
+        err.message.contains("`UNSET_OIDC_TOKEN` is not set"),
+        "{err}"
+    );
+    let err = bedrock_credentials_error(
+        &[],
+        "      aws_web_identity_token: eyJ.x.y\n      aws_role_name: arn:aws:iam::1:role/r\n      aws_sts_endpoint: sts.example\n",
+    );
+    assert_eq!(err.path, field("aws_sts_endpoint"));
+
+    // Two ways at once, or a role to assume with other credentials.
+    let err = bedrock_credentials_error(
+        &[],
+        "      aws_access_key_id: AKIA1\n      aws_secret_access_key: s\n      aws_profile_name: p\n",
+    );
+    assert_eq!(err.path, field("aws_profile_name"));
+    assert!(err.message.contains("both set"), "{err}");
+    let err = bedrock_credentials_error(
+        &[],
+        "      aws_access_key_id: AKIA1\n      aws_secret_access_key: s\n      aws_role_name: arn:aws:iam::1:role/r\n",
+    );
+    assert_eq!(err.path, field("aws_role_name"));
+    assert!(err.message.contains("sts:AssumeRole"), "{err}");
+    let err = bedrock_credentials_error(&[], "      aws_role_name: arn:aws:iam::1:role/r\n");
+    assert_eq!(err.path, field("aws_role_name"));
+
+    // Half of IRSA's pair; a container URL that could leak the keys; nothing at all.
+    let err = bedrock_credentials_error(&[("AWS_WEB_IDENTITY_TOKEN_FILE", "/t")], "");
+    assert_eq!(err.path, field("aws_role_name"));
+    assert!(err.message.contains("AWS_ROLE_ARN"), "{err}");
+    let err = bedrock_credentials_error(
+        &[(
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+            "http://example.com/creds",
+        )],
+        "",
+    );
+    assert!(err.message.contains("must be https"), "{err}");
+    let err = bedrock_credentials_error(&[("AWS_EC2_METADATA_DISABLED", "true")], "");
+    assert_eq!(err.path, field("aws_access_key_id"));
+    assert!(err.message.contains("needs AWS credentials"), "{err}");
 }
 
 #[test]
@@ -657,12 +975,17 @@ fn spend_and_budget_settings_are_read_and_checked() {
         config.not_implemented
     );
 
+    let unset = load_inline("general_settings:\n  alerting: [\"slack\"]\n").unwrap();
+    assert!(unset.alert_webhook.is_none());
+    assert!(
+        unset
+            .not_implemented
+            .contains(&"general_settings.alerting (SLACK_WEBHOOK_URL is not set)".to_owned()),
+        "{:?}",
+        unset.not_implemented
+    );
+
     for (yaml, field, reason) in [
-        (
-            "general_settings:\n  alerting: [\"slack\"]\n",
-            "general_settings.alerting",
-            "SLACK_WEBHOOK_URL",
-        ),
         (
             "tollgate_settings:\n  budget_exceeded_status: 500\n",
             "tollgate_settings.budget_exceeded_status",

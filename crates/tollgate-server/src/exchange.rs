@@ -76,6 +76,9 @@ pub(crate) enum Exchange {
         inputs: usize,
         estimated_tokens: u64,
         base64: bool,
+        /// The bodies of the calls after the first, for models that embed one text per call
+        /// (Titan): all are sent together and their answers read back in order.
+        more_calls: Vec<Bytes>,
     },
 }
 
@@ -242,6 +245,7 @@ impl Exchange {
                 if endpoint.operation() == Operation::Embedding =>
             {
                 let request = openai_embeddings::decode_request(body, config.provider.prefix)?;
+                let mut more_calls = Vec::new();
                 let (upstream, codec) = match provider_format {
                     WireFormat::Gemini => {
                         let api = match config.provider.kind {
@@ -253,9 +257,12 @@ impl Exchange {
                         (upstream, EmbeddingCodec::Google(api))
                     }
                     WireFormat::BedrockConverse => {
-                        let (upstream, family) =
+                        let (calls, family) =
                             bedrock::embeddings::encode_request(&request, &config.model)?;
-                        (upstream, EmbeddingCodec::Bedrock(family))
+                        let mut calls = calls.into_iter();
+                        let first = calls.next().unwrap_or_default();
+                        more_calls.extend(calls);
+                        (first, EmbeddingCodec::Bedrock(family))
                     }
                     WireFormat::Cohere => {
                         let upstream = cohere::embeddings::encode_request(&request, &config.model)?;
@@ -271,6 +278,7 @@ impl Exchange {
                     inputs: request.texts.len(),
                     estimated_tokens: openai_embeddings::estimate_tokens(&request.texts),
                     base64: request.wants_base64(),
+                    more_calls,
                 };
                 Ok((upstream, exchange))
             }
@@ -477,31 +485,61 @@ impl Exchange {
                 };
                 Ok((encoded, usage))
             }
-            Exchange::Embeddings {
-                codec,
-                model,
+            Exchange::Embeddings { .. } => self.complete_calls(vec![body]),
+        }
+    }
+
+    /// The calls after the first that the request needs, taken out (Titan embeddings of
+    /// several texts); empty for every other request.
+    pub(crate) fn take_more_calls(&mut self) -> Vec<Bytes> {
+        match self {
+            Exchange::Embeddings { more_calls, .. } => std::mem::take(more_calls),
+            _ => Vec::new(),
+        }
+    }
+
+    /// An embeddings answer made of the answers to every call, in call order (the first
+    /// call's first), and the usage they report together.
+    pub(crate) fn complete_calls(
+        self,
+        bodies: Vec<Bytes>,
+    ) -> Result<(Bytes, Option<TokenUsage>), GatewayError> {
+        let Exchange::Embeddings {
+            codec,
+            model,
+            inputs,
+            estimated_tokens,
+            base64,
+            ..
+        } = self
+        else {
+            return Err(GatewayError::internal(
+                "Only embeddings requests are answered by several calls.",
+            ));
+        };
+        let single = |bodies: &[Bytes]| match bodies {
+            [body] => Ok(body.clone()),
+            _ => Err(GatewayError::internal(format!(
+                "{} answers for an embeddings request that makes one call.",
+                bodies.len()
+            ))),
+        };
+        let (vectors, usage) = match codec {
+            EmbeddingCodec::Google(api) => gemini::embeddings::decode_response(
+                &single(&bodies)?,
+                api,
                 inputs,
                 estimated_tokens,
-                base64,
-            } => {
-                let (vectors, usage) = match codec {
-                    EmbeddingCodec::Google(api) => {
-                        gemini::embeddings::decode_response(&body, api, inputs, estimated_tokens)?
-                    }
-                    EmbeddingCodec::Bedrock(family) => bedrock::embeddings::decode_response(
-                        &body,
-                        family,
-                        inputs,
-                        estimated_tokens,
-                    )?,
-                    EmbeddingCodec::Cohere => {
-                        cohere::embeddings::decode_response(&body, inputs, estimated_tokens)?
-                    }
-                };
-                let encoded = openai_embeddings::encode_response(vectors, &model, usage, base64);
-                Ok((encoded, Some(usage)))
+            )?,
+            EmbeddingCodec::Bedrock(family) => {
+                bedrock::embeddings::decode_responses(&bodies, family, inputs, estimated_tokens)?
             }
-        }
+            EmbeddingCodec::Cohere => {
+                cohere::embeddings::decode_response(&single(&bodies)?, inputs, estimated_tokens)?
+            }
+        };
+        let encoded = openai_embeddings::encode_response(vectors, &model, usage, base64);
+        Ok((encoded, Some(usage)))
     }
 
     /// What carries a streamed answer to the client.

@@ -8,11 +8,12 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::response::Response;
 use bytes::Bytes;
+use futures_util::{StreamExt, TryStreamExt};
 use http::StatusCode;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use tokio::time::Instant;
-use tollgate_core::endpoint::{ClientFormat, Endpoint};
+use tollgate_core::endpoint::{ClientFormat, Endpoint, Operation};
 use tollgate_core::error::{ErrorKind, GatewayError, Origin};
 use tollgate_core::provider::{ProviderKind, WireFormat};
 use tollgate_policy::auth::{Caller, end_user_limits};
@@ -34,6 +35,9 @@ use crate::responses::Stored;
 use crate::stream::ObservedStream;
 
 const ANTHROPIC_BETA: HeaderName = HeaderName::from_static("anthropic-beta");
+/// How many of a request's calls are in flight at once, when one request takes several
+/// (Titan embeddings, one text per call).
+const CONCURRENT_CALLS: usize = 8;
 
 /// Serves one inference request and writes its access-log line.
 pub(crate) async fn handle(
@@ -290,7 +294,7 @@ async fn attempt(
 ) -> Result<Relay, GatewayError> {
     record.start_attempt();
     let config = &deployment.config;
-    let (upstream_body, exchange) = Exchange::prepare(
+    let (upstream_body, mut exchange) = Exchange::prepare(
         gateway,
         endpoint,
         body,
@@ -308,6 +312,18 @@ async fn attempt(
     record.upstream_started = Some(upstream_started.into_std());
     record.first_byte = None;
     let deadline = upstream_started + config.timeout;
+    let more_calls = exchange.take_more_calls();
+    if !more_calls.is_empty() {
+        let calls = std::iter::once(upstream_body).chain(more_calls);
+        let operation = exchange.upstream_operation(endpoint);
+        let bodies = send_each(deployment, operation, calls, deadline).await?;
+        let answered = std::time::Instant::now();
+        record.first_byte = Some(answered);
+        record.answered = Some(answered);
+        let (bytes, usage) = exchange.complete_calls(bodies)?;
+        record.usage = usage;
+        return Ok(Relay::Complete(json_reply(StatusCode::OK, bytes)));
+    }
     let response = deployment
         .send(
             exchange.upstream_operation(endpoint),
@@ -369,6 +385,36 @@ async fn attempt(
     let (bytes, usage) = exchange.complete(bytes)?;
     record.usage = usage;
     Ok(Relay::Complete(json_reply(status, bytes)))
+}
+
+/// Calls that answer one request together (Titan embeds one text per call), sent
+/// `CONCURRENT_CALLS` at a time; their whole bodies in call order, or the first failure, which
+/// abandons the rest. Each call is sent as a single call would be (same timeouts, same
+/// error relaying), within the request's `deadline`.
+async fn send_each(
+    deployment: &Deployment,
+    operation: Operation,
+    calls: impl Iterator<Item = Bytes>,
+    deadline: Instant,
+) -> Result<Vec<Bytes>, GatewayError> {
+    let calls = calls.map(|body| async move {
+        let response = deployment.send(operation, body, false, None).await?;
+        if !response.status.is_success() {
+            return Err(relay_error(deployment, response, deadline).await);
+        }
+        response.body.collect_until(deadline).await
+    });
+    let bodies = futures_util::stream::iter(calls)
+        .buffered(CONCURRENT_CALLS)
+        .try_collect();
+    tokio::time::timeout_at(deadline, bodies)
+        .await
+        .unwrap_or_else(|_| {
+            Err(GatewayError::upstream_timeout(format!(
+                "{} did not answer every call within the deployment's timeout.",
+                deployment.config.provider.prefix
+            )))
+        })
 }
 
 /// What the request cost, under Tollgate's and LiteLLM's header names, in dollars.

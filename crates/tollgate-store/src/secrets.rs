@@ -18,6 +18,7 @@ pub const SECRET_FIELDS: &[&str] = &[
     "aws_access_key_id",
     "aws_secret_access_key",
     "aws_session_token",
+    "aws_web_identity_token",
     "vertex_credentials",
     "password",
     "client_secret",

@@ -4,10 +4,22 @@
 //! embeddings), Bedrock's error bodies and `x-amzn-ErrorType`.
 //!
 //! Every request must be SigV4-signed for service `bedrock` in the mock's region with
-//! `ACCESS_KEY_ID` / `SECRET_ACCESS_KEY` (the signature is recomputed and compared), or carry
-//! `Authorization: Bearer API_KEY`. Converse bodies are checked as Bedrock checks them:
-//! known fields only, one key per content block, alternating roles starting with the user,
-//! tool blocks only with tools declared.
+//! `ACCESS_KEY_ID` / `SECRET_ACCESS_KEY`, or with `TEMPORARY_ACCESS_KEY_ID` /
+//! `TEMPORARY_SECRET_ACCESS_KEY` and a session token the mock issued (the signature is
+//! recomputed and compared), or carry `Authorization: Bearer API_KEY`. Converse bodies are
+//! checked as Bedrock checks them: known fields only, one key per content block, alternating
+//! roles starting with the user, tool blocks only with tools declared.
+//!
+//! The same socket serves the places temporary keys come from, each issuing the temporary key
+//! pair with a new session token (`mock-temporary-session-<n>`) that expires after the mock's
+//! credential lifetime:
+//! - STS `AssumeRoleWithWebIdentity` (`POST /`, a form; XML answer), for `WEB_IDENTITY_TOKEN`
+//!   and `ROLE_ARN` only;
+//! - the container credentials endpoint: `GET /v1/credentials` (EKS Pod Identity, which wants
+//!   `Authorization: CONTAINER_AUTHORIZATION`) and `GET /v2/credentials/<id>` (ECS);
+//! - EC2 instance metadata, IMDSv2 only: `PUT /latest/api/token`, then
+//!   `GET /latest/meta-data/iam/security-credentials/` (the role, `INSTANCE_ROLE`) and
+//!   `…/security-credentials/<role>` with the session token.
 //!
 //! Behaviour by model id: `error-400` (input too long), `error-403`, `error-429` (throttled);
 //! `stream-error` streams a text delta then a `throttlingException`; anything else echoes the
@@ -16,8 +28,8 @@
 //! the request has a `cachePoint`.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
@@ -42,6 +54,16 @@ pub const SECRET_ACCESS_KEY: &str = "mock/secret/AbCdEf0123456789";
 pub const SESSION_TOKEN: &str = "mock-session-token";
 pub const API_KEY: &str = "bedrock-api-key-mock";
 pub const REGION: &str = "eu-west-1";
+/// The key pair every credentials endpoint issues, with a session token of its own each time.
+pub const TEMPORARY_ACCESS_KEY_ID: &str = "ASIAMOCKTOLLGATE0002";
+pub const TEMPORARY_SECRET_ACCESS_KEY: &str = "mock/temporary/ZyXwVu9876543210";
+/// The OIDC token and role STS accepts.
+pub const WEB_IDENTITY_TOKEN: &str = "eyJhbGciOiJSUzI1NiJ9.mock-web-identity.c2lnbmF0dXJl";
+pub const ROLE_ARN: &str = "arn:aws:iam::123456789012:role/tollgate-bedrock";
+/// What EKS Pod Identity's agent wants in `Authorization`.
+pub const CONTAINER_AUTHORIZATION: &str = "mock-pod-identity-authorization";
+pub const INSTANCE_ROLE: &str = "tollgate-instance-role";
+const IMDS_SESSION_TOKEN: &str = "mock-imds-session-token";
 /// Reasoning text and signature of Claude's thinking on Converse.
 pub const REASONING: &str = "Thinking it over.";
 pub const SIGNATURE: &str = "bW9jay1iZWRyb2NrLXNpZ25hdHVyZQ==";
@@ -72,26 +94,53 @@ const BLOCK_KEYS: &[&str] = &[
 
 pub struct MockBedrock;
 
+#[derive(Clone)]
+struct MockState {
+    recorder: Arc<Recorder>,
+    /// Session tokens issued with the temporary keys, in order.
+    issued: Arc<Mutex<Vec<String>>>,
+    credential_lifetime: Duration,
+}
+
 impl MockBedrock {
     pub async fn start() -> MockProvider {
         Self::start_at("127.0.0.1:0").await
     }
 
     pub async fn start_at(address: &str) -> MockProvider {
+        Self::serve(address, Duration::from_secs(3600)).await
+    }
+
+    /// A mock whose temporary keys expire `lifetime` after they are issued.
+    pub async fn start_with_credential_lifetime(lifetime: Duration) -> MockProvider {
+        Self::serve("127.0.0.1:0", lifetime).await
+    }
+
+    async fn serve(address: &str, lifetime: Duration) -> MockProvider {
         let recorder = Arc::new(Recorder::default());
-        let app = Router::new().fallback(handle).with_state(recorder.clone());
+        let state = MockState {
+            recorder: recorder.clone(),
+            issued: Arc::default(),
+            credential_lifetime: lifetime,
+        };
+        let app = Router::new().fallback(handle).with_state(state);
         MockProvider::spawn(app, recorder, address, false).await
     }
 }
 
-async fn handle(State(recorder): State<Arc<Recorder>>, request: Request) -> Response {
+async fn handle(State(state): State<MockState>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let raw_body = axum::body::to_bytes(body, usize::MAX)
         .await
         .unwrap_or_default();
+    let recorder = state.recorder.clone();
     let body = recorder.record(&parts, raw_body.clone());
 
-    if let Err(message) = authenticate(&parts, &raw_body) {
+    if let Some(response) = credentials_endpoint(&state, &parts, &raw_body) {
+        return response;
+    }
+    let issued = state.issued.lock().expect("lock").clone();
+    if let Err(message) = authenticate(&parts, &raw_body, &issued) {
         return aws_error(403, "InvalidSignatureException", &message);
     }
     let path = parts.uri.path().to_owned();
@@ -244,8 +293,155 @@ fn aws_error(status: u16, kind: &str, message: &str) -> Response {
     response
 }
 
-/// Checks the bearer key, or recomputes the SigV4 signature over what arrived.
-fn authenticate(parts: &http::request::Parts, body: &[u8]) -> Result<(), String> {
+/// Answers the requests for temporary keys; `None` for everything else.
+fn credentials_endpoint(
+    state: &MockState,
+    parts: &http::request::Parts,
+    body: &[u8],
+) -> Option<Response> {
+    let header = |name: &str| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    };
+    let path = parts.uri.path();
+    let method = parts.method.as_str();
+    const ROLES: &str = "/latest/meta-data/iam/security-credentials/";
+    Some(match (method, path) {
+        ("POST", "/") => {
+            let form: std::collections::HashMap<String, String> =
+                url::form_urlencoded::parse(body).into_owned().collect();
+            let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
+            if field("Action") != "AssumeRoleWithWebIdentity" || field("Version") != "2011-06-15" {
+                return Some(sts_error(400, "InvalidAction", "Could not find operation"));
+            }
+            if field("WebIdentityToken") != WEB_IDENTITY_TOKEN {
+                return Some(sts_error(
+                    400,
+                    "InvalidIdentityToken",
+                    "Couldn't retrieve verification key from your identity provider",
+                ));
+            }
+            if field("RoleArn") != ROLE_ARN || field("RoleSessionName").is_empty() {
+                return Some(sts_error(
+                    403,
+                    "AccessDenied",
+                    "Not authorized to perform sts:AssumeRoleWithWebIdentity",
+                ));
+            }
+            let (session_token, expiration) = issue(state);
+            let xml = format!(
+                r#"<AssumeRoleWithWebIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
+  <AssumeRoleWithWebIdentityResult>
+    <SubjectFromWebIdentityToken>system:serviceaccount:ai:tollgate</SubjectFromWebIdentityToken>
+    <AssumedRoleUser>
+      <Arn>{ROLE_ARN}/{session}</Arn>
+      <AssumedRoleId>AROAMOCK:{session}</AssumedRoleId>
+    </AssumedRoleUser>
+    <Credentials>
+      <SessionToken>{session_token}</SessionToken>
+      <SecretAccessKey>{TEMPORARY_SECRET_ACCESS_KEY}</SecretAccessKey>
+      <Expiration>{expiration}</Expiration>
+      <AccessKeyId>{TEMPORARY_ACCESS_KEY_ID}</AccessKeyId>
+    </Credentials>
+    <Provider>oidc.eks.{REGION}.amazonaws.com</Provider>
+    <Audience>sts.amazonaws.com</Audience>
+  </AssumeRoleWithWebIdentityResult>
+  <ResponseMetadata><RequestId>c6104cbe-af31-11e0-8154-cbc7ccf896c7</RequestId></ResponseMetadata>
+</AssumeRoleWithWebIdentityResponse>"#,
+                session = field("RoleSessionName"),
+            );
+            text_response(200, "text/xml", xml)
+        }
+        ("GET", "/v1/credentials") if header("authorization") != CONTAINER_AUTHORIZATION => {
+            json_response(
+                StatusCode::UNAUTHORIZED,
+                &json!({"code": "InvalidToken", "message": "The authorization token is not valid"}),
+            )
+        }
+        ("GET", "/v1/credentials") => temporary_keys_json(state),
+        ("GET", path) if path.starts_with("/v2/credentials/") => temporary_keys_json(state),
+        ("PUT", "/latest/api/token") => {
+            if header("x-aws-ec2-metadata-token-ttl-seconds").is_empty() {
+                return Some(text_response(400, "text/plain", "Bad Request".into()));
+            }
+            text_response(200, "text/plain", IMDS_SESSION_TOKEN.into())
+        }
+        ("GET", path) if path.starts_with("/latest/") => {
+            // IMDSv2 only: without the session token, 401.
+            if header("x-aws-ec2-metadata-token") != IMDS_SESSION_TOKEN {
+                return Some(text_response(401, "text/plain", "Unauthorized".into()));
+            }
+            match path.strip_prefix(ROLES) {
+                Some("") => text_response(200, "text/plain", INSTANCE_ROLE.into()),
+                Some(INSTANCE_ROLE) => temporary_keys_json(state),
+                _ => text_response(404, "text/html", "Not Found".into()),
+            }
+        }
+        _ => return None,
+    })
+}
+
+/// A new session token for the temporary keys, and when they expire (ISO 8601).
+fn issue(state: &MockState) -> (String, String) {
+    let mut issued = state.issued.lock().expect("lock");
+    let token = format!("mock-temporary-session-{}", issued.len() + 1);
+    issued.push(token.clone());
+    let expires = SystemTime::now() + state.credential_lifetime;
+    let ms = expires
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis();
+    let text = tollgate_core::calendar::iso8601(i64::try_from(ms).unwrap_or(i64::MAX));
+    // AWS writes whole seconds.
+    (token, format!("{}Z", &text[..19]))
+}
+
+/// The container endpoint's and instance metadata's answer.
+fn temporary_keys_json(state: &MockState) -> Response {
+    let (session_token, expiration) = issue(state);
+    json_response(
+        StatusCode::OK,
+        &json!({"Code": "Success", "LastUpdated": "2026-01-01T00:00:00Z", "Type": "AWS-HMAC",
+                "AccessKeyId": TEMPORARY_ACCESS_KEY_ID, "SecretAccessKey": TEMPORARY_SECRET_ACCESS_KEY,
+                "Token": session_token, "Expiration": expiration,
+                "RoleArn": ROLE_ARN}),
+    )
+}
+
+fn sts_error(status: u16, code: &str, message: &str) -> Response {
+    let xml = format!(
+        r#"<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
+  <Error>
+    <Type>Sender</Type>
+    <Code>{code}</Code>
+    <Message>{message}</Message>
+  </Error>
+  <RequestId>c6104cbe-af31-11e0-8154-cbc7ccf896c7</RequestId>
+</ErrorResponse>"#
+    );
+    text_response(status, "text/xml", xml)
+}
+
+fn text_response(status: u16, content_type: &'static str, text: String) -> Response {
+    let mut response = Response::new(axum::body::Body::from(text));
+    *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static(content_type),
+    );
+    response
+}
+
+/// Checks the bearer key, or recomputes the SigV4 signature over what arrived: with the
+/// static keys, or with the temporary ones and a session token in `issued`.
+fn authenticate(
+    parts: &http::request::Parts,
+    body: &[u8],
+    issued: &[String],
+) -> Result<(), String> {
     let header = |name: &str| {
         parts
             .headers
@@ -269,15 +465,19 @@ fn authenticate(parts: &http::request::Parts, body: &[u8]) -> Result<(), String>
     let [access_key, _date, region, service, "aws4_request"] = scope.as_slice() else {
         return Err(format!("Malformed credential scope {credential}"));
     };
-    if *access_key != ACCESS_KEY_ID {
-        return Err("The security token included in the request is invalid.".into());
-    }
+    let session_token = header("x-amz-security-token");
+    let secret = match *access_key {
+        ACCESS_KEY_ID => SECRET_ACCESS_KEY,
+        TEMPORARY_ACCESS_KEY_ID if issued.iter().any(|token| token == session_token) => {
+            TEMPORARY_SECRET_ACCESS_KEY
+        }
+        _ => return Err("The security token included in the request is invalid.".into()),
+    };
     if *region != REGION || *service != "bedrock" {
         return Err(format!(
             "Credential should be scoped to a valid region and service 'bedrock' in {REGION}"
         ));
     }
-    let session_token = header("x-amz-security-token");
     let amz_date = header("x-amz-date");
     let time = parse_amz_date(amz_date).ok_or("Missing or malformed x-amz-date")?;
     let age = SystemTime::now().duration_since(time).unwrap_or_default();
@@ -285,8 +485,8 @@ fn authenticate(parts: &http::request::Parts, body: &[u8]) -> Result<(), String>
         return Err("Signature expired".into());
     }
     let identity: Identity = Credentials::new(
-        ACCESS_KEY_ID,
-        SECRET_ACCESS_KEY,
+        *access_key,
+        secret,
         (!session_token.is_empty()).then(|| session_token.to_owned()),
         None,
         "mock",

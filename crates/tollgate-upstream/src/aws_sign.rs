@@ -1,7 +1,8 @@
 //! AWS Signature Version 4 for Bedrock: each request is signed over its method, URL, content
-//! type, host and exact body bytes, with the deployment's credentials, at send time.
+//! type, host and exact body bytes, with the deployment's credentials (static, or temporary
+//! ones from `aws_credentials`), at send time.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
@@ -9,15 +10,25 @@ use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
 use http::Request;
 use secrecy::ExposeSecret;
-use tollgate_core::config::AwsCredentials;
+use tollgate_core::config::{AwsCredentialSource, AwsCredentials};
 use tollgate_core::error::GatewayError;
+
+use crate::aws_credentials::TemporaryCredentials;
+use crate::client::ClientPool;
 
 /// The SigV4 service name of Bedrock's runtime API.
 const SERVICE: &str = "bedrock";
 
 pub(crate) struct AwsSigner {
-    identity: Identity,
+    credentials: SigningKeys,
     region: String,
+}
+
+enum SigningKeys {
+    /// Keys known at load.
+    Static(Identity),
+    /// Keys fetched, cached and refreshed at run time.
+    Temporary(Box<TemporaryCredentials>),
 }
 
 impl std::fmt::Debug for AwsSigner {
@@ -29,34 +40,47 @@ impl std::fmt::Debug for AwsSigner {
 }
 
 impl AwsSigner {
-    pub(crate) fn new(credentials: &AwsCredentials, region: &str) -> AwsSigner {
-        let credentials = Credentials::new(
-            credentials.access_key_id.clone(),
-            credentials.secret_access_key.expose_secret().to_owned(),
-            credentials
-                .session_token
-                .as_ref()
-                .map(|token| token.expose_secret().to_owned()),
-            None,
-            "tollgate-config",
-        );
-        AwsSigner {
-            identity: credentials.into(),
+    /// A signer for `region` with the keys `source` gives. Errors are reasons, for the caller
+    /// to attach to the config field.
+    pub(crate) fn new(
+        source: &AwsCredentialSource,
+        region: &str,
+        pool: &ClientPool,
+        connect_timeout: Option<Duration>,
+    ) -> Result<AwsSigner, String> {
+        let credentials = match source {
+            AwsCredentialSource::Static { keys, .. } => SigningKeys::Static(static_identity(keys)),
+            temporary => {
+                let temporary = TemporaryCredentials::new(temporary, pool, connect_timeout)?;
+                SigningKeys::Temporary(Box::new(temporary))
+            }
+        };
+        Ok(AwsSigner {
+            credentials,
             region: region.to_owned(),
-        }
+        })
     }
 
     /// Adds `x-amz-date`, `authorization` (and `x-amz-security-token`) to `request`.
-    pub(crate) fn sign<B>(
+    /// The keys are fetched first when they are temporary and due.
+    pub(crate) async fn sign<B>(
         &self,
         request: &mut Request<B>,
         body: &[u8],
     ) -> Result<(), GatewayError> {
+        let fetched;
+        let identity = match &self.credentials {
+            SigningKeys::Static(identity) => identity,
+            SigningKeys::Temporary(temporary) => {
+                fetched = temporary.identity().await?;
+                &fetched
+            }
+        };
         let failed = |err: &dyn std::fmt::Display| {
             GatewayError::internal(format!("Signing the Bedrock request failed: {err}."))
         };
         let params = v4::SigningParams::builder()
-            .identity(&self.identity)
+            .identity(identity)
             .region(&self.region)
             .name(SERVICE)
             .time(SystemTime::now())
@@ -83,4 +107,17 @@ impl AwsSigner {
         instructions.apply_to_request_http1x(request);
         Ok(())
     }
+}
+
+fn static_identity(keys: &AwsCredentials) -> Identity {
+    Credentials::new(
+        keys.access_key_id.clone(),
+        keys.secret_access_key.expose_secret().to_owned(),
+        keys.session_token
+            .as_ref()
+            .map(|token| token.expose_secret().to_owned()),
+        None,
+        "tollgate-config",
+    )
+    .into()
 }

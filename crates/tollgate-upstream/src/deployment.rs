@@ -130,10 +130,16 @@ impl Deployment {
         };
         // Bedrock signs each request, unless a Bedrock API key (bearer) is configured.
         let signer = match (&config.bedrock, &config.api_key) {
-            (Some(bedrock), None) => bedrock
-                .credentials
-                .as_ref()
-                .map(|credentials| Arc::new(AwsSigner::new(credentials, &bedrock.region))),
+            (Some(bedrock), None) => match &bedrock.credentials {
+                Some(source) => {
+                    let signer =
+                        AwsSigner::new(source, &bedrock.region, pool, config.connect_timeout)
+                            .map_err(|reason| error("aws_access_key_id", reason))?;
+                    tracing::info!(deployment = %config.id, model = %config.model_name, credentials = %source, "Bedrock requests are signed");
+                    Some(Arc::new(signer))
+                }
+                None => None,
+            },
             _ => None,
         };
         if config.provider.kind == ProviderKind::Anthropic {

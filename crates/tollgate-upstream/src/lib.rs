@@ -2,6 +2,7 @@
 //! timeouts, and classifying what goes wrong on the way (unreachable, timed out, broken).
 #![forbid(unsafe_code)]
 
+mod aws_credentials;
 mod aws_sign;
 pub mod client;
 pub mod deployment;
@@ -200,7 +201,7 @@ impl Deployment {
             headers.insert(http::header::AUTHORIZATION, authorization);
         }
         if let (Some(signer), Some(body)) = (&target.signer, signed_body) {
-            signer.sign(&mut request, &body)?;
+            signer.sign(&mut request, &body).await?;
         }
         // Client-supplied headers go on after signing: they are not part of the signature.
         if let Some(extra) = extra_headers {

@@ -2,6 +2,7 @@
 //! form. Loading (`load`) reads files and YAML; validation (`validate`) gives every value its
 //! meaning and names the field when one is wrong.
 
+mod aws;
 mod error;
 mod load;
 mod pricing;
@@ -196,16 +197,84 @@ pub struct BedrockConfig {
     /// `aws_region_name`, else the region in a model ARN, `AWS_REGION_NAME`, `AWS_REGION`,
     /// `AWS_DEFAULT_REGION`, or `us-west-2`.
     pub region: String,
-    /// Signing credentials; `None` when a Bedrock API key (`api_key`) is used instead.
-    pub credentials: Option<AwsCredentials>,
+    /// Where the signing credentials come from; `None` when a Bedrock API key (`api_key`) is
+    /// used instead.
+    pub credentials: Option<AwsCredentialSource>,
     pub route: BedrockRoute,
 }
 
+/// Keys that sign requests as they are: an access key, its secret and, for temporary keys,
+/// the session token.
 #[derive(Debug, Clone)]
 pub struct AwsCredentials {
     pub access_key_id: String,
     pub secret_access_key: SecretString,
     pub session_token: Option<SecretString>,
+}
+
+/// Where a Bedrock deployment's signing keys come from: the first source of the AWS default
+/// credential chain that the deployment's params or the environment name, chosen at load.
+/// The last three give temporary keys, fetched on first use and refreshed before they expire.
+#[derive(Debug, Clone)]
+pub enum AwsCredentialSource {
+    /// Keys known at load. `origin` says where they were found, for logs: the config, the
+    /// `AWS_*` variables, or a profile of the shared credentials file.
+    Static {
+        keys: AwsCredentials,
+        origin: String,
+    },
+    /// STS `AssumeRoleWithWebIdentity` with an OIDC token (EKS IAM roles for service accounts).
+    WebIdentity(WebIdentity),
+    /// The ECS task role or EKS Pod Identity endpoint, with its `Authorization` value if any.
+    Container {
+        uri: Url,
+        authorization: Option<SecretSource>,
+    },
+    /// The EC2 instance metadata service (IMDSv2) at `endpoint`.
+    InstanceMetadata { endpoint: Url },
+}
+
+#[derive(Debug, Clone)]
+pub struct WebIdentity {
+    pub role_arn: String,
+    pub session_name: String,
+    pub token: SecretSource,
+    /// Where `AssumeRoleWithWebIdentity` goes: `https://sts.{region}.amazonaws.com/` unless
+    /// `aws_sts_endpoint` or `AWS_ENDPOINT_URL_STS` say otherwise.
+    pub sts_endpoint: Url,
+}
+
+/// A secret given as it is, or as a file read again each time it is needed (the tokens
+/// Kubernetes projects into pods are rotated in place).
+#[derive(Debug, Clone)]
+pub enum SecretSource {
+    Value(SecretString),
+    File(PathBuf),
+}
+
+impl std::fmt::Display for AwsCredentialSource {
+    /// Which source, without any secret: for start-up logs and error messages.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AwsCredentialSource::Static { origin, .. } => write!(f, "static keys ({origin})"),
+            AwsCredentialSource::WebIdentity(identity) => write!(
+                f,
+                "web identity: role {} through STS at {}",
+                identity.role_arn,
+                identity.sts_endpoint.host_str().unwrap_or_default()
+            ),
+            AwsCredentialSource::Container { uri, .. } => write!(
+                f,
+                "container credentials at {}",
+                uri.host_str().unwrap_or_default()
+            ),
+            AwsCredentialSource::InstanceMetadata { endpoint } => write!(
+                f,
+                "EC2 instance metadata at {}",
+                endpoint.host_str().unwrap_or_default()
+            ),
+        }
+    }
 }
 
 /// Which Bedrock API serves chat: `bedrock/converse/<id>` or `bedrock/invoke/<id>`.

@@ -98,6 +98,19 @@ pub struct RawLitellmParams {
     pub aws_session_token: Option<Scalar>,
     #[serde(default)]
     pub aws_region_name: Option<Scalar>,
+    /// A profile of the shared credentials file (`~/.aws/credentials`).
+    #[serde(default)]
+    pub aws_profile_name: Option<Scalar>,
+    /// Web identity (LiteLLM's names): the OIDC token, the role to assume (its ARN), the
+    /// session name, and the STS endpoint to ask.
+    #[serde(default)]
+    pub aws_web_identity_token: Option<Scalar>,
+    #[serde(default)]
+    pub aws_role_name: Option<Scalar>,
+    #[serde(default)]
+    pub aws_session_name: Option<Scalar>,
+    #[serde(default)]
+    pub aws_sts_endpoint: Option<Scalar>,
     #[serde(default)]
     pub aws_bedrock_runtime_endpoint: Option<Scalar>,
     #[serde(default)]

@@ -15,9 +15,9 @@ use url::Url;
 use super::raw::{RawConfig, RawDeployment, RawLitellmParams, RawModelInfo, Scalar};
 use super::routing;
 use super::{
-    AwsCredentials, BedrockConfig, BedrockRoute, BudgetSettings, Config, ConfigError,
-    DeploymentConfig, GoogleCredentials, HealthCheckSettings, MediaSettings, ModelInfo,
-    SpendJournalSettings, StoreSync, UpstreamSettings, VertexConfig,
+    BedrockConfig, BedrockRoute, BudgetSettings, Config, ConfigError, DeploymentConfig,
+    GoogleCredentials, HealthCheckSettings, MediaSettings, ModelInfo, SpendJournalSettings,
+    StoreSync, UpstreamSettings, VertexConfig,
 };
 use crate::duration::{parse_duration, seconds};
 use crate::env::{Env, env_reference};
@@ -352,7 +352,15 @@ pub(super) fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigErro
         },
     };
 
-    let alert_webhook = alert_webhook(&cx, &general.other, &tollgate.alert_webhook_url)?;
+    let alert_webhook = match alert_webhook(&cx, &general.other, &tollgate.alert_webhook_url)? {
+        Alerting::To(url) => Some(url),
+        Alerting::Off => None,
+        // A LiteLLM config moved without its environment: warned about, not fatal.
+        Alerting::Unset(variable) => {
+            not_implemented.insert(format!("general_settings.alerting ({variable} is not set)"));
+            None
+        }
+    };
 
     let store_sync = StoreSync {
         interval: opt_duration(
@@ -429,6 +437,13 @@ struct DeploymentDefaults {
     prices: Arc<PriceCatalog>,
 }
 
+enum Alerting {
+    To(Url),
+    Off,
+    /// Asked for, but the variable holding the URL is not set.
+    Unset(&'static str),
+}
+
 /// Where alerts go: `tollgate_settings.alert_webhook_url`, or LiteLLM's
 /// `general_settings.alerting` — `slack` posting to `SLACK_WEBHOOK_URL`, `webhook` to
 /// `WEBHOOK_URL`.
@@ -436,7 +451,7 @@ fn alert_webhook(
     cx: &Resolver<'_>,
     general: &std::collections::BTreeMap<String, Value>,
     own: &Option<Scalar>,
-) -> Result<Option<Url>, ConfigError> {
+) -> Result<Alerting, ConfigError> {
     let parse = |path: &str, text: &str| {
         Url::parse(text)
             .ok()
@@ -445,10 +460,10 @@ fn alert_webhook(
     };
     if let Some(value) = own {
         let path = "tollgate_settings.alert_webhook_url";
-        return parse(path, &cx.text(path, value)?).map(Some);
+        return parse(path, &cx.text(path, value)?).map(Alerting::To);
     }
     let Some(alerting) = general.get("alerting") else {
-        return Ok(None);
+        return Ok(Alerting::Off);
     };
     let path = "general_settings.alerting";
     let kinds: Vec<String> = serde_yaml_ng::from_value(alerting.clone())
@@ -459,15 +474,12 @@ fn alert_webhook(
             "webhook" => "WEBHOOK_URL",
             _ => continue,
         };
-        let url = cx.env.get(variable).ok_or_else(|| {
-            cx.error(
-                path,
-                format!("`{kind}` alerts need the environment variable {variable}"),
-            )
-        })?;
-        return parse(path, &url).map(Some);
+        return match cx.env.get(variable) {
+            Some(url) => parse(path, &url).map(Alerting::To),
+            None => Ok(Alerting::Unset(variable)),
+        };
     }
-    Ok(None)
+    Ok(Alerting::Off)
 }
 
 /// `path` as written in the config: relative paths are relative to the config file.
@@ -526,6 +538,11 @@ pub(super) struct Resolver<'a> {
 }
 
 impl Resolver<'_> {
+    /// The environment, with the config's `environment_variables` over it.
+    pub(super) fn env(&self) -> &Env {
+        self.env
+    }
+
     pub(super) fn error(&self, path: &str, message: impl Into<String>) -> ConfigError {
         self.cx.error(path, message)
     }
@@ -975,8 +992,7 @@ impl Resolver<'_> {
     }
 
     /// The model id without its route (`converse/…`, `invoke/…`), and how to reach and sign
-    /// for it. Credentials: `aws_access_key_id` / `aws_secret_access_key` (or the standard AWS
-    /// environment variables), unless a Bedrock API key is given.
+    /// for it: a Bedrock API key if one is given, else the AWS credential chain (`aws`).
     fn bedrock(
         &self,
         field: &dyn Fn(&str) -> String,
@@ -1023,52 +1039,13 @@ impl Resolver<'_> {
             ));
         }
 
+        // A Bedrock API key is sent instead of signing; otherwise the AWS credential chain.
         let uses_api_key =
             params.api_key.is_some() || self.env.get("AWS_BEARER_TOKEN_BEDROCK").is_some();
-        let access_key = optional("aws_access_key_id", &params.aws_access_key_id)?;
-        let secret_key = optional("aws_secret_access_key", &params.aws_secret_access_key)?;
-        let session_token = optional("aws_session_token", &params.aws_session_token)?;
-        let credentials = match (access_key, secret_key) {
-            (Some(access_key_id), Some(secret)) => Some(AwsCredentials {
-                access_key_id,
-                secret_access_key: SecretString::from(secret),
-                session_token: session_token.map(SecretString::from),
-            }),
-            (Some(_), None) => {
-                return Err(self.cx.error(
-                    &field("aws_secret_access_key"),
-                    "aws_access_key_id is set but aws_secret_access_key is not",
-                ));
-            }
-            (None, Some(_)) => {
-                return Err(self.cx.error(
-                    &field("aws_access_key_id"),
-                    "aws_secret_access_key is set but aws_access_key_id is not",
-                ));
-            }
-            (None, None) if uses_api_key => None,
-            (None, None) => {
-                let from_env = (
-                    self.env.get("AWS_ACCESS_KEY_ID"),
-                    self.env.get("AWS_SECRET_ACCESS_KEY"),
-                );
-                match from_env {
-                    (Some(access_key_id), Some(secret)) => Some(AwsCredentials {
-                        access_key_id,
-                        secret_access_key: SecretString::from(secret),
-                        session_token: self.env.get("AWS_SESSION_TOKEN").map(SecretString::from),
-                    }),
-                    _ => {
-                        return Err(self.cx.error(
-                            &field("aws_access_key_id"),
-                            "`bedrock/` needs AWS credentials: set aws_access_key_id and \
-                             aws_secret_access_key (or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY), \
-                             or a Bedrock API key in api_key (or AWS_BEARER_TOKEN_BEDROCK). \
-                             Instance-role, profile and web-identity credentials are not supported yet",
-                        ));
-                    }
-                }
-            }
+        let credentials = if uses_api_key {
+            None
+        } else {
+            Some(super::aws::credential_source(self, field, params, &region)?)
         };
         Ok((
             model.to_owned(),

@@ -1,13 +1,19 @@
-//! Amazon Bedrock: SigV4-signed (or API-key) requests; OpenAI and Anthropic clients served by
-//! the Converse API (streams in AWS event-stream frames), Claude natively through InvokeModel,
-//! Titan and Cohere embeddings, and Bedrock's errors.
+//! Amazon Bedrock: SigV4-signed (or API-key) requests, with keys from the config, a profile,
+//! STS web identity, the container endpoint or instance metadata; OpenAI and Anthropic clients
+//! served by the Converse API (streams in AWS event-stream frames), Claude natively through
+//! InvokeModel, Titan and Cohere embeddings, and Bedrock's errors.
 
+use std::collections::HashMap;
+use std::time::Duration;
+
+use futures_util::future::join_all;
 use serde_json::{Value, json};
 use tollgate_testkit::bedrock::{
-    ACCESS_KEY_ID, API_KEY, CACHE_READ, REASONING, REGION, SECRET_ACCESS_KEY, SESSION_TOKEN,
-    SIGNATURE,
+    ACCESS_KEY_ID, API_KEY, CACHE_READ, CONTAINER_AUTHORIZATION, INSTANCE_ROLE, REASONING, REGION,
+    ROLE_ARN, SECRET_ACCESS_KEY, SESSION_TOKEN, SIGNATURE, TEMPORARY_ACCESS_KEY_ID,
+    WEB_IDENTITY_TOKEN,
 };
-use tollgate_testkit::{MockBedrock, MockProvider};
+use tollgate_testkit::{Fault, MockBedrock, MockProvider, RecordedRequest};
 
 use crate::harness::*;
 
@@ -445,10 +451,6 @@ async fn titan_and_cohere_embeddings() {
         json!({"inputText": "three little words", "dimensions": 256})
     );
 
-    let (status, reply) = embed(json!({"model": "titan", "input": ["a", "b"]})).await;
-    assert_eq!(status, 400);
-    assert_eq!(reply["error"]["param"], "input");
-
     let (status, reply) = embed(
         json!({"model": "cohere", "input": ["first", "second"], "input_type": "search_query"}),
     )
@@ -459,4 +461,403 @@ async fn titan_and_cohere_embeddings() {
         mock.last_request().body,
         json!({"texts": ["first", "second"], "input_type": "search_query"})
     );
+}
+
+const NOVA: &str = "us.amazon.nova-pro-v1:0";
+
+/// A Bedrock deployment on `mock` without keys of its own: `params` or the environment say
+/// where they come from.
+fn keyless(name: &str, mock: &MockProvider, params: &str) -> String {
+    format!(
+        "  - model_name: {name}\n    litellm_params:\n      model: bedrock/{NOVA}\n      api_base: {}\n      aws_region_name: {REGION}\n{params}",
+        mock.root_url()
+    )
+}
+
+/// A gateway serving `models`, whose `environment_variables` blank every variable the AWS
+/// credential chain reads (an empty value counts as unset), so that the test's process
+/// environment does not decide, and then set `set`.
+async fn gateway_with(set: &[(&str, String)], models: &str) -> TestGateway {
+    const CHAIN: &[&str] = &[
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_SHARED_CREDENTIALS_FILE",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_ROLE_ARN",
+        "AWS_ROLE_SESSION_NAME",
+        "AWS_ENDPOINT_URL_STS",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+        "AWS_EC2_METADATA_DISABLED",
+        "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+        "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE",
+        "AWS_BEARER_TOKEN_BEDROCK",
+    ];
+    let mut yaml = "environment_variables:\n".to_owned();
+    for name in CHAIN {
+        let value = match set.iter().find(|(set, _)| set == name) {
+            Some((_, value)) => value.clone(),
+            // Nothing there: no default profile.
+            None if *name == "AWS_SHARED_CREDENTIALS_FILE" => "/nonexistent/aws/credentials".into(),
+            None => String::new(),
+        };
+        yaml.push_str(&format!("  {name}: '{value}'\n"));
+    }
+    TestGateway::start(&format!("{yaml}{}", config_with_models(models))).await
+}
+
+fn hi(model: &str) -> Value {
+    json!({"model": model, "messages": [{"role": "user", "content": "hi"}]})
+}
+
+/// A file holding `text`, as a pod's projected token or a credentials file.
+fn file_with(what: &str, text: &str) -> String {
+    let path = fresh_path(what);
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+/// The access key a request was signed with, and its session token. The Bedrock mock only
+/// answers once it has recomputed the signature with that key's secret and found the session
+/// token among those it issued.
+fn signed_with(request: &RecordedRequest) -> (String, String) {
+    let authorization = request.headers["authorization"].to_str().unwrap();
+    let key = authorization
+        .strip_prefix("AWS4-HMAC-SHA256 Credential=")
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_else(|| panic!("not signed: {authorization}"));
+    let token = request
+        .headers
+        .get("x-amz-security-token")
+        .map(|token| token.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (key.to_owned(), token)
+}
+
+fn form(request: &RecordedRequest) -> HashMap<String, String> {
+    url::form_urlencoded::parse(&request.raw_body)
+        .into_owned()
+        .collect()
+}
+
+fn sts_calls(mock: &MockProvider) -> usize {
+    mock.requests().iter().filter(|r| r.path == "/").count()
+}
+
+fn temporary(session: usize) -> (String, String) {
+    (
+        TEMPORARY_ACCESS_KEY_ID.to_owned(),
+        format!("mock-temporary-session-{session}"),
+    )
+}
+
+fn web_identity_params(mock: &MockProvider, token: &str) -> String {
+    format!(
+        "      aws_web_identity_token: {token}\n      aws_role_name: {ROLE_ARN}\n      aws_session_name: tollgate-test\n      aws_sts_endpoint: {}\n",
+        mock.root_url()
+    )
+}
+
+#[tokio::test]
+async fn web_identity_keys_from_sts_sign_the_requests_and_are_reused() {
+    let mock = MockBedrock::start().await;
+    // A projected token file ends with a newline; it is read at each exchange.
+    let token_file = file_with("web-identity-token", &format!("{WEB_IDENTITY_TOKEN}\n"));
+    let params = web_identity_params(&mock, &format!("oidc/file/{token_file}"));
+    let gateway = gateway_with(&[], &keyless("nova", &mock, &params)).await;
+    let (status, reply) = chat(&gateway, hi("nova")).await;
+    assert_eq!(status, 200, "{reply}");
+
+    let requests = mock.requests();
+    assert_eq!(requests.len(), 2);
+    let sts = &requests[0];
+    assert_eq!((sts.method.as_str(), sts.path.as_str()), ("POST", "/"));
+    assert_eq!(
+        sts.headers["content-type"],
+        "application/x-www-form-urlencoded"
+    );
+    let form = form(sts);
+    assert_eq!(form["Action"], "AssumeRoleWithWebIdentity");
+    assert_eq!(form["Version"], "2011-06-15");
+    assert_eq!(form["RoleArn"], ROLE_ARN);
+    assert_eq!(form["RoleSessionName"], "tollgate-test");
+    assert_eq!(form["WebIdentityToken"], WEB_IDENTITY_TOKEN);
+    assert_eq!(
+        requests[1].path,
+        "/model/us.amazon.nova-pro-v1%3A0/converse"
+    );
+    assert_eq!(signed_with(&requests[1]), temporary(1));
+
+    for _ in 0..3 {
+        let (status, _) = chat(&gateway, hi("nova")).await;
+        assert_eq!(status, 200);
+    }
+    assert_eq!(sts_calls(&mock), 1, "one exchange serves every request");
+    assert_eq!(signed_with(&mock.last_request()), temporary(1));
+}
+
+#[tokio::test]
+async fn eks_irsa_variables_give_web_identity_and_concurrent_first_requests_fetch_once() {
+    let mock = MockBedrock::start().await;
+    let token_file = file_with("irsa-token", WEB_IDENTITY_TOKEN);
+    let env = [
+        ("AWS_WEB_IDENTITY_TOKEN_FILE", token_file),
+        ("AWS_ROLE_ARN", ROLE_ARN.to_owned()),
+        ("AWS_ROLE_SESSION_NAME", "irsa-session".to_owned()),
+        ("AWS_ENDPOINT_URL_STS", mock.root_url()),
+    ];
+    let gateway = gateway_with(&env, &keyless("nova", &mock, "")).await;
+    // Polled together: all eight wait for the one exchange before any is signed.
+    let replies = join_all((0..8).map(|_| chat(&gateway, hi("nova")))).await;
+    assert!(
+        replies.iter().all(|(status, _)| *status == 200),
+        "{replies:?}"
+    );
+    assert_eq!(sts_calls(&mock), 1);
+    let sts = &mock.requests()[0];
+    assert_eq!(form(sts)["RoleSessionName"], "irsa-session");
+    assert_eq!(form(sts)["RoleArn"], ROLE_ARN);
+    assert_eq!(signed_with(&mock.last_request()), temporary(1));
+}
+
+#[tokio::test]
+async fn temporary_keys_are_refreshed_before_they_expire() {
+    // Keys that expire in four minutes are inside the five-minute margin: the request after
+    // the one that fetched them fetches new ones.
+    let mock = MockBedrock::start_with_credential_lifetime(Duration::from_secs(240)).await;
+    let params = web_identity_params(&mock, WEB_IDENTITY_TOKEN);
+    let gateway = gateway_with(&[], &keyless("nova", &mock, &params)).await;
+    let (status, reply) = chat(&gateway, hi("nova")).await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(signed_with(&mock.last_request()), temporary(1));
+    let (status, reply) = chat(&gateway, hi("nova")).await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(sts_calls(&mock), 2);
+    assert_eq!(signed_with(&mock.last_request()), temporary(2));
+
+    // An hour's keys are kept.
+    let mock = MockBedrock::start_with_credential_lifetime(Duration::from_secs(3600)).await;
+    let params = web_identity_params(&mock, WEB_IDENTITY_TOKEN);
+    let gateway = gateway_with(&[], &keyless("nova", &mock, &params)).await;
+    for _ in 0..2 {
+        let (status, _) = chat(&gateway, hi("nova")).await;
+        assert_eq!(status, 200);
+    }
+    assert_eq!(sts_calls(&mock), 1);
+}
+
+#[tokio::test]
+async fn a_refused_web_identity_fails_the_call_with_a_clear_error() {
+    let mock = MockBedrock::start().await;
+    let params = web_identity_params(&mock, "eyJ.not-the-token.xyz");
+    let gateway = gateway_with(&[], &keyless("nova", &mock, &params)).await;
+    let (status, reply) = chat(&gateway, hi("nova")).await;
+    assert_eq!(status, 502, "{reply}");
+    let message = reply["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!(
+            "Could not get AWS credentials from web identity: role {ROLE_ARN} through STS at 127.0.0.1"
+        )),
+        "{message}"
+    );
+    assert!(message.contains("InvalidIdentityToken"), "{message}");
+    assert!(!reply.to_string().contains("not-the-token"));
+    assert!(
+        mock.requests().iter().all(|r| r.path == "/"),
+        "Bedrock is not called"
+    );
+}
+
+#[tokio::test]
+async fn container_credentials_carry_the_authorization_token() {
+    let mock = MockBedrock::start().await;
+    // EKS Pod Identity: a full URI and a token file the agent rotates.
+    let token_file = file_with(
+        "pod-identity-token",
+        &format!("{CONTAINER_AUTHORIZATION}\n"),
+    );
+    let full_uri = format!("{}/v1/credentials", mock.root_url());
+    let env = [
+        ("AWS_CONTAINER_CREDENTIALS_FULL_URI", full_uri.clone()),
+        ("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", token_file),
+    ];
+    let gateway = gateway_with(&env, &keyless("nova", &mock, "")).await;
+    let (status, reply) = chat(&gateway, hi("nova")).await;
+    assert_eq!(status, 200, "{reply}");
+    let requests = mock.requests();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(
+        (requests[0].method.as_str(), requests[0].path.as_str()),
+        ("GET", "/v1/credentials")
+    );
+    assert_eq!(
+        requests[0].headers["authorization"],
+        CONTAINER_AUTHORIZATION
+    );
+    assert_eq!(signed_with(&requests[1]), temporary(1));
+
+    // A token the agent refuses fails the call with a 502 that names the source, not the token.
+    let mock_refusing = MockBedrock::start().await;
+    let env = [
+        (
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+            format!("{}/v1/credentials", mock_refusing.root_url()),
+        ),
+        (
+            "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+            "wrong-pod-token".to_owned(),
+        ),
+    ];
+    let gateway = gateway_with(&env, &keyless("nova", &mock_refusing, "")).await;
+    let (status, reply) = chat(&gateway, hi("nova")).await;
+    assert_eq!(status, 502, "{reply}");
+    let message = reply["error"]["message"].as_str().unwrap();
+    assert!(
+        message
+            .starts_with("Could not get AWS credentials from container credentials at 127.0.0.1"),
+        "{message}"
+    );
+    assert!(
+        message.contains("401") && message.contains("InvalidToken"),
+        "{message}"
+    );
+    assert!(!reply.to_string().contains("wrong-pod-token"));
+}
+
+#[tokio::test]
+async fn instance_metadata_gives_keys_through_imdsv2() {
+    let mock = MockBedrock::start().await;
+    let env = [("AWS_EC2_METADATA_SERVICE_ENDPOINT", mock.root_url())];
+    // Nothing else configured: the instance's role signs.
+    let gateway = gateway_with(&env, &keyless("nova", &mock, "")).await;
+    let (status, reply) = chat(&gateway, hi("nova")).await;
+    assert_eq!(status, 200, "{reply}");
+    let requests = mock.requests();
+    assert_eq!(requests.len(), 4);
+    let token = &requests[0];
+    assert_eq!(
+        (token.method.as_str(), token.path.as_str()),
+        ("PUT", "/latest/api/token")
+    );
+    assert_eq!(
+        token.headers["x-aws-ec2-metadata-token-ttl-seconds"],
+        "21600"
+    );
+    let roles = "/latest/meta-data/iam/security-credentials/";
+    assert_eq!(
+        (requests[1].method.as_str(), requests[1].path.as_str()),
+        ("GET", roles)
+    );
+    assert_eq!(requests[2].path, format!("{roles}{INSTANCE_ROLE}"));
+    // The session token from the PUT rides on both reads.
+    for read in &requests[1..3] {
+        assert_eq!(
+            read.headers["x-aws-ec2-metadata-token"],
+            "mock-imds-session-token"
+        );
+    }
+    assert_eq!(signed_with(&requests[3]), temporary(1));
+}
+
+#[tokio::test]
+async fn a_profile_of_the_shared_credentials_file_signs() {
+    let mock = MockBedrock::start().await;
+    let credentials = file_with(
+        "aws-credentials",
+        &format!(
+            "[default]\naws_access_key_id = AKIAWRONGDEFAULT\naws_secret_access_key = wrong\n\n[bedrock]\naws_access_key_id = {ACCESS_KEY_ID}\naws_secret_access_key = {SECRET_ACCESS_KEY}\naws_session_token = {SESSION_TOKEN}\n"
+        ),
+    );
+    let env = [("AWS_SHARED_CREDENTIALS_FILE", credentials.clone())];
+    let models = [
+        keyless("by-param", &mock, "      aws_profile_name: bedrock\n"),
+        keyless("by-default", &mock, ""),
+    ];
+    let gateway = gateway_with(&env, &models.concat()).await;
+    let (status, reply) = chat(&gateway, hi("by-param")).await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(
+        signed_with(&mock.last_request()),
+        (ACCESS_KEY_ID.to_owned(), SESSION_TOKEN.to_owned())
+    );
+    // Without a name, the default profile signs (and the mock refuses its keys).
+    let (status, _) = chat(&gateway, hi("by-default")).await;
+    assert_eq!(status, 403);
+    assert_eq!(signed_with(&mock.last_request()).0, "AKIAWRONGDEFAULT");
+
+    // AWS_PROFILE names a profile too.
+    let env = [
+        ("AWS_SHARED_CREDENTIALS_FILE", credentials),
+        ("AWS_PROFILE", "bedrock".to_owned()),
+    ];
+    let gateway = gateway_with(&env, &keyless("nova", &mock, "")).await;
+    let (status, reply) = chat(&gateway, hi("nova")).await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(signed_with(&mock.last_request()).0, ACCESS_KEY_ID);
+}
+
+#[tokio::test]
+async fn titan_embeds_a_list_with_one_call_per_text_in_order() {
+    let mock = MockBedrock::start().await;
+    let gateway = gateway_for(&mock).await;
+    // More texts than calls in flight at once (8), each of another length so that each
+    // vector (which the mock derives from the length) tells which text it belongs to.
+    let texts: Vec<String> = (1..=11).map(|n| vec!["word"; n].join(" ")).collect();
+    let response = gateway
+        .post("/v1/embeddings")
+        .json(&json!({"model": "titan", "input": texts, "dimensions": 3}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let reply: Value = response.json().await.unwrap();
+
+    let calls = mock.requests();
+    assert_eq!(calls.len(), texts.len());
+    let mut sent: Vec<String> = calls
+        .iter()
+        .map(|call| {
+            assert_eq!(call.path, "/model/amazon.titan-embed-text-v2%3A0/invoke");
+            assert_eq!(call.body["dimensions"], 3);
+            call.body["inputText"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    sent.sort_by_key(String::len);
+    assert_eq!(sent, texts);
+
+    let data = reply["data"].as_array().unwrap();
+    assert_eq!(data.len(), texts.len());
+    for (index, (item, text)) in data.iter().zip(&texts).enumerate() {
+        assert_eq!(item["index"], index);
+        // The mock's vector for a text: ((length + i) % 13) / 13.
+        let expected: Vec<f64> = (0..3)
+            .map(|i| ((text.len() + i) % 13) as f64 / 13.0)
+            .collect();
+        let got: Vec<f64> = item["embedding"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        assert!(
+            got.iter().zip(&expected).all(|(a, b)| (a - b).abs() < 1e-6),
+            "input {index}: {got:?} != {expected:?}"
+        );
+    }
+    // Titan counts each call's words; the usage is their sum (1 + 2 + … + 11).
+    assert_eq!(reply["usage"]["prompt_tokens"], 66);
+
+    // One call failing fails the request with that call's error.
+    mock.faults.push(Fault::status(400));
+    let response = gateway
+        .post("/v1/embeddings")
+        .json(&json!({"model": "titan", "input": ["one", "two", "three"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
 }
