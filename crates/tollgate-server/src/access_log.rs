@@ -14,6 +14,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use tollgate_core::calendar::civil_from_days;
 use tollgate_core::endpoint::Endpoint;
@@ -357,6 +358,11 @@ pub(crate) struct AccessRecord {
     pub(crate) usage: Option<TokenUsage>,
     /// `usage` is the gateway's estimate: the provider reported none.
     pub(crate) usage_estimated: bool,
+    /// A streamed request's body, kept to estimate its prompt if the stream is cut short
+    /// before the provider's usage arrives.
+    pub(crate) request_body: Option<Bytes>,
+    /// Stream events relayed to the client so far.
+    pub(crate) events_sent: u64,
     /// The latest attempt: when it was sent, when its first byte (stream: first event) came,
     /// when its whole answer was in (non-streaming).
     pub(crate) upstream_started: Option<Instant>,
@@ -397,6 +403,8 @@ impl AccessRecord {
             error_class: None,
             usage: None,
             usage_estimated: false,
+            request_body: None,
+            events_sent: 0,
             upstream_started: None,
             first_byte: None,
             answered: None,
@@ -410,6 +418,10 @@ impl AccessRecord {
 
     pub(crate) fn request_id(&self) -> &str {
         &self.request_id
+    }
+
+    pub(crate) fn gateway(&self) -> &Arc<Gateway> {
+        &self.gateway
     }
 
     /// Accounts for an attempt just made under `plan`.
@@ -529,6 +541,27 @@ impl AccessRecord {
         if std::mem::replace(&mut self.written, true) {
             return;
         }
+        if self.usage.is_none()
+            && self.first_byte.is_some()
+            && let Some(body) = self.request_body.take()
+        {
+            // A stream cut short without the provider's count: charged by an estimate, once
+            // the prompt is counted off this thread.
+            crate::spend::charge_estimate(self, body);
+        } else {
+            let cost = self.cost();
+            if let Some(reservation) = self.reservation.take() {
+                for alert in reservation.settle(cost) {
+                    crate::budgets::alert(&self.gateway, &alert);
+                }
+            }
+            // The spend record first: it must be journaled before the client has the last byte.
+            if let Some(ledger) = &self.gateway.spend
+                && let Some(record) = self.spend_record(tollgate_policy::keys::now_ms())
+            {
+                ledger.append(&record);
+            }
+        }
         let now = Instant::now();
         let deployment = self.lease.as_ref().map(|lease| &*lease.deployment);
         let mut line = AccessLine::new(
@@ -559,17 +592,6 @@ impl AccessRecord {
                 lease.state.record_tokens(now_ms, usage.total());
             }
             self.admission.record_tokens(usage.total());
-        }
-        if let Some(reservation) = self.reservation.take() {
-            for alert in reservation.settle(self.cost()) {
-                crate::budgets::alert(&self.gateway, &alert);
-            }
-        }
-        // The spend record first: it must be journaled before the client has the last byte.
-        if let Some(ledger) = &self.gateway.spend
-            && let Some(record) = self.spend_record(tollgate_policy::keys::now_ms())
-        {
-            ledger.append(&record);
         }
         line.retries = (self.retries > 0).then_some(u64::from(self.retries));
         line.fallbacks = (self.fallbacks > 0).then_some(u64::from(self.fallbacks));

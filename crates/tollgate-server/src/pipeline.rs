@@ -162,6 +162,9 @@ async fn proxy(
     record.model = Some(inspected.model.clone());
     record.stream = inspected.stream;
     record.end_user.clone_from(&inspected.end_user);
+    if inspected.stream && gateway.spend.is_some() {
+        record.request_body = Some(body.clone());
+    }
 
     let model = caller.resolve_model(&inspected.model)?;
     // A key's own fallbacks may not reach models the key may not use.

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use http::StatusCode;
 use tollgate_core::error::{ErrorKind, GatewayError, Origin};
-use tollgate_pricing::Usd;
+use tollgate_pricing::{TokenUsage, Usd};
 use tollgate_store::{Journal, SpendRecord, Store};
 
 use crate::access_log::{AccessRecord, Outcome};
@@ -138,6 +138,51 @@ impl AccessRecord {
             record.tags = key.tags.clone();
         }
         Some(record)
+    }
+}
+
+/// Charges a stream that ended without the provider's usage (the client went away, or the
+/// provider broke off): its prompt as the gateway's tokenizer counts it, one token per event
+/// relayed (streams carry about one token an event), flagged `estimated`. The prompt is
+/// counted off the worker thread; the budget is settled and the record journaled after.
+pub(crate) fn charge_estimate(access: &mut AccessRecord, body: bytes::Bytes) {
+    let gateway = access.gateway().clone();
+    let endpoint = access.endpoint;
+    let price = access
+        .lease
+        .as_ref()
+        .and_then(|lease| lease.deployment.config.price.clone());
+    let reservation = access.reservation.take();
+    let output = access.events_sent;
+    let record = access.spend_record(tollgate_policy::keys::now_ms());
+    let charge = async move {
+        let prompt = crate::exchange::estimated_prompt_tokens(endpoint, &body)
+            .await
+            .unwrap_or(0);
+        let usage = TokenUsage {
+            input: prompt,
+            output,
+            ..TokenUsage::default()
+        };
+        let cost = price.map_or(Usd::ZERO, |price| price.cost(&usage));
+        if let Some(reservation) = reservation {
+            for alert in reservation.settle(cost) {
+                crate::budgets::alert(&gateway, &alert);
+            }
+        }
+        if let (Some(ledger), Some(mut record)) = (&gateway.spend, record) {
+            record.prompt_tokens = usage.input;
+            record.completion_tokens = usage.output;
+            record.spend = cost.nanos();
+            record.estimated = true;
+            ledger.append(&record);
+        }
+    };
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => {
+            runtime.spawn(charge);
+        }
+        Err(_) => tracing::warn!("a stream ended outside the runtime; its estimate is not charged"),
     }
 }
 

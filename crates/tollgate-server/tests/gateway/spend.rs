@@ -425,3 +425,46 @@ async fn a_full_journal_refuses_requests_until_the_database_is_back() {
         "nothing answered went unrecorded"
     );
 }
+
+#[tokio::test]
+async fn a_stream_the_client_leaves_is_charged_an_estimate_flagged_as_such() {
+    let mock = MockOpenAi::start().await;
+    // The provider sends one chunk, then nothing: its usage never comes.
+    let stalling = priced_model("stalling", &mock.base_url()).replace("house-model", "stall");
+    let gateway = TestGateway::start(&config_with_models(&stalling)).await;
+    let mut response = gateway
+        .post("/v1/chat/completions")
+        .header("x-request-id", "req-left")
+        .json(&json!({"model": "stalling", "stream": true,
+                      "messages": [{"role": "user", "content": "tell me a long story about budgets"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.chunk().await.unwrap().is_some(),
+        "the first event arrives"
+    );
+    drop(response);
+
+    let mut record = Value::Null;
+    for _ in 0..50 {
+        let logs = spend_logs(&gateway, "request_id=req-left").await;
+        if logs["total"] == 1 {
+            record = logs["data"][0].clone();
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(record["estimated"], true, "{record}");
+    assert_eq!(record["error_class"], "client_disconnected");
+    let prompt = record["prompt_tokens"].as_u64().unwrap();
+    let completion = record["completion_tokens"].as_u64().unwrap();
+    assert!(prompt > 5, "the prompt counted by the tokenizer: {record}");
+    assert!(completion >= 1, "the events relayed: {record}");
+    assert_eq!(
+        record["spend_usd"],
+        dollars(prompt * 1_000 + completion * 2_000),
+        "{record}"
+    );
+}
