@@ -363,6 +363,9 @@ pub(crate) struct AccessRecord {
     pub(crate) request_body: Option<Bytes>,
     /// Stream events relayed to the client so far.
     pub(crate) events_sent: u64,
+    /// The request's own `metadata` and tags, for its spend record.
+    pub(crate) request_metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    pub(crate) request_tags: Vec<String>,
     /// The latest attempt: when it was sent, when its first byte (stream: first event) came,
     /// when its whole answer was in (non-streaming).
     pub(crate) upstream_started: Option<Instant>,
@@ -405,6 +408,8 @@ impl AccessRecord {
             usage_estimated: false,
             request_body: None,
             events_sent: 0,
+            request_metadata: None,
+            request_tags: Vec::new(),
             upstream_started: None,
             first_byte: None,
             answered: None,

@@ -162,8 +162,11 @@ async fn proxy(
     record.model = Some(inspected.model.clone());
     record.stream = inspected.stream;
     record.end_user.clone_from(&inspected.end_user);
-    if inspected.stream && gateway.spend.is_some() {
-        record.request_body = Some(body.clone());
+    if gateway.spend.is_some() {
+        if inspected.stream {
+            record.request_body = Some(body.clone());
+        }
+        crate::spend::note_labels(record, &parts.headers, inspected.metadata(&body));
     }
 
     let model = caller.resolve_model(&inspected.model)?;

@@ -137,7 +137,60 @@ impl AccessRecord {
             });
             record.tags = key.tags.clone();
         }
+        for tag in &self.request_tags {
+            if !record.tags.contains(tag) {
+                record.tags.push(tag.clone());
+            }
+        }
+        if let Some(metadata) = &self.request_metadata {
+            record.metadata = metadata.clone();
+        }
         Some(record)
+    }
+}
+
+/// The largest request `metadata` a spend record keeps whole.
+const MAX_METADATA_BYTES: usize = 16 * 1024;
+
+/// Tags in a header, comma-separated, as LiteLLM reads them.
+const TAG_HEADERS: [&str; 2] = ["x-tollgate-tags", "x-litellm-tags"];
+
+/// Takes the request's labels for its spend record: its `metadata` (LiteLLM's place for
+/// `tags` and the caller's own fields) and the tags of `metadata.tags` and the tag headers.
+pub(crate) fn note_labels(
+    access: &mut AccessRecord,
+    headers: &http::HeaderMap,
+    metadata: Option<&[u8]>,
+) {
+    if let Some(raw) = metadata {
+        let parsed = if raw.len() <= MAX_METADATA_BYTES {
+            serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(raw).ok()
+        } else {
+            let mut note = serde_json::Map::new();
+            note.insert("truncated".into(), serde_json::Value::Bool(true));
+            Some(note)
+        };
+        if let Some(metadata) = parsed {
+            if let Some(tags) = metadata.get("tags").and_then(|tags| tags.as_array()) {
+                access.request_tags.extend(
+                    tags.iter()
+                        .filter_map(|tag| tag.as_str())
+                        .map(str::to_owned),
+                );
+            }
+            access.request_metadata = Some(metadata);
+        }
+    }
+    for name in TAG_HEADERS {
+        if let Some(value) = headers.get(name).and_then(|value| value.to_str().ok()) {
+            access.request_tags.extend(
+                value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|tag| !tag.is_empty())
+                    .map(str::to_owned),
+            );
+        }
     }
 }
 

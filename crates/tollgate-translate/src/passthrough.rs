@@ -32,6 +32,8 @@ pub struct InspectedRequest {
     /// The end user the request is made for (`user`), when it names one.
     pub end_user: Option<String>,
     model_span: Range<usize>,
+    /// Where `metadata` is, when the request has one (LiteLLM's tags and labels for spend).
+    metadata_span: Option<Range<usize>>,
     /// The whole `"fallbacks": […]` member with one adjacent comma, removed upstream.
     fallbacks_span: Option<Range<usize>>,
     /// Where `stream_options` is, when the key exists (even as `null`).
@@ -212,12 +214,20 @@ pub fn inspect_request(endpoint: Endpoint, body: &[u8]) -> Result<InspectedReque
             .map(|raw| member_span(body, span(body, raw))),
         fallbacks,
         model_span: span(body, model_raw),
+        metadata_span: head.metadata.value().map(|raw| span(body, raw)),
         stream_options_span: head.stream_options.get().map(|raw| span(body, raw)),
         model: model.into_owned(),
         stream,
         client_wants_usage,
         insert_at: open_brace + 1,
     })
+}
+
+impl InspectedRequest {
+    /// The request's `metadata` as its JSON text, when it has one.
+    pub fn metadata<'b>(&self, body: &'b [u8]) -> Option<&'b [u8]> {
+        self.metadata_span.clone().map(|range| &body[range])
+    }
 }
 
 /// The body to send upstream: `model` replaced by `upstream_model`, and on streams

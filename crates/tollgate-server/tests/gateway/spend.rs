@@ -59,7 +59,9 @@ async fn an_answer_carries_its_cost_and_leaves_one_spend_record() {
         .post(format!("{}/v1/chat/completions", gateway.url))
         .bearer_auth(&key)
         .header("x-request-id", "req-spend-1")
+        .header("x-litellm-tags", "team-a, ")
         .json(&json!({"model": "house", "user": "customer-7",
+                      "metadata": {"tags": ["nightly"], "job": "etl"},
                       "messages": [{"role": "user", "content": "count these five words please"}]}))
         .send()
         .await
@@ -96,7 +98,11 @@ async fn an_answer_carries_its_cost_and_leaves_one_spend_record() {
         body["usage"]["completion_tokens"]
     );
     assert_eq!(record["status"], "success");
-    assert_eq!(record["request_tags"], json!(["batch"]));
+    assert_eq!(
+        record["request_tags"],
+        json!(["batch", "nightly", "team-a"])
+    );
+    assert_eq!(record["metadata"]["job"], "etl");
     assert_eq!(record["estimated"], false);
 
     // The key's running total.
