@@ -1,6 +1,7 @@
-//! Keeps this replica's directory (keys, teams, users, organisations, end users) and its
-//! stored deployments current with changes made through other replicas, by reading the
-//! store's audit log as a change feed every `store_sync_interval`. While the store cannot be read, keys already known keep
+//! Keeps this replica's directory (keys, teams, users, organisations, end users), its stored
+//! deployments and its budgets' spend current with changes made through other replicas, by
+//! reading the store's audit log as a change feed (and the spend aggregates) every
+//! `store_sync_interval`. While the store cannot be read, keys already known keep
 //! working until `store_max_staleness` has passed; then virtual keys are refused (see
 //! `Freshness`).
 
@@ -20,9 +21,11 @@ const OVERLAP_MS: i64 = 30_000;
 /// The longest one round may take before it counts as failed.
 const ROUND_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// One round: the directory's records, then the deployments added at run time.
+/// One round: the directory's records, the deployments added at run time, and what other
+/// replicas have charged to budgets (as far as their spend has reached the store).
 async fn catch_up(gateway: &Gateway, store: &Store, since: i64) -> Result<(), StoreError> {
     let others = gateway.auth.directory.catch_up(store, since).await?;
+    crate::budgets::load(gateway, store).await?;
     let models = &gateway.runtime_models;
     for (table, id) in others {
         if table != ModelRecord::TABLE {

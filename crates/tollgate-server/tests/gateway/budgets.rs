@@ -279,3 +279,39 @@ async fn crossing_a_soft_budget_posts_one_alert_a_period() {
         "{alert}"
     );
 }
+
+#[tokio::test]
+async fn a_replica_counts_what_another_charged_once_it_reaches_the_store() {
+    let mock = MockOpenAi::start().await;
+    let yaml = format!(
+        "{}tollgate_settings:\n  store_sync_interval: 1s\n",
+        config_with_models(&metered_model(&mock.base_url()))
+    );
+    let store = test_store().await;
+    let first = TestGateway::start_on(&yaml, store.clone()).await;
+    let second = TestGateway::start_on(&yaml, store).await;
+    // Room for one request of at most 5 output tokens ($0.00001); it uses about 4.
+    let key = new_key(&first, json!({"max_budget": 0.00001})).await;
+    let small = json!({"model": "metered", "max_tokens": 5,
+                       "messages": [{"role": "user", "content": "a short answer please"}]});
+    let (status, _) = post_as(&first, &key, "/v1/chat/completions", small.clone()).await;
+    assert_eq!(status, 200);
+    first.gateway.flush_spend().await.unwrap();
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, body) = post_as(&second, &key, "/v1/chat/completions", small.clone()).await;
+        if status == 400 {
+            assert_eq!(body["error"]["type"], "budget_exceeded", "{body}");
+            break;
+        }
+        // Until its sync round, the second replica does not know the key; the round that
+        // brings the key brings its spend, so it never serves the key as if unspent.
+        assert_eq!(status, 401, "{body}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the second replica never counted the first's spend"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
