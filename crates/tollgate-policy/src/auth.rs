@@ -169,10 +169,10 @@ impl Principal {
 impl Principal {
     /// The budgets of the key, its user, its team, its membership of the team and its
     /// organisation (only those set: a request without budgets allocates nothing here).
-    pub fn budgets(&self) -> Vec<BudgetCheck<'_>> {
+    pub fn budgets(&self, directory: &Directory) -> Vec<BudgetCheck<'_>> {
         let key = &self.key.record;
         let mut checks = Vec::new();
-        if let Some(budget) = self.key.budget {
+        if let Some(budget) = Budget::resolve(self.key.budget, &key.budget, directory) {
             checks.push(BudgetCheck {
                 kind: EntityKind::Key,
                 id: Cow::Borrowed(&key.token),
@@ -180,20 +180,26 @@ impl Principal {
                 budget,
             });
         }
+        let resolve = |own, fields| Budget::resolve(own, fields, directory);
         let owners = [
             (
                 EntityKind::User,
-                self.user.as_ref().map(|u| (&u.record.user_id, u.budget)),
+                self.user
+                    .as_ref()
+                    .map(|u| (&u.record.user_id, resolve(u.budget, &u.record.budget))),
             ),
             (
                 EntityKind::Team,
-                self.team.as_ref().map(|t| (&t.record.team_id, t.budget)),
+                self.team
+                    .as_ref()
+                    .map(|t| (&t.record.team_id, resolve(t.budget, &t.record.budget))),
             ),
             (
                 EntityKind::Organization,
-                self.organization
-                    .as_ref()
-                    .map(|o| (&o.record.organization_id, o.budget)),
+                self.organization.as_ref().map(|o| {
+                    let budget = resolve(o.budget, &o.record.budget);
+                    (&o.record.organization_id, budget)
+                }),
             ),
         ];
         for (kind, owner) in owners {
@@ -230,8 +236,11 @@ impl Principal {
 }
 
 /// The budget of the end user a request names, if it has one.
-pub fn end_user_budget(customer: &Cached<CustomerRecord>) -> Option<BudgetCheck<'_>> {
-    customer.budget.map(|budget| BudgetCheck {
+pub fn end_user_budget<'a>(
+    customer: &'a Cached<CustomerRecord>,
+    directory: &Directory,
+) -> Option<BudgetCheck<'a>> {
+    Budget::resolve(customer.budget, &customer.record.budget, directory).map(|budget| BudgetCheck {
         kind: EntityKind::EndUser,
         id: Cow::Borrowed(&customer.record.user_id),
         label: Cow::Owned(format!("end user {}", customer.record.user_id)),

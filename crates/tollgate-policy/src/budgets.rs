@@ -22,6 +22,8 @@ use tollgate_core::error::{ErrorKind, GatewayError, Origin};
 use tollgate_pricing::Usd;
 use tollgate_store::{BudgetFields, EntityKind};
 
+use crate::directory::Directory;
+
 /// One entity's budget, read from its record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Budget {
@@ -45,6 +47,19 @@ impl Budget {
                 .and_then(BudgetPeriod::parse),
         };
         (budget.max.is_some() || budget.soft.is_some()).then_some(budget)
+    }
+
+    /// The budget that applies to a record: its own, else that of the shared budget its
+    /// `budget_id` names.
+    pub fn resolve(
+        own: Option<Budget>,
+        fields: &BudgetFields,
+        directory: &Directory,
+    ) -> Option<Budget> {
+        own.or_else(|| {
+            let shared = directory.budgets.get(fields.budget_id.as_deref()?)?;
+            Budget::of(&shared.record.fields())
+        })
     }
 
     /// When the period containing `now_ms` began (`i64::MIN`: the budget never resets).

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use tollgate_core::wildcard::Pattern;
 use tollgate_store::{
-    CustomerRecord, Entity, KEYS_TABLE, OrganizationRecord, Snapshot, Store, StoreError,
-    TeamRecord, UserRecord,
+    BudgetRecord, CustomerRecord, Entity, KEYS_TABLE, OrganizationRecord, Snapshot, Store,
+    StoreError, TeamRecord, UserRecord,
 };
 
 use crate::budgets::Budget;
@@ -173,6 +173,7 @@ listed!(TeamRecord, teams);
 listed!(UserRecord, users);
 listed!(OrganizationRecord, organizations);
 listed!(CustomerRecord, customers);
+listed!(BudgetRecord, budgets);
 
 #[derive(Debug, Default)]
 pub struct Directory {
@@ -181,6 +182,8 @@ pub struct Directory {
     pub users: Table<UserRecord>,
     pub organizations: Table<OrganizationRecord>,
     pub customers: Table<CustomerRecord>,
+    /// Shared budgets, named by records' `budget_id`.
+    pub budgets: Table<BudgetRecord>,
     pub freshness: Freshness,
 }
 
@@ -261,6 +264,7 @@ impl Directory {
                     self.refresh::<OrganizationRecord>(store, id, *at).await?
                 }
                 CustomerRecord::TABLE => self.refresh::<CustomerRecord>(store, id, *at).await?,
+                BudgetRecord::TABLE => self.refresh::<BudgetRecord>(store, id, *at).await?,
                 _ => others.push((table.clone(), id.clone())),
             }
         }
@@ -295,6 +299,9 @@ impl Directory {
         }
         for customer in snapshot.customers {
             self.customers.put(customer);
+        }
+        for budget in snapshot.budgets {
+            self.budgets.put(budget);
         }
     }
 }

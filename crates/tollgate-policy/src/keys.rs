@@ -145,11 +145,11 @@ impl KeyCache {
         self.read().len()
     }
 
-    /// The keys that have a budget.
+    /// The keys that have a budget of their own or name a shared one.
     pub fn budgeted(&self) -> Vec<Arc<VirtualKey>> {
         self.read()
             .values()
-            .filter(|key| key.budget.is_some())
+            .filter(|key| key.budget.is_some() || key.record.budget.budget_id.is_some())
             .cloned()
             .collect()
     }

@@ -52,7 +52,8 @@ use crate::pipeline;
 use crate::request_context::request_context;
 use crate::responses::{self, ResponseStore};
 use crate::routes::{
-    audit, customers, deployments, health, keys, models, organizations, spend, teams, users,
+    audit, budgets, customers, deployments, health, keys, models, organizations, spend, teams,
+    users,
 };
 use crate::runtime_models::RuntimeModels;
 use crate::spend::SpendLedger;
@@ -386,6 +387,11 @@ pub fn app(gateway: Arc<Gateway>) -> HttpRouter {
         .route("/key/info", get(keys::info))
         .route("/key/list", get(keys::list))
         .route("/audit", get(audit::list))
+        .route("/budget/new", post(budgets::new))
+        .route("/budget/update", post(budgets::update))
+        .route("/budget/info", get(budgets::info).post(budgets::info))
+        .route("/budget/list", get(budgets::list))
+        .route("/budget/delete", post(budgets::delete))
         .route("/spend/logs", get(spend::logs))
         .route("/global/spend/report", get(spend::report))
         .route("/spend/calculate", post(spend::calculate))

@@ -8,12 +8,12 @@ use tollgate_core::endpoint::Endpoint;
 use tollgate_core::error::GatewayError;
 use tollgate_policy::auth::{Caller, end_user_budget};
 use tollgate_policy::budgets::{Budget, BudgetAlert, BudgetCheck, Reservation};
-use tollgate_policy::directory::Cached;
+use tollgate_policy::directory::{Cached, Directory};
 use tollgate_pricing::Usd;
 use tollgate_router::AttemptPlan;
 use tollgate_store::{
-    CustomerRecord, Entity, EntityKind, OrganizationRecord, Store, StoreError, TeamRecord,
-    UserRecord,
+    BudgetRecord, CustomerRecord, Entity, EntityKind, OrganizationRecord, Store, StoreError,
+    TeamRecord, UserRecord,
 };
 
 use crate::app::Gateway;
@@ -31,11 +31,12 @@ pub(crate) async fn reserve(
     body: &[u8],
     plan: &AttemptPlan<'_>,
 ) -> Result<Option<Reservation>, GatewayError> {
+    let directory = &gateway.auth.directory;
     let mut checks: Vec<BudgetCheck<'_>> = match caller {
-        Caller::Key(principal) => principal.budgets(),
+        Caller::Key(principal) => principal.budgets(directory),
         Caller::Master | Caller::Anonymous => Vec::new(),
     };
-    checks.extend(customer.and_then(end_user_budget));
+    checks.extend(customer.and_then(|customer| end_user_budget(customer, directory)));
     if checks.is_empty() {
         return Ok(None);
     }
@@ -98,31 +99,41 @@ fn requested_output_tokens(body: &[u8]) -> Option<u64> {
         .or(limits.max_output_tokens)
 }
 
+/// The budget that applies to a record's fields (its own, or the shared one it names).
+pub(crate) fn effective(
+    gateway: &Gateway,
+    fields: &tollgate_store::BudgetFields,
+) -> Option<Budget> {
+    Budget::resolve(Budget::of(fields), fields, &gateway.auth.directory)
+}
+
 /// Every budgeted entity the directory holds, with its budget.
 fn budgeted(gateway: &Gateway) -> Vec<(EntityKind, String, Budget)> {
     let directory = &gateway.auth.directory;
     let mut found = Vec::new();
     for key in directory.keys.budgeted() {
-        if let Some(budget) = key.budget {
+        if let Some(budget) = Budget::resolve(key.budget, &key.record.budget, directory) {
             found.push((EntityKind::Key, key.record.token.clone(), budget));
         }
     }
     let tables = [
         (
             EntityKind::User,
-            budgets_of(&directory.users.all(), |r| &r.user_id),
+            budgets_of(directory, &directory.users.all(), |r| &r.user_id),
         ),
         (
             EntityKind::Team,
-            budgets_of(&directory.teams.all(), |r| &r.team_id),
+            budgets_of(directory, &directory.teams.all(), |r| &r.team_id),
         ),
         (
             EntityKind::Organization,
-            budgets_of(&directory.organizations.all(), |r| &r.organization_id),
+            budgets_of(directory, &directory.organizations.all(), |r| {
+                &r.organization_id
+            }),
         ),
         (
             EntityKind::EndUser,
-            budgets_of(&directory.customers.all(), |r| &r.user_id),
+            budgets_of(directory, &directory.customers.all(), |r| &r.user_id),
         ),
     ];
     for (kind, entries) in tables {
@@ -145,12 +156,16 @@ fn budgeted(gateway: &Gateway) -> Vec<(EntityKind, String, Budget)> {
     found
 }
 
-fn budgets_of<E>(
+fn budgets_of<E: Entity>(
+    directory: &Directory,
     rows: &[std::sync::Arc<Cached<E>>],
     id: impl Fn(&E) -> &String,
 ) -> Vec<(String, Budget)> {
     rows.iter()
-        .filter_map(|row| Some((id(&row.record).clone(), row.budget?)))
+        .filter_map(|row| {
+            let budget = Budget::resolve(row.budget, row.record.budget()?, directory)?;
+            Some((id(&row.record).clone(), budget))
+        })
         .collect()
 }
 
@@ -181,6 +196,13 @@ pub(crate) async fn load(gateway: &Gateway, store: &Store) -> Result<usize, Stor
 /// members' budgets) starts from what the store says was spent this period. A store that
 /// cannot say is logged; the budget then counts from this gateway's own figure.
 pub(crate) async fn take_in<E: Entity>(gateway: &Gateway, store: &Store, record: &E) {
+    if E::TABLE == BudgetRecord::TABLE {
+        // Every record naming it may have a new budget now.
+        if let Err(err) = load(gateway, store).await {
+            tracing::warn!(error = %err, "cannot read budgets' spend so far from the store; they count from this gateway's own figures");
+        }
+        return;
+    }
     let kind = match E::TABLE {
         TeamRecord::TABLE => EntityKind::Team,
         UserRecord::TABLE => EntityKind::User,
@@ -188,9 +210,10 @@ pub(crate) async fn take_in<E: Entity>(gateway: &Gateway, store: &Store, record:
         CustomerRecord::TABLE => EntityKind::EndUser,
         _ => return,
     };
+    let directory = &gateway.auth.directory;
     let mut budgets: Vec<(EntityKind, String, Budget)> = record
         .budget()
-        .and_then(Budget::of)
+        .and_then(|fields| Budget::resolve(Budget::of(fields), fields, directory))
         .map(|budget| (kind, record.id().to_owned(), budget))
         .into_iter()
         .collect();

@@ -41,11 +41,48 @@ pub struct BudgetFields {
     pub soft_budget: Option<f64>,
     #[serde(default)]
     pub budget_duration: Option<String>,
+    /// A shared budget (`/budget/new`) whose limits apply where the record sets none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget_id: Option<String>,
 }
 
 impl BudgetFields {
     pub fn is_set(&self) -> bool {
         self.max_budget.is_some() || self.soft_budget.is_some()
+    }
+}
+
+/// A budget defined once (LiteLLM's `/budget/new`) and named by keys, teams, users,
+/// organisations and end users through `budget_id`: each of them gets these limits, with its
+/// own spend.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BudgetRecord {
+    pub budget_id: String,
+    #[serde(default)]
+    pub max_budget: Option<f64>,
+    #[serde(default)]
+    pub soft_budget: Option<f64>,
+    #[serde(default)]
+    pub budget_duration: Option<String>,
+    #[serde(default)]
+    pub tpm_limit: Option<i64>,
+    #[serde(default)]
+    pub rpm_limit: Option<i64>,
+    #[serde(default)]
+    pub max_parallel_requests: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl BudgetRecord {
+    /// Its limits, as a record carrying them would.
+    pub fn fields(&self) -> BudgetFields {
+        BudgetFields {
+            max_budget: self.max_budget,
+            soft_budget: self.soft_budget,
+            budget_duration: self.budget_duration.clone(),
+            budget_id: None,
+        }
     }
 }
 
@@ -256,6 +293,7 @@ entity!(
 );
 entity!(CustomerRecord, "tollgate_customers", "end user", user_id, budget: budget);
 entity!(ModelRecord, "tollgate_models", "model", model_id);
+entity!(BudgetRecord, "tollgate_budgets", "budget", budget_id);
 
 /// The teams, users, organisations and end users the store holds, as the gateway loads them
 /// at start-up (keys come one by one from `Store::each_key`).
@@ -265,6 +303,7 @@ pub struct Snapshot {
     pub users: Vec<UserRecord>,
     pub organizations: Vec<OrganizationRecord>,
     pub customers: Vec<CustomerRecord>,
+    pub budgets: Vec<BudgetRecord>,
 }
 
 impl Store {
@@ -274,6 +313,7 @@ impl Store {
             users: self.all().await?,
             organizations: self.all().await?,
             customers: self.all().await?,
+            budgets: self.all().await?,
         })
     }
 

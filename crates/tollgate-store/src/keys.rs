@@ -60,9 +60,9 @@ pub struct KeyPage {
 
 const COLUMNS: &str = "token, key_name, key_alias, user_id, team_id, organization_id, models, \
     aliases, metadata, tags, permissions, tpm_limit, rpm_limit, max_parallel_requests, blocked, \
-    expires_at, created_at, updated_at, created_by, max_budget, soft_budget, budget_duration";
+    expires_at, created_at, updated_at, created_by, max_budget, soft_budget, budget_duration, budget_id";
 /// How many columns `COLUMNS` names.
-const COLUMN_COUNT: usize = 22;
+const COLUMN_COUNT: usize = 23;
 
 impl Store {
     /// Adds a key; `Conflict` when its alias (or the key) is taken.
@@ -246,7 +246,8 @@ fn bind_all<'q>(query: AnyQuery<'q>, key: &KeyRecord) -> Result<AnyQuery<'q>, St
         .bind(key.created_by.clone())
         .bind(key.budget.max_budget)
         .bind(key.budget.soft_budget)
-        .bind(key.budget.budget_duration.clone()))
+        .bind(key.budget.budget_duration.clone())
+        .bind(key.budget.budget_id.clone()))
 }
 
 /// A JSON column's text.
@@ -289,6 +290,7 @@ fn read_key(row: &AnyRow) -> Result<KeyRecord, StoreError> {
             max_budget: row.try_get("max_budget")?,
             soft_budget: row.try_get("soft_budget")?,
             budget_duration: row.try_get("budget_duration")?,
+            budget_id: row.try_get("budget_id")?,
         },
     })
 }

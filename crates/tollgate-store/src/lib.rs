@@ -21,8 +21,8 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 
 pub use audit::{Action, Actor, AuditFilter, AuditPage, AuditRecord, Change, Changed, masked};
 pub use directory::{
-    BudgetFields, CustomerRecord, Entity, MemberRole, ModelRecord, OrganizationRecord, Snapshot,
-    TeamMember, TeamRecord, UserRecord, UserRole,
+    BudgetFields, BudgetRecord, CustomerRecord, Entity, MemberRole, ModelRecord,
+    OrganizationRecord, Snapshot, TeamMember, TeamRecord, UserRecord, UserRole,
 };
 pub use journal::{Drained, Journal, JournalError};
 pub use keys::{KeyFilter, KeyPage, KeyRecord, TABLE as KEYS_TABLE};
@@ -63,6 +63,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         6,
         "budgets on keys",
         include_str!("../migrations/0006_budgets.sql"),
+    ),
+    (
+        7,
+        "shared budgets",
+        include_str!("../migrations/0007_shared_budgets.sql"),
     ),
 ];
 

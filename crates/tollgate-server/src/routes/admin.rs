@@ -15,14 +15,14 @@ use tollgate_core::error::{ErrorKind, GatewayError, Origin};
 use tollgate_policy::auth::Caller;
 use tollgate_policy::directory::{ALL_TEAM_MODELS, Listed};
 use tollgate_policy::management::Manager;
-use tollgate_store::{Action, Actor, Change, Entity, Store, StoreError};
+use tollgate_store::{Action, Actor, BudgetRecord, Change, Entity, Store, StoreError};
 
 use crate::app::Gateway;
 use crate::error::ApiError;
 
 /// Budget fields LiteLLM takes that are not enforced yet: refused, rather than accepted and
 /// silently ignored.
-const NOT_YET: &[&str] = &["model_max_budget", "budget_id"];
+const NOT_YET: &[&str] = &["model_max_budget"];
 
 /// The budget fields every budgeted record takes.
 pub(crate) const BUDGET_FIELDS: [&str; 3] = ["max_budget", "soft_budget", "budget_duration"];
@@ -268,6 +268,7 @@ pub(crate) async fn create<E: Listed>(
     record: &E,
     id_field: &'static str,
 ) -> Result<(), ApiError> {
+    check_shared_budget(gateway, record)?;
     store
         .insert(record, &store.change(Action::Created))
         .await
@@ -293,6 +294,7 @@ pub(crate) async fn replace_as<E: Listed>(
     record: &E,
     action: Action,
 ) -> Result<(), ApiError> {
+    check_shared_budget(gateway, record)?;
     let replaced = store
         .replace(record, &store.change(action))
         .await
@@ -322,6 +324,14 @@ pub(crate) async fn remove<E: Listed>(
         E::table(&gateway.auth.directory).remove(id);
     }
     Ok(deleted)
+}
+
+/// 400 naming `budget_id` when a record names a shared budget that does not exist.
+fn check_shared_budget<E: Entity>(gateway: &Gateway, record: &E) -> Result<(), GatewayError> {
+    let named = record
+        .budget()
+        .and_then(|fields| fields.budget_id.as_deref());
+    check_known::<BudgetRecord>(gateway, "budget_id", named)
 }
 
 /// A new record's id: the one given, else a fresh UUID-like one.

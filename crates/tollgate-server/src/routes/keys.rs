@@ -13,11 +13,10 @@ use axum::http::HeaderMap;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use tollgate_core::error::GatewayError;
-use tollgate_policy::budgets::Budget;
 use tollgate_policy::keys::{generate_key, hash_key, mask_key, now_ms, token_of};
 use tollgate_policy::management::{Manager, forbidden};
 use tollgate_store::{
-    Action, EntityKind, KeyFilter, KeyRecord, OrganizationRecord, Store, TeamRecord,
+    Action, BudgetRecord, EntityKind, KeyFilter, KeyRecord, OrganizationRecord, Store, TeamRecord,
 };
 
 use crate::app::Gateway;
@@ -70,6 +69,8 @@ struct KeyFields {
     soft_budget: Option<Option<Value>>,
     #[serde(default, deserialize_with = "given")]
     budget_duration: Option<Option<Value>>,
+    #[serde(default, deserialize_with = "given")]
+    budget_id: Option<Option<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -157,7 +158,7 @@ pub(crate) async fn info(
         return Err(not_found("No such key.").into());
     }
     let mut info = key_json(&record);
-    let budget = Budget::of(&record.budget);
+    let budget = crate::budgets::effective(&gateway, &record.budget);
     crate::budgets::show_spend(
         &gateway,
         store,
@@ -451,7 +452,7 @@ async fn save(
 
 /// A key's budget starts from what the store says it has spent this period.
 async fn take_in_budget(gateway: &Gateway, store: &Store, record: &KeyRecord) {
-    if let Some(budget) = Budget::of(&record.budget)
+    if let Some(budget) = crate::budgets::effective(gateway, &record.budget)
         && let Err(err) =
             crate::budgets::load_one(gateway, store, EntityKind::Key, &record.token, &budget).await
     {
@@ -521,6 +522,10 @@ fn apply(
             "soft_budget" => record.budget.soft_budget = value.as_f64(),
             _ => record.budget.budget_duration = value.as_str().map(str::to_owned),
         }
+    }
+    if let Some(budget_id) = fields.budget_id {
+        check_known::<BudgetRecord>(gateway, "budget_id", budget_id.as_deref())?;
+        record.budget.budget_id = budget_id;
     }
     if let Some(metadata) = fields.metadata {
         record.metadata = metadata;

@@ -2,6 +2,7 @@
 
 pub(crate) mod admin;
 pub(crate) mod audit;
+pub(crate) mod budgets;
 pub(crate) mod customers;
 pub(crate) mod deployments;
 pub(crate) mod health;

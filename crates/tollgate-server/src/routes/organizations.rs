@@ -31,6 +31,7 @@ const UPDATABLE: &[&str] = &[
     "max_budget",
     "soft_budget",
     "budget_duration",
+    "budget_id",
 ];
 
 pub(crate) async fn new(

@@ -11,7 +11,6 @@ use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use serde_json::{Map, Value, json};
 use tollgate_core::error::GatewayError;
-use tollgate_policy::budgets::Budget;
 use tollgate_policy::keys::now_ms;
 use tollgate_store::{
     EntityKind, KeyFilter, OrganizationRecord, TeamMember, TeamRecord, UserRecord, UserRole,
@@ -41,6 +40,7 @@ const UPDATABLE: &[&str] = &[
     "max_budget",
     "soft_budget",
     "budget_duration",
+    "budget_id",
 ];
 
 pub(crate) async fn new(
@@ -165,7 +165,7 @@ pub(crate) async fn info(
         .await
         .map_err(store_error("team_id"))?;
     let mut info = shown(&team);
-    let budget = Budget::of(&team.budget);
+    let budget = crate::budgets::effective(&gateway, &team.budget);
     crate::budgets::show_spend(&gateway, store, &mut info, EntityKind::Team, &id, budget)
         .await
         .map_err(store_error("team_id"))?;

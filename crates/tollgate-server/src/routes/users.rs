@@ -10,7 +10,6 @@ use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use serde_json::{Map, Value, json};
 use tollgate_core::error::GatewayError;
-use tollgate_policy::budgets::Budget;
 use tollgate_policy::keys::{generate_key, hash_key, mask_key, now_ms};
 use tollgate_policy::management::forbidden;
 use tollgate_store::{
@@ -39,6 +38,7 @@ const UPDATABLE: &[&str] = &[
     "max_budget",
     "soft_budget",
     "budget_duration",
+    "budget_id",
 ];
 
 pub(crate) async fn new(
@@ -170,7 +170,7 @@ pub(crate) async fn info(
         .map(|team| shown(&team.record))
         .collect();
     let mut info = shown(&user);
-    let budget = Budget::of(&user.budget);
+    let budget = crate::budgets::effective(&gateway, &user.budget);
     crate::budgets::show_spend(&gateway, store, &mut info, EntityKind::User, &id, budget)
         .await
         .map_err(store_error("user_id"))?;

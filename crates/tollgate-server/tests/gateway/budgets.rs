@@ -315,3 +315,87 @@ async fn a_replica_counts_what_another_charged_once_it_reaches_the_store() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test]
+async fn a_shared_budget_gives_each_end_user_naming_it_its_own_allowance() {
+    let mock = MockOpenAi::start().await;
+    let gateway = TestGateway::start(&config_with_models(&metered_model(&mock.base_url()))).await;
+    let created = ok(admin_post(
+        &gateway,
+        "/budget/new",
+        json!({"budget_id": "starter", "max_budget": WORST_CASE, "budget_duration": "30d"}),
+    )
+    .await);
+    assert_eq!(created["budget_id"], "starter");
+    for customer in ["c1", "c2"] {
+        ok(admin_post(
+            &gateway,
+            "/customer/new",
+            json!({"user_id": customer, "budget_id": "starter"}),
+        )
+        .await);
+    }
+    let (status, refused) = admin_post(
+        &gateway,
+        "/customer/new",
+        json!({"user_id": "c3", "budget_id": "nope"}),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(refused["error"]["param"], "budget_id");
+
+    let as_customer = |customer: &str| {
+        let mut body = request(false);
+        body["user"] = json!(customer);
+        body
+    };
+    // One worst case each: the first request fits, the second cannot.
+    assert_eq!(
+        admin_post(&gateway, "/v1/chat/completions", as_customer("c1"))
+            .await
+            .0,
+        200
+    );
+    let (status, refused) = admin_post(&gateway, "/v1/chat/completions", as_customer("c1")).await;
+    assert_eq!(status, 400);
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("End user c1"),
+        "{refused}"
+    );
+    assert_eq!(
+        admin_post(&gateway, "/v1/chat/completions", as_customer("c2"))
+            .await
+            .0,
+        200,
+        "c2 spends its own"
+    );
+
+    // Raising the shared budget raises it for everyone naming it, at once.
+    ok(admin_post(
+        &gateway,
+        "/budget/update",
+        json!({"budget_id": "starter", "max_budget": 1}),
+    )
+    .await);
+    assert_eq!(
+        admin_post(&gateway, "/v1/chat/completions", as_customer("c1"))
+            .await
+            .0,
+        200
+    );
+    let info = ok(admin_post(&gateway, "/budget/info", json!({"budgets": ["starter"]})).await);
+    assert_eq!(info[0]["max_budget"], 1.0);
+    assert_eq!(info[0]["budget_duration"], "30d");
+    let listed = ok(admin_get(&gateway, "/budget/list").await);
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    ok(admin_post(&gateway, "/budget/delete", json!({"id": "starter"})).await);
+    assert_eq!(
+        admin_get(&gateway, "/budget/info?budget_id=starter")
+            .await
+            .0,
+        404
+    );
+}
