@@ -12,7 +12,7 @@ use sqlx::{Any, Row, Transaction};
 use tollgate_core::calendar::{MS_PER_DAY, utc_day};
 
 use crate::selection::Selection;
-use crate::{Store, StoreError};
+use crate::{Backend, Store, StoreError};
 
 pub const SPEND_TABLE: &str = "tollgate_spend_logs";
 
@@ -211,8 +211,6 @@ const COLUMNS: &str = "request_id, call_type, key_hash, key_alias, user_id, team
     estimated, status, http_status, error_class, start_time, end_time, first_token_ms, stream, \
     cache_hit, retries, fallbacks, tags, metadata";
 const COLUMN_COUNT: usize = 32;
-/// Rows per `INSERT`: well under both backends' limits on bound parameters.
-const ROWS_PER_INSERT: usize = 200;
 
 impl Store {
     /// Stores `records` and counts the new ones into the totals and daily aggregates, in one
@@ -221,7 +219,8 @@ impl Store {
     pub async fn insert_spend(&self, records: &[SpendRecord]) -> Result<usize, StoreError> {
         let mut transaction = self.pool.begin().await?;
         let mut inserted = Vec::with_capacity(records.len());
-        for chunk in records.chunks(ROWS_PER_INSERT) {
+        let (rows_per_insert, rows_per_upsert) = self.rows_per_statement();
+        for chunk in records.chunks(rows_per_insert) {
             let new_ids = insert_chunk(&mut transaction, chunk).await?;
             inserted.extend(
                 chunk
@@ -229,9 +228,19 @@ impl Store {
                     .filter(|record| new_ids.contains(record.request_id.as_str())),
             );
         }
-        add_to_totals(&mut transaction, &inserted).await?;
+        add_to_totals(&mut transaction, &inserted, rows_per_upsert).await?;
         transaction.commit().await?;
         Ok(inserted.len())
+    }
+
+    /// Rows per multi-row `INSERT` of records, and per upsert of totals: PostgreSQL gains
+    /// from large statements (one round trip each); SQLite binds numbered parameters by
+    /// looking each one up, which grows with the square of a statement's parameters.
+    fn rows_per_statement(&self) -> (usize, usize) {
+        match self.backend {
+            Backend::Postgres => (200, 500),
+            Backend::Sqlite => (16, 64),
+        }
     }
 
     /// One page of records matching `filter`, newest first (`page` counts from 1).
@@ -433,19 +442,10 @@ async fn insert_chunk(
     transaction: &mut Transaction<'_, Any>,
     chunk: &[SpendRecord],
 ) -> Result<std::collections::HashSet<String>, StoreError> {
-    let rows: Vec<String> = (0..chunk.len())
-        .map(|row| {
-            let first = row * COLUMN_COUNT + 1;
-            let params: Vec<String> = (first..first + COLUMN_COUNT)
-                .map(|n| format!("${n}"))
-                .collect();
-            format!("({})", params.join(", "))
-        })
-        .collect();
     let sql = format!(
         "INSERT INTO {SPEND_TABLE} ({COLUMNS}) VALUES {} \
          ON CONFLICT (request_id) DO NOTHING RETURNING request_id",
-        rows.join(", ")
+        placeholders(chunk.len(), COLUMN_COUNT)
     );
     let mut query = sqlx::query(&sql);
     for record in chunk {
@@ -496,6 +496,7 @@ async fn insert_chunk(
 async fn add_to_totals(
     transaction: &mut Transaction<'_, Any>,
     records: &[&SpendRecord],
+    rows_per_upsert: usize,
 ) -> Result<(), StoreError> {
     #[derive(Default)]
     struct Sum {
@@ -536,49 +537,71 @@ async fn add_to_totals(
         }
     }
     let now = records.iter().map(|r| r.end_time).max().unwrap_or(0);
-    for ((kind, id), sum) in totals {
-        sqlx::query(
+    // Many rows per statement (each entity once, so no statement touches a row twice).
+    let totals: Vec<_> = totals.into_iter().collect();
+    for chunk in totals.chunks(rows_per_upsert) {
+        let sql = format!(
             "INSERT INTO tollgate_spend_totals (entity_kind, entity_id, spend, requests, updated_at) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (entity_kind, entity_id) DO UPDATE SET \
+             VALUES {} ON CONFLICT (entity_kind, entity_id) DO UPDATE SET \
              spend = tollgate_spend_totals.spend + excluded.spend, \
              requests = tollgate_spend_totals.requests + excluded.requests, \
              updated_at = excluded.updated_at",
-        )
-        .bind(kind.as_str())
-        .bind(id)
-        .bind(sum.spend)
-        .bind(sum.requests)
-        .bind(now)
-        .execute(&mut **transaction)
-        .await?;
+            placeholders(chunk.len(), 5)
+        );
+        let mut query = sqlx::query(&sql);
+        for ((kind, id), sum) in chunk {
+            query = query
+                .bind(kind.as_str())
+                .bind(id.clone())
+                .bind(sum.spend)
+                .bind(sum.requests)
+                .bind(now);
+        }
+        query.execute(&mut **transaction).await?;
     }
-    for ((day, kind, id, model_group), sum) in daily {
-        sqlx::query(
+    let daily: Vec<_> = daily.into_iter().collect();
+    for chunk in daily.chunks(rows_per_upsert) {
+        let sql = format!(
             "INSERT INTO tollgate_daily_spend (day, entity_kind, entity_id, model_group, requests, \
              failed_requests, prompt_tokens, completion_tokens, cached_tokens, spend) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-             ON CONFLICT (day, entity_kind, entity_id, model_group) DO UPDATE SET \
+             VALUES {} ON CONFLICT (day, entity_kind, entity_id, model_group) DO UPDATE SET \
              requests = tollgate_daily_spend.requests + excluded.requests, \
              failed_requests = tollgate_daily_spend.failed_requests + excluded.failed_requests, \
              prompt_tokens = tollgate_daily_spend.prompt_tokens + excluded.prompt_tokens, \
              completion_tokens = tollgate_daily_spend.completion_tokens + excluded.completion_tokens, \
              cached_tokens = tollgate_daily_spend.cached_tokens + excluded.cached_tokens, \
              spend = tollgate_daily_spend.spend + excluded.spend",
-        )
-        .bind(day)
-        .bind(kind.as_str())
-        .bind(id)
-        .bind(model_group)
-        .bind(sum.requests)
-        .bind(sum.failed)
-        .bind(sum.prompt)
-        .bind(sum.completion)
-        .bind(sum.cached)
-        .bind(sum.spend)
-        .execute(&mut **transaction)
-        .await?;
+            placeholders(chunk.len(), 10)
+        );
+        let mut query = sqlx::query(&sql);
+        for ((day, kind, id, model_group), sum) in chunk {
+            query = query
+                .bind(day.clone())
+                .bind(kind.as_str())
+                .bind(id.clone())
+                .bind(model_group.clone())
+                .bind(sum.requests)
+                .bind(sum.failed)
+                .bind(sum.prompt)
+                .bind(sum.completion)
+                .bind(sum.cached)
+                .bind(sum.spend);
+        }
+        query.execute(&mut **transaction).await?;
     }
     Ok(())
+}
+
+/// `($1, …, $columns), ($columns+1, …), …` for `rows` rows.
+fn placeholders(rows: usize, columns: usize) -> String {
+    (0..rows)
+        .map(|row| {
+            let first = row * columns + 1;
+            let params: Vec<String> = (first..first + columns).map(|n| format!("${n}")).collect();
+            format!("({})", params.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A count or amount as the database's BIGINT holds it.
