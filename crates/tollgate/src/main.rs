@@ -66,6 +66,13 @@ enum Command {
         #[command(subcommand)]
         command: manage::UserCommand,
     },
+    /// Print a running gateway's spend, grouped by team, key, user, model or day.
+    Spend {
+        #[command(flatten)]
+        connection: manage::Connection,
+        #[command(flatten)]
+        args: manage::SpendArgs,
+    },
     /// Import another gateway's keys, teams, users, budgets and spend into Tollgate's store.
     Import {
         #[command(subcommand)]
@@ -119,6 +126,7 @@ fn main() -> ExitCode {
             connection,
             command,
         }) => manage::users(connection, command),
+        Some(Command::Spend { connection, args }) => manage::spend(connection, args),
         Some(Command::Import { source }) => import::run(source),
         Some(Command::Serve(args)) => serve(args),
         None => serve(cli.serve),
