@@ -67,7 +67,11 @@ const COLUMN_COUNT: usize = 23;
 impl Store {
     /// Adds a key; `Conflict` when its alias (or the key) is taken.
     pub async fn insert_key(&self, key: &KeyRecord, change: &Change<'_>) -> Result<(), StoreError> {
-        let placeholders: Vec<String> = (1..=COLUMN_COUNT).map(|n| format!("${n}")).collect();
+        let placeholders: Vec<String> = COLUMNS
+            .split(", ")
+            .enumerate()
+            .map(|(index, column)| placeholder(column, index + 1))
+            .collect();
         let sql = format!(
             "INSERT INTO tollgate_keys ({COLUMNS}) VALUES ({})",
             placeholders.join(", ")
@@ -97,7 +101,7 @@ impl Store {
         let assignments: Vec<String> = COLUMNS
             .split(", ")
             .enumerate()
-            .map(|(index, column)| format!("{column} = ${}", index + 1))
+            .map(|(index, column)| format!("{column} = {}", placeholder(column, index + 1)))
             .collect();
         let sql = format!(
             "UPDATE tollgate_keys SET {} WHERE token = ${}",
@@ -221,6 +225,22 @@ fn value(key: &KeyRecord) -> Value {
     serde_json::to_value(key).expect("keys serialise")
 }
 
+/// The `n`th parameter, for `column`. Dollar amounts are bound as text and cast: sqlx's `Any`
+/// driver declares a missing `f64` to PostgreSQL as a `real`, and the statement it prepares
+/// and caches then refuses the next key's amount.
+fn placeholder(column: &str, n: usize) -> String {
+    match column {
+        "max_budget" | "soft_budget" => format!("CAST(${n} AS DOUBLE PRECISION)"),
+        _ => format!("${n}"),
+    }
+}
+
+/// A dollar amount as the text its column's cast reads (the shortest form that reads back
+/// as the same `f64`).
+fn amount(value: Option<f64>) -> Option<String> {
+    value.map(|dollars| dollars.to_string())
+}
+
 type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
 fn bind_all<'q>(query: AnyQuery<'q>, key: &KeyRecord) -> Result<AnyQuery<'q>, StoreError> {
@@ -244,8 +264,8 @@ fn bind_all<'q>(query: AnyQuery<'q>, key: &KeyRecord) -> Result<AnyQuery<'q>, St
         .bind(key.created_at)
         .bind(key.updated_at)
         .bind(key.created_by.clone())
-        .bind(key.budget.max_budget)
-        .bind(key.budget.soft_budget)
+        .bind(amount(key.budget.max_budget))
+        .bind(amount(key.budget.soft_budget))
         .bind(key.budget.budget_duration.clone())
         .bind(key.budget.budget_id.clone()))
 }

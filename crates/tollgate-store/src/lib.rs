@@ -9,6 +9,7 @@ mod audit;
 mod directory;
 mod journal;
 mod keys;
+pub mod litellm;
 mod secrets;
 mod selection;
 mod spend;
@@ -28,7 +29,8 @@ pub use journal::{Drained, Journal, JournalError};
 pub use keys::{KeyFilter, KeyPage, KeyRecord, TABLE as KEYS_TABLE};
 pub use secrets::{SECRET_FIELDS, SealError, SecretBox};
 pub use spend::{
-    EntityKind, SPEND_TABLE, SpendFilter, SpendGroup, SpendGrouping, SpendPage, SpendRecord,
+    EntityKind, IMPORTED_SPEND_GROUP, SPEND_TABLE, SpendFilter, SpendGroup, SpendGrouping,
+    SpendPage, SpendRecord,
 };
 
 /// The schema's versions, in order, embedded in the binary. Forward-only: a released file is

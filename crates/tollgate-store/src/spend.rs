@@ -427,6 +427,108 @@ impl Store {
     }
 }
 
+/// The model group under which spend brought over from LiteLLM is filed in the daily
+/// aggregates. These rows are the record of what was imported: importing again replaces them
+/// instead of adding to them (see `Store::set_imported_spend`).
+pub const IMPORTED_SPEND_GROUP: &str = "(imported from litellm)";
+
+impl Store {
+    /// What was imported for each entity of `kind`, in nano-dollars (the sum of its import
+    /// rows; entities with none are absent).
+    pub async fn imported_spend(
+        &self,
+        kind: EntityKind,
+    ) -> Result<HashMap<String, u64>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT entity_id, CAST(SUM(spend) AS BIGINT) AS spend FROM tollgate_daily_spend \
+             WHERE entity_kind = $1 AND model_group = $2 GROUP BY entity_id",
+        )
+        .bind(kind.as_str())
+        .bind(IMPORTED_SPEND_GROUP)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut imported = HashMap::with_capacity(rows.len());
+        for row in rows {
+            let spend: Option<i64> = row.try_get("spend")?;
+            imported.insert(row.try_get("entity_id")?, spend.unwrap_or(0).max(0) as u64);
+        }
+        Ok(imported)
+    }
+
+    /// Records that `id` had spent `spend` nano-dollars before it came to Tollgate (LiteLLM's
+    /// `spend`: what it spent since its budget last reset). The amount is kept as one row of
+    /// the daily aggregates for the UTC day of `at_ms`, under `IMPORTED_SPEND_GROUP`, so a
+    /// budget whose period is running counts it; the running total moves by the difference
+    /// from what was imported before. So importing the same figure again changes nothing, a
+    /// new figure replaces the old one, and what the entity spent through Tollgate is kept.
+    /// Returns the amount imported before.
+    pub async fn set_imported_spend(
+        &self,
+        kind: EntityKind,
+        id: &str,
+        spend: u64,
+        at_ms: i64,
+    ) -> Result<u64, StoreError> {
+        let mut transaction = self.pool.begin().await?;
+        let sql = format!(
+            "SELECT spend FROM tollgate_daily_spend WHERE entity_kind = $1 AND entity_id = $2 \
+             AND model_group = $3{}",
+            self.row_lock()
+        );
+        let rows = sqlx::query(&sql)
+            .bind(kind.as_str())
+            .bind(id.to_owned())
+            .bind(IMPORTED_SPEND_GROUP)
+            .fetch_all(&mut *transaction)
+            .await?;
+        let mut before: i64 = 0;
+        for row in &rows {
+            before = before.saturating_add(row.try_get::<i64, _>("spend")?.max(0));
+        }
+        let after = count(spend);
+        if before == after {
+            return Ok(before as u64);
+        }
+        sqlx::query(
+            "DELETE FROM tollgate_daily_spend WHERE entity_kind = $1 AND entity_id = $2 \
+             AND model_group = $3",
+        )
+        .bind(kind.as_str())
+        .bind(id.to_owned())
+        .bind(IMPORTED_SPEND_GROUP)
+        .execute(&mut *transaction)
+        .await?;
+        if after > 0 {
+            sqlx::query(
+                "INSERT INTO tollgate_daily_spend (day, entity_kind, entity_id, model_group, \
+                 requests, failed_requests, prompt_tokens, completion_tokens, cached_tokens, spend) \
+                 VALUES ($1, $2, $3, $4, 0, 0, 0, 0, 0, $5)",
+            )
+            .bind(utc_day(at_ms))
+            .bind(kind.as_str())
+            .bind(id.to_owned())
+            .bind(IMPORTED_SPEND_GROUP)
+            .bind(after)
+            .execute(&mut *transaction)
+            .await?;
+        }
+        sqlx::query(
+            "INSERT INTO tollgate_spend_totals (entity_kind, entity_id, spend, requests, updated_at) \
+             VALUES ($1, $2, $3, 0, $4) ON CONFLICT (entity_kind, entity_id) DO UPDATE SET \
+             spend = tollgate_spend_totals.spend + $5, updated_at = excluded.updated_at",
+        )
+        .bind(kind.as_str())
+        .bind(id.to_owned())
+        .bind(after)
+        .bind(at_ms)
+        .bind(after - before)
+        .execute(&mut *transaction)
+        .await?;
+        transaction.commit().await?;
+        Ok(before as u64)
+    }
+}
+
 /// `SUM(expression) AS name, …`, each cast back to BIGINT (PostgreSQL sums BIGINTs as
 /// NUMERIC, which the portable driver cannot read).
 fn sums<const N: usize>(columns: [(&str, &str); N]) -> String {

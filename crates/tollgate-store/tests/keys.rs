@@ -52,6 +52,38 @@ async fn keys_round_trip_with_every_field() {
 }
 
 #[tokio::test]
+async fn keys_with_and_without_budgets_are_written_one_after_another() {
+    // On PostgreSQL a missing amount was once declared as `real` and the cached statement then
+    // refused the next key's `double precision` amount.
+    for (backend, store) in backends::all().await {
+        let amounts = [None, Some(20.0), None, Some(0.1), Some(1e-9)];
+        for (n, amount) in amounts.into_iter().enumerate() {
+            let mut record = key(&format!("budget{n:04}"), None, None, n as i64);
+            record.budget.max_budget = amount;
+            record.budget.soft_budget = amount.map(|max| max / 2.0);
+            store
+                .insert_key(&record, &backends::by_tester(Action::Created))
+                .await
+                .unwrap_or_else(|err| panic!("{backend}: key {n}: {err}"));
+            record.budget.max_budget = amounts[(n + 1) % amounts.len()];
+            store
+                .replace_key(
+                    &record.token,
+                    &record,
+                    &backends::by_tester(Action::Updated),
+                )
+                .await
+                .unwrap();
+            assert_eq!(
+                store.key(&record.token).await.unwrap(),
+                Some(record),
+                "{backend}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
 async fn aliases_are_unique() {
     for (backend, store) in backends::all().await {
         store

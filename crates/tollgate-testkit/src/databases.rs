@@ -67,6 +67,19 @@ pub async fn postgres_url() -> Option<String> {
     ))
 }
 
+/// Runs `sql` (any number of statements) in the PostgreSQL database at `url` — a fixture
+/// loaded into a schema from `postgres_url`.
+pub async fn run_sql(url: &str, sql: &str) {
+    let mut connection = PgConnection::connect(url)
+        .await
+        .expect("connect to the test PostgreSQL");
+    sqlx::raw_sql(sql)
+        .execute(&mut connection)
+        .await
+        .expect("the fixture SQL runs");
+    let _ = connection.close().await;
+}
+
 /// Both backends (PostgreSQL when reachable), named for assertion messages.
 pub async fn all() -> Vec<(&'static str, Store)> {
     let mut stores = vec![("sqlite", sqlite().await)];

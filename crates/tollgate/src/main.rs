@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod check_config;
+mod import;
 mod manage;
 mod workers;
 
@@ -65,6 +66,18 @@ enum Command {
         #[command(subcommand)]
         command: manage::UserCommand,
     },
+    /// Print a running gateway's spend, grouped by team, key, user, model or day.
+    Spend {
+        #[command(flatten)]
+        connection: manage::Connection,
+        #[command(flatten)]
+        args: manage::SpendArgs,
+    },
+    /// Import another gateway's keys, teams, users, budgets and spend into Tollgate's store.
+    Import {
+        #[command(subcommand)]
+        source: import::ImportCommand,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -113,6 +126,8 @@ fn main() -> ExitCode {
             connection,
             command,
         }) => manage::users(connection, command),
+        Some(Command::Spend { connection, args }) => manage::spend(connection, args),
+        Some(Command::Import { source }) => import::run(source),
         Some(Command::Serve(args)) => serve(args),
         None => serve(cli.serve),
     }

@@ -1,5 +1,5 @@
 //! The `tollgate` binary as an operator meets it: start-up messages, config errors, logs,
-//! `check-config`, and a clean exit on SIGTERM.
+//! `check-config`, the management commands, `spend`, and a clean exit on SIGTERM.
 
 mod support;
 
@@ -270,5 +270,169 @@ fn keys_teams_and_users_are_managed_from_the_command_line() {
     let deleted = manage(&address, &["teams", "delete", "red", "--json"]).unwrap();
     let deleted: serde_json::Value = serde_json::from_str(&deleted).unwrap();
     assert_eq!(deleted["deleted_keys"], serde_json::json!([token]));
+    assert_eq!(served.terminate(), 0);
+}
+
+#[test]
+fn spend_is_reported_from_the_command_line() {
+    let config = write_config(
+        "spend",
+        "general_settings:\n  master_key: sk-cli-master\nmodel_list:\n  - model_name: echo\n    litellm_params:\n      model: mock/echo\n    model_info:\n      input_cost_per_token: 0.000001\n      output_cost_per_token: 0.000002\n",
+    );
+    let _ = std::fs::remove_file(config.parent().unwrap().join("tollgate.db"));
+    let mut served = Served::start(&config, &["--log-format", "json"]);
+    let listening: serde_json::Value =
+        serde_json::from_str(&served.wait_for("tollgate listening")).unwrap();
+    let address = listening["address"].as_str().unwrap().to_owned();
+
+    manage(&address, &["teams", "create", "--id", "red"]).unwrap();
+    let created: serde_json::Value = serde_json::from_str(
+        &manage(&address, &["keys", "create", "--team", "red", "--json"]).unwrap(),
+    )
+    .unwrap();
+    let key = created["key"].as_str().unwrap().to_owned();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        for (bearer, text) in [
+            (key.as_str(), "one"),
+            (key.as_str(), "two words"),
+            ("sk-cli-master", "three more words"),
+        ] {
+            let status = reqwest::Client::new()
+                .post(format!("http://{address}/v1/chat/completions"))
+                .bearer_auth(bearer)
+                .body(format!(
+                    r#"{{"model":"echo","messages":[{{"role":"user","content":"{text}"}}]}}"#
+                ))
+                .send()
+                .await
+                .unwrap()
+                .status();
+            assert_eq!(status, 200);
+        }
+    });
+
+    // Records reach the store in batches: wait for all three.
+    let mut report = serde_json::Value::Null;
+    for _ in 0..100 {
+        report = serde_json::from_str(
+            &manage(
+                &address,
+                &["spend", "--by", "team", "--since", "7d", "--json"],
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        let requests: u64 = report["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|row| row["requests"].as_u64().unwrap())
+            .sum();
+        if requests == 3 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // --json is the API's answer as is.
+    let direct: serde_json::Value = runtime.block_on(async {
+        reqwest::Client::new()
+            .get(format!(
+                "http://{address}/global/spend/report?group_by=team&start_date={}&end_date={}",
+                &report["start_date"].as_str().unwrap()[..10],
+                &report["end_date"].as_str().unwrap()[..10]
+            ))
+            .bearer_auth("sk-cli-master")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    });
+    assert_eq!(report, direct);
+    let start = report["start_date"].as_str().unwrap()[..10].to_owned();
+    let end = report["end_date"].as_str().unwrap()[..10].to_owned();
+    let day = |date: &str| tollgate_core::calendar::day_start_ms(date).unwrap();
+    assert_eq!(
+        day(&end) - day(&start),
+        6 * tollgate_core::calendar::MS_PER_DAY,
+        "7d is the last seven days, today included"
+    );
+
+    // The table: one row per team (the master key's requests have none), then the total.
+    let rows = report["data"].as_array().unwrap();
+    let row_of = |team: serde_json::Value| rows.iter().find(|row| row["team_id"] == team).unwrap();
+    let (red, none) = (row_of("red".into()), row_of(serde_json::Value::Null));
+    let six = |dollars: f64| format!("{dollars:.6}");
+    let table = manage(&address, &["spend", "--by", "team", "--since", "7d"]).unwrap();
+    let lines: Vec<Vec<&str>> = table
+        .lines()
+        .skip(2)
+        .map(|line| line.split_whitespace().collect())
+        .collect();
+    assert!(
+        table.starts_with(&format!(
+            "Spend by team from {start} to {end} (UTC days, both included):\n\nTEAM"
+        )),
+        "{table}"
+    );
+    let expect = |name: &str, row: &serde_json::Value| -> Vec<String> {
+        vec![
+            name.to_owned(),
+            row["requests"].to_string(),
+            row["failed_requests"].to_string(),
+            row["prompt_tokens"].to_string(),
+            row["completion_tokens"].to_string(),
+            six(row["spend"].as_f64().unwrap()),
+        ]
+    };
+    assert_eq!(
+        lines[0],
+        [
+            "TEAM",
+            "REQUESTS",
+            "FAILED",
+            "PROMPT",
+            "TOKENS",
+            "COMPLETION",
+            "TOKENS",
+            "SPEND",
+            "($)"
+        ]
+    );
+    assert!(
+        lines.contains(&expect("red", red).iter().map(String::as_str).collect()),
+        "{table}"
+    );
+    assert!(
+        lines.contains(&expect("-", none).iter().map(String::as_str).collect()),
+        "{table}"
+    );
+    assert_eq!(red["requests"], 2);
+    let total = lines.last().unwrap();
+    assert_eq!(total[..2], ["TOTAL", "3"], "{table}");
+    let spent = red["spend"].as_f64().unwrap() + none["spend"].as_f64().unwrap();
+    assert!(spent > 0.0);
+    assert_eq!(total[5], six(spent), "{table}");
+
+    // By day: today's row.
+    let by_day = manage(&address, &["spend", "--by", "day", "--since", "1d"]).unwrap();
+    assert!(
+        by_day
+            .lines()
+            .any(|line| line.starts_with(&format!("{end}  3 "))),
+        "{by_day}"
+    );
+
+    // Flags that cannot be a range are refused before any call.
+    let err = manage(&address, &["spend", "--since", "7x"]).unwrap_err();
+    assert!(
+        err.contains("--since must be a number of days or weeks"),
+        "{err}"
+    );
     assert_eq!(served.terminate(), 0);
 }

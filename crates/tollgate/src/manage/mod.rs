@@ -1,5 +1,5 @@
-//! `tollgate keys|teams|users …`: the management API of a running gateway from the command
-//! line (URL and key from flags or `TOLLGATE_URL` / `TOLLGATE_API_KEY`). Tables for people,
+//! `tollgate keys|teams|users|spend …`: the management API of a running gateway from the
+//! command line (URL and key from flags or `TOLLGATE_URL` / `TOLLGATE_API_KEY`). Tables for people,
 //! `--json` (the API's own answer) for scripts.
 
 mod api;
@@ -9,6 +9,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use serde_json::{Map, Value, json};
+use tollgate_core::calendar::{MS_PER_DAY, day_start_ms, utc_day};
+use tollgate_pricing::Usd;
 
 use self::api::Api;
 use self::output::{Column, record, table};
@@ -155,6 +157,23 @@ pub enum UserCommand {
     },
 }
 
+/// `tollgate spend`: what was spent, grouped, over a range of UTC days.
+#[derive(Debug, Args)]
+pub struct SpendArgs {
+    /// What to group by.
+    #[arg(long, value_parser = ["team", "key", "user", "model", "day"], default_value = "team")]
+    by: String,
+    /// The last N days, the end date included: `7d` (or `2w`).
+    #[arg(long, conflicts_with = "start_date")]
+    since: Option<String>,
+    /// The first day, `YYYY-MM-DD` (UTC). Default: 30 days before the end date.
+    #[arg(long)]
+    start_date: Option<String>,
+    /// The last day, `YYYY-MM-DD` (UTC). Default: today.
+    #[arg(long)]
+    end_date: Option<String>,
+}
+
 const KEY_COLUMNS: &[Column] = &[
     ("TOKEN", "token"),
     ("KEY", "key_name"),
@@ -199,6 +218,8 @@ enum Shown {
     Table(&'static str, &'static [Column]),
     /// One record under this field (the answer itself when empty).
     Record(&'static str),
+    /// A spend report (`/global/spend/report`).
+    Spend,
 }
 
 pub fn keys(connection: Connection, command: KeyCommand) -> ExitCode {
@@ -337,6 +358,144 @@ pub fn users(connection: Connection, command: UserCommand) -> ExitCode {
     run(connection, call, shown)
 }
 
+pub fn spend(connection: Connection, args: SpendArgs) -> ExitCode {
+    let range = match spend_range(&args, now_ms()) {
+        Ok(range) => range,
+        Err(message) => {
+            eprintln!("tollgate: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let path = query(
+        "/global/spend/report",
+        &[
+            ("group_by", Some(args.by)),
+            ("start_date", range.0),
+            ("end_date", range.1),
+        ],
+    );
+    run(connection, Call::Get(path), Shown::Spend)
+}
+
+/// The report's `start_date` and `end_date`, checked; `--since Nd` counts back from the end
+/// date (default today), which it includes.
+fn spend_range(args: &SpendArgs, now_ms: i64) -> Result<(Option<String>, Option<String>), String> {
+    for (flag, date) in [
+        ("--start-date", &args.start_date),
+        ("--end-date", &args.end_date),
+    ] {
+        if let Some(date) = date
+            && (date.len() != 10 || day_start_ms(date).is_none())
+        {
+            return Err(format!(
+                "{flag} must be a date like 2025-01-31, got `{date}`"
+            ));
+        }
+    }
+    let Some(since) = &args.since else {
+        return Ok((args.start_date.clone(), args.end_date.clone()));
+    };
+    let days = since
+        .strip_suffix('d')
+        .and_then(|n| n.parse::<i64>().ok())
+        .or_else(|| {
+            since
+                .strip_suffix('w')
+                .and_then(|n| n.parse::<i64>().ok())
+                .map(|n| n * 7)
+        })
+        .filter(|days| (1..=36_600).contains(days))
+        .ok_or_else(|| {
+            format!("--since must be a number of days or weeks like 7d or 2w, got `{since}`")
+        })?;
+    let end = match &args.end_date {
+        Some(date) => day_start_ms(date).expect("checked above"),
+        None => now_ms.div_euclid(MS_PER_DAY) * MS_PER_DAY,
+    };
+    let start = end - (days - 1) * MS_PER_DAY;
+    Ok((Some(utc_day(start)), Some(utc_day(end))))
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as i64)
+}
+
+/// A spend report as a table: one row per group, then the total; dollars to six places.
+fn spend_table(answer: &Value) -> String {
+    let group_field = answer["group_by"].as_str().unwrap_or("group");
+    let header = match group_field {
+        "api_key" => "KEY",
+        "team_id" => "TEAM",
+        "user_id" => "USER",
+        "model" => "MODEL",
+        "date" => "DAY",
+        _ => "GROUP",
+    };
+    let columns: &[Column] = &[
+        (header, "group"),
+        ("REQUESTS", "requests"),
+        ("FAILED", "failed_requests"),
+        ("PROMPT TOKENS", "prompt_tokens"),
+        ("COMPLETION TOKENS", "completion_tokens"),
+        ("SPEND ($)", "spend"),
+    ];
+    let rows = answer["data"].as_array().cloned().unwrap_or_default();
+    let mut total = [0u64; 4];
+    let mut total_spend = Usd::ZERO;
+    let mut shown: Vec<Value> = Vec::with_capacity(rows.len() + 1);
+    for row in &rows {
+        let counts = [
+            "requests",
+            "failed_requests",
+            "prompt_tokens",
+            "completion_tokens",
+        ]
+        .map(|field| row[field].as_u64().unwrap_or(0));
+        for (sum, count) in total.iter_mut().zip(counts) {
+            *sum += count;
+        }
+        let spend = row["spend"]
+            .as_f64()
+            .and_then(Usd::from_f64)
+            .unwrap_or(Usd::ZERO);
+        total_spend = total_spend.saturating_add(spend);
+        shown.push(json!({
+            "group": row[group_field],
+            "requests": counts[0], "failed_requests": counts[1],
+            "prompt_tokens": counts[2], "completion_tokens": counts[3],
+            "spend": dollars(spend),
+        }));
+    }
+    shown.push(json!({
+        "group": "TOTAL",
+        "requests": total[0], "failed_requests": total[1],
+        "prompt_tokens": total[2], "completion_tokens": total[3],
+        "spend": dollars(total_spend),
+    }));
+    let day = |field: &str| {
+        answer[field]
+            .as_str()
+            .map_or("?", |t| t.get(..10).unwrap_or(t))
+            .to_owned()
+    };
+    let mut text = format!(
+        "Spend by {} from {} to {} (UTC days, both included):\n\n",
+        header.to_lowercase(),
+        day("start_date"),
+        day("end_date")
+    );
+    text.push_str(&table(&shown, columns));
+    text
+}
+
+/// Dollars to six places (rounded half up at the micro-dollar).
+fn dollars(amount: Usd) -> String {
+    let micros = (amount.nanos() + 500) / 1000;
+    format!("{}.{:06}", micros / 1_000_000, micros % 1_000_000)
+}
+
 fn run(connection: Connection, call: Call, shown: Shown) -> ExitCode {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -395,6 +554,7 @@ fn render(answer: &Value, shown: &Shown) -> String {
             }
             text
         }
+        Shown::Spend => spend_table(answer),
     }
 }
 
@@ -430,4 +590,64 @@ fn query(path: &str, params: &[(&str, Option<String>)]) -> String {
         }
     }
     format!("{path}?{}", encoder.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(since: Option<&str>, start: Option<&str>, end: Option<&str>) -> SpendArgs {
+        SpendArgs {
+            by: "team".into(),
+            since: since.map(str::to_owned),
+            start_date: start.map(str::to_owned),
+            end_date: end.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn since_counts_back_from_the_end_day_which_it_includes() {
+        let noon = day_start_ms("2026-03-10").unwrap() + MS_PER_DAY / 2;
+        let range = |since, end| spend_range(&args(since, None, end), noon);
+        assert_eq!(
+            range(Some("7d"), None).unwrap(),
+            (Some("2026-03-04".into()), Some("2026-03-10".into()))
+        );
+        assert_eq!(
+            range(Some("1d"), None).unwrap(),
+            (Some("2026-03-10".into()), Some("2026-03-10".into()))
+        );
+        assert_eq!(
+            range(Some("2w"), Some("2026-03-01")).unwrap(),
+            (Some("2026-02-16".into()), Some("2026-03-01".into()))
+        );
+        assert_eq!(range(None, None).unwrap(), (None, None));
+        for bad in ["7", "0d", "seven", "7h"] {
+            assert!(range(Some(bad), None).is_err(), "{bad}");
+        }
+        assert!(spend_range(&args(None, Some("2026-13-01"), None), noon).is_err());
+    }
+
+    #[test]
+    fn spend_reports_print_a_row_per_group_and_the_total() {
+        let answer = json!({
+            "group_by": "team_id",
+            "start_date": "2026-03-04T00:00:00.000Z",
+            "end_date": "2026-03-10T23:59:59.999Z",
+            "data": [
+                {"team_id": "red", "spend": 0.0001235, "requests": 3, "failed_requests": 1,
+                 "prompt_tokens": 12, "completion_tokens": 30},
+                {"team_id": null, "spend": 1.5, "requests": 1, "failed_requests": 0,
+                 "prompt_tokens": 4, "completion_tokens": 10},
+            ],
+        });
+        assert_eq!(
+            spend_table(&answer),
+            "Spend by team from 2026-03-04 to 2026-03-10 (UTC days, both included):\n\n\
+             TEAM   REQUESTS  FAILED  PROMPT TOKENS  COMPLETION TOKENS  SPEND ($)\n\
+             red    3         1       12             30                 0.000124\n\
+             -      1         0       4              10                 1.500000\n\
+             TOTAL  4         1       16             40                 1.500124"
+        );
+    }
 }
