@@ -219,27 +219,31 @@ impl Store {
     pub async fn insert_spend(&self, records: &[SpendRecord]) -> Result<usize, StoreError> {
         let mut transaction = self.pool.begin().await?;
         let mut inserted = Vec::with_capacity(records.len());
-        let (rows_per_insert, rows_per_upsert) = self.rows_per_statement();
-        for chunk in records.chunks(rows_per_insert) {
-            let new_ids = insert_chunk(&mut transaction, chunk).await?;
+        let statements = self.statements();
+        for chunk in records.chunks(statements.rows_per_insert) {
+            let new_ids = insert_chunk(&mut transaction, statements.backend, chunk).await?;
             inserted.extend(
                 chunk
                     .iter()
                     .filter(|record| new_ids.contains(record.request_id.as_str())),
             );
         }
-        add_to_totals(&mut transaction, &inserted, rows_per_upsert).await?;
+        add_to_totals(&mut transaction, &inserted, statements).await?;
         transaction.commit().await?;
         Ok(inserted.len())
     }
 
-    /// Rows per multi-row `INSERT` of records, and per upsert of totals: PostgreSQL gains
-    /// from large statements (one round trip each); SQLite binds numbered parameters by
-    /// looking each one up, which grows with the square of a statement's parameters.
-    fn rows_per_statement(&self) -> (usize, usize) {
-        match self.backend {
+    /// Rows per multi-row `INSERT` of records and per upsert of totals, within both
+    /// backends' limits on parameters (PostgreSQL gains most from few round trips).
+    fn statements(&self) -> Statements {
+        let (rows_per_insert, rows_per_upsert) = match self.backend {
             Backend::Postgres => (200, 500),
-            Backend::Sqlite => (16, 64),
+            Backend::Sqlite => (100, 500),
+        };
+        Statements {
+            backend: self.backend,
+            rows_per_insert,
+            rows_per_upsert,
         }
     }
 
@@ -542,12 +546,13 @@ fn sums<const N: usize>(columns: [(&str, &str); N]) -> String {
 /// Inserts one chunk; returns the request ids that were new.
 async fn insert_chunk(
     transaction: &mut Transaction<'_, Any>,
+    backend: Backend,
     chunk: &[SpendRecord],
 ) -> Result<std::collections::HashSet<String>, StoreError> {
     let sql = format!(
         "INSERT INTO {SPEND_TABLE} ({COLUMNS}) VALUES {} \
          ON CONFLICT (request_id) DO NOTHING RETURNING request_id",
-        placeholders(chunk.len(), COLUMN_COUNT)
+        placeholders(backend, chunk.len(), COLUMN_COUNT)
     );
     let mut query = sqlx::query(&sql);
     for record in chunk {
@@ -598,7 +603,7 @@ async fn insert_chunk(
 async fn add_to_totals(
     transaction: &mut Transaction<'_, Any>,
     records: &[&SpendRecord],
-    rows_per_upsert: usize,
+    statements: Statements,
 ) -> Result<(), StoreError> {
     #[derive(Default)]
     struct Sum {
@@ -641,14 +646,14 @@ async fn add_to_totals(
     let now = records.iter().map(|r| r.end_time).max().unwrap_or(0);
     // Many rows per statement (each entity once, so no statement touches a row twice).
     let totals: Vec<_> = totals.into_iter().collect();
-    for chunk in totals.chunks(rows_per_upsert) {
+    for chunk in totals.chunks(statements.rows_per_upsert) {
         let sql = format!(
             "INSERT INTO tollgate_spend_totals (entity_kind, entity_id, spend, requests, updated_at) \
              VALUES {} ON CONFLICT (entity_kind, entity_id) DO UPDATE SET \
              spend = tollgate_spend_totals.spend + excluded.spend, \
              requests = tollgate_spend_totals.requests + excluded.requests, \
              updated_at = excluded.updated_at",
-            placeholders(chunk.len(), 5)
+            placeholders(statements.backend, chunk.len(), 5)
         );
         let mut query = sqlx::query(&sql);
         for ((kind, id), sum) in chunk {
@@ -662,7 +667,7 @@ async fn add_to_totals(
         query.execute(&mut **transaction).await?;
     }
     let daily: Vec<_> = daily.into_iter().collect();
-    for chunk in daily.chunks(rows_per_upsert) {
+    for chunk in daily.chunks(statements.rows_per_upsert) {
         let sql = format!(
             "INSERT INTO tollgate_daily_spend (day, entity_kind, entity_id, model_group, requests, \
              failed_requests, prompt_tokens, completion_tokens, cached_tokens, spend) \
@@ -673,7 +678,7 @@ async fn add_to_totals(
              completion_tokens = tollgate_daily_spend.completion_tokens + excluded.completion_tokens, \
              cached_tokens = tollgate_daily_spend.cached_tokens + excluded.cached_tokens, \
              spend = tollgate_daily_spend.spend + excluded.spend",
-            placeholders(chunk.len(), 10)
+            placeholders(statements.backend, chunk.len(), 10)
         );
         let mut query = sqlx::query(&sql);
         for ((day, kind, id, model_group), sum) in chunk {
@@ -694,16 +699,31 @@ async fn add_to_totals(
     Ok(())
 }
 
-/// `($1, …, $columns), ($columns+1, …), …` for `rows` rows.
-fn placeholders(rows: usize, columns: usize) -> String {
+/// `($1, …, $columns), ($columns+1, …), …` for `rows` rows — on SQLite `(?, …)`: it binds
+/// numbered parameters by looking each one up in a list, in time that grows with the square
+/// of a statement's parameters (200-row inserts took 48 ms each).
+fn placeholders(backend: Backend, rows: usize, columns: usize) -> String {
+    let row = |first: usize| -> String {
+        let params: Vec<String> = (first..first + columns)
+            .map(|n| match backend {
+                Backend::Postgres => format!("${n}"),
+                Backend::Sqlite => "?".to_owned(),
+            })
+            .collect();
+        format!("({})", params.join(", "))
+    };
     (0..rows)
-        .map(|row| {
-            let first = row * columns + 1;
-            let params: Vec<String> = (first..first + columns).map(|n| format!("${n}")).collect();
-            format!("({})", params.join(", "))
-        })
+        .map(|index| row(index * columns + 1))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// How a backend takes many-row statements.
+#[derive(Debug, Clone, Copy)]
+struct Statements {
+    backend: Backend,
+    rows_per_insert: usize,
+    rows_per_upsert: usize,
 }
 
 /// A count or amount as the database's BIGINT holds it.
