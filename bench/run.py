@@ -19,8 +19,10 @@ OpenAI-to-OpenAI passthrough, JSON and stream, concurrency 1 and 32.
 Virtual keys (skip with --no-keys): at 0 ms, a second gateway whose store holds 100,000 virtual
 keys and 1,000 teams, JSON, concurrency 1 and 32: the master key against a virtual key whose key
 and team have rpm, tpm and max_parallel_requests limits (set high enough never to refuse), so
-every request is authenticated, its model checked and its limits counted. Its idle RSS is
-reported beside the keyless gateway's.
+every request is authenticated, its model checked and its limits counted; and a third key that
+also has a budget, as has its team, so each request's worst case is reserved and settled. Its
+idle RSS is reported beside the keyless gateway's. The spend journal's own throughput (appends,
+and drains into SQLite) is measured after.
 
 For reference, nginx as a plain reverse proxy (keep-alive upstream, no buffering, access log
 on) is measured in the gateway's place at every point (skip with --no-nginx).
@@ -208,37 +210,42 @@ def start_gateway(tollgate_bin, mock_address, workdir, port, anthropic_address=N
 KEYS = 100_000
 TEAMS = 1_000
 VIRTUAL_KEY = "sk-bench-virtual-key-0000000000"
+BUDGETED_KEY = "sk-bench-budgeted-key-000000000"
 HIGH_LIMITS = {"rpm_limit": 10**9, "tpm_limit": 10**12, "max_parallel_requests": 10**6}
+# Never reached, so every request is reserved and settled but none refused.
+HIGH_BUDGET = {"max_budget": 10.0**9, "budget_duration": "30d"}
 
 
 def fill_store(database):
     """KEYS virtual keys over TEAMS teams, written straight into the gateway's SQLite store (the
     schema made by its own migrations). VIRTUAL_KEY is the first; it and its team carry
-    limits."""
+    limits. BUDGETED_KEY is the second; it and its team carry the same limits and budgets."""
     now = int(time.time() * 1000)
     db = sqlite3.connect(database)
     with db:
         for index in range(TEAMS):
             team = {"team_id": f"team-{index}", "team_alias": f"Team {index}", "models": [],
                     "members_with_roles": [], "metadata": {}, "blocked": False,
-                    "created_at": now, "updated_at": now, **HIGH_LIMITS}
+                    "created_at": now, "updated_at": now, **HIGH_LIMITS,
+                    **(HIGH_BUDGET if index == 1 else {})}
             db.execute("INSERT INTO tollgate_teams (id, body, updated_at) VALUES (?, ?, ?)",
                        (team["team_id"], json.dumps(team), now))
         rows = []
         for index in range(KEYS):
-            key = VIRTUAL_KEY if index == 0 else f"sk-bench-{index:026d}"
-            limits = HIGH_LIMITS if index == 0 else {"rpm_limit": None, "tpm_limit": None, "max_parallel_requests": None}
+            key = {0: VIRTUAL_KEY, 1: BUDGETED_KEY}.get(index, f"sk-bench-{index:026d}")
+            limits = HIGH_LIMITS if index < 2 else {"rpm_limit": None, "tpm_limit": None, "max_parallel_requests": None}
+            budget = HIGH_BUDGET if index == 1 else {"max_budget": None, "budget_duration": None}
             rows.append((
                 hashlib.sha256(key.encode()).hexdigest(), f"sk-...{key[-4:]}", f"bench-key-{index}",
                 f"bench-user-{index % 5000}", f"team-{index % TEAMS}", None, "[]", "{}", "{}", "[]", "{}",
                 limits["tpm_limit"], limits["rpm_limit"], limits["max_parallel_requests"], 0, None, now, now,
-                "bench",
+                "bench", budget["max_budget"], budget["budget_duration"],
             ))
         db.executemany(
             "INSERT INTO tollgate_keys (token, key_name, key_alias, user_id, team_id, organization_id, models, "
             "aliases, metadata, tags, permissions, tpm_limit, rpm_limit, max_parallel_requests, blocked, "
-            "expires_at, created_at, updated_at, created_by) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "expires_at, created_at, updated_at, created_by, max_budget, budget_duration) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
     db.close()
@@ -411,11 +418,13 @@ def main():
                 mock.wait()
 
     os.makedirs(RESULTS, exist_ok=True)
-    report = render(rows, translation_rows, group_rows, key_rows, memory, args)
+    journal = measure_journal() if args.keys else None
+    report = render(rows, translation_rows, group_rows, key_rows, journal, memory, args)
     with open(os.path.join(RESULTS, "latest.md"), "w") as f:
         f.write(report)
     with open(os.path.join(RESULTS, "latest.json"), "w") as f:
         json.dump({"rows": rows, "translation": translation_rows, "group": group_rows, "keys": key_rows,
+                   "journal": journal,
                    "memory": memory,
                    "args": vars(args)}, f, indent=1)
     print(report)
@@ -435,19 +444,32 @@ def compare_bodies(url, gateway_pid, files, concurrency, args, auths=None):
 
 
 def measure_keys(url, gateway_pid, body, args):
-    """The master key against a limited virtual key, on a gateway holding KEYS keys."""
+    """The master key against a limited virtual key and a limited, budgeted one, on a gateway
+    holding KEYS keys."""
     rows = []
     for concurrency in (1, 32):
-        row = compare_bodies(url, gateway_pid, {"master": body, "virtual": body}, concurrency, args,
-                             auths={"master": MASTER_KEY, "virtual": VIRTUAL_KEY})
+        row = compare_bodies(url, gateway_pid, {"master": body, "virtual": body, "budgeted": body},
+                             concurrency, args,
+                             auths={"master": MASTER_KEY, "virtual": VIRTUAL_KEY, "budgeted": BUDGETED_KEY})
         row["concurrency"] = concurrency
         rows.append(row)
-        ratio = row["virtual"]["cpu_ms_per_request"] / row["master"]["cpu_ms_per_request"]
-        print(f"virtual keys json    c={concurrency:<3}  "
-              f"master cpu {row['master']['cpu_ms_per_request']:.4f} ms/req p50 {row['master']['p50_us'] / 1000:.3f} ms  "
-              f"virtual cpu {row['virtual']['cpu_ms_per_request']:.4f} ms/req "
-              f"p50 {row['virtual']['p50_us'] / 1000:.3f} ms  ratio {ratio:.2f}", file=sys.stderr)
+        print(f"virtual keys json    c={concurrency:<3}  " + "  ".join(
+            f"{name} cpu {row[name]['cpu_ms_per_request']:.4f} ms/req p50 {row[name]['p50_us'] / 1000:.3f} ms"
+            for name in ("master", "virtual", "budgeted")), file=sys.stderr)
     return rows
+
+
+def measure_journal():
+    """The spend journal alone: appends per second from two threads, and drains per second into
+    SQLite (and PostgreSQL, when TOLLGATE_BENCH_POSTGRES_URL names a fresh database)."""
+    output = subprocess.run(
+        ["cargo", "run", "--quiet", "--release", "-p", "tollgate-store", "--example", "journal_throughput", "200000"],
+        cwd=ROOT, check=True, capture_output=True, text=True,
+    ).stdout
+    result = json.loads(output.strip().splitlines()[-1])
+    print(f"spend journal        appends {result['append_per_second']:,.0f}/s  "
+          f"drain to SQLite {result['drain_to_sqlite_per_second']:,.0f}/s", file=sys.stderr)
+    return result
 
 
 def measure_group(url, gateway_pid, single_body, group_body, args):
@@ -482,7 +504,7 @@ def measure_translation(url, gateway_pid, bodies, claude_bodies, args):
     return rows
 
 
-def render(rows, translation_rows, group_rows, key_rows, memory, args):
+def render(rows, translation_rows, group_rows, key_rows, journal, memory, args):
     machine = subprocess.run(["uname", "-srm"], capture_output=True, text=True).stdout.strip()
     cpu = "unknown CPU"
     with open("/proc/cpuinfo") as info:
@@ -550,16 +572,26 @@ def render(rows, translation_rows, group_rows, key_rows, memory, args):
             "`master` calls with the master key, `virtual` with a key whose key and team both have rpm, tpm and",
             "max_parallel_requests limits (never reached). CPU is the gateway's.",
             "",
-            "| conc. | master p50 | virtual p50 | master CPU ms/req | virtual CPU ms/req | CPU ratio |",
-            "|---:|---:|---:|---:|---:|---:|",
+            "`budgeted` with a key that also has a budget, as has its team (never reached): each request's",
+            "prompt is counted and its worst case reserved against both, then settled. Every request's spend",
+            "record is journaled and stored in all three.",
+            "",
+            "| conc. | master p50 | virtual p50 | budgeted p50 | master CPU ms/req | virtual CPU ms/req | budgeted CPU ms/req | budgeted / virtual CPU |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for row in key_rows:
-            m, v = row["master"], row["virtual"]
+            m, v, b = row["master"], row["virtual"], row["budgeted"]
             lines.append(
-                f"| {row['concurrency']} | {m['p50_us'] / 1000:.3f} | {v['p50_us'] / 1000:.3f} "
-                f"| {m['cpu_ms_per_request']:.4f} | {v['cpu_ms_per_request']:.4f} "
-                f"| {v['cpu_ms_per_request'] / m['cpu_ms_per_request']:.2f} |"
+                f"| {row['concurrency']} | {m['p50_us'] / 1000:.3f} | {v['p50_us'] / 1000:.3f} | {b['p50_us'] / 1000:.3f} "
+                f"| {m['cpu_ms_per_request']:.4f} | {v['cpu_ms_per_request']:.4f} | {b['cpu_ms_per_request']:.4f} "
+                f"| {b['cpu_ms_per_request'] / v['cpu_ms_per_request']:.2f} |"
             )
+    if journal:
+        lines += ["", f"Spend journal: {journal['append_per_second']:,.0f} records/s appended (two threads), "
+                      f"{journal['drain_to_sqlite_per_second']:,.0f} records/s drained into SQLite"
+                      + (f", {journal['insert_to_postgres_per_second']:,.0f} into PostgreSQL"
+                         if journal.get("insert_to_postgres_per_second") else "")
+                      + f"; {journal['bytes_per_record']} bytes a record."]
     lines += ["", f"Gateway memory: {memory.get('idle_rss_mb', 0):.1f} MB RSS idle, {memory.get('peak_rss_mb', 0):.1f} MB peak under load."]
     if "keyed_idle_rss_mb" in memory:
         lines.append(f"With {KEYS:,} keys and {TEAMS:,} teams loaded: {memory['keyed_idle_rss_mb']:.1f} MB RSS idle.")

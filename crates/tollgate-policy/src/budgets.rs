@@ -208,6 +208,24 @@ impl BudgetBook {
         (state.spent, budget.reset_at(now))
     }
 
+    /// Whether every budget in `checks` could take `amount` now (a hint: `reserve` decides).
+    pub fn has_room(&self, checks: &[BudgetCheck<'_>], amount: Usd) -> bool {
+        let now = self.now_ms();
+        checks.iter().all(|check| {
+            let Some(max) = check.budget.max else {
+                return true;
+            };
+            let account = self.account(check.kind, &check.id, &check.budget);
+            let mut state = account.state.lock().expect("budget lock poisoned");
+            state.roll(&check.budget, now);
+            state
+                .spent
+                .saturating_add(state.reserved)
+                .saturating_add(amount)
+                <= max
+        })
+    }
+
     /// Reserves `worst_case` against every budget in `checks`, or refuses naming the first
     /// that cannot take it (holding nothing).
     pub fn reserve(

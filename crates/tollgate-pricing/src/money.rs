@@ -60,6 +60,10 @@ impl Usd {
         Usd(self.0.saturating_sub(other.0))
     }
 
+    pub fn saturating_mul(self, times: u64) -> Usd {
+        Usd(self.0.saturating_mul(times))
+    }
+
     pub fn checked_add(self, other: Usd) -> Option<Usd> {
         self.0.checked_add(other.0).map(Usd)
     }

@@ -3,13 +3,14 @@
 //! budgeted entity's spend so far read from the store at start-up and when a budget is set.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use tollgate_core::endpoint::Endpoint;
 use tollgate_core::error::GatewayError;
 use tollgate_policy::auth::{Caller, end_user_budget};
 use tollgate_policy::budgets::{Budget, BudgetAlert, BudgetCheck, Reservation};
 use tollgate_policy::directory::{Cached, Directory};
-use tollgate_pricing::Usd;
+use tollgate_pricing::{ModelPrice, Usd};
 use tollgate_router::AttemptPlan;
 use tollgate_store::{
     BudgetRecord, CustomerRecord, Entity, EntityKind, OrganizationRecord, Store, StoreError,
@@ -40,31 +41,42 @@ pub(crate) async fn reserve(
     if checks.is_empty() {
         return Ok(None);
     }
-    let worst_case = worst_case(endpoint, body, plan).await;
-    gateway.budgets.reserve(&checks, worst_case).map(Some)
-}
-
-/// The most the request can cost on the dearest deployment of its group: its prompt as the
-/// gateway's tokenizer counts it, and as many output tokens as it allows (`max_tokens`, else
-/// the model's limit).
-async fn worst_case(endpoint: Endpoint, body: &[u8], plan: &AttemptPlan<'_>) -> Usd {
     let prices: Vec<_> = plan
         .requested()
         .members
         .iter()
         .filter_map(|member| member.deployment.config.price.clone())
         .collect();
-    if prices.is_empty() {
-        return Usd::ZERO;
-    }
-    let prompt = crate::exchange::estimated_prompt_tokens(endpoint, body)
-        .await
-        .unwrap_or(body.len() as u64);
     let asked = if endpoint == Endpoint::Embeddings {
         Some(0)
     } else {
         requested_output_tokens(body)
     };
+    // A tokenizer never counts more tokens than the body has bytes: that bound costs nothing
+    // to know, and while every budget has room for many such requests it is reserved as is.
+    // Only near a limit is the prompt counted, so the reservation is no larger than it must.
+    let loose = worst_case(&prices, body.len() as u64, asked);
+    let worst_case = if gateway
+        .budgets
+        .has_room(&checks, loose.saturating_mul(ROOM_FOR))
+    {
+        loose
+    } else {
+        let prompt = crate::exchange::estimated_prompt_tokens(endpoint, body)
+            .await
+            .unwrap_or(body.len() as u64);
+        worst_case(&prices, prompt, asked)
+    };
+    gateway.budgets.reserve(&checks, worst_case).map(Some)
+}
+
+/// How many loosely bounded requests a budget must have room for before the prompt is left
+/// uncounted.
+const ROOM_FOR: u64 = 10;
+
+/// The most the request can cost on the dearest deployment of its group: `prompt` tokens, and
+/// as many output tokens as it allows (`max_tokens`, else the model's limit).
+fn worst_case(prices: &[Arc<ModelPrice>], prompt: u64, asked: Option<u64>) -> Usd {
     prices
         .iter()
         .map(|price| {

@@ -36,8 +36,6 @@ CREATE TABLE tollgate_spend_logs (
 );
 CREATE INDEX tollgate_spend_logs_start ON tollgate_spend_logs (start_time);
 CREATE INDEX tollgate_spend_logs_key ON tollgate_spend_logs (key_hash, start_time);
-CREATE INDEX tollgate_spend_logs_team ON tollgate_spend_logs (team_id, start_time);
-CREATE INDEX tollgate_spend_logs_user ON tollgate_spend_logs (user_id, start_time);
 
 -- What each key, user, team, organisation, end user, team member (`team/user`) and tag has
 -- spent in all, kept apart from their records so spend never stirs the change feed.

@@ -33,6 +33,9 @@ pub struct Journal {
     /// Records whose append failed (a full disk): kept in memory for the next drain.
     unwritten: Mutex<Vec<SpendRecord>>,
     appended: tokio::sync::Notify,
+    /// One drain at a time (the background flusher, a shutdown, a test): two would read the
+    /// same segment and both delete it.
+    draining: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Journal {
@@ -93,6 +96,7 @@ impl Journal {
             max_bytes,
             unwritten: Mutex::new(Vec::new()),
             appended: tokio::sync::Notify::new(),
+            draining: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -165,6 +169,7 @@ impl Journal {
     /// Moves every record appended so far into `store`. Stops at the first database error,
     /// leaving what is not stored yet in the journal for the next attempt.
     pub async fn drain(&self, store: &Store) -> Result<Drained, JournalError> {
+        let _draining = self.draining.lock().await;
         self.seal()?;
         let mut drained = Drained::default();
         let unwritten = std::mem::take(&mut *self.unwritten.lock().expect("journal lock poisoned"));

@@ -180,13 +180,15 @@ pub enum SpendGrouping {
 }
 
 impl SpendGrouping {
-    fn column(self) -> &'static str {
+    /// Which daily aggregates hold it: the entity kind, the column grouped by, the order.
+    fn aggregate(self) -> (&'static str, &'static str, &'static str) {
+        let by_spend = "SUM(spend) DESC, grouped";
         match self {
-            SpendGrouping::Key => "key_hash",
-            SpendGrouping::Team => "team_id",
-            SpendGrouping::User => "user_id",
-            SpendGrouping::Model => "model_group",
-            SpendGrouping::Day => "day",
+            SpendGrouping::Key => (EntityKind::Key.as_str(), "entity_id", by_spend),
+            SpendGrouping::Team => (EntityKind::Team.as_str(), "entity_id", by_spend),
+            SpendGrouping::User => (EntityKind::User.as_str(), "entity_id", by_spend),
+            SpendGrouping::Model => (EntityKind::Gateway.as_str(), "model_group", by_spend),
+            SpendGrouping::Day => (EntityKind::Gateway.as_str(), "day", "day"),
         }
     }
 }
@@ -377,41 +379,30 @@ impl Store {
         Ok(spent)
     }
 
-    /// Spend between `since` and `until` (milliseconds, `until` exclusive), grouped, most
-    /// spent first. Days come from the daily aggregates, so a day is counted whole.
+    /// Spend on the UTC days from `since` to `until` (milliseconds, `until` exclusive, each
+    /// day counted whole), grouped, most spent first (by day: in date order). Read from the
+    /// daily aggregates, so a report never scans the records; requests with no key, team or
+    /// user (the master key's) are in the `model` and `day` groupings only.
     pub async fn spend_report(
         &self,
         grouping: SpendGrouping,
         since: i64,
         until: i64,
     ) -> Result<Vec<SpendGroup>, StoreError> {
-        let sql = if grouping == SpendGrouping::Day {
-            let (first, last) = (utc_day(since), utc_day(until - 1));
-            format!(
-                "SELECT day AS grouped, {} FROM tollgate_daily_spend WHERE entity_kind = 'gateway' \
-                 AND day >= '{first}' AND day <= '{last}' GROUP BY day ORDER BY day",
-                sums([
-                    ("requests", "requests"),
-                    ("failed_requests", "failed"),
-                    ("prompt_tokens", "prompt"),
-                    ("completion_tokens", "completion"),
-                    ("spend", "spend"),
-                ])
-            )
-        } else {
-            let column = grouping.column();
-            format!(
-                "SELECT {column} AS grouped, COUNT(*) AS requests, {} FROM {SPEND_TABLE} \
-                 WHERE start_time >= {since} AND start_time < {until} \
-                 GROUP BY {column} ORDER BY SUM(spend) DESC, {column}",
-                sums([
-                    ("CASE WHEN status = 'success' THEN 0 ELSE 1 END", "failed"),
-                    ("prompt_tokens", "prompt"),
-                    ("completion_tokens", "completion"),
-                    ("spend", "spend"),
-                ])
-            )
-        };
+        let (first, last) = (utc_day(since), utc_day(until - 1));
+        let (kind, column, order) = grouping.aggregate();
+        let sql = format!(
+            "SELECT {column} AS grouped, {} FROM tollgate_daily_spend \
+             WHERE entity_kind = '{kind}' AND day >= '{first}' AND day <= '{last}' \
+             GROUP BY {column} ORDER BY {order}",
+            sums([
+                ("requests", "requests"),
+                ("failed_requests", "failed"),
+                ("prompt_tokens", "prompt"),
+                ("completion_tokens", "completion"),
+                ("spend", "spend"),
+            ])
+        );
         let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
         rows.iter()
             .map(|row| {
