@@ -403,7 +403,49 @@ impl Store {
                 ("spend", "spend"),
             ])
         );
-        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        let mut groups = self.read_groups(&sql).await?;
+        // What no entity of the kind accounts for (the master key's requests have no key, team
+        // or user) is one row of its own, with no name.
+        if kind != EntityKind::Gateway.as_str() {
+            let all = format!(
+                "SELECT NULL AS grouped, {} FROM tollgate_daily_spend \
+                 WHERE entity_kind = 'gateway' AND day >= '{first}' AND day <= '{last}'",
+                sums([
+                    ("requests", "requests"),
+                    ("failed_requests", "failed"),
+                    ("prompt_tokens", "prompt"),
+                    ("completion_tokens", "completion"),
+                    ("spend", "spend"),
+                ])
+            );
+            if let Some(all) = self.read_groups(&all).await?.pop() {
+                let counted =
+                    |field: fn(&SpendGroup) -> u64| -> u64 { groups.iter().map(field).sum() };
+                let rest = SpendGroup {
+                    group: None,
+                    requests: all.requests.saturating_sub(counted(|g| g.requests)),
+                    failed_requests: all
+                        .failed_requests
+                        .saturating_sub(counted(|g| g.failed_requests)),
+                    prompt_tokens: all
+                        .prompt_tokens
+                        .saturating_sub(counted(|g| g.prompt_tokens)),
+                    completion_tokens: all
+                        .completion_tokens
+                        .saturating_sub(counted(|g| g.completion_tokens)),
+                    spend: all.spend.saturating_sub(counted(|g| g.spend)),
+                };
+                if rest.requests > 0 {
+                    let at = groups.partition_point(|group| group.spend >= rest.spend);
+                    groups.insert(at, rest);
+                }
+            }
+        }
+        Ok(groups)
+    }
+
+    async fn read_groups(&self, sql: &str) -> Result<Vec<SpendGroup>, StoreError> {
+        let rows = sqlx::query(sql).fetch_all(&self.pool).await?;
         rows.iter()
             .map(|row| {
                 let count = |name: &str| -> Result<u64, StoreError> {
