@@ -153,14 +153,7 @@ impl Journal {
 
     /// Waits until something has been appended since the last drain.
     pub async fn appended(&self) {
-        let has_records = self
-            .current
-            .read()
-            .expect("journal lock poisoned")
-            .written
-            .load(Ordering::Acquire)
-            > 0;
-        if has_records || self.pending_bytes() > 0 {
+        if self.current_has_records() || self.pending_bytes() > 0 {
             return;
         }
         self.appended.notified().await;
@@ -212,6 +205,15 @@ impl Journal {
         Ok(drained)
     }
 
+    fn current_has_records(&self) -> bool {
+        self.current
+            .read()
+            .expect("journal lock poisoned")
+            .written
+            .load(Ordering::Acquire)
+            > 0
+    }
+
     fn current_path(&self) -> PathBuf {
         self.current
             .read()
@@ -223,14 +225,7 @@ impl Journal {
     /// Starts a new segment, if the current one has anything in it, and waits for appends
     /// still writing to the old one.
     fn seal(&self) -> Result<(), JournalError> {
-        let has_records = self
-            .current
-            .read()
-            .expect("journal lock poisoned")
-            .written
-            .load(Ordering::Acquire)
-            > 0;
-        if !has_records {
+        if !self.current_has_records() {
             return Ok(());
         }
         let sequence = self.next_sequence.fetch_add(1, Ordering::Relaxed);

@@ -395,13 +395,7 @@ impl Store {
             "SELECT {column} AS grouped, {} FROM tollgate_daily_spend \
              WHERE entity_kind = '{kind}' AND day >= '{first}' AND day <= '{last}' \
              GROUP BY {column} ORDER BY {order}",
-            sums([
-                ("requests", "requests"),
-                ("failed_requests", "failed"),
-                ("prompt_tokens", "prompt"),
-                ("completion_tokens", "completion"),
-                ("spend", "spend"),
-            ])
+            REPORT_SUMS
         );
         let mut groups = self.read_groups(&sql).await?;
         // What no entity of the kind accounts for (the master key's requests have no key, team
@@ -410,13 +404,7 @@ impl Store {
             let all = format!(
                 "SELECT NULL AS grouped, {} FROM tollgate_daily_spend \
                  WHERE entity_kind = 'gateway' AND day >= '{first}' AND day <= '{last}'",
-                sums([
-                    ("requests", "requests"),
-                    ("failed_requests", "failed"),
-                    ("prompt_tokens", "prompt"),
-                    ("completion_tokens", "completion"),
-                    ("spend", "spend"),
-                ])
+                REPORT_SUMS
             );
             if let Some(all) = self.read_groups(&all).await?.pop() {
                 let counted =
@@ -566,15 +554,13 @@ impl Store {
     }
 }
 
-/// `SUM(expression) AS name, …`, each cast back to BIGINT (PostgreSQL sums BIGINTs as
-/// NUMERIC, which the portable driver cannot read).
-fn sums<const N: usize>(columns: [(&str, &str); N]) -> String {
-    columns
-        .iter()
-        .map(|(expression, name)| format!("CAST(SUM({expression}) AS BIGINT) AS {name}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
+/// The figures of a spend report, summed over the daily aggregates (cast back to BIGINT:
+/// PostgreSQL sums BIGINTs as NUMERIC, which the portable driver cannot read).
+const REPORT_SUMS: &str = "CAST(SUM(requests) AS BIGINT) AS requests, \
+    CAST(SUM(failed_requests) AS BIGINT) AS failed, \
+    CAST(SUM(prompt_tokens) AS BIGINT) AS prompt, \
+    CAST(SUM(completion_tokens) AS BIGINT) AS completion, \
+    CAST(SUM(spend) AS BIGINT) AS spend";
 
 /// Inserts one chunk; returns the request ids that were new.
 async fn insert_chunk(

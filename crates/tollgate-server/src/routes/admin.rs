@@ -459,6 +459,18 @@ pub(crate) fn date_param(
         .transpose()
 }
 
+/// One page of a listing, as LiteLLM's paged endpoints answer: the items under `name`, and
+/// where the page stands.
+pub(crate) fn paged(name: &str, items: Vec<Value>, total: u64, page: u32, size: u32) -> Value {
+    serde_json::json!({
+        name: items,
+        "total": total,
+        "page": page,
+        "page_size": size,
+        "total_pages": total.div_ceil(u64::from(size)),
+    })
+}
+
 pub(crate) fn number_param(
     query: Option<&str>,
     name: &'static str,

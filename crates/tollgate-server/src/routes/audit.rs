@@ -6,14 +6,16 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tollgate_core::calendar::MS_PER_DAY;
 use tollgate_core::error::GatewayError;
 use tollgate_store::{Action, AuditFilter, AuditRecord};
 
 use crate::app::Gateway;
 use crate::error::ApiError;
-use crate::routes::admin::{date_param, iso8601, manager, not_found, number_param, store_error};
+use crate::routes::admin::{
+    date_param, iso8601, manager, not_found, number_param, paged, store_error,
+};
 use crate::routes::query_param;
 
 /// `GET /audit?page=&page_size=&table_name=&object_id=&changed_by=&action=&start_date=&end_date=`
@@ -50,13 +52,8 @@ pub(crate) async fn list(
         .audit_log(&filter, page, size)
         .await
         .map_err(store_error("audit"))?;
-    Ok(Json(json!({
-        "audit_logs": found.entries.iter().map(shown).collect::<Vec<_>>(),
-        "total": found.total,
-        "page": page,
-        "page_size": size,
-        "total_pages": found.total.div_ceil(u64::from(size)),
-    })))
+    let entries = found.entries.iter().map(shown).collect();
+    Ok(Json(paged("audit_logs", entries, found.total, page, size)))
 }
 
 /// `GET /audit/{id}`.

@@ -19,7 +19,9 @@ use tollgate_translate::canonical::OpenAiUsage;
 
 use crate::app::Gateway;
 use crate::error::ApiError;
-use crate::routes::admin::{date_param, manager, number_param, parse, required, store_error};
+use crate::routes::admin::{
+    date_param, manager, number_param, paged, parse, required, store_error,
+};
 use crate::routes::query_param;
 
 /// `GET /spend/logs?api_key=&user_id=&team_id=&end_user=&model=&request_id=&start_date=&end_date=&page=&page_size=`
@@ -48,13 +50,8 @@ pub(crate) async fn logs(
         .spend_logs(&filter, page, size)
         .await
         .map_err(store_error("spend"))?;
-    Ok(Json(json!({
-        "data": found.records.iter().map(shown).collect::<Vec<_>>(),
-        "total": found.total,
-        "page": page,
-        "page_size": size,
-        "total_pages": found.total.div_ceil(u64::from(size)),
-    })))
+    let records = found.records.iter().map(shown).collect();
+    Ok(Json(paged("data", records, found.total, page, size)))
 }
 
 /// `GET /global/spend/report?group_by=team|key|user|model|day&start_date=&end_date=`: spend

@@ -471,18 +471,7 @@ impl Converter {
         }
         self.out.memberships.insert(id.clone(), memberships.len());
         self.per_model_budgets(kind, &id, row);
-        let own = BudgetFields {
-            max_budget: row.float("max_budget"),
-            soft_budget: row.float("soft_budget"),
-            budget_duration: row.text("budget_duration"),
-            // LiteLLM's shared budget is resolved into the record's own fields.
-            budget_id: None,
-        };
-        let own_limits = Limits {
-            tpm: row.integer("tpm_limit"),
-            rpm: row.integer("rpm_limit"),
-            parallel: row.integer("max_parallel_requests"),
-        };
+        let (own, own_limits) = own_budget(row);
         let (budget, limits) = self.budget(kind, &id, row, own, own_limits);
         let (created_at, updated_at) = self.times(row);
         self.spend(kind, EntityKind::Team, &id, &id, row);
@@ -545,18 +534,7 @@ impl Converter {
         let models = self.models(kind, &id, row);
         let metadata = self.readable(kind, &id, "metadata", row.object("metadata"));
         self.per_model_budgets(kind, &id, row);
-        let own = BudgetFields {
-            max_budget: row.float("max_budget"),
-            soft_budget: row.float("soft_budget"),
-            budget_duration: row.text("budget_duration"),
-            // LiteLLM's shared budget is resolved into the record's own fields.
-            budget_id: None,
-        };
-        let own_limits = Limits {
-            tpm: row.integer("tpm_limit"),
-            rpm: row.integer("rpm_limit"),
-            parallel: row.integer("max_parallel_requests"),
-        };
+        let (own, own_limits) = own_budget(row);
         let (budget, limits) = self.budget(kind, &id, row, own, own_limits);
         let (created_at, updated_at) = self.times(row);
         self.spend(kind, EntityKind::User, &id, &id, row);
@@ -689,18 +667,7 @@ impl Converter {
         }
         self.per_model_budgets(kind, &label, row);
         let expires_at = self.readable(kind, &label, "expires", row.time("expires"));
-        let own = BudgetFields {
-            max_budget: row.float("max_budget"),
-            soft_budget: row.float("soft_budget"),
-            budget_duration: row.text("budget_duration"),
-            // LiteLLM's shared budget is resolved into the record's own fields.
-            budget_id: None,
-        };
-        let own_limits = Limits {
-            tpm: row.integer("tpm_limit"),
-            rpm: row.integer("rpm_limit"),
-            parallel: row.integer("max_parallel_requests"),
-        };
+        let (own, own_limits) = own_budget(row);
         let (budget, limits) = self.budget(kind, &label, row, own, own_limits);
         let (created_at, updated_at) = self.times(row);
         self.spend(kind, EntityKind::Key, &token, &label, row);
@@ -755,6 +722,23 @@ fn member(entry: &Value) -> Option<TeamMember> {
 
 fn is_sha256_hex(token: &str) -> bool {
     token.len() == 64 && token.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// The budget and limits a key, team or user row sets itself.
+fn own_budget(row: &Row) -> (BudgetFields, Limits) {
+    let own = BudgetFields {
+        max_budget: row.float("max_budget"),
+        soft_budget: row.float("soft_budget"),
+        budget_duration: row.text("budget_duration"),
+        // LiteLLM's shared budget is resolved into the record's own fields.
+        budget_id: None,
+    };
+    let limits = Limits {
+        tpm: row.integer("tpm_limit"),
+        rpm: row.integer("rpm_limit"),
+        parallel: row.integer("max_parallel_requests"),
+    };
+    (own, limits)
 }
 
 #[cfg(test)]
