@@ -10,7 +10,7 @@
 //! Segments left by a previous run are sealed ones: the first drain replays them.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -190,17 +190,9 @@ impl Journal {
             if path == current {
                 continue;
             }
-            let text = std::fs::read(&path).map_err(io_error(&path))?;
-            let (records, unreadable) = read_records(&text);
-            for batch in records.chunks(BATCH) {
-                let inserted = store.insert_spend(batch).await?;
-                drained.inserted += inserted;
-                drained.duplicates += batch.len() - inserted;
-            }
-            drained.unreadable += unreadable;
+            let bytes = drain_segment(&path, store, &mut drained).await?;
             std::fs::remove_file(&path).map_err(io_error(&path))?;
-            self.pending_bytes
-                .fetch_sub(text.len() as u64, Ordering::Relaxed);
+            self.pending_bytes.fetch_sub(bytes, Ordering::Relaxed);
         }
         Ok(drained)
     }
@@ -279,20 +271,52 @@ fn segments(dir: &Path) -> io::Result<Vec<(u64, PathBuf)>> {
     Ok(found)
 }
 
-/// The records in a segment's bytes, and how many lines were not records.
-fn read_records(text: &[u8]) -> (Vec<SpendRecord>, usize) {
-    let mut records = Vec::new();
-    let mut unreadable = 0;
-    for line in text.split(|&byte| byte == b'\n') {
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
+/// Stores one sealed segment's records, a batch at a time (so memory stays a batch's, however
+/// large the segment grew while the database was away); returns the segment's size. A batch
+/// already committed before a crash is skipped on the replay, record by record.
+async fn drain_segment(
+    path: &Path,
+    store: &Store,
+    drained: &mut Drained,
+) -> Result<u64, JournalError> {
+    let io_error = |source| JournalError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut reader = BufReader::new(File::open(path).map_err(io_error)?);
+    let mut line = Vec::with_capacity(1024);
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut bytes = 0;
+    loop {
+        line.clear();
+        let read = reader.read_until(b'\n', &mut line).map_err(io_error)?;
+        bytes += read as u64;
+        if read > 0 {
+            match parse_line(&line) {
+                Some(Ok(record)) => batch.push(record),
+                Some(Err(())) => drained.unreadable += 1,
+                None => {}
+            }
         }
-        match serde_json::from_slice::<SpendRecord>(line) {
-            Ok(record) => records.push(record),
-            Err(_) => unreadable += 1,
+        if batch.len() == BATCH || (read == 0 && !batch.is_empty()) {
+            let inserted = store.insert_spend(&batch).await?;
+            drained.inserted += inserted;
+            drained.duplicates += batch.len() - inserted;
+            batch.clear();
+        }
+        if read == 0 {
+            return Ok(bytes);
         }
     }
-    (records, unreadable)
+}
+
+/// One journal line: `None` when blank, an error when it is not a record (a write cut short
+/// by a crash, or damage).
+fn parse_line(line: &[u8]) -> Option<Result<SpendRecord, ()>> {
+    if line.iter().all(u8::is_ascii_whitespace) {
+        return None;
+    }
+    Some(serde_json::from_slice(line).map_err(drop))
 }
 
 #[cfg(test)]
@@ -310,14 +334,22 @@ mod tests {
         }
     }
 
+    /// The records in a segment file.
+    fn read_records(path: &Path) -> Vec<SpendRecord> {
+        std::fs::read(path)
+            .unwrap()
+            .split(|&byte| byte == b'\n')
+            .filter_map(parse_line)
+            .map(Result::unwrap)
+            .collect()
+    }
+
     #[test]
     fn a_cut_short_line_is_counted_not_fatal() {
-        let mut text = serde_json::to_vec(&record("a")).unwrap();
-        text.push(b'\n');
-        text.extend_from_slice(br#"{"request_id":"b","call"#);
-        let (records, unreadable) = read_records(&text);
-        assert_eq!(records.len(), 1);
-        assert_eq!(unreadable, 1);
+        let line = serde_json::to_vec(&record("a")).unwrap();
+        assert_eq!(parse_line(&line), Some(Ok(record("a"))));
+        assert_eq!(parse_line(br#"{"request_id":"b","call"#), Some(Err(())));
+        assert_eq!(parse_line(b"\n"), None);
     }
 
     #[test]
@@ -334,8 +366,7 @@ mod tests {
         assert!(reopened.is_full());
         let files = segments(&dir).unwrap();
         assert_eq!(files.len(), 2, "the old segment and a fresh one");
-        let (records, _) = read_records(&std::fs::read(&files[0].1).unwrap());
-        assert_eq!(records, [record("a"), record("b")]);
+        assert_eq!(read_records(&files[0].1), [record("a"), record("b")]);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
