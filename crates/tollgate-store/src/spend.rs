@@ -573,7 +573,9 @@ async fn insert_chunk(
          ON CONFLICT (request_id) DO NOTHING RETURNING request_id",
         placeholders(backend, chunk.len(), COLUMN_COUNT)
     );
-    let mut query = sqlx::query(&sql);
+    // Not kept prepared: a statement for each batch size, hundreds of rows each, would
+    // fill the connection's cache with megabytes of compiled SQL.
+    let mut query = sqlx::query(&sql).persistent(false);
     for record in chunk {
         let tags = serde_json::to_string(&record.tags).unwrap_or_else(|_| "[]".into());
         let metadata = serde_json::to_string(&record.metadata).unwrap_or_else(|_| "{}".into());
@@ -674,7 +676,9 @@ async fn add_to_totals(
              updated_at = excluded.updated_at",
             placeholders(statements.backend, chunk.len(), 5)
         );
-        let mut query = sqlx::query(&sql);
+        // Not kept prepared: a statement for each batch size, hundreds of rows each, would
+        // fill the connection's cache with megabytes of compiled SQL.
+        let mut query = sqlx::query(&sql).persistent(false);
         for ((kind, id), sum) in chunk {
             query = query
                 .bind(kind.as_str())
@@ -699,7 +703,9 @@ async fn add_to_totals(
              spend = tollgate_daily_spend.spend + excluded.spend",
             placeholders(statements.backend, chunk.len(), 10)
         );
-        let mut query = sqlx::query(&sql);
+        // Not kept prepared: a statement for each batch size, hundreds of rows each, would
+        // fill the connection's cache with megabytes of compiled SQL.
+        let mut query = sqlx::query(&sql).persistent(false);
         for ((day, kind, id, model_group), sum) in chunk {
             query = query
                 .bind(day.clone())
