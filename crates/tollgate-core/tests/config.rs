@@ -632,27 +632,8 @@ fn bedrock_configuration_problems_name_the_field() {
 /// reads (an empty value counts as unset), so that the process environment does not decide,
 /// and then sets `set`.
 fn aws_env(set: &[(&str, &str)]) -> String {
-    const CHAIN: &[&str] = &[
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_SESSION_TOKEN",
-        "AWS_PROFILE",
-        "AWS_SHARED_CREDENTIALS_FILE",
-        "AWS_WEB_IDENTITY_TOKEN_FILE",
-        "AWS_ROLE_ARN",
-        "AWS_ROLE_SESSION_NAME",
-        "AWS_ENDPOINT_URL_STS",
-        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-        "AWS_CONTAINER_AUTHORIZATION_TOKEN",
-        "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
-        "AWS_EC2_METADATA_DISABLED",
-        "AWS_EC2_METADATA_SERVICE_ENDPOINT",
-        "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE",
-        "AWS_BEARER_TOKEN_BEDROCK",
-    ];
     let mut yaml = "environment_variables:\n".to_owned();
-    for name in CHAIN {
+    for name in tollgate_core::config::AWS_CHAIN_VARIABLES {
         let value = match set.iter().find(|(set, _)| set == name) {
             Some((_, value)) => *value,
             // No file there: the default profile is not found.
@@ -661,7 +642,10 @@ fn aws_env(set: &[(&str, &str)]) -> String {
         };
         yaml.push_str(&format!("  {name}: '{value}'\n"));
     }
-    for (name, value) in set.iter().filter(|(name, _)| !CHAIN.contains(name)) {
+    for (name, value) in set
+        .iter()
+        .filter(|(name, _)| !tollgate_core::config::AWS_CHAIN_VARIABLES.contains(name))
+    {
         yaml.push_str(&format!("  {name}: '{value}'\n"));
     }
     yaml

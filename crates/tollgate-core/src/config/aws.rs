@@ -23,6 +23,28 @@ const IMDS_ENDPOINT_IPV6: &str = "http://[fd00:ec2::254]";
 /// The role session name when neither `aws_session_name` nor `AWS_ROLE_SESSION_NAME` gives one.
 const DEFAULT_SESSION_NAME: &str = "tollgate";
 
+/// Every environment variable the credential chain reads (tests blank them all, so that the
+/// machine's own environment does not decide).
+pub const AWS_CHAIN_VARIABLES: &[&str] = &[
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_ROLE_ARN",
+    "AWS_ROLE_SESSION_NAME",
+    "AWS_ENDPOINT_URL_STS",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+    "AWS_EC2_METADATA_DISABLED",
+    "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+    "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE",
+    "AWS_BEARER_TOKEN_BEDROCK",
+];
+
 /// The deployment's credential source: the first of, in order,
 /// 1. `aws_access_key_id` / `aws_secret_access_key` (+ `aws_session_token`),
 /// 2. `aws_profile_name`: that profile of the shared credentials file,

@@ -20,6 +20,7 @@ use serde_yaml_ng::Mapping;
 use tollgate_pricing::{ModelPrice, PriceCatalog};
 use url::Url;
 
+pub use aws::AWS_CHAIN_VARIABLES;
 pub use error::ConfigError;
 pub use load::{load, load_str};
 pub use routing::{FallbackMap, GroupAlias, RoutingSettings, RoutingStrategy};

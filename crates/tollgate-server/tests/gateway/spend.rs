@@ -321,23 +321,9 @@ async fn flush_after_outage(gateway: &TestGateway) {
 
 #[tokio::test]
 async fn requests_are_served_while_the_database_is_down_and_every_record_arrives_after() {
-    let Some(url) = tollgate_testkit::databases::postgres_url().await else {
-        return; // said on stderr; `.ci/run` requires PostgreSQL
+    let Some((store, proxy)) = store_behind_a_proxy().await else {
+        return;
     };
-    // The gateway reaches PostgreSQL through a proxy the test can cut.
-    let parsed = url::Url::parse(&url).unwrap();
-    let target = format!(
-        "{}:{}",
-        parsed.host_str().unwrap(),
-        parsed.port().unwrap_or(5432)
-    );
-    let proxy = tollgate_testkit::TcpProxy::start(target.parse().unwrap()).await;
-    let mut proxied = parsed.clone();
-    proxied.set_host(Some("127.0.0.1")).unwrap();
-    proxied.set_port(Some(proxy.addr().port())).unwrap();
-    let store = tollgate_server::Store::connect(proxied.as_str())
-        .await
-        .unwrap();
 
     let mock = MockOpenAi::start().await;
     let gateway = TestGateway::start_on(
