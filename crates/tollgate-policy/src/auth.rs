@@ -16,7 +16,9 @@ use subtle::ConstantTimeEq;
 use tollgate_core::error::{ErrorKind, GatewayError, Origin};
 
 use tollgate_pricing::Usd;
-use tollgate_store::{CustomerRecord, EntityKind, OrganizationRecord, TeamRecord, UserRecord};
+use tollgate_store::{
+    CustomerRecord, EntityKind, OrganizationRecord, TagRecord, TeamRecord, UserRecord,
+};
 
 use crate::budgets::{Budget, BudgetCheck};
 
@@ -246,6 +248,48 @@ pub fn end_user_budget<'a>(
         label: Cow::Owned(format!("end user {}", customer.record.user_id)),
         budget,
     })
+}
+
+/// The tags defined through `/tag/new` among those a request carries: its key's tags and its
+/// own (`metadata.tags`, the tag headers), each once.
+pub fn defined_tags(
+    caller: &Caller,
+    request_tags: &[String],
+    directory: &Directory,
+) -> Vec<Arc<Cached<TagRecord>>> {
+    if directory.tags.is_empty() {
+        return Vec::new();
+    }
+    let key_tags = match caller {
+        Caller::Key(principal) => principal.key.record.tags.as_slice(),
+        Caller::Master | Caller::Anonymous => &[],
+    };
+    let mut found: Vec<Arc<Cached<TagRecord>>> = Vec::new();
+    for name in key_tags.iter().chain(request_tags) {
+        if found.iter().any(|tag| &tag.record.name == name) {
+            continue;
+        }
+        found.extend(directory.tags.get(name));
+    }
+    found
+}
+
+/// The budgets of the tags a request carries.
+pub fn tag_budgets<'a>(
+    tags: &'a [Arc<Cached<TagRecord>>],
+    directory: &Directory,
+) -> Vec<BudgetCheck<'a>> {
+    tags.iter()
+        .filter_map(|tag| {
+            let budget = Budget::resolve(tag.budget, &tag.record.budget, directory)?;
+            Some(BudgetCheck {
+                kind: EntityKind::Tag,
+                id: Cow::Borrowed(&tag.record.name),
+                label: Cow::Owned(format!("tag {}", tag.record.name)),
+                budget,
+            })
+        })
+        .collect()
 }
 
 /// The limits of the end user a request names.

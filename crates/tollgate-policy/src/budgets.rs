@@ -20,7 +20,7 @@ use http::StatusCode;
 use tollgate_core::calendar::{BudgetPeriod, WallClock, iso8601};
 use tollgate_core::error::{ErrorKind, GatewayError, Origin};
 use tollgate_pricing::Usd;
-use tollgate_store::{BudgetFields, EntityKind};
+use tollgate_store::{BudgetFields, EntityKind, KeyRecord};
 
 use crate::directory::Directory;
 
@@ -47,6 +47,32 @@ impl Budget {
                 .and_then(BudgetPeriod::parse),
         };
         (budget.max.is_some() || budget.soft.is_some()).then_some(budget)
+    }
+
+    /// A key's budgets for single models (`model_max_budget`): each resets on its own
+    /// `time_period`, else on the key's `budget_duration`. Amounts that cannot be dollars
+    /// are left out (the management API refuses them).
+    pub fn per_model(key: &KeyRecord) -> Vec<(String, Budget)> {
+        let key_period = key
+            .budget
+            .budget_duration
+            .as_deref()
+            .and_then(BudgetPeriod::parse);
+        key.model_max_budget
+            .iter()
+            .filter_map(|(model, limit)| {
+                let period = match &limit.time_period {
+                    Some(text) => Some(BudgetPeriod::parse(text)?),
+                    None => key_period,
+                };
+                let budget = Budget {
+                    max: Some(Usd::from_f64(limit.budget_limit)?),
+                    soft: None,
+                    period,
+                };
+                Some((model.clone(), budget))
+            })
+            .collect()
     }
 
     /// The budget that applies to a record: its own, else that of the shared budget its

@@ -1,6 +1,6 @@
-//! Everyone the gateway knows, in memory: virtual keys, teams, users, organisations and end
-//! users, filled from the store at start-up and updated at once by the management API, so a
-//! request is checked without a database round trip.
+//! Everyone the gateway knows, in memory: virtual keys, teams, users, organisations, end
+//! users, shared budgets and tags, filled from the store at start-up and updated at once by
+//! the management API, so a request is checked without a database round trip.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -10,7 +10,7 @@ use std::time::Duration;
 use tollgate_core::wildcard::Pattern;
 use tollgate_store::{
     BudgetRecord, CustomerRecord, Entity, KEYS_TABLE, OrganizationRecord, Snapshot, Store,
-    StoreError, TeamRecord, UserRecord,
+    StoreError, TagRecord, TeamRecord, UserRecord,
 };
 
 use crate::budgets::Budget;
@@ -174,6 +174,7 @@ listed!(UserRecord, users);
 listed!(OrganizationRecord, organizations);
 listed!(CustomerRecord, customers);
 listed!(BudgetRecord, budgets);
+listed!(TagRecord, tags);
 
 #[derive(Debug, Default)]
 pub struct Directory {
@@ -184,6 +185,8 @@ pub struct Directory {
     pub customers: Table<CustomerRecord>,
     /// Shared budgets, named by records' `budget_id`.
     pub budgets: Table<BudgetRecord>,
+    /// Tags defined through `/tag/new` (requests may carry others, which only count spend).
+    pub tags: Table<TagRecord>,
     pub freshness: Freshness,
 }
 
@@ -265,6 +268,7 @@ impl Directory {
                 }
                 CustomerRecord::TABLE => self.refresh::<CustomerRecord>(store, id, *at).await?,
                 BudgetRecord::TABLE => self.refresh::<BudgetRecord>(store, id, *at).await?,
+                TagRecord::TABLE => self.refresh::<TagRecord>(store, id, *at).await?,
                 _ => others.push((table.clone(), id.clone())),
             }
         }
@@ -302,6 +306,9 @@ impl Directory {
         }
         for budget in snapshot.budgets {
             self.budgets.put(budget);
+        }
+        for tag in snapshot.tags {
+            self.tags.put(tag);
         }
     }
 }

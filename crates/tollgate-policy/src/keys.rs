@@ -2,6 +2,7 @@
 //! the key, so a request is checked without a database round trip; the management API updates
 //! the cache at once when it changes a key.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, RwLock};
@@ -9,9 +10,9 @@ use std::sync::{Arc, RwLock};
 use base64::Engine;
 use sha2::{Digest, Sha256};
 use tollgate_core::error::GatewayError;
-use tollgate_store::KeyRecord;
+use tollgate_store::{EntityKind, KeyRecord};
 
-use crate::budgets::Budget;
+use crate::budgets::{Budget, BudgetCheck};
 use crate::directory::ModelAccess;
 
 /// A virtual key as a request sees it.
@@ -20,6 +21,8 @@ pub struct VirtualKey {
     pub record: KeyRecord,
     pub access: ModelAccess,
     pub budget: Option<Budget>,
+    /// Its budgets for single models (`model_max_budget`), by model name.
+    pub model_budgets: Vec<(String, Budget)>,
 }
 
 impl VirtualKey {
@@ -27,8 +30,20 @@ impl VirtualKey {
         VirtualKey {
             access: ModelAccess::new(&record.models),
             budget: Budget::of(&record.budget),
+            model_budgets: Budget::per_model(&record),
             record,
         }
+    }
+
+    /// The key's budget for `model`, if it has one.
+    pub fn model_budget(&self, model: &str) -> Option<BudgetCheck<'_>> {
+        let (model, budget) = self.model_budgets.iter().find(|(name, _)| name == model)?;
+        Some(BudgetCheck {
+            kind: EntityKind::KeyModel,
+            id: Cow::Owned(format!("{}/{model}", self.record.token)),
+            label: Cow::Owned(format!("key {} on model {model}", self.record.key_name)),
+            budget: *budget,
+        })
     }
 
     /// Refuses a blocked or expired key (401, as LiteLLM answers).
@@ -149,7 +164,11 @@ impl KeyCache {
     pub fn budgeted(&self) -> Vec<Arc<VirtualKey>> {
         self.read()
             .values()
-            .filter(|key| key.budget.is_some() || key.record.budget.budget_id.is_some())
+            .filter(|key| {
+                key.budget.is_some()
+                    || key.record.budget.budget_id.is_some()
+                    || !key.model_budgets.is_empty()
+            })
             .cloned()
             .collect()
     }
@@ -260,6 +279,7 @@ pub(crate) mod tests {
             updated_at: 0,
             created_by: None,
             budget: Default::default(),
+            model_max_budget: Default::default(),
         }
     }
 

@@ -52,8 +52,8 @@ use crate::pipeline;
 use crate::request_context::request_context;
 use crate::responses::{self, ResponseStore};
 use crate::routes::{
-    audit, budgets, customers, deployments, health, keys, models, organizations, spend, teams,
-    users,
+    audit, budgets, customers, deployments, health, keys, models, organizations, spend, tags,
+    teams, users,
 };
 use crate::runtime_models::RuntimeModels;
 use crate::spend::SpendLedger;
@@ -392,6 +392,11 @@ pub fn app(gateway: Arc<Gateway>) -> HttpRouter {
         .route("/budget/info", get(budgets::info).post(budgets::info))
         .route("/budget/list", get(budgets::list))
         .route("/budget/delete", post(budgets::delete))
+        .route("/tag/new", post(tags::new))
+        .route("/tag/update", post(tags::update))
+        .route("/tag/info", get(tags::info).post(tags::info))
+        .route("/tag/list", get(tags::list))
+        .route("/tag/delete", post(tags::delete))
         .route("/spend/logs", get(spend::logs))
         .route("/global/spend/report", get(spend::report))
         .route("/spend/calculate", post(spend::calculate))

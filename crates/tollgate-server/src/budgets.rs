@@ -7,14 +7,14 @@ use std::sync::Arc;
 
 use tollgate_core::endpoint::Endpoint;
 use tollgate_core::error::GatewayError;
-use tollgate_policy::auth::{Caller, end_user_budget};
+use tollgate_policy::auth::{Caller, end_user_budget, tag_budgets};
 use tollgate_policy::budgets::{Budget, BudgetAlert, BudgetCheck, Reservation};
 use tollgate_policy::directory::{Cached, Directory};
 use tollgate_pricing::{ModelPrice, Usd};
 use tollgate_router::AttemptPlan;
 use tollgate_store::{
-    BudgetRecord, CustomerRecord, Entity, EntityKind, OrganizationRecord, Store, StoreError,
-    TeamRecord, UserRecord,
+    BudgetRecord, CustomerRecord, Entity, EntityKind, KeyRecord, OrganizationRecord, Store,
+    StoreError, TagRecord, TeamRecord, UserRecord,
 };
 
 use crate::app::Gateway;
@@ -22,22 +22,47 @@ use crate::app::Gateway;
 /// The output a request is assumed to ask for when neither it nor its model's price says.
 const DEFAULT_MAX_OUTPUT_TOKENS: u64 = 4_096;
 
-/// Reserves the request's worst-case cost against its caller's budgets and its end user's;
-/// `None` when none applies (and then nothing is counted or parsed).
+/// Whom a request's spend counts against.
+pub(crate) struct Payers<'a> {
+    pub caller: &'a Caller,
+    pub end_user: Option<&'a Cached<CustomerRecord>>,
+    /// The defined tags it carries.
+    pub tags: &'a [Arc<Cached<TagRecord>>],
+    /// The model as the request names it: per-model key budgets go by that name, as spend
+    /// records do.
+    pub model: &'a str,
+}
+
+impl Payers<'_> {
+    /// Every budget that applies.
+    fn budgets(&self, directory: &Directory) -> Vec<BudgetCheck<'_>> {
+        let mut checks = match self.caller {
+            Caller::Key(principal) => {
+                let mut checks = principal.budgets(directory);
+                checks.extend(principal.key.model_budget(self.model));
+                checks
+            }
+            Caller::Master | Caller::Anonymous => Vec::new(),
+        };
+        checks.extend(
+            self.end_user
+                .and_then(|customer| end_user_budget(customer, directory)),
+        );
+        checks.extend(tag_budgets(self.tags, directory));
+        checks
+    }
+}
+
+/// Reserves the request's worst-case cost against every budget its payers have; `None` when
+/// none applies (and then nothing is counted or parsed).
 pub(crate) async fn reserve(
     gateway: &Gateway,
-    caller: &Caller,
-    customer: Option<&Cached<CustomerRecord>>,
+    payers: &Payers<'_>,
     endpoint: Endpoint,
     body: &[u8],
     plan: &AttemptPlan<'_>,
 ) -> Result<Option<Reservation>, GatewayError> {
-    let directory = &gateway.auth.directory;
-    let mut checks: Vec<BudgetCheck<'_>> = match caller {
-        Caller::Key(principal) => principal.budgets(directory),
-        Caller::Master | Caller::Anonymous => Vec::new(),
-    };
-    checks.extend(customer.and_then(|customer| end_user_budget(customer, directory)));
+    let checks = payers.budgets(&gateway.auth.directory);
     if checks.is_empty() {
         return Ok(None);
     }
@@ -124,9 +149,7 @@ fn budgeted(gateway: &Gateway) -> Vec<(EntityKind, String, Budget)> {
     let directory = &gateway.auth.directory;
     let mut found = Vec::new();
     for key in directory.keys.budgeted() {
-        if let Some(budget) = Budget::resolve(key.budget, &key.record.budget, directory) {
-            found.push((EntityKind::Key, key.record.token.clone(), budget));
-        }
+        found.extend(key_budgets(gateway, &key.record));
     }
     let tables = [
         (
@@ -147,6 +170,10 @@ fn budgeted(gateway: &Gateway) -> Vec<(EntityKind, String, Budget)> {
             EntityKind::EndUser,
             budgets_of(directory, &directory.customers.all(), |r| &r.user_id),
         ),
+        (
+            EntityKind::Tag,
+            budgets_of(directory, &directory.tags.all(), |r| &r.name),
+        ),
     ];
     for (kind, entries) in tables {
         found.extend(entries.into_iter().map(|(id, budget)| (kind, id, budget)));
@@ -166,6 +193,20 @@ fn budgeted(gateway: &Gateway) -> Vec<(EntityKind, String, Budget)> {
         }
     }
     found
+}
+
+/// A key's budgets: its own (or its shared one's), and one per model it has a budget for.
+pub(crate) fn key_budgets(gateway: &Gateway, key: &KeyRecord) -> Vec<(EntityKind, String, Budget)> {
+    let own =
+        effective(gateway, &key.budget).map(|budget| (EntityKind::Key, key.token.clone(), budget));
+    let per_model = Budget::per_model(key).into_iter().map(|(model, budget)| {
+        (
+            EntityKind::KeyModel,
+            format!("{}/{model}", key.token),
+            budget,
+        )
+    });
+    own.into_iter().chain(per_model).collect()
 }
 
 fn budgets_of<E: Entity>(
@@ -220,6 +261,7 @@ pub(crate) async fn take_in<E: Entity>(gateway: &Gateway, store: &Store, record:
         UserRecord::TABLE => EntityKind::User,
         OrganizationRecord::TABLE => EntityKind::Organization,
         CustomerRecord::TABLE => EntityKind::EndUser,
+        TagRecord::TABLE => EntityKind::Tag,
         _ => return,
     };
     let directory = &gateway.auth.directory;

@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use tollgate_core::endpoint::{ClientFormat, Endpoint, Operation};
 use tollgate_core::error::{ErrorKind, GatewayError, Origin};
 use tollgate_core::provider::{ProviderKind, WireFormat};
-use tollgate_policy::auth::{Caller, end_user_limits};
+use tollgate_policy::auth::{Caller, defined_tags, end_user_limits};
 use tollgate_policy::directory::Cached;
 use tollgate_router::{AttemptPlan, Decision, Member};
 use tollgate_store::CustomerRecord;
@@ -28,6 +28,7 @@ use tollgate_upstream::{Deployment, UpstreamBody, UpstreamResponse};
 
 use crate::access_log::{AccessRecord, Outcome};
 use crate::app::Gateway;
+use crate::budgets::Payers;
 use crate::error::ApiError;
 use crate::exchange::{Exchange, provider_error};
 use crate::request_context::{LoggedByPipeline, RequestId};
@@ -180,15 +181,13 @@ async fn proxy(
         .and_then(|id| gateway.auth.directory.customers.get(id));
     admit(gateway, &caller, customer.as_deref(), record)?;
     let mut plan = gateway.router.plan(model, inspected.fallbacks.take())?;
-    record.reservation = crate::budgets::reserve(
-        gateway,
-        &caller,
-        customer.as_deref(),
-        endpoint,
-        &body,
-        &plan,
-    )
-    .await?;
+    let payers = Payers {
+        caller: &caller,
+        end_user: customer.as_deref(),
+        tags: &defined_tags(&caller, &record.request_tags, &gateway.auth.directory),
+        model: &inspected.model,
+    };
+    record.reservation = crate::budgets::reserve(gateway, &payers, endpoint, &body, &plan).await?;
     if endpoint == Endpoint::Responses
         && let Some(holder) = native_response_holder(gateway, &plan, &body)
     {

@@ -1,7 +1,7 @@
-//! Teams, users, organisations and end users ("customers"), with LiteLLM's field names. Each
-//! is stored as one JSON document under its id: the gateway keeps every one in memory and
-//! filters lists there, so the database is asked only by id. Fields added later take their
-//! defaults when older documents are read.
+//! Teams, users, organisations, end users ("customers"), shared budgets and tags, with
+//! LiteLLM's field names. Each is stored as one JSON document under its id: the gateway keeps
+//! every one in memory and filters lists there, so the database is asked only by id. Fields
+//! added later take their defaults when older documents are read.
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -241,6 +241,22 @@ pub struct CustomerRecord {
     pub updated_at: i64,
 }
 
+/// A tag, as LiteLLM's `/tag/new` defines one: requests carry tags (`metadata.tags`, the
+/// `x-litellm-tags` header, their key's `tags`); a defined tag gives everything carrying it a
+/// budget.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TagRecord {
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub metadata: Map<String, Value>,
+    #[serde(flatten)]
+    pub budget: BudgetFields,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
 /// A deployment added through the management API, in LiteLLM's shape. Secret fields of
 /// `litellm_params` are stored sealed (see `SecretBox`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -292,6 +308,7 @@ entity!(
     budget: budget
 );
 entity!(CustomerRecord, "tollgate_customers", "end user", user_id, budget: budget);
+entity!(TagRecord, "tollgate_tags", "tag", name, budget: budget);
 entity!(ModelRecord, "tollgate_models", "model", model_id);
 entity!(BudgetRecord, "tollgate_budgets", "budget", budget_id);
 
@@ -304,6 +321,7 @@ pub struct Snapshot {
     pub organizations: Vec<OrganizationRecord>,
     pub customers: Vec<CustomerRecord>,
     pub budgets: Vec<BudgetRecord>,
+    pub tags: Vec<TagRecord>,
 }
 
 impl Store {
@@ -314,6 +332,7 @@ impl Store {
             organizations: self.all().await?,
             customers: self.all().await?,
             budgets: self.all().await?,
+            tags: self.all().await?,
         })
     }
 

@@ -1,11 +1,15 @@
 //! Virtual keys as stored: the key's SHA-256 (`token`), never the key itself, with what it may
 //! do.
 
+use std::collections::BTreeMap;
+
 use futures_util::TryStreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sqlx::Row;
 use sqlx::any::AnyRow;
+
+use tollgate_core::calendar::BudgetPeriod;
 
 use crate::audit::{self, Change};
 use crate::directory::BudgetFields;
@@ -41,6 +45,58 @@ pub struct KeyRecord {
     pub created_by: Option<String>,
     #[serde(flatten)]
     pub budget: BudgetFields,
+    /// Budgets for single models through this key (LiteLLM's `model_max_budget`), by the model
+    /// name requests give.
+    #[serde(default)]
+    pub model_max_budget: BTreeMap<String, ModelBudget>,
+}
+
+/// What a key may spend on one model in a period.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelBudget {
+    /// Dollars.
+    pub budget_limit: f64,
+    /// `1d`, `30d`, `1mo`…; none: the key's own `budget_duration`.
+    #[serde(default)]
+    pub time_period: Option<String>,
+}
+
+impl ModelBudget {
+    /// One entry of LiteLLM's `model_max_budget`, in either of its shapes: dollars alone
+    /// (its older form), or `{"budget_limit": dollars (a number or a numeric string),
+    /// "time_period": "1d"}`. The error says what is wrong with it.
+    pub fn from_litellm(value: &Value) -> Result<ModelBudget, String> {
+        let dollars = |value: &Value| {
+            match value {
+                Value::Number(number) => number.as_f64(),
+                Value::String(text) => text.trim().parse::<f64>().ok(),
+                _ => None,
+            }
+            .filter(|amount| amount.is_finite() && *amount >= 0.0)
+        };
+        let (limit, period) = match value {
+            Value::Object(fields) => (
+                fields.get("budget_limit").unwrap_or(&Value::Null),
+                fields.get("time_period").filter(|period| !period.is_null()),
+            ),
+            amount => (amount, None),
+        };
+        let budget_limit = dollars(limit).ok_or_else(|| {
+            format!("`budget_limit` must be a non-negative amount of dollars, got {limit}")
+        })?;
+        let time_period = period
+            .map(|period| match period.as_str() {
+                Some(text) if BudgetPeriod::parse(text).is_some() => Ok(text.to_owned()),
+                _ => Err(format!(
+                    "`time_period` must be a period like `1d`, `7d`, `30d` or `1mo`, got {period}"
+                )),
+            })
+            .transpose()?;
+        Ok(ModelBudget {
+            budget_limit,
+            time_period,
+        })
+    }
 }
 
 /// What `/key/list` filters on.
@@ -60,9 +116,10 @@ pub struct KeyPage {
 
 const COLUMNS: &str = "token, key_name, key_alias, user_id, team_id, organization_id, models, \
     aliases, metadata, tags, permissions, tpm_limit, rpm_limit, max_parallel_requests, blocked, \
-    expires_at, created_at, updated_at, created_by, max_budget, soft_budget, budget_duration, budget_id";
+    expires_at, created_at, updated_at, created_by, max_budget, soft_budget, budget_duration, budget_id, \
+    model_max_budget";
 /// How many columns `COLUMNS` names.
-const COLUMN_COUNT: usize = 23;
+const COLUMN_COUNT: usize = 24;
 
 impl Store {
     /// Adds a key; `Conflict` when its alias (or the key) is taken.
@@ -267,7 +324,8 @@ fn bind_all<'q>(query: AnyQuery<'q>, key: &KeyRecord) -> Result<AnyQuery<'q>, St
         .bind(amount(key.budget.max_budget))
         .bind(amount(key.budget.soft_budget))
         .bind(key.budget.budget_duration.clone())
-        .bind(key.budget.budget_id.clone()))
+        .bind(key.budget.budget_id.clone())
+        .bind(json_text(&key.model_max_budget)))
 }
 
 /// A JSON column's text.
@@ -312,6 +370,7 @@ fn read_key(row: &AnyRow) -> Result<KeyRecord, StoreError> {
             budget_duration: row.try_get("budget_duration")?,
             budget_id: row.try_get("budget_id")?,
         },
+        model_max_budget: json(row, "model_max_budget")?,
     })
 }
 

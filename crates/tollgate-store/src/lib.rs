@@ -23,10 +23,10 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 pub use audit::{Action, Actor, AuditFilter, AuditPage, AuditRecord, Change, Changed, masked};
 pub use directory::{
     BudgetFields, BudgetRecord, CustomerRecord, Entity, MemberRole, ModelRecord,
-    OrganizationRecord, Snapshot, TeamMember, TeamRecord, UserRecord, UserRole,
+    OrganizationRecord, Snapshot, TagRecord, TeamMember, TeamRecord, UserRecord, UserRole,
 };
 pub use journal::{Drained, Journal, JournalError};
-pub use keys::{KeyFilter, KeyPage, KeyRecord, TABLE as KEYS_TABLE};
+pub use keys::{KeyFilter, KeyPage, KeyRecord, ModelBudget, TABLE as KEYS_TABLE};
 pub use secrets::{SECRET_FIELDS, SealError, SecretBox};
 pub use spend::{
     EntityKind, IMPORTED_SPEND_GROUP, SPEND_TABLE, SpendFilter, SpendGroup, SpendGrouping,
@@ -70,6 +70,12 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         7,
         "shared budgets",
         include_str!("../migrations/0007_shared_budgets.sql"),
+    ),
+    (8, "tags", include_str!("../migrations/0008_tags.sql")),
+    (
+        9,
+        "per-model budgets on keys",
+        include_str!("../migrations/0009_model_budgets.sql"),
     ),
 ];
 

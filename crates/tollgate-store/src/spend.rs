@@ -130,6 +130,9 @@ pub enum EntityKind {
     EndUser,
     TeamMember,
     Tag,
+    /// A key's spend on one model (`{key hash}/{model group}`), for per-model budgets: read
+    /// from the key's daily aggregates and records, never stored under this kind.
+    KeyModel,
     /// Everything through the gateway (daily aggregates only, per model group).
     Gateway,
 }
@@ -144,6 +147,7 @@ impl EntityKind {
             EntityKind::EndUser => "end_user",
             EntityKind::TeamMember => "team_member",
             EntityKind::Tag => "tag",
+            EntityKind::KeyModel => "key_model",
             EntityKind::Gateway => "gateway",
         }
     }
@@ -317,7 +321,8 @@ impl Store {
     /// `i64::MIN` for all time), in nano-dollars: from the running totals for all time, from
     /// the daily aggregates for periods that start at midnight, from the records otherwise
     /// (tags and team members, which records hold no column for, from the start of that day —
-    /// counting a little more rather than less).
+    /// counting a little more rather than less). A key's spend on a model (`KeyModel`, ids
+    /// `{key hash}/{model group}`) has no running total: all time is its aggregates' sum.
     pub async fn period_spend(
         &self,
         kind: EntityKind,
@@ -330,11 +335,25 @@ impl Store {
             EntityKind::Team => Some("team_id"),
             EntityKind::Organization => Some("organization_id"),
             EntityKind::EndUser => Some("end_user"),
+            EntityKind::KeyModel => Some("key_hash || '/' || model_group"),
             EntityKind::TeamMember | EntityKind::Tag | EntityKind::Gateway => None,
+        };
+        // A key's spend on a model is in the key's aggregates, by model group.
+        let (aggregate_kind, aggregate_id) = match kind {
+            EntityKind::KeyModel => (EntityKind::Key, "entity_id || '/' || model_group"),
+            _ => (kind, "entity_id"),
         };
         // The query (up to its WHERE conditions), the column naming the entity, and the text
         // values it binds, in order.
         let (mut sql, id_column, mut binds) = match column {
+            _ if since == i64::MIN && kind == EntityKind::KeyModel => (
+                format!(
+                    "SELECT {aggregate_id} AS id, CAST(SUM(spend) AS BIGINT) AS spend \
+                     FROM tollgate_daily_spend WHERE entity_kind = $1"
+                ),
+                aggregate_id,
+                vec![aggregate_kind.as_str().to_owned()],
+            ),
             _ if since == i64::MIN => (
                 "SELECT entity_id AS id, spend FROM tollgate_spend_totals WHERE entity_kind = $1"
                     .to_owned(),
@@ -351,19 +370,19 @@ impl Store {
             ),
             _ => (
                 format!(
-                    "SELECT entity_id AS id, CAST(SUM(spend) AS BIGINT) AS spend \
+                    "SELECT {aggregate_id} AS id, CAST(SUM(spend) AS BIGINT) AS spend \
                      FROM tollgate_daily_spend WHERE entity_kind = $1 AND day >= '{}'",
                     utc_day(since)
                 ),
-                "entity_id",
-                vec![kind.as_str().to_owned()],
+                aggregate_id,
+                vec![aggregate_kind.as_str().to_owned()],
             ),
         };
         if let Some(id) = only {
             binds.push(id.to_owned());
             sql.push_str(&format!(" AND {id_column} = ${}", binds.len()));
         }
-        if since != i64::MIN {
+        if since != i64::MIN || kind == EntityKind::KeyModel {
             sql.push_str(&format!(" GROUP BY {id_column}"));
         }
         let mut query = sqlx::query(&sql);

@@ -30,6 +30,7 @@ fn key(token: &str, alias: Option<&str>, team: Option<&str>, created_at: i64) ->
         updated_at: created_at,
         created_by: Some("master".into()),
         budget: Default::default(),
+        model_max_budget: Default::default(),
     }
 }
 

@@ -182,6 +182,12 @@ async fn a_litellm_database_is_imported_into_either_store_and_a_second_run_chang
         );
         assert_eq!(alpha.budget.max_budget, Some(20.0));
         assert_eq!(alpha.budget.budget_duration.as_deref(), Some("30d"));
+        let per_model = &alpha.model_max_budget;
+        assert_eq!(per_model.len(), 2, "{per_model:?}");
+        assert_eq!(per_model["echo"].budget_limit, 2.5);
+        assert_eq!(per_model["echo"].time_period.as_deref(), Some("1d"));
+        assert_eq!(per_model["mock-b"].budget_limit, 0.75);
+        assert_eq!(per_model["mock-b"].time_period, None);
         assert_eq!(alpha.created_by.as_deref(), Some("ann"));
         assert!(!alpha.blocked && alpha.expires_at.is_none());
         let key = |name: &'static str| {
@@ -333,6 +339,11 @@ async fn a_litellm_database_is_imported_into_either_store_and_a_second_run_chang
             "its per-key `config` has no Tollgate equivalent; not carried over",
         );
         assert_said(&first, "key alpha (", "imported without an alias");
+        assert_said(
+            &first,
+            "key alpha (",
+            "model_max_budget for `odd` is not carried over: `budget_limit` must be a non-negative amount of dollars, got \"lots\"",
+        );
         assert_said(
             &first,
             "user bob: ",

@@ -20,10 +20,6 @@ use tollgate_store::{Action, Actor, BudgetRecord, Change, Entity, Store, StoreEr
 use crate::app::Gateway;
 use crate::error::ApiError;
 
-/// Budget fields LiteLLM takes that are not enforced yet: refused, rather than accepted and
-/// silently ignored.
-const NOT_YET: &[&str] = &["model_max_budget"];
-
 /// The budget fields every budgeted record takes.
 pub(crate) const BUDGET_FIELDS: [&str; 3] = ["max_budget", "soft_budget", "budget_duration"];
 
@@ -118,19 +114,8 @@ pub(crate) fn manager<'g>(
     Ok((manager, Editor { store, actor }))
 }
 
-/// A request body, with errors naming the field; budget fields are refused until budgets
-/// are enforced.
+/// A request body, with errors naming the field.
 pub(crate) fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, GatewayError> {
-    if let Ok(Value::Object(fields)) = serde_json::from_slice::<Value>(body)
-        && let Some(field) = NOT_YET
-            .iter()
-            .find(|name| fields.get(**name).is_some_and(|value| !value.is_null()))
-    {
-        return Err(GatewayError::invalid_param(
-            field,
-            format!("`{field}` is not supported yet: budgets arrive with spend tracking."),
-        ));
-    }
     let deserializer = &mut serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(deserializer).map_err(|err| {
         let path = err.path().to_string();

@@ -11,13 +11,13 @@ use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use serde_json::{Map, Value, json};
 use tollgate_policy::keys::now_ms;
-use tollgate_store::{Action, CustomerRecord};
+use tollgate_store::{Action, CustomerRecord, EntityKind};
 
 use crate::app::Gateway;
 use crate::error::ApiError;
 use crate::routes::admin::{
     create, ids_field, list_all, manager, new_record, object, remove, replace_as, required, shown,
-    stored, text_field, update_record,
+    store_error, stored, text_field, update_record,
 };
 use crate::routes::query_param;
 
@@ -101,7 +101,13 @@ pub(crate) async fn info(
     let query = query.as_deref();
     let id = query_param(query, "end_user_id").or_else(|| query_param(query, "user_id"));
     let customer = stored::<CustomerRecord>(store, &required(id, "end_user_id")?).await?;
-    Ok(Json(shown(&customer)))
+    let mut info = shown(&customer);
+    let budget = crate::budgets::effective(&gateway, &customer.budget);
+    let kind = EntityKind::EndUser;
+    crate::budgets::show_spend(&gateway, store, &mut info, kind, &customer.user_id, budget)
+        .await
+        .map_err(store_error("end_user_id"))?;
+    Ok(Json(info))
 }
 
 pub(crate) async fn list(

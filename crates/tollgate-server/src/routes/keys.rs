@@ -4,6 +4,7 @@
 //! `tollgate_policy::management`). Each change is written to the store first, then to the
 //! gateway's directory, so the very next request sees it.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Json;
@@ -13,10 +14,12 @@ use axum::http::HeaderMap;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use tollgate_core::error::GatewayError;
+use tollgate_policy::budgets::Budget;
 use tollgate_policy::keys::{generate_key, hash_key, mask_key, now_ms, token_of};
 use tollgate_policy::management::{Manager, forbidden};
 use tollgate_store::{
-    Action, BudgetRecord, EntityKind, KeyFilter, KeyRecord, OrganizationRecord, Store, TeamRecord,
+    Action, BudgetRecord, EntityKind, KeyFilter, KeyRecord, ModelBudget, OrganizationRecord, Store,
+    TeamRecord,
 };
 
 use crate::app::Gateway;
@@ -71,6 +74,9 @@ struct KeyFields {
     budget_duration: Option<Option<Value>>,
     #[serde(default, deserialize_with = "given")]
     budget_id: Option<Option<String>>,
+    /// `{model: {"budget_limit": dollars, "time_period": "1d"}}` (or `{model: dollars}`).
+    #[serde(default, deserialize_with = "given")]
+    model_max_budget: Option<Option<Map<String, Value>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -132,6 +138,7 @@ pub(crate) async fn generate(
         updated_at: now,
         created_by: Some(creator(&manager)),
         budget: Default::default(),
+        model_max_budget: Default::default(),
     };
     apply(&gateway, &mut record, fields, now)?;
     store
@@ -169,6 +176,16 @@ pub(crate) async fn info(
     )
     .await
     .map_err(store_error("key"))?;
+    // What the key has spent this period on each model it has a budget for, as LiteLLM shows.
+    let model_spend: Map<String, Value> = Budget::per_model(&record)
+        .into_iter()
+        .map(|(model, budget)| {
+            let id = format!("{}/{model}", record.token);
+            let (spent, _) = gateway.budgets.standing(EntityKind::KeyModel, &id, &budget);
+            (model, json!(spent.as_f64()))
+        })
+        .collect();
+    info["model_spend"] = Value::Object(model_spend);
     Ok(Json(json!({"key": record.token, "info": info})))
 }
 
@@ -450,14 +467,37 @@ async fn save(
     Ok(Json(key_json(&record)))
 }
 
-/// A key's budget starts from what the store says it has spent this period.
+/// A key's budgets start from what the store says it has spent this period.
 async fn take_in_budget(gateway: &Gateway, store: &Store, record: &KeyRecord) {
-    if let Some(budget) = crate::budgets::effective(gateway, &record.budget)
-        && let Err(err) =
-            crate::budgets::load_one(gateway, store, EntityKind::Key, &record.token, &budget).await
-    {
-        tracing::warn!(error = %err, key = %record.key_name, "cannot read this key's spend so far from the store; its budget counts from this gateway's own figure");
+    for (kind, id, budget) in crate::budgets::key_budgets(gateway, record) {
+        if let Err(err) = crate::budgets::load_one(gateway, store, kind, &id, &budget).await {
+            tracing::warn!(error = %err, key = %record.key_name, "cannot read this key's spend so far from the store; its budget counts from this gateway's own figure");
+        }
     }
+}
+
+/// A key's `model_max_budget`, each entry checked: a model this gateway serves, a budget that
+/// reads.
+fn model_budgets(
+    gateway: &Gateway,
+    given: Map<String, Value>,
+) -> Result<BTreeMap<String, ModelBudget>, GatewayError> {
+    let field = "model_max_budget";
+    given
+        .into_iter()
+        .map(|(model, value)| {
+            if gateway.router.group(&model).is_none() {
+                return Err(GatewayError::invalid_param(
+                    field,
+                    format!("`{field}` names `{model}`, which is not a model on this gateway."),
+                ));
+            }
+            let budget = ModelBudget::from_litellm(&value).map_err(|reason| {
+                GatewayError::invalid_param(field, format!("`{field}.{model}`: {reason}."))
+            })?;
+            Ok((model, budget))
+        })
+        .collect()
 }
 
 /// Applies the given fields; a field left out keeps its value. Teams and organisations named
@@ -526,6 +566,9 @@ fn apply(
     if let Some(budget_id) = fields.budget_id {
         check_known::<BudgetRecord>(gateway, "budget_id", budget_id.as_deref())?;
         record.budget.budget_id = budget_id;
+    }
+    if let Some(per_model) = fields.model_max_budget {
+        record.model_max_budget = model_budgets(gateway, per_model.unwrap_or_default())?;
     }
     if let Some(metadata) = fields.metadata {
         record.metadata = metadata;

@@ -10,6 +10,7 @@ pub(crate) mod keys;
 pub(crate) mod models;
 pub(crate) mod organizations;
 pub(crate) mod spend;
+pub(crate) mod tags;
 pub(crate) mod teams;
 pub(crate) mod users;
 

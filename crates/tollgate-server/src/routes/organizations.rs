@@ -10,13 +10,13 @@ use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use serde_json::{Map, Value, json};
 use tollgate_core::error::GatewayError;
-use tollgate_store::OrganizationRecord;
+use tollgate_store::{EntityKind, OrganizationRecord};
 
 use crate::app::Gateway;
 use crate::error::ApiError;
 use crate::routes::admin::{
-    ids_field, list_all, manager, new_id, new_record, object, remove, required, shown, stored,
-    text_field, update_record,
+    ids_field, list_all, manager, new_id, new_record, object, remove, required, shown, store_error,
+    stored, text_field, update_record,
 };
 use crate::routes::query_param;
 
@@ -97,6 +97,11 @@ pub(crate) async fn info(
     )?;
     let organization = stored::<OrganizationRecord>(store, &id).await?;
     let mut answer = shown(&organization);
+    let budget = crate::budgets::effective(&gateway, &organization.budget);
+    let kind = EntityKind::Organization;
+    crate::budgets::show_spend(&gateway, store, &mut answer, kind, &id, budget)
+        .await
+        .map_err(store_error("organization_id"))?;
     let teams: Vec<Value> = gateway
         .auth
         .directory

@@ -107,6 +107,7 @@ pub(crate) async fn new(
             updated_at: now,
             created_by: Some("master_key".to_owned()),
             budget: Default::default(),
+            model_max_budget: Default::default(),
         };
         store
             .insert_key(&record, &store.change(Action::Created))

@@ -386,6 +386,9 @@ async fn a_shared_budget_gives_each_end_user_naming_it_its_own_allowance() {
             .0,
         200
     );
+    let shown = ok(admin_get(&gateway, "/customer/info?end_user_id=c2").await);
+    assert!(shown["spend"].as_f64().unwrap() > 0.0, "{shown}");
+    assert!(shown["budget_reset_at"].is_string(), "{shown}");
     let info = ok(admin_post(&gateway, "/budget/info", json!({"budgets": ["starter"]})).await);
     assert_eq!(info[0]["max_budget"], 1.0);
     assert_eq!(info[0]["budget_duration"], "30d");
@@ -398,4 +401,202 @@ async fn a_shared_budget_gives_each_end_user_naming_it_its_own_allowance() {
             .0,
         404
     );
+}
+
+/// A chat request with `key`, tagged through the `x-litellm-tags` header: its status and body.
+async fn tagged_chat(gateway: &TestGateway, key: &str, tags: &str) -> (u16, Value) {
+    let response = gateway
+        .client
+        .post(format!("{}/v1/chat/completions", gateway.url))
+        .bearer_auth(key)
+        .header("x-litellm-tags", tags)
+        .json(&request(false))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_tag_budget_holds_for_every_request_carrying_the_tag() {
+    let mock = slow_mock().await;
+    let gateway = TestGateway::start(&config_with_models(&metered_model(&mock.base_url()))).await;
+    let created = ok(admin_post(
+        &gateway,
+        "/tag/new",
+        json!({"name": "engineering", "description": "Engineering cost centre",
+               "max_budget": 10.0 * WORST_CASE, "budget_duration": "30d", "models": []}),
+    )
+    .await);
+    assert_eq!(created["name"], "engineering");
+    ok(admin_post(
+        &gateway,
+        "/organization/new",
+        json!({"organization_id": "acme", "organization_alias": "Acme"}),
+    )
+    .await);
+    // Three keys carrying the tag, each with budget to spare: the tag's is the one that binds.
+    let mut tagged = Vec::new();
+    for _ in 0..3 {
+        tagged.push(
+            new_key(
+                &gateway,
+                json!({"tags": ["engineering"], "organization_id": "acme", "max_budget": 1}),
+            )
+            .await,
+        );
+    }
+    assert_eq!(burst(&gateway, &tagged, 200, false).await, 10);
+    let (_, spent) = recorded_spend(&gateway, "").await;
+    assert!(spent > 0.0 && spent <= 10.0 * WORST_CASE, "{spent}");
+
+    // With less room left than one worst case, a key without the tag is refused only when its
+    // request carries the tag (here by header).
+    ok(admin_post(
+        &gateway,
+        "/tag/update",
+        json!({"name": "engineering", "max_budget": spent + WORST_CASE / 2.0}),
+    )
+    .await);
+    let untagged = new_key(&gateway, json!({})).await;
+    let (status, refused) = tagged_chat(&gateway, &untagged, "support, engineering").await;
+    assert_eq!(status, 400, "{refused}");
+    assert_eq!(refused["error"]["type"], "budget_exceeded");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Tag engineering has spent"),
+        "{refused}"
+    );
+    assert_eq!(tagged_chat(&gateway, &untagged, "support").await.0, 200);
+
+    let info = ok(admin_post(&gateway, "/tag/info", json!({"names": ["engineering"]})).await);
+    let tag = &info["engineering"];
+    assert!(
+        (tag["spend"].as_f64().unwrap() - spent).abs() < 1e-12,
+        "{info}"
+    );
+    assert_eq!(tag["max_budget"], spent + WORST_CASE / 2.0);
+    assert_eq!(tag["description"], "Engineering cost centre");
+    assert!(tag["budget_reset_at"].is_string(), "{info}");
+    let organization = ok(admin_get(&gateway, "/organization/info?organization_id=acme").await);
+    assert!(
+        (organization["spend"].as_f64().unwrap() - spent).abs() < 1e-12,
+        "{organization}"
+    );
+    let listed = ok(admin_get(&gateway, "/tag/list").await);
+    assert_eq!(listed["engineering"]["name"], "engineering");
+
+    // What a tag cannot do is refused, not saved and ignored.
+    for (field, value) in [("models", json!(["metered"])), ("rpm_limit", json!(10))] {
+        let mut body = json!({"name": "other"});
+        body[field] = value;
+        let (status, refused) = admin_post(&gateway, "/tag/new", body).await;
+        assert_eq!(status, 400, "{refused}");
+        assert_eq!(refused["error"]["param"], field);
+    }
+
+    // Raising the tag's budget lets its requests through at once; deleting the tag lifts it.
+    ok(admin_post(
+        &gateway,
+        "/tag/update",
+        json!({"name": "engineering", "max_budget": 1}),
+    )
+    .await);
+    assert_eq!(tagged_chat(&gateway, &untagged, "engineering").await.0, 200);
+    ok(admin_post(
+        &gateway,
+        "/tag/update",
+        json!({"name": "engineering", "max_budget": 0}),
+    )
+    .await);
+    assert_eq!(tagged_chat(&gateway, &untagged, "engineering").await.0, 400);
+    ok(admin_post(&gateway, "/tag/delete", json!({"name": "engineering"})).await);
+    assert_eq!(tagged_chat(&gateway, &untagged, "engineering").await.0, 200);
+    assert_eq!(
+        admin_get(&gateway, "/tag/info?name=engineering").await.0,
+        404
+    );
+}
+
+#[tokio::test]
+async fn a_key_budget_for_one_model_leaves_its_other_models_alone() {
+    let mock = slow_mock().await;
+    let models = format!(
+        "{}{}",
+        metered_model(&mock.base_url()),
+        metered_model(&mock.base_url()).replace("model_name: metered", "model_name: spare")
+    );
+    let gateway = TestGateway::start(&config_with_models(&models)).await;
+    let (status, refused) = admin_post(
+        &gateway,
+        "/key/generate",
+        json!({"model_max_budget": {"metered": {"budget_limit": "ten", "time_period": "1d"}}}),
+    )
+    .await;
+    assert_eq!(status, 400, "{refused}");
+    assert_eq!(refused["error"]["param"], "model_max_budget");
+    let (status, refused) = admin_post(
+        &gateway,
+        "/key/generate",
+        json!({"model_max_budget": {"no-such-model": 1}}),
+    )
+    .await;
+    assert_eq!(status, 400, "{refused}");
+
+    // LiteLLM's shape, the limit as a string as its UI sends it.
+    let limit = format!("{}", 10.0 * WORST_CASE);
+    let key = new_key(
+        &gateway,
+        json!({"max_budget": 1, "model_max_budget":
+               {"metered": {"budget_limit": limit, "time_period": "1d"}}}),
+    )
+    .await;
+    assert_eq!(
+        burst(&gateway, std::slice::from_ref(&key), 200, false).await,
+        10
+    );
+    let (status, refused) = chat_as(&gateway, &key, "metered").await;
+    assert_eq!(status, 400, "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("on model metered"),
+        "{refused}"
+    );
+    assert_eq!(chat_as(&gateway, &key, "spare").await.0, 200);
+
+    let (_, spent) = recorded_spend(&gateway, &format!("api_key={key}&model=metered")).await;
+    assert!(spent > 0.0 && spent <= 10.0 * WORST_CASE, "{spent}");
+    let info = ok(admin_get(&gateway, &format!("/key/info?key={key}")).await);
+    let shown = &info["info"];
+    assert!(
+        (shown["model_spend"]["metered"].as_f64().unwrap() - spent).abs() < 1e-12,
+        "{info}"
+    );
+    assert_eq!(
+        shown["model_max_budget"]["metered"]["budget_limit"],
+        10.0 * WORST_CASE
+    );
+    assert_eq!(shown["model_max_budget"]["metered"]["time_period"], "1d");
+
+    // Its older shape, dollars alone; removing the budget lifts it.
+    ok(admin_post(
+        &gateway,
+        "/key/update",
+        json!({"key": key, "model_max_budget": {"metered": 1}}),
+    )
+    .await);
+    assert_eq!(chat_as(&gateway, &key, "metered").await.0, 200);
+    ok(admin_post(
+        &gateway,
+        "/key/update",
+        json!({"key": key, "model_max_budget": null}),
+    )
+    .await);
+    let info = ok(admin_get(&gateway, &format!("/key/info?key={key}")).await);
+    assert_eq!(info["info"]["model_max_budget"], json!({}));
 }

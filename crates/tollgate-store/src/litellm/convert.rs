@@ -3,7 +3,7 @@
 //! nor in the store are dropped; every value that cannot be carried over is said, never
 //! silently lost.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde_json::{Map, Value};
 use tollgate_core::calendar::BudgetPeriod;
@@ -15,7 +15,7 @@ use crate::directory::{
     BudgetFields, CustomerRecord, MemberRole, OrganizationRecord, TeamMember, TeamRecord,
     UserRecord, UserRole,
 };
-use crate::keys::KeyRecord;
+use crate::keys::{KeyRecord, ModelBudget};
 use crate::spend::EntityKind;
 
 /// What the store holds already, which imported records may refer to.
@@ -350,15 +350,28 @@ impl Converter {
     }
 
     /// Per-model budgets are not enforced yet: said, not carried over.
-    fn per_model_budgets(&mut self, kind: Kind, id: &str, row: &Row) {
-        let per_model = row.object("model_max_budget").unwrap_or_default();
-        if !per_model.is_empty() {
-            self.note(
-                kind,
-                id,
-                "model_max_budget (budgets per model) is not carried over: Tollgate does not enforce it yet",
-            );
+    /// A key's `model_max_budget`, entry by entry; one that does not read is left out, and
+    /// said so.
+    fn per_model_budgets(
+        &mut self,
+        kind: Kind,
+        id: &str,
+        row: &Row,
+    ) -> BTreeMap<String, ModelBudget> {
+        let mut budgets = BTreeMap::new();
+        for (model, value) in row.object("model_max_budget").unwrap_or_default() {
+            match ModelBudget::from_litellm(&value) {
+                Ok(budget) => {
+                    budgets.insert(model, budget);
+                }
+                Err(reason) => self.note(
+                    kind,
+                    id,
+                    format!("model_max_budget for `{model}` is not carried over: {reason}"),
+                ),
+            }
         }
+        budgets
     }
 
     fn times(&self, row: &Row) -> (i64, i64) {
@@ -665,7 +678,7 @@ impl Converter {
                 "its per-key `config` has no Tollgate equivalent; not carried over",
             );
         }
-        self.per_model_budgets(kind, &label, row);
+        let model_max_budget = self.per_model_budgets(kind, &label, row);
         let expires_at = self.readable(kind, &label, "expires", row.time("expires"));
         let (own, own_limits) = own_budget(row);
         let (budget, limits) = self.budget(kind, &label, row, own, own_limits);
@@ -692,6 +705,7 @@ impl Converter {
             updated_at,
             created_by: row.text("created_by"),
             budget,
+            model_max_budget,
         });
     }
 }
