@@ -17,7 +17,7 @@ use tollgate_core::error::{ErrorKind, GatewayError, Origin};
 
 use tollgate_pricing::Usd;
 use tollgate_store::{
-    CustomerRecord, EntityKind, OrganizationRecord, TagRecord, TeamRecord, UserRecord,
+    BudgetFields, CustomerRecord, EntityKind, OrganizationRecord, TagRecord, TeamRecord, UserRecord,
 };
 
 use crate::budgets::{Budget, BudgetCheck};
@@ -106,11 +106,16 @@ impl Principal {
     }
 
     /// The limits of the key, its user, its team and its membership of the team (only those
-    /// set: a request without limits allocates nothing here).
-    pub fn limits(&self) -> Vec<(Scope<'_>, Limits)> {
+    /// set: a request without limits allocates nothing here). Limits a record leaves unset come
+    /// from the shared budget it names.
+    pub fn limits(&self, directory: &Directory) -> Vec<(Scope<'_>, Limits)> {
         let key = &self.key.record;
         let mut checks = Vec::new();
-        let key_limits = Limits::of(key.rpm_limit, key.tpm_limit, key.max_parallel_requests);
+        let key_limits = with_shared(
+            Limits::of(key.rpm_limit, key.tpm_limit, key.max_parallel_requests),
+            &key.budget,
+            directory,
+        );
         if !key_limits.is_unlimited() {
             checks.push((
                 Scope {
@@ -123,24 +128,26 @@ impl Principal {
         }
         if let Some(user) = &self.user {
             let record = &user.record;
+            let own = Limits::of(
+                record.rpm_limit,
+                record.tpm_limit,
+                record.max_parallel_requests,
+            );
             checks.push((
                 scope(ScopeKind::User, &record.user_id),
-                Limits::of(
-                    record.rpm_limit,
-                    record.tpm_limit,
-                    record.max_parallel_requests,
-                ),
+                with_shared(own, &record.budget, directory),
             ));
         }
         if let Some(team) = &self.team {
             let record = &team.record;
+            let own = Limits::of(
+                record.rpm_limit,
+                record.tpm_limit,
+                record.max_parallel_requests,
+            );
             checks.push((
                 scope(ScopeKind::Team, &record.team_id),
-                Limits::of(
-                    record.rpm_limit,
-                    record.tpm_limit,
-                    record.max_parallel_requests,
-                ),
+                with_shared(own, &record.budget, directory),
             ));
             let member_limits = Limits::of(
                 record.team_member_rpm_limit,
@@ -292,16 +299,44 @@ pub fn tag_budgets<'a>(
         .collect()
 }
 
-/// The limits of the end user a request names.
-pub fn end_user_limits(customer: &CustomerRecord) -> (Scope<'_>, Limits) {
+/// The limits of the end user a request names (those it leaves unset from the shared budget
+/// it names).
+pub fn end_user_limits<'a>(
+    customer: &'a CustomerRecord,
+    directory: &Directory,
+) -> (Scope<'a>, Limits) {
+    let own = Limits::of(
+        customer.rpm_limit,
+        customer.tpm_limit,
+        customer.max_parallel_requests,
+    );
     (
         scope(ScopeKind::EndUser, &customer.user_id),
-        Limits::of(
-            customer.rpm_limit,
-            customer.tpm_limit,
-            customer.max_parallel_requests,
-        ),
+        with_shared(own, &customer.budget, directory),
     )
+}
+
+/// `own`, each limit it leaves unset taken from the shared budget (`/budget/new`) the record
+/// names, as LiteLLM's budget tiers give their rpm and tpm to whoever names them.
+fn with_shared(own: Limits, fields: &BudgetFields, directory: &Directory) -> Limits {
+    let Some(shared) = fields
+        .budget_id
+        .as_deref()
+        .and_then(|id| directory.budgets.get(id))
+    else {
+        return own;
+    };
+    let shared = &shared.record;
+    let shared = Limits::of(
+        shared.rpm_limit,
+        shared.tpm_limit,
+        shared.max_parallel_requests,
+    );
+    Limits {
+        rpm: own.rpm.or(shared.rpm),
+        tpm: own.tpm.or(shared.tpm),
+        parallel: own.parallel.or(shared.parallel),
+    }
 }
 
 fn scope(kind: ScopeKind, id: &str) -> Scope<'_> {
@@ -330,9 +365,9 @@ impl Caller {
     }
 
     /// The rate limits the caller's own identity carries (none for the master key).
-    pub fn limits(&self) -> Vec<(Scope<'_>, Limits)> {
+    pub fn limits(&self, directory: &Directory) -> Vec<(Scope<'_>, Limits)> {
         match self {
-            Caller::Key(principal) => principal.limits(),
+            Caller::Key(principal) => principal.limits(directory),
             Caller::Anonymous | Caller::Master => Vec::new(),
         }
     }

@@ -258,7 +258,8 @@ fn admit(
     customer: Option<&Cached<CustomerRecord>>,
     record: &mut AccessRecord,
 ) -> Result<(), GatewayError> {
-    let mut checks = caller.limits();
+    let directory = &gateway.auth.directory;
+    let mut checks = caller.limits(directory);
     if let Some(customer) = customer {
         if customer.record.blocked {
             return Err(GatewayError::new(
@@ -270,7 +271,7 @@ fn admit(
             .with_param("user")
             .with_code("end_user_blocked"));
         }
-        checks.push(end_user_limits(&customer.record));
+        checks.push(end_user_limits(&customer.record, directory));
     }
     match gateway.limits.admit(&checks) {
         Ok(admission) => {

@@ -600,3 +600,25 @@ async fn a_key_budget_for_one_model_leaves_its_other_models_alone() {
     let info = ok(admin_get(&gateway, &format!("/key/info?key={key}")).await);
     assert_eq!(info["info"]["model_max_budget"], json!({}));
 }
+
+#[tokio::test]
+async fn a_shared_budget_gives_its_rate_limits_to_whoever_leaves_them_unset() {
+    let mock = MockOpenAi::start().await;
+    let gateway = TestGateway::start(&config_with_models(&metered_model(&mock.base_url()))).await;
+    ok(admin_post(
+        &gateway,
+        "/budget/new",
+        json!({"budget_id": "tier-free", "max_budget": 10, "rpm_limit": 2}),
+    )
+    .await);
+    let tiered = new_key(&gateway, json!({"budget_id": "tier-free"})).await;
+    let own_limit = new_key(&gateway, json!({"budget_id": "tier-free", "rpm_limit": 5})).await;
+    for _ in 0..2 {
+        assert_eq!(chat_as(&gateway, &tiered, "metered").await.0, 200);
+    }
+    let (status, refused) = chat_as(&gateway, &tiered, "metered").await;
+    assert_eq!(status, 429, "{refused}");
+    for _ in 0..3 {
+        assert_eq!(chat_as(&gateway, &own_limit, "metered").await.0, 200);
+    }
+}
