@@ -335,6 +335,7 @@ impl Exchange {
                         let (mut chat, plan) = responses::request::to_chat_request(
                             &responses_request,
                             &history_items,
+                            &policy(deployment),
                         )?;
                         // Codex sends `reasoning` on every request; a model known not to reason
                         // would refuse it.

@@ -87,6 +87,28 @@ fn masked_ids(text: &str) -> String {
     out
 }
 
+/// `policy` with `drop_params: true`.
+fn dropping(policy: ParamPolicy) -> ParamPolicy {
+    ParamPolicy {
+        drop_unsupported: true,
+        ..policy
+    }
+}
+
+/// The `tools_round_trip` fixture sets `parallel_tool_calls: false`, which Gemini and Converse
+/// cannot honour: without `drop_params` it is refused; its snapshot shows it dropped.
+fn refused_parallel_tool_calls<T: std::fmt::Debug>(
+    translated: Result<T, tollgate_core::error::GatewayError>,
+) {
+    let err = translated.unwrap_err();
+    assert_eq!(
+        err.param.as_deref(),
+        Some("parallel_tool_calls"),
+        "{}",
+        err.message
+    );
+}
+
 /// The context of a bridged Responses answer, fixed so snapshots are stable.
 fn responses_context() -> ResponseContext {
     ResponseContext {
@@ -228,8 +250,16 @@ fn openai_requests_to_gemini() {
         let target = gemini::request::Target {
             model: "gemini-2.5-flash",
         };
-        let translated = gemini::request::encode_request(&request, target, &policy).unwrap();
-        insta::assert_snapshot!(format!("openai_to_gemini__{name}"), pretty(&translated));
+        let translated = if name == "tools_round_trip" {
+            refused_parallel_tool_calls(gemini::request::encode_request(&request, target, &policy));
+            gemini::request::encode_request(&request, target, &dropping(policy))
+        } else {
+            gemini::request::encode_request(&request, target, &policy)
+        };
+        insta::assert_snapshot!(
+            format!("openai_to_gemini__{name}"),
+            pretty(&translated.unwrap())
+        );
     }
 }
 
@@ -249,8 +279,16 @@ fn openai_requests_to_gemini_3() {
         let target = gemini::request::Target {
             model: "gemini-3-pro-preview",
         };
-        let translated = gemini::request::encode_request(&request, target, &policy).unwrap();
-        insta::assert_snapshot!(format!("openai_to_gemini_3__{name}"), pretty(&translated));
+        let translated = if name == "tools_round_trip" {
+            refused_parallel_tool_calls(gemini::request::encode_request(&request, target, &policy));
+            gemini::request::encode_request(&request, target, &dropping(policy))
+        } else {
+            gemini::request::encode_request(&request, target, &policy)
+        };
+        insta::assert_snapshot!(
+            format!("openai_to_gemini_3__{name}"),
+            pretty(&translated.unwrap())
+        );
     }
 }
 
@@ -329,7 +367,12 @@ fn openai_requests_to_bedrock_converse() {
         let target = converse::Target {
             model: "anthropic.claude-sonnet-4-5-20250929-v1:0",
         };
-        let translated = converse::encode_request(&request, target, &policy);
+        let translated = if name == "tools_round_trip" {
+            refused_parallel_tool_calls(converse::encode_request(&request, target, &policy));
+            converse::encode_request(&request, target, &dropping(policy))
+        } else {
+            converse::encode_request(&request, target, &policy)
+        };
         if name == "vision_and_files" {
             // It has an https image URL: Converse takes bytes only.
             let err = translated.unwrap_err();
@@ -454,9 +497,23 @@ fn cohere_responses_and_streams_to_openai() {
 
 #[test]
 fn responses_requests_to_chat() {
+    let policy = ParamPolicy {
+        provider: "hosted_vllm",
+        drop_unsupported: false,
+    };
     for (name, body) in fixtures("responses_requests") {
         let request: ResponsesRequest<'_> = serde_json::from_slice(&body).unwrap();
-        let (chat, _) = responses_request::to_chat_request(&request, &[]).unwrap();
+        let translated = if name == "tools_round_trip" {
+            // It offers `web_search`, a tool only OpenAI runs: refused, or left out with
+            // `drop_params`.
+            let err = responses_request::to_chat_request(&request, &[], &policy).unwrap_err();
+            assert_eq!(err.param.as_deref(), Some("tools"));
+            assert!(err.message.contains("`web_search`"), "{}", err.message);
+            responses_request::to_chat_request(&request, &[], &dropping(policy))
+        } else {
+            responses_request::to_chat_request(&request, &[], &policy)
+        };
+        let (chat, _) = translated.unwrap();
         insta::assert_snapshot!(
             format!("responses_to_chat__{name}"),
             pretty(&serde_json::to_vec(&chat).unwrap())

@@ -259,6 +259,70 @@ async fn claude_thinking_and_prompt_caching_on_converse() {
 }
 
 #[tokio::test]
+async fn parallel_tool_calls_false_is_refused_unless_dropped() {
+    let mock = MockBedrock::start().await;
+    let gateway = gateway_for(&mock).await;
+    let ask = |model: &str, parallel: bool| {
+        json!({"model": model, "tools": weather_tool(), "parallel_tool_calls": parallel,
+               "messages": [{"role": "user", "content": "Paris"}]})
+    };
+
+    // Converse's `toolChoice` cannot limit calls per turn, for Claude no more than for Nova.
+    for model in ["nova", "claude"] {
+        let (status, reply) = chat(&gateway, ask(model, false)).await;
+        assert_unsupported_parameter(
+            status,
+            &reply,
+            "parallel_tool_calls",
+            &["`parallel_tool_calls: false`", "bedrock"],
+        );
+    }
+    assert!(mock.requests().is_empty());
+
+    let (status, reply) = chat(&gateway, ask("nova", true)).await;
+    assert_eq!(status, 200, "{reply}");
+    let allowed = mock.last_request().body;
+    assert_eq!(
+        allowed["toolConfig"]["tools"][0]["toolSpec"]["name"],
+        "get_weather"
+    );
+
+    // `drop_params` set once for every deployment, in `litellm_settings`.
+    let lenient = TestGateway::start(&format!(
+        "{}litellm_settings:\n  drop_params: true\n",
+        config_with_models(&bedrock("nova", "us.amazon.nova-pro-v1:0", &mock, ""))
+    ))
+    .await;
+    let (status, reply) = chat(&lenient, ask("nova", false)).await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(mock.last_request().body, allowed);
+}
+
+#[tokio::test]
+async fn claude_codes_disable_parallel_tool_use_is_dropped_for_converse() {
+    let mock = MockBedrock::start().await;
+    let gateway = gateway_for(&mock).await;
+    let response = gateway
+        .post("/v1/messages")
+        .json(&json!({"model": "claude", "max_tokens": 50,
+            "tools": [{"name": "get_weather", "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}],
+            "tool_choice": {"type": "any", "disable_parallel_tool_use": true},
+            "messages": [{"role": "user", "content": "Paris"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let reply: Value = response.json().await.unwrap();
+    assert_eq!(reply["type"], "message", "{reply}");
+    let upstream = mock.last_request();
+    assert!(upstream.path.ends_with("/converse"), "{}", upstream.path);
+    assert_eq!(
+        upstream.body["toolConfig"]["toolChoice"],
+        json!({"any": {}})
+    );
+}
+
+#[tokio::test]
 async fn bedrock_errors_keep_their_meaning() {
     let mock = MockBedrock::start().await;
     let gateway = gateway_for(&mock).await;

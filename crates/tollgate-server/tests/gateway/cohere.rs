@@ -18,6 +18,7 @@ fn cohere(name: &str, model: &str, mock: &MockProvider) -> String {
 async fn gateway_for(mock: &MockProvider) -> TestGateway {
     let models = [
         cohere("command", "command-a-03-2025", mock),
+        cohere("lenient", "command-a-03-2025", mock) + "      drop_params: true\n",
         cohere("embed", "embed-v4.0", mock),
         cohere("error-400", "error-400", mock),
     ];
@@ -153,6 +154,66 @@ async fn cohere_tool_calls_round_trip_and_stream() {
             .unwrap()
             > 0
     );
+}
+
+#[tokio::test]
+async fn parallel_tool_calls_false_is_refused_unless_dropped() {
+    let mock = MockCohere::start().await;
+    let gateway = gateway_for(&mock).await;
+    let ask = |model: &str, parallel: bool| {
+        json!({"model": model, "tools": weather_tool(), "parallel_tool_calls": parallel,
+               "messages": [{"role": "user", "content": "Paris"}]})
+    };
+
+    // Cohere's `tool_choice` is REQUIRED or NONE; nothing limits the calls per turn.
+    let (status, reply) = chat(&gateway, ask("command", false)).await;
+    assert_unsupported_parameter(
+        status,
+        &reply,
+        "parallel_tool_calls",
+        &["`parallel_tool_calls: false`", "cohere"],
+    );
+    assert!(mock.requests().is_empty());
+
+    let (status, reply) = chat(&gateway, ask("command", true)).await;
+    assert_eq!(status, 200, "{reply}");
+    let allowed = mock.last_request().body;
+    assert_eq!(allowed["tools"].as_array().unwrap().len(), 2);
+
+    let (status, reply) = chat(&gateway, ask("lenient", false)).await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(mock.last_request().body, allowed);
+
+    // Calls forbidden: nothing to run in parallel.
+    let (status, reply) = chat(
+        &gateway,
+        json!({"model": "command", "tools": weather_tool(), "tool_choice": "none",
+               "parallel_tool_calls": false, "messages": [{"role": "user", "content": "hi"}]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(mock.last_request().body["tool_choice"], "NONE");
+}
+
+#[tokio::test]
+async fn claude_codes_disable_parallel_tool_use_is_dropped_for_cohere() {
+    let mock = MockCohere::start().await;
+    let gateway = gateway_for(&mock).await;
+    let response = gateway
+        .post("/v1/messages")
+        .json(&json!({"model": "command", "max_tokens": 40,
+            "tools": [{"name": "get_weather", "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}],
+            "tool_choice": {"type": "auto", "disable_parallel_tool_use": true},
+            "messages": [{"role": "user", "content": "Paris"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let reply: Value = response.json().await.unwrap();
+    assert_eq!(reply["type"], "message", "{reply}");
+    let upstream = mock.last_request().body;
+    assert_eq!(upstream["tools"][0]["function"]["name"], "get_weather");
+    assert!(upstream.get("tool_choice").is_none(), "{upstream}");
 }
 
 #[tokio::test]

@@ -341,6 +341,77 @@ async fn parameters_gemini_cannot_take_are_refused_or_dropped() {
 }
 
 #[tokio::test]
+async fn parallel_tool_calls_false_is_refused_unless_dropped() {
+    let mock = MockGemini::start().await;
+    let gateway = gateway_for(&mock).await;
+    let ask = |model: &str, parallel: bool| {
+        json!({"model": model, "tools": weather_tool(), "parallel_tool_calls": parallel,
+               "messages": [{"role": "user", "content": "Paris"}]})
+    };
+
+    // Gemini has no setting that keeps the model to one call per turn.
+    let (status, reply) = chat(&gateway, ask("flash", false)).await;
+    assert_unsupported_parameter(
+        status,
+        &reply,
+        "parallel_tool_calls",
+        &["`parallel_tool_calls: false`", "gemini"],
+    );
+    assert!(mock.requests().is_empty());
+
+    // `true` asks for what Gemini does anyway.
+    let (status, reply) = chat(&gateway, ask("flash", true)).await;
+    assert_eq!(status, 200, "{reply}");
+    let allowed = mock.last_request().body;
+    assert_eq!(
+        allowed["tools"][0]["functionDeclarations"][0]["name"],
+        "get_weather"
+    );
+
+    // Dropped: Gemini receives exactly what it receives for `true`.
+    let (status, reply) = chat(&gateway, ask("lenient", false)).await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(mock.last_request().body, allowed);
+
+    // No tools to call, so no parallel calls to refuse.
+    let (status, reply) = chat(
+        &gateway,
+        json!({"model": "flash", "parallel_tool_calls": false,
+               "messages": [{"role": "user", "content": "hi"}]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{reply}");
+}
+
+#[tokio::test]
+async fn claude_codes_disable_parallel_tool_use_is_dropped_for_gemini() {
+    let mock = MockGemini::start().await;
+    let gateway = gateway_for(&mock).await;
+    // As Claude Code sends it, to a deployment without `drop_params`.
+    let response = gateway
+        .post("/v1/messages")
+        .json(&json!({"model": "flash", "max_tokens": 100,
+            "tools": [{"name": "get_weather", "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}],
+            "tool_choice": {"type": "auto", "disable_parallel_tool_use": true},
+            "messages": [{"role": "user", "content": "Paris"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let reply: Value = response.json().await.unwrap();
+    assert_eq!(reply["type"], "message", "{reply}");
+    let upstream = mock.last_request().body;
+    assert_eq!(
+        upstream["tools"][0]["functionDeclarations"][0]["name"],
+        "get_weather"
+    );
+    assert_eq!(
+        upstream["toolConfig"]["functionCallingConfig"]["mode"],
+        "AUTO"
+    );
+}
+
+#[tokio::test]
 async fn google_errors_keep_their_meaning() {
     let mock = MockGemini::start().await;
     let gateway = gateway_for(&mock).await;

@@ -263,3 +263,21 @@ pub fn ok(reply: (u16, Value)) -> Value {
     assert_eq!(reply.0, 200, "{}", reply.1);
     reply.1
 }
+
+/// Checks the refusal of a parameter the deployment's provider cannot take: a 400 in OpenAI's
+/// error shape for `param`, whose message names each of `named` (what was refused, the
+/// provider).
+pub fn assert_unsupported_parameter(status: u16, reply: &Value, param: &str, named: &[&str]) {
+    assert_eq!(status, 400, "{reply}");
+    let error = reply["error"].as_object().expect("an OpenAI error body");
+    let mut fields: Vec<&str> = error.keys().map(String::as_str).collect();
+    fields.sort_unstable();
+    assert_eq!(fields, ["code", "message", "param", "type"], "{reply}");
+    assert_eq!(error["type"], "invalid_request_error", "{reply}");
+    assert_eq!(error["param"], param, "{reply}");
+    assert_eq!(error["code"], "unsupported_parameter", "{reply}");
+    let message = error["message"].as_str().expect("a message");
+    for name in named {
+        assert!(message.contains(name), "`{name}` not in: {message}");
+    }
+}

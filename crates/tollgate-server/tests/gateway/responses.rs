@@ -333,14 +333,13 @@ async fn custom_tools_become_functions_and_come_back_as_custom_calls() {
         &gateway,
         json!({"model": "gpt", "input": "patch it", "tools": [
             {"type": "custom", "name": "apply_patch", "description": "Apply a patch.",
-             "format": {"type": "grammar", "syntax": "lark", "definition": "start: /.+/"}},
-            {"type": "web_search"}]}),
+             "format": {"type": "grammar", "syntax": "lark", "definition": "start: /.+/"}}]}),
     )
     .await;
     assert_eq!(status, 200, "{response}");
     let upstream = openai.last_request();
     let tools = upstream.body["tools"].as_array().unwrap();
-    assert_eq!(tools.len(), 1, "hosted tools are left out");
+    assert_eq!(tools.len(), 1);
     assert_eq!(tools[0]["function"]["name"], "apply_patch");
     assert_eq!(
         tools[0]["function"]["parameters"]["required"],
@@ -350,6 +349,61 @@ async fn custom_tools_become_functions_and_come_back_as_custom_calls() {
     assert_eq!(call["type"], "custom_tool_call");
     assert_eq!(call["name"], "apply_patch");
     assert!(call["input"].is_string());
+}
+
+#[tokio::test]
+async fn hosted_tools_are_refused_on_the_bridge_unless_dropped() {
+    let openai = MockOpenAi::start().await;
+    let anthropic = MockAnthropic::start().await;
+    let gateway = gateway_for(&openai, &anthropic).await;
+    let hosted = [
+        json!({"type": "web_search"}),
+        json!({"type": "file_search", "vector_store_ids": ["vs_1"]}),
+        json!({"type": "code_interpreter", "container": {"type": "auto"}}),
+        json!({"type": "computer_use_preview", "display_width": 1024, "display_height": 768, "environment": "browser"}),
+        json!({"type": "local_shell"}),
+    ];
+    let with_tool = |model: &str, tool: &Value| {
+        let mut tools = weather_tool();
+        tools.as_array_mut().unwrap().push(tool.clone());
+        json!({"model": model, "input": "Weather in Paris?", "tools": tools})
+    };
+    for tool in &hosted {
+        let kind = tool["type"].as_str().unwrap();
+        for (model, provider) in [("gpt", "hosted_vllm"), ("claude", "anthropic")] {
+            let (status, reply) = create(&gateway, with_tool(model, tool)).await;
+            assert_unsupported_parameter(
+                status,
+                &reply,
+                "tools",
+                &[&format!("`{kind}`"), provider],
+            );
+        }
+    }
+    assert!(openai.requests().is_empty());
+    assert!(anthropic.requests().is_empty());
+
+    // With `drop_params`, the hosted tools are left out and the function goes through.
+    let lenient = TestGateway::start(&config_with_models(&format!(
+        "{}      drop_params: true\n",
+        openai_model("gpt", "gpt-4o-mini", &openai.base_url())
+            .replace("model: openai/", "model: hosted_vllm/")
+    )))
+    .await;
+    let mut tools = weather_tool();
+    tools.as_array_mut().unwrap().extend(hosted.iter().cloned());
+    let (status, response) = create(
+        &lenient,
+        json!({"model": "gpt", "input": "Weather in Paris?", "tools": tools}),
+    )
+    .await;
+    assert_eq!(status, 200, "{response}");
+    let upstream = openai.last_request();
+    assert!(upstream.path.ends_with("/v1/chat/completions"));
+    let sent = upstream.body["tools"].as_array().unwrap();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0]["type"], "function");
+    assert_eq!(sent[0]["function"]["name"], "get_weather");
 }
 
 // Native: OpenAI has the Responses API, so requests are relayed and the response stays there.

@@ -205,6 +205,39 @@ async fn claude_on_vertex_serves_openai_clients() {
 }
 
 #[tokio::test]
+async fn parallel_tool_calls_false_is_refused_by_gemini_but_kept_by_claude_on_vertex() {
+    let mock = MockGemini::start().await;
+    let gateway = gateway_for(&mock).await;
+    let ask = |model: &str| {
+        json!({"model": model, "parallel_tool_calls": false,
+               "tools": [{"type": "function", "function": {"name": "get_weather",
+                          "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}],
+               "messages": [{"role": "user", "content": "Paris"}]})
+    };
+    let (status, reply) = chat(&gateway, ask("gemini")).await;
+    assert_unsupported_parameter(
+        status,
+        &reply,
+        "parallel_tool_calls",
+        &["`parallel_tool_calls: false`", "vertex_ai"],
+    );
+    assert!(
+        !mock
+            .requests()
+            .iter()
+            .any(|r| r.path.ends_with(":generateContent"))
+    );
+
+    // Claude has the control: Anthropic's `disable_parallel_tool_use`.
+    let (status, reply) = chat(&gateway, ask("claude")).await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(
+        mock.last_request().body["tool_choice"],
+        json!({"type": "auto", "disable_parallel_tool_use": true})
+    );
+}
+
+#[tokio::test]
 async fn claude_on_vertex_serves_anthropic_clients_natively() {
     let mock = MockGemini::start().await;
     let gateway = gateway_for(&mock).await;

@@ -182,6 +182,10 @@ pub fn to_chat_request<'a>(
         tools: tools.filter(|tools| !tools.is_empty()),
         tool_choice,
         parallel_tool_calls,
+        // Claude Code disables parallel tool use on its own: a provider without the control
+        // drops the setting rather than failing the request
+        // (`ParamPolicy::cannot_disable_parallel_tool_calls`).
+        parallel_tool_calls_derived: true,
         reasoning_effort,
         thinking,
         user: request.metadata.as_ref().and_then(|m| m.user_id.clone()),

@@ -10,6 +10,8 @@
 //!   whose input becomes the answer's content (as for Anthropic).
 //! - Converse has no `tool_choice: none`: the tools are left out, unless the history holds
 //!   tool calls (Converse then needs them declared) — the model may still call one.
+//! - nor any way to disable parallel tool calls: `parallel_tool_calls: false` is refused, or
+//!   dropped with `drop_params`.
 //! - reasoning (`reasoning_effort`, `thinking`) and `top_k` go to Claude models in
 //!   `additionalModelRequestFields`; other keys Converse does not know go there too, and
 //!   Converse's own (`guardrailConfig`, `performanceConfig`, …) stay top-level.
@@ -92,6 +94,8 @@ pub fn encode_request(
             policy.unsupported(param)?;
         }
     }
+    // `toolChoice` is auto, any or one tool; nothing limits calls per turn, for any model.
+    policy.cannot_disable_parallel_tool_calls(request)?;
     for param in request.openai_only.keys() {
         policy.unsupported(param)?;
     }

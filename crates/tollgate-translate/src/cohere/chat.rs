@@ -5,7 +5,8 @@
 //! - `top_p` → `p`, `top_k` → `k`, `stop` → `stop_sequences`; `max_completion_tokens` →
 //!   `max_tokens`.
 //! - `tool_choice` `required` / `none` → `REQUIRED` / `NONE`; a named function keeps only that
-//!   tool and requires it (Cohere cannot name one).
+//!   tool and requires it (Cohere cannot name one). `parallel_tool_calls: false` has no
+//!   equivalent: refused, or dropped with `drop_params`.
 //! - `response_format` json_schema → `{"type": "json_object", "json_schema": …}`.
 //! - the `tool_plan` the model writes before calling tools, and `thinking` content, come back
 //!   as `reasoning_content`.
@@ -46,6 +47,8 @@ pub fn encode_request(
             policy.unsupported(param)?;
         }
     }
+    // Cohere's `tool_choice` is REQUIRED or NONE, and no other parameter limits the calls.
+    policy.cannot_disable_parallel_tool_calls(request)?;
     for param in request.openai_only.keys() {
         policy.unsupported(param)?;
     }

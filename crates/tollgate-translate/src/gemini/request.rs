@@ -13,6 +13,8 @@
 //!   thinking level on Gemini 3; Anthropic-style `thinking` sets the budget directly.
 //! - `response_format` becomes `responseMimeType` (+ `responseSchema`); `web_search_options`
 //!   becomes the Google Search tool.
+//! - `parallel_tool_calls: false` has no Gemini equivalent: refused, or dropped with
+//!   `drop_params`.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -91,6 +93,8 @@ pub fn encode_request(
             policy.unsupported(param)?;
         }
     }
+    // `toolConfig` has a mode and allowed names, nothing that limits calls per turn.
+    policy.cannot_disable_parallel_tool_calls(request)?;
     let mut web_search = false;
     for param in request.openai_only.keys() {
         match param {

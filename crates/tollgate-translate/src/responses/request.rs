@@ -8,8 +8,9 @@
 //!   `function_call_output` items are tool messages.
 //! - `custom` tools (free-form input, e.g. Codex's `apply_patch`) become function tools taking
 //!   one string, `input`; their calls go back out as `custom_tool_call` items.
-//! - hosted tools (`web_search`, `local_shell`, `file_search`, …) have no chat equivalent and
-//!   are left out.
+//! - hosted tools (`web_search`, `file_search`, `code_interpreter`, `computer_use_preview`,
+//!   `local_shell`, …) run on OpenAI's side and have no chat equivalent: each is a 400 naming
+//!   it and the provider, or left out with `drop_params`.
 //! - reasoning items the gateway produced carry the provider's signed thinking blocks in
 //!   `encrypted_content`; sent back, they are restored onto the next assistant turn so
 //!   reasoning models (Claude) can continue a tool-use turn.
@@ -29,6 +30,8 @@ use tollgate_wire::openai::{
 use tollgate_wire::raw::TextOr;
 use tollgate_wire::responses::{ContentPart, InputItem, ResponsesRequest};
 
+use crate::params::ParamPolicy;
+
 /// Prefix of the `encrypted_content` the gateway writes into reasoning items.
 pub const REASONING_PREFIX: &str = "tollgate.v1.";
 
@@ -43,10 +46,12 @@ pub struct Plan {
 }
 
 /// The canonical request for a Responses request. `history` holds the items of the earlier
-/// turns (`previous_response_id`), oldest first.
+/// turns (`previous_response_id`), oldest first; `policy` is the deployment's, for the tools
+/// no chat provider has.
 pub fn to_chat_request<'a>(
     request: &'a ResponsesRequest<'a>,
     history: &'a [InputItem<'a>],
+    policy: &ParamPolicy,
 ) -> Result<(ChatRequest<'a>, Plan), GatewayError> {
     let mut plan = Plan::default();
     let mut messages: Vec<ChatMessage<'a>> = Vec::new();
@@ -120,11 +125,11 @@ pub fn to_chat_request<'a>(
                 });
             }
             // Hosted tools run on OpenAI's side; a bridged provider has none of them.
-            _ => {}
+            hosted => policy.unsupported_form("tools", &format!("The hosted tool `{hosted}`"))?,
         }
     }
 
-    // Only hosted tools were offered: nothing is left to choose from.
+    // Only hosted tools were offered (and dropped): nothing is left to choose from.
     let tool_choice = match request.tool_choice {
         Some(raw) if !tools.is_empty() => tool_choice(raw)?,
         _ => None,
@@ -470,11 +475,43 @@ mod tests {
 
     use super::*;
 
+    const STRICT: ParamPolicy = ParamPolicy {
+        provider: "gemini",
+        drop_unsupported: false,
+    };
+
     fn chat_json(request: Value) -> (Value, Plan) {
         let text = request.to_string();
         let request: ResponsesRequest<'_> = serde_json::from_str(&text).unwrap();
-        let (chat, plan) = to_chat_request(&request, &[]).unwrap();
+        let (chat, plan) = to_chat_request(&request, &[], &STRICT).unwrap();
         (serde_json::to_value(&chat).unwrap(), plan)
+    }
+
+    #[test]
+    fn hosted_tools_are_refused_naming_their_type_unless_dropped() {
+        let text = json!({"model": "m", "input": "hi", "tools": [
+            {"type": "function", "name": "get_weather"},
+            {"type": "code_interpreter", "container": {"type": "auto"}}
+        ]})
+        .to_string();
+        let request: ResponsesRequest<'_> = serde_json::from_str(&text).unwrap();
+        let error = to_chat_request(&request, &[], &STRICT).unwrap_err();
+        assert_eq!(error.param.as_deref(), Some("tools"));
+        assert_eq!(error.code.as_deref(), Some("unsupported_parameter"));
+        assert!(
+            error.message.contains("`code_interpreter`") && error.message.contains("gemini"),
+            "{}",
+            error.message
+        );
+
+        let lenient = ParamPolicy {
+            drop_unsupported: true,
+            ..STRICT
+        };
+        let (chat, _) = to_chat_request(&request, &[], &lenient).unwrap();
+        let tools = chat.tools.unwrap();
+        assert_eq!(tools.len(), 1);
+        assert_eq!(tools[0].function.name, "get_weather");
     }
 
     #[test]
@@ -512,7 +549,7 @@ mod tests {
             json!({"model": "m", "input": [{"type": "function_call_output", "output": "x"}]})
                 .to_string();
         let request: ResponsesRequest<'_> = serde_json::from_str(&text).unwrap();
-        let error = to_chat_request(&request, &[]).unwrap_err();
+        let error = to_chat_request(&request, &[], &STRICT).unwrap_err();
         assert_eq!(error.param.as_deref(), Some("input"));
         assert!(error.message.contains("call_id"), "{}", error.message);
     }
