@@ -45,10 +45,10 @@ impl ParamPolicy {
             .as_ref()
             .is_some_and(|tools| !tools.is_empty())
             && !matches!(&request.tool_choice, Some(ToolChoice::Mode(mode)) if mode == "none");
-        // A value carried over from Anthropic's `disable_parallel_tool_use` is dropped
-        // whatever `drop_params` says: Claude Code sets it on its requests unasked, and an
-        // Anthropic client served by Gemini, Converse or Cohere must not fail over a setting
-        // it never wrote as an OpenAI parameter.
+        // A value carried over from another API (Anthropic's `disable_parallel_tool_use`,
+        // a bridged Responses request) is dropped whatever `drop_params` says: Claude Code
+        // and Codex set it on their requests unasked, and they must not fail on Gemini,
+        // Converse or Cohere over a setting they never wrote as a chat parameter.
         if request.parallel_tool_calls == Some(false)
             && calls_possible
             && !request.parallel_tool_calls_derived

@@ -184,10 +184,10 @@ pub struct ChatRequest<'a> {
     pub tool_choice: Option<ToolChoice<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub parallel_tool_calls: Option<bool>,
-    /// `parallel_tool_calls` was carried over from another API's own setting (Anthropic's
-    /// `disable_parallel_tool_use`), not written by the client as an OpenAI parameter: a
-    /// provider that cannot honour it drops it instead of refusing the request. The gateway's
-    /// own mark, so never on the wire.
+    /// `parallel_tool_calls` was carried over from another API (Anthropic's
+    /// `disable_parallel_tool_use`, a Responses request bridged to chat), not written by the
+    /// client as a chat parameter: a provider that cannot honour it drops it instead of
+    /// refusing the request. The gateway's own mark, so never on the wire.
     #[serde(skip)]
     pub parallel_tool_calls_derived: bool,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -171,6 +171,11 @@ pub fn to_chat_request<'a>(
         tools: (!tools.is_empty()).then_some(tools),
         tool_choice,
         parallel_tool_calls: request.parallel_tool_calls,
+        // Codex sets `parallel_tool_calls: false` on its own for every model it has no
+        // metadata for; refusing it on a bridged provider that cannot honour it would make
+        // Codex unusable there without `drop_params`. The bridge is a translation, like
+        // Anthropic's `disable_parallel_tool_use`, so it is dropped the same way.
+        parallel_tool_calls_derived: true,
         response_format,
         reasoning_effort: request
             .reasoning
@@ -512,6 +517,20 @@ mod tests {
         let tools = chat.tools.unwrap();
         assert_eq!(tools.len(), 1);
         assert_eq!(tools[0].function.name, "get_weather");
+    }
+
+    #[test]
+    fn codexs_parallel_tool_calls_false_is_dropped_where_it_cannot_be_honoured() {
+        let text = json!({"model": "m", "input": "hi", "parallel_tool_calls": false,
+                          "tools": [{"type": "function", "name": "get_weather"}]})
+        .to_string();
+        let request: ResponsesRequest<'_> = serde_json::from_str(&text).unwrap();
+        let (mut chat, _) = to_chat_request(&request, &[], &STRICT).unwrap();
+        assert_eq!(chat.parallel_tool_calls, Some(false));
+        assert!(STRICT.cannot_disable_parallel_tool_calls(&chat).is_ok());
+        // Written as a chat parameter, the same value is refused by the same provider.
+        chat.parallel_tool_calls_derived = false;
+        assert!(STRICT.cannot_disable_parallel_tool_calls(&chat).is_err());
     }
 
     #[test]
