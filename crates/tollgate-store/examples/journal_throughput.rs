@@ -9,7 +9,8 @@ use tollgate_store::{Journal, SpendRecord, Store};
 
 fn record(n: usize) -> SpendRecord {
     SpendRecord {
-        request_id: format!("bench-{n:012}"),
+        // As the gateway makes them, so the unique index takes them in the same order.
+        request_id: tollgate_core::ids::new_request_id(),
         call_type: "/v1/chat/completions".into(),
         key_hash: Some(format!("{:064x}", n % 1000)),
         key_alias: Some(format!("key-{}", n % 1000)),
