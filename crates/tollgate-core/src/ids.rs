@@ -11,7 +11,7 @@ pub fn new_request_id() -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_millis() as u128);
+        .map_or(0, |elapsed| elapsed.as_millis());
     let mut bits = fastrand::u128(..);
     bits = (bits & !(((1 << 48) - 1) << 80)) | ((now_ms & ((1 << 48) - 1)) << 80);
     bits = (bits & !(0xf << 76)) | (0x7 << 76); // version 7

@@ -40,7 +40,7 @@ impl VirtualKey {
         let (model, budget) = self.model_budgets.iter().find(|(name, _)| name == model)?;
         Some(BudgetCheck {
             kind: EntityKind::KeyModel,
-            id: Cow::Owned(format!("{}/{model}", self.record.token)),
+            id: Cow::Owned(key_model_id(&self.record.token, model)),
             label: Cow::Owned(format!("key {} on model {model}", self.record.key_name)),
             budget: *budget,
         })
@@ -68,6 +68,11 @@ impl VirtualKey {
         }
         Ok(())
     }
+}
+
+/// How the budget book and the store name a key's spend on one model.
+pub fn key_model_id(token: &str, model: &str) -> String {
+    format!("{token}/{model}")
 }
 
 /// Hashes a key's SHA-256 by its first eight bytes: a digest is uniform already, and only

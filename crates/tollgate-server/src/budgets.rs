@@ -10,6 +10,7 @@ use tollgate_core::error::GatewayError;
 use tollgate_policy::auth::{Caller, end_user_budget, tag_budgets};
 use tollgate_policy::budgets::{Budget, BudgetAlert, BudgetCheck, Reservation};
 use tollgate_policy::directory::{Cached, Directory};
+use tollgate_policy::keys::key_model_id;
 use tollgate_pricing::{ModelPrice, Usd};
 use tollgate_router::AttemptPlan;
 use tollgate_store::{
@@ -202,7 +203,7 @@ pub(crate) fn key_budgets(gateway: &Gateway, key: &KeyRecord) -> Vec<(EntityKind
     let per_model = Budget::per_model(key).into_iter().map(|(model, budget)| {
         (
             EntityKind::KeyModel,
-            format!("{}/{model}", key.token),
+            key_model_id(&key.token, &model),
             budget,
         )
     });

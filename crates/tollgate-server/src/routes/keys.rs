@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use tollgate_core::error::GatewayError;
 use tollgate_policy::budgets::Budget;
-use tollgate_policy::keys::{generate_key, hash_key, mask_key, now_ms, token_of};
+use tollgate_policy::keys::{generate_key, hash_key, key_model_id, mask_key, now_ms, token_of};
 use tollgate_policy::management::{Manager, forbidden};
 use tollgate_store::{
     Action, BudgetRecord, EntityKind, KeyFilter, KeyRecord, ModelBudget, OrganizationRecord, Store,
@@ -180,7 +180,7 @@ pub(crate) async fn info(
     let model_spend: Map<String, Value> = Budget::per_model(&record)
         .into_iter()
         .map(|(model, budget)| {
-            let id = format!("{}/{model}", record.token);
+            let id = key_model_id(&record.token, &model);
             let (spent, _) = gateway.budgets.standing(EntityKind::KeyModel, &id, &budget);
             (model, json!(spent.as_f64()))
         })
