@@ -302,18 +302,7 @@ async fn parallel_tool_calls_false_is_refused_unless_dropped() {
 async fn claude_codes_disable_parallel_tool_use_is_dropped_for_converse() {
     let mock = MockBedrock::start().await;
     let gateway = gateway_for(&mock).await;
-    let response = gateway
-        .post("/v1/messages")
-        .json(&json!({"model": "claude", "max_tokens": 50,
-            "tools": [{"name": "get_weather", "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}],
-            "tool_choice": {"type": "any", "disable_parallel_tool_use": true},
-            "messages": [{"role": "user", "content": "Paris"}]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let reply: Value = response.json().await.unwrap();
-    assert_eq!(reply["type"], "message", "{reply}");
+    claude_code_turn_without_parallel_tools(&gateway, "claude", "any").await;
     let upstream = mock.last_request();
     assert!(upstream.path.ends_with("/converse"), "{}", upstream.path);
     assert_eq!(

@@ -199,18 +199,7 @@ async fn parallel_tool_calls_false_is_refused_unless_dropped() {
 async fn claude_codes_disable_parallel_tool_use_is_dropped_for_cohere() {
     let mock = MockCohere::start().await;
     let gateway = gateway_for(&mock).await;
-    let response = gateway
-        .post("/v1/messages")
-        .json(&json!({"model": "command", "max_tokens": 40,
-            "tools": [{"name": "get_weather", "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}],
-            "tool_choice": {"type": "auto", "disable_parallel_tool_use": true},
-            "messages": [{"role": "user", "content": "Paris"}]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let reply: Value = response.json().await.unwrap();
-    assert_eq!(reply["type"], "message", "{reply}");
+    claude_code_turn_without_parallel_tools(&gateway, "command", "auto").await;
     let upstream = mock.last_request().body;
     assert_eq!(upstream["tools"][0]["function"]["name"], "get_weather");
     assert!(upstream.get("tool_choice").is_none(), "{upstream}");

@@ -388,18 +388,7 @@ async fn claude_codes_disable_parallel_tool_use_is_dropped_for_gemini() {
     let mock = MockGemini::start().await;
     let gateway = gateway_for(&mock).await;
     // As Claude Code sends it, to a deployment without `drop_params`.
-    let response = gateway
-        .post("/v1/messages")
-        .json(&json!({"model": "flash", "max_tokens": 100,
-            "tools": [{"name": "get_weather", "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}],
-            "tool_choice": {"type": "auto", "disable_parallel_tool_use": true},
-            "messages": [{"role": "user", "content": "Paris"}]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let reply: Value = response.json().await.unwrap();
-    assert_eq!(reply["type"], "message", "{reply}");
+    claude_code_turn_without_parallel_tools(&gateway, "flash", "auto").await;
     let upstream = mock.last_request().body;
     assert_eq!(
         upstream["tools"][0]["functionDeclarations"][0]["name"],

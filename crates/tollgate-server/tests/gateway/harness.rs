@@ -281,3 +281,24 @@ pub fn assert_unsupported_parameter(status: u16, reply: &Value, param: &str, nam
         assert!(message.contains(name), "`{name}` not in: {message}");
     }
 }
+
+/// A `/v1/messages` request as Claude Code sends it — one tool, and `tool_choice` of `choice`
+/// with `disable_parallel_tool_use: true` — asserted to be answered as a message.
+pub async fn claude_code_turn_without_parallel_tools(
+    gateway: &TestGateway,
+    model: &str,
+    choice: &str,
+) {
+    let response = gateway
+        .post("/v1/messages")
+        .json(&json!({"model": model, "max_tokens": 100,
+            "tools": [{"name": "get_weather", "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}],
+            "tool_choice": {"type": choice, "disable_parallel_tool_use": true},
+            "messages": [{"role": "user", "content": "Paris"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let reply: Value = response.json().await.unwrap();
+    assert_eq!(reply["type"], "message", "{reply}");
+}
