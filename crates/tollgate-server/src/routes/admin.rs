@@ -237,6 +237,20 @@ pub(crate) fn ids_field(
     }
 }
 
+/// The records an `/…/info` call asks about, as LiteLLM takes them: one by `?{param}=`, else
+/// the body's `{field}` list (required, non-empty).
+pub(crate) fn ids_asked(
+    query: Option<&str>,
+    param: &'static str,
+    body: &[u8],
+    field: &'static str,
+) -> Result<Vec<String>, GatewayError> {
+    match crate::routes::query_param(query, param) {
+        Some(id) => Ok(vec![id]),
+        None => ids_field(&object(body)?, field),
+    }
+}
+
 /// The stored record with this id: 404 when there is none.
 pub(crate) async fn stored<E: Entity>(store: &Store, id: &str) -> Result<E, ApiError> {
     store

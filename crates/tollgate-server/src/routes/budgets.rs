@@ -10,16 +10,14 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use serde_json::{Value, json};
-use tollgate_core::error::GatewayError;
 use tollgate_store::BudgetRecord;
 
 use crate::app::Gateway;
 use crate::error::ApiError;
 use crate::routes::admin::{
-    list_all, manager, new_id, new_record, object, remove, required, shown, stored, text_field,
-    update_record,
+    ids_asked, list_all, manager, new_id, new_record, object, remove, required, shown, stored,
+    text_field, update_record,
 };
-use crate::routes::query_param;
 
 const UPDATABLE: &[&str] = &[
     "max_budget",
@@ -83,21 +81,9 @@ pub(crate) async fn info(
 ) -> Result<Json<Value>, ApiError> {
     let (manager, store) = manager(&gateway, &headers)?;
     manager.require_read_all()?;
-    let ids: Vec<String> = match query_param(query.as_deref(), "budget_id") {
-        Some(id) => vec![id],
-        None => {
-            let body = object(&body)?;
-            let ids = body.get("budgets").cloned().unwrap_or(Value::Null);
-            serde_json::from_value(ids).map_err(|_| {
-                GatewayError::invalid_param(
-                    "budgets",
-                    "Give the budgets as `budgets`: a list of budget ids (or `?budget_id=`).",
-                )
-            })?
-        }
-    };
+    let ids = ids_asked(query.as_deref(), "budget_id", &body, "budgets")?;
     let mut found = Vec::with_capacity(ids.len());
-    for id in required((!ids.is_empty()).then_some(ids), "budgets")? {
+    for id in ids {
         found.push(shown(&stored::<BudgetRecord>(&store, &id).await?));
     }
     Ok(Json(Value::Array(found)))

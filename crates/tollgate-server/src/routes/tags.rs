@@ -17,10 +17,9 @@ use tollgate_store::{EntityKind, TagRecord};
 use crate::app::Gateway;
 use crate::error::ApiError;
 use crate::routes::admin::{
-    manager, new_record, object, remove, required, shown, store_error, stored, text_field,
-    update_record,
+    ids_asked, manager, new_record, object, remove, required, shown, store_error, stored,
+    text_field, update_record,
 };
-use crate::routes::query_param;
 
 const UPDATABLE: &[&str] = &[
     "description",
@@ -102,20 +101,9 @@ pub(crate) async fn info(
 ) -> Result<Json<Value>, ApiError> {
     let (manager, store) = manager(&gateway, &headers)?;
     manager.require_read_all()?;
-    let names: Vec<String> = match query_param(query.as_deref(), "name") {
-        Some(name) => vec![name],
-        None => {
-            let names = object(&body)?.get("names").cloned().unwrap_or(Value::Null);
-            serde_json::from_value(names).map_err(|_| {
-                GatewayError::invalid_param(
-                    "names",
-                    "Give the tags as `names`: a list of tag names (or `?name=`).",
-                )
-            })?
-        }
-    };
+    let names = ids_asked(query.as_deref(), "name", &body, "names")?;
     let mut found = Map::new();
-    for name in required((!names.is_empty()).then_some(names), "names")? {
+    for name in names {
         let tag = stored::<TagRecord>(&store, &name).await?;
         let mut info = shown(&tag);
         let budget = crate::budgets::effective(&gateway, &tag.budget);
