@@ -61,6 +61,7 @@ pub(crate) async fn reserve(
     payers: &Payers<'_>,
     endpoint: Endpoint,
     body: &[u8],
+    max_output_tokens: Option<u64>,
     plan: &AttemptPlan<'_>,
 ) -> Result<Option<Reservation>, GatewayError> {
     let checks = payers.budgets(&gateway.auth.directory);
@@ -76,7 +77,7 @@ pub(crate) async fn reserve(
     let asked = if endpoint == Endpoint::Embeddings {
         Some(0)
     } else {
-        requested_output_tokens(body)
+        max_output_tokens
     };
     // A tokenizer never counts more tokens than the body has bytes: that bound costs nothing
     // to know, and while every budget has room for many such requests it is reserved as is.
@@ -116,25 +117,6 @@ fn worst_case(prices: &[Arc<ModelPrice>], prompt: u64, asked: Option<u64>) -> Us
         })
         .max()
         .unwrap_or(Usd::ZERO)
-}
-
-/// `max_completion_tokens`, `max_tokens` or `max_output_tokens` (Responses), if the request
-/// sets one.
-fn requested_output_tokens(body: &[u8]) -> Option<u64> {
-    #[derive(serde::Deserialize)]
-    struct Limits {
-        #[serde(default)]
-        max_completion_tokens: Option<u64>,
-        #[serde(default)]
-        max_tokens: Option<u64>,
-        #[serde(default)]
-        max_output_tokens: Option<u64>,
-    }
-    let limits: Limits = serde_json::from_slice(body).ok()?;
-    limits
-        .max_completion_tokens
-        .or(limits.max_tokens)
-        .or(limits.max_output_tokens)
 }
 
 /// The budget that applies to a record's fields (its own, or the shared one it names).

@@ -167,7 +167,8 @@ async fn proxy(
         if inspected.stream {
             record.request_body = Some(body.clone());
         }
-        crate::spend::note_labels(record, &parts.headers, inspected.metadata(&body));
+        let tags = std::mem::take(&mut inspected.tags);
+        crate::spend::note_labels(record, &parts.headers, tags, inspected.metadata(&body));
     }
 
     let model = caller.resolve_model(&inspected.model)?;
@@ -187,7 +188,15 @@ async fn proxy(
         tags: &defined_tags(&caller, &record.request_tags, &gateway.auth.directory),
         model: &inspected.model,
     };
-    record.reservation = crate::budgets::reserve(gateway, &payers, endpoint, &body, &plan).await?;
+    record.reservation = crate::budgets::reserve(
+        gateway,
+        &payers,
+        endpoint,
+        &body,
+        inspected.max_output_tokens,
+        &plan,
+    )
+    .await?;
     if endpoint == Endpoint::Responses
         && let Some(holder) = native_response_holder(gateway, &plan, &body)
     {

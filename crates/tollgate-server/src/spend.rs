@@ -156,12 +156,15 @@ const MAX_METADATA_BYTES: usize = 16 * 1024;
 const TAG_HEADERS: [&str; 2] = ["x-tollgate-tags", "x-litellm-tags"];
 
 /// Takes the request's labels for its spend record: its `metadata` (LiteLLM's place for
-/// `tags` and the caller's own fields) and the tags of `metadata.tags` and the tag headers.
+/// `tags` and the caller's own fields) and the tags of the body's `tags`, `metadata.tags` and
+/// the tag headers.
 pub(crate) fn note_labels(
     access: &mut AccessRecord,
     headers: &http::HeaderMap,
+    tags: Vec<String>,
     metadata: Option<&[u8]>,
 ) {
+    access.request_tags.extend(tags);
     if let Some(raw) = metadata {
         let parsed = if raw.len() <= MAX_METADATA_BYTES {
             serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(raw).ok()

@@ -31,11 +31,17 @@ pub struct InspectedRequest {
     pub fallbacks: Option<Vec<String>>,
     /// The end user the request is made for (`user`), when it names one.
     pub end_user: Option<String>,
+    /// The request's own tags (`tags`, as LiteLLM takes it), for spend and tag budgets.
+    pub tags: Vec<String>,
+    /// The most output the request allows: `max_completion_tokens`, else `max_tokens`, else
+    /// `max_output_tokens` (Responses), when one is a count.
+    pub max_output_tokens: Option<u64>,
     model_span: Range<usize>,
     /// Where `metadata` is, when the request has one (LiteLLM's tags and labels for spend).
     metadata_span: Option<Range<usize>>,
-    /// The whole `"fallbacks": […]` member with one adjacent comma, removed upstream.
-    fallbacks_span: Option<Range<usize>>,
+    /// The gateway's own members (`"fallbacks": […]`, `"tags": […]`), key to value, removed
+    /// upstream.
+    gateway_members: Vec<Range<usize>>,
     /// Where `stream_options` is, when the key exists (even as `null`).
     stream_options_span: Option<Range<usize>>,
     /// Just after the body's opening `{`: where a new key may be inserted.
@@ -187,6 +193,16 @@ pub fn inspect_request(endpoint: Endpoint, body: &[u8]) -> Result<InspectedReque
         Some(raw) => Some(request_fallbacks(raw)?),
     };
 
+    let tags = match head.tags.value() {
+        None => Vec::new(),
+        Some(raw) => serde_json::from_str::<Vec<String>>(raw.get()).map_err(|_| {
+            GatewayError::invalid_param(
+                "tags",
+                format!("`tags` must be a list of strings, got {}.", json_type(raw)),
+            )
+        })?,
+    };
+
     let end_user = match head.user.value() {
         None => None,
         Some(raw) => match serde_json::from_str::<Cow<'_, str>>(raw.get()) {
@@ -206,13 +222,24 @@ pub fn inspect_request(endpoint: Endpoint, body: &[u8]) -> Result<InspectedReque
         (end_user, _) => end_user,
     };
 
+    let max_output_tokens = [
+        head.max_completion_tokens,
+        head.max_tokens,
+        head.max_output_tokens,
+    ]
+    .iter()
+    .find_map(|field| field.value().and_then(|raw| raw.get().parse::<u64>().ok()));
+
     Ok(InspectedRequest {
         end_user,
-        fallbacks_span: head
-            .fallbacks
-            .get()
-            .map(|raw| member_span(body, span(body, raw))),
+        max_output_tokens,
+        gateway_members: [head.fallbacks.get(), head.tags.get()]
+            .into_iter()
+            .flatten()
+            .map(|raw| bare_member(body, span(body, raw)))
+            .collect(),
         fallbacks,
+        tags,
         model_span: span(body, model_raw),
         metadata_span: head.metadata.value().map(|raw| span(body, raw)),
         stream_options_span: head.stream_options.get().map(|raw| span(body, raw)),
@@ -259,8 +286,8 @@ pub fn prepare_upstream_body(
         }
     }
 
-    if let Some(fallbacks_span) = &request.fallbacks_span {
-        edits.push((fallbacks_span.clone(), Cow::Borrowed("")));
+    for removal in member_removals(body, &request.gateway_members) {
+        edits.push((removal, Cow::Borrowed("")));
     }
 
     if edits.is_empty() {
@@ -328,12 +355,10 @@ fn span(body: &[u8], raw: &RawValue) -> Range<usize> {
     start..start + raw.get().len()
 }
 
-/// The object member whose value sits at `value`: from its key's opening quote to the end of
-/// the value, with the comma after it (or, for the last member, the comma before it).
-fn member_span(body: &[u8], value: Range<usize>) -> Range<usize> {
-    let is_space = |byte: u8| matches!(byte, b' ' | b'\t' | b'\n' | b'\r');
+/// A member's text from its key's opening quote to the end of its `value`.
+fn bare_member(body: &[u8], value: Range<usize>) -> Range<usize> {
     let mut start = value.start;
-    while start > 0 && (is_space(body[start - 1]) || body[start - 1] == b':') {
+    while start > 0 && (is_json_space(body[start - 1]) || body[start - 1] == b':') {
         start -= 1;
     }
     // The key's closing quote, then its opening one: a key that decodes to a plain name holds
@@ -342,23 +367,59 @@ fn member_span(body: &[u8], value: Range<usize>) -> Range<usize> {
     while start > 0 && body[start - 1] != b'"' {
         start -= 1;
     }
-    start -= 1;
+    start - 1..value.end
+}
 
-    let mut end = value.end;
-    while end < body.len() && is_space(body[end]) {
+/// What to cut to take `members` (bare, see [`bare_member`]) out of the object and leave it
+/// valid JSON: neighbouring members go as one run, and each run takes one comma with it (the
+/// one after it, else the one before).
+fn member_removals(body: &[u8], members: &[Range<usize>]) -> Vec<Range<usize>> {
+    let mut members = members.to_vec();
+    members.sort_by_key(|member| member.start);
+    let mut runs: Vec<Range<usize>> = Vec::with_capacity(members.len());
+    for member in members {
+        match runs.last_mut() {
+            Some(run) if only_a_comma_between(&body[run.end..member.start]) => run.end = member.end,
+            _ => runs.push(member),
+        }
+    }
+    runs.into_iter()
+        .map(|run| with_one_comma(body, run))
+        .collect()
+}
+
+fn only_a_comma_between(text: &[u8]) -> bool {
+    let mut commas = 0;
+    for &byte in text {
+        match byte {
+            b',' => commas += 1,
+            byte if is_json_space(byte) => {}
+            _ => return false,
+        }
+    }
+    commas == 1
+}
+
+fn with_one_comma(body: &[u8], run: Range<usize>) -> Range<usize> {
+    let mut end = run.end;
+    while end < body.len() && is_json_space(body[end]) {
         end += 1;
     }
     if body.get(end) == Some(&b',') {
-        return start..end + 1;
+        return run.start..end + 1;
     }
-    let mut before = start;
-    while before > 0 && is_space(body[before - 1]) {
+    let mut before = run.start;
+    while before > 0 && is_json_space(body[before - 1]) {
         before -= 1;
     }
     if before > 0 && body[before - 1] == b',' {
-        start = before - 1;
+        return before - 1..run.end;
     }
-    start..value.end
+    run
+}
+
+fn is_json_space(byte: u8) -> bool {
+    matches!(byte, b' ' | b'\t' | b'\n' | b'\r')
 }
 
 #[cfg(test)]
@@ -474,6 +535,95 @@ mod tests {
         );
         assert_eq!(wrong.param.as_deref(), Some("fallbacks"));
         assert!(wrong.message.contains("got string"));
+    }
+
+    #[test]
+    fn tags_are_read_and_never_forwarded_beside_fallbacks() {
+        let cases = [
+            (
+                r#"{"model":"m","messages":[],"tags":["a","b"]}"#,
+                r#"{"model":"m","messages":[]}"#,
+            ),
+            (
+                r#"{"tags":["a","b"],"model":"m","messages":[]}"#,
+                r#"{"model":"m","messages":[]}"#,
+            ),
+            // Neighbours go together, whichever comes first and wherever they are.
+            (
+                r#"{"model":"m","messages":[],"fallbacks":["x"], "tags":["a","b"]}"#,
+                r#"{"model":"m","messages":[]}"#,
+            ),
+            (
+                r#"{"tags":["a","b"] ,"fallbacks":["x"],"model":"m","messages":[]}"#,
+                r#"{"model":"m","messages":[]}"#,
+            ),
+            (
+                r#"{"model":"m","tags":["a","b"],"fallbacks":["x"],"messages":[]}"#,
+                r#"{"model":"m","messages":[]}"#,
+            ),
+            (
+                r#"{"tags":["a","b"],"model":"m","messages":[],"fallbacks":["x"]}"#,
+                r#"{"model":"m","messages":[]}"#,
+            ),
+        ];
+        for (body, forwarded) in cases {
+            let request = inspect_request(Endpoint::ChatCompletions, body.as_bytes()).unwrap();
+            assert_eq!(request.tags, vec!["a".to_owned(), "b".to_owned()], "{body}");
+            let upstream = edit(body, "m", false);
+            assert_eq!(upstream, forwarded, "{body}");
+            serde_json::from_str::<serde_json::Value>(&upstream).unwrap();
+        }
+
+        let wrong = error(
+            Endpoint::ChatCompletions,
+            r#"{"model":"m","messages":[],"tags":"a"}"#,
+        );
+        assert_eq!(wrong.param.as_deref(), Some("tags"));
+        assert!(wrong.message.contains("list of strings"));
+        let null = r#"{"model":"m","messages":[],"tags":null}"#;
+        assert!(
+            inspect_request(Endpoint::ChatCompletions, null.as_bytes())
+                .unwrap()
+                .tags
+                .is_empty()
+        );
+        assert_eq!(edit(null, "m", false), r#"{"model":"m","messages":[]}"#);
+    }
+
+    #[test]
+    fn the_output_limit_is_read_from_whichever_field_the_api_uses() {
+        let limit = |endpoint, body: &str| {
+            inspect_request(endpoint, body.as_bytes())
+                .unwrap()
+                .max_output_tokens
+        };
+        let chat = Endpoint::ChatCompletions;
+        assert_eq!(limit(chat, r#"{"model":"m","messages":[]}"#), None);
+        assert_eq!(
+            limit(chat, r#"{"model":"m","messages":[],"max_tokens":64}"#),
+            Some(64)
+        );
+        assert_eq!(
+            limit(
+                chat,
+                r#"{"model":"m","messages":[],"max_tokens":64,"max_completion_tokens":32}"#
+            ),
+            Some(32)
+        );
+        assert_eq!(
+            limit(
+                chat,
+                r#"{"model":"m","messages":[],"max_completion_tokens":null,"max_tokens":8}"#
+            ),
+            Some(8)
+        );
+        assert_eq!(
+            limit(
+                Endpoint::Responses,
+                r#"{"model":"m","input":"hi","max_output_tokens":128}"#
+            ),
+            Some(128)
+        );
     }
 
     fn error(endpoint: Endpoint, body: &str) -> GatewayError {

@@ -24,9 +24,18 @@ pub struct RequestHead<'a> {
     pub input: RawField<'a>,
     #[serde(default, borrow)]
     pub max_tokens: RawField<'a>,
+    #[serde(default, borrow)]
+    pub max_completion_tokens: RawField<'a>,
+    /// The Responses API's output limit.
+    #[serde(default, borrow)]
+    pub max_output_tokens: RawField<'a>,
     /// The request's own fallback models (LiteLLM's), read by the gateway and never forwarded.
     #[serde(default, borrow)]
     pub fallbacks: RawField<'a>,
+    /// The request's tags for spend and tag budgets (LiteLLM's top-level `tags`), read by the
+    /// gateway and never forwarded.
+    #[serde(default, borrow)]
+    pub tags: RawField<'a>,
     /// The application's end user (OpenAI's `user`), for end-user limits and blocks.
     #[serde(default, borrow)]
     pub user: RawField<'a>,
@@ -292,8 +301,8 @@ impl<'de: 'a, 'a> Deserialize<'de> for ChatRequest<'a> {
                             request.thinking = raw.map(Cow::Borrowed);
                         }
                         "top_k" => request.top_k = value!(),
-                        // The gateway's own (see `RequestHead`); no provider takes it.
-                        "fallbacks" => {
+                        // The gateway's own (see `RequestHead`); no provider takes them.
+                        "fallbacks" | "tags" => {
                             let _: de::IgnoredAny = value!();
                         }
                         name if OPENAI_ONLY_PARAMS.contains(&name) => {

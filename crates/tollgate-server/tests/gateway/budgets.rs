@@ -471,6 +471,12 @@ async fn a_tag_budget_holds_for_every_request_carrying_the_tag() {
         "{refused}"
     );
     assert_eq!(tagged_chat(&gateway, &untagged, "support").await.0, 200);
+    // So is a request naming it in its own `tags`, as LiteLLM takes them.
+    let mut body_tagged = request(false);
+    body_tagged["tags"] = json!(["engineering"]);
+    let (status, refused) = post_as(&gateway, &untagged, "/v1/chat/completions", body_tagged).await;
+    assert_eq!(status, 400, "{refused}");
+    assert_eq!(refused["error"]["type"], "budget_exceeded");
 
     let info = ok(admin_post(&gateway, "/tag/info", json!({"names": ["engineering"]})).await);
     let tag = &info["engineering"];

@@ -60,13 +60,19 @@ async fn an_answer_carries_its_cost_and_leaves_one_spend_record() {
         .bearer_auth(&key)
         .header("x-request-id", "req-spend-1")
         .header("x-litellm-tags", "team-a, ")
-        .json(&json!({"model": "house", "user": "customer-7",
+        .json(
+            &json!({"model": "house", "user": "customer-7", "tags": ["etl-run"],
                       "metadata": {"tags": ["nightly"], "job": "etl"},
-                      "messages": [{"role": "user", "content": "count these five words please"}]}))
+                      "messages": [{"role": "user", "content": "count these five words please"}]}),
+        )
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
+    // The gateway's own `tags` is read, never forwarded.
+    let upstream = mock.last_request().body;
+    assert!(upstream.get("tags").is_none(), "{upstream}");
+    assert_eq!(upstream["metadata"]["job"], "etl");
     let cost_header = response.headers()["x-tollgate-response-cost"]
         .to_str()
         .unwrap()
@@ -100,7 +106,7 @@ async fn an_answer_carries_its_cost_and_leaves_one_spend_record() {
     assert_eq!(record["status"], "success");
     assert_eq!(
         record["request_tags"],
-        json!(["batch", "nightly", "team-a"])
+        json!(["batch", "etl-run", "nightly", "team-a"])
     );
     assert_eq!(record["metadata"]["job"], "etl");
     assert_eq!(record["estimated"], false);
