@@ -330,7 +330,11 @@ fn push_json_string(out: &mut String, text: &str) {
 #[derive(Debug)]
 pub(crate) struct AccessRecord {
     gateway: Arc<Gateway>,
+    /// The request's `x-request-id`: the client's, or minted by the gateway.
     request_id: Arc<str>,
+    /// `request_id` is the client's, so not necessarily unique: the spend record gets an id of
+    /// its own and keeps the client's beside it.
+    pub(crate) client_chose_id: bool,
     pub(crate) endpoint: Endpoint,
     pub(crate) started: Instant,
     /// The same moment as wall-clock milliseconds, for the spend record.
@@ -389,6 +393,7 @@ impl AccessRecord {
         AccessRecord {
             gateway,
             request_id,
+            client_chose_id: false,
             endpoint,
             started: Instant::now(),
             started_ms: tollgate_policy::keys::now_ms(),

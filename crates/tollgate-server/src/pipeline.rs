@@ -46,12 +46,13 @@ pub(crate) async fn handle(
     endpoint: Endpoint,
     request: Request,
 ) -> Response {
-    let request_id = request
+    let (request_id, client_chosen) = request
         .extensions()
         .get::<RequestId>()
-        .map(|id| id.0.clone())
-        .unwrap_or_else(|| Arc::from(tollgate_core::ids::new_request_id()));
+        .map(|id| (id.id.clone(), id.client_chosen))
+        .unwrap_or_else(|| (Arc::from(tollgate_core::ids::new_request_id()), false));
     let mut record = AccessRecord::start(gateway.clone(), request_id, endpoint);
+    record.client_chose_id = client_chosen;
 
     let mut response = match proxy(gateway, endpoint, request, &mut record).await {
         Ok(Relay::Complete(mut response)) => {

@@ -18,7 +18,11 @@ pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id"
 
 /// The id of the request being served, as the client sent it or as minted here.
 #[derive(Debug, Clone)]
-pub(crate) struct RequestId(pub(crate) Arc<str>);
+pub(crate) struct RequestId {
+    pub(crate) id: Arc<str>,
+    /// The client sent it: unique only if the client made it so.
+    pub(crate) client_chosen: bool,
+}
 
 /// Marks a response whose access-log line the pipeline writes (when its body ends).
 #[derive(Debug, Clone, Copy)]
@@ -29,17 +33,21 @@ const MAX_CLIENT_REQUEST_ID: usize = 200;
 
 pub(crate) async fn request_context(mut request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let id: Arc<str> = request
+    let client_id: Option<Arc<str>> = request
         .headers()
         .get(&REQUEST_ID)
         .and_then(|value| value.to_str().ok())
         .filter(|id| !id.is_empty() && id.len() <= MAX_CLIENT_REQUEST_ID)
-        .map(Arc::from)
-        .unwrap_or_else(|| Arc::from(new_request_id()));
+        .map(Arc::from);
+    let client_chosen = client_id.is_some();
+    let id = client_id.unwrap_or_else(|| Arc::from(new_request_id()));
     let method = request.method().clone();
     // A cheap clone: hyper's parsed URI shares the request buffer.
     let uri = request.uri().clone();
-    request.extensions_mut().insert(RequestId(id.clone()));
+    request.extensions_mut().insert(RequestId {
+        id: id.clone(),
+        client_chosen,
+    });
 
     let mut response = next.run(request).await;
 

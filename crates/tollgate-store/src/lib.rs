@@ -77,6 +77,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "per-model budgets on keys",
         include_str!("../migrations/0009_model_budgets.sql"),
     ),
+    (
+        10,
+        "client request ids on spend records",
+        include_str!("../migrations/0010_client_request_ids.sql"),
+    ),
 ];
 
 fn migrator() -> Migrator {

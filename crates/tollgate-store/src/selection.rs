@@ -23,6 +23,17 @@ impl Selection {
         self
     }
 
+    /// `columns[0] = value OR columns[1] = value`, when a value is given.
+    pub(crate) fn equal_either(mut self, columns: [&str; 2], value: Option<String>) -> Self {
+        if let Some(value) = value {
+            self.values.push(value);
+            let n = self.values.len();
+            self.conditions
+                .push(format!("({} = ${n} OR {} = ${n})", columns[0], columns[1]));
+        }
+        self
+    }
+
     /// A condition the gateway wrote itself, holding no caller text (`updated_at >= 17…`).
     pub(crate) fn written(mut self, condition: Option<String>) -> Self {
         self.conditions.extend(condition);

@@ -19,7 +19,11 @@ pub const SPEND_TABLE: &str = "tollgate_spend_logs";
 /// One request, as its spend record keeps it. Money is in nano-dollars.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SpendRecord {
+    /// The gateway's own id for the request: unique, so a record is stored once.
     pub request_id: String,
+    /// The id the client gave (`x-request-id`), which need not be unique.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_request_id: Option<String>,
     /// The endpoint: `/v1/chat/completions`, `/v1/messages`…
     pub call_type: String,
     /// The SHA-256 of the virtual key (none for the master key or an open gateway).
@@ -157,6 +161,7 @@ impl EntityKind {
 /// exclusive.
 #[derive(Debug, Default, Clone)]
 pub struct SpendFilter {
+    /// The gateway's id of the request, or the id its client gave.
     pub request_id: Option<String>,
     pub key_hash: Option<String>,
     pub user_id: Option<String>,
@@ -215,8 +220,8 @@ const COLUMNS: &str = "request_id, call_type, key_hash, key_alias, user_id, team
     organization_id, end_user, model_group, model, deployment_id, provider, api_base, \
     prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens, reasoning_tokens, spend, \
     estimated, status, http_status, error_class, start_time, end_time, first_token_ms, stream, \
-    cache_hit, retries, fallbacks, tags, metadata";
-const COLUMN_COUNT: usize = 32;
+    cache_hit, retries, fallbacks, tags, metadata, client_request_id";
+const COLUMN_COUNT: usize = 33;
 
 impl Store {
     /// Stores `records` and counts the new ones into the totals and daily aggregates, in one
@@ -261,7 +266,10 @@ impl Store {
         size: u32,
     ) -> Result<SpendPage, StoreError> {
         let selection = Selection::default()
-            .equal("request_id", filter.request_id.clone())
+            .equal_either(
+                ["request_id", "client_request_id"],
+                filter.request_id.clone(),
+            )
             .equal("key_hash", filter.key_hash.clone())
             .equal("user_id", filter.user_id.clone())
             .equal("team_id", filter.team_id.clone())
@@ -636,7 +644,8 @@ async fn insert_chunk(
             .bind(i64::from(record.retries))
             .bind(i64::from(record.fallbacks))
             .bind(tags)
-            .bind(metadata);
+            .bind(metadata)
+            .bind(record.client_request_id.as_deref());
     }
     let mut new_ids = std::collections::HashSet::with_capacity(chunk.len());
     for row in query.fetch_all(&mut **transaction).await? {
@@ -789,6 +798,7 @@ fn read_record(row: &AnyRow) -> Result<SpendRecord, StoreError> {
     let metadata: String = row.try_get("metadata")?;
     Ok(SpendRecord {
         request_id: row.try_get("request_id")?,
+        client_request_id: row.try_get("client_request_id")?,
         call_type: row.try_get("call_type")?,
         key_hash: row.try_get("key_hash")?,
         key_alias: row.try_get("key_alias")?,

@@ -48,7 +48,8 @@ async fn stored_records(client: &reqwest::Client, url: &str) -> Vec<(String, Str
         }
         records.extend(data.iter().map(|record| {
             (
-                record["request_id"].as_str().unwrap().to_owned(),
+                // The id each client request carried (`x-request-id`).
+                record["client_request_id"].as_str().unwrap().to_owned(),
                 record["status"].as_str().unwrap().to_owned(),
             )
         }));

@@ -197,6 +197,7 @@ pub(crate) async fn calculate(
 pub(crate) fn shown(record: &SpendRecord) -> Value {
     json!({
         "request_id": record.request_id,
+        "client_request_id": record.client_request_id,
         "call_type": record.call_type,
         "api_key": record.key_hash,
         "key_alias": record.key_alias,

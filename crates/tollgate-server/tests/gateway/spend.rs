@@ -183,6 +183,54 @@ async fn the_built_in_price_table_prices_a_known_model() {
 }
 
 #[tokio::test]
+async fn requests_sharing_a_client_request_id_each_keep_their_spend() {
+    // Services pass one x-request-id on to every call they make for a request, and clients
+    // retry under the same id: neither may cost a record.
+    let mock = MockOpenAi::start().await;
+    let gateway = TestGateway::start(&config_with_models(&priced_model(
+        "house",
+        &mock.base_url(),
+    )))
+    .await;
+    let key = new_key(&gateway, json!({"key_alias": "shared-ids"})).await;
+    let mut charged = 0;
+    for words in ["one two", "three four five"] {
+        let response = gateway
+            .client
+            .post(format!("{}/v1/chat/completions", gateway.url))
+            .bearer_auth(&key)
+            .header("x-request-id", "checkout-7f3a")
+            .json(&json!({"model": "house", "messages": [{"role": "user", "content": words}]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["x-request-id"], "checkout-7f3a");
+        let body: Value = response.json().await.unwrap();
+        charged += expected_nanos(&body["usage"]);
+    }
+
+    let logs = spend_logs(&gateway, "request_id=checkout-7f3a").await;
+    assert_eq!(logs["total"], 2, "{logs}");
+    let records = logs["data"].as_array().unwrap();
+    assert!(
+        records
+            .iter()
+            .all(|record| record["client_request_id"] == "checkout-7f3a")
+    );
+    assert_ne!(records[0]["request_id"], records[1]["request_id"]);
+    // Each record is also found by the gateway's own id.
+    let own_id = records[0]["request_id"].as_str().unwrap();
+    let found = spend_logs(&gateway, &format!("request_id={own_id}")).await;
+    assert_eq!(found["total"], 1, "{found}");
+    let info = ok(admin_get(&gateway, &format!("/key/info?key={key}")).await);
+    assert_eq!(
+        info["info"]["spend"].as_f64().unwrap(),
+        charged as f64 / 1e9
+    );
+}
+
+#[tokio::test]
 async fn failures_are_recorded_at_no_cost() {
     let mock = MockOpenAi::start().await;
     let broken = priced_model("broken", &mock.base_url()).replace("house-model", "error-400");
