@@ -160,10 +160,20 @@ impl Store {
             // Write-ahead logging: a commit appends the changed pages once, where the default
             // rollback journal first copies every page a transaction touches aside (spend
             // batches touch many) — twice the writes, and the fsyncs of two files.
+            // Checkpoints every 10,000 pages (40 MB of log) rather than SQLite's 1,000: a spend
+            // batch changes thousands of pages, so the default copied the log back into the
+            // database after every batch, each index page as often as batches touched it; now
+            // once per several batches. Spend journal drains: 16,000–19,500 → 20,000–24,000
+            // records/s (the journal benchmark, 200,000 records, same machine, back to back).
             options = options.after_connect(|connection, _| {
                 Box::pin(async move {
-                    sqlx::Executor::execute(&mut *connection, "PRAGMA journal_mode = WAL").await?;
-                    sqlx::Executor::execute(&mut *connection, "PRAGMA temp_store = MEMORY").await?;
+                    for pragma in [
+                        "PRAGMA journal_mode = WAL",
+                        "PRAGMA temp_store = MEMORY",
+                        "PRAGMA wal_autocheckpoint = 10000",
+                    ] {
+                        sqlx::Executor::execute(&mut *connection, pragma).await?;
+                    }
                     Ok(())
                 })
             });
