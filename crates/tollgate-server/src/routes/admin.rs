@@ -62,6 +62,11 @@ impl Editor<'_> {
     pub(crate) fn change(&self, action: Action) -> Change<'_> {
         self.actor.change(action)
     }
+
+    /// The hash of the virtual key the caller authenticated with (none for the master key).
+    pub(crate) fn caller_key_hash(&self) -> Option<&str> {
+        self.actor.changed_by_api_key.as_deref()
+    }
 }
 
 impl Deref for Editor<'_> {

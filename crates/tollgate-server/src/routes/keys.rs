@@ -159,9 +159,15 @@ pub(crate) async fn info(
 ) -> Result<Json<Value>, ApiError> {
     let (manager, editor) = manager(&gateway, &headers)?;
     let store = &editor;
-    let key = required(query_param(query.as_deref(), "key"), "key")?;
-    let record = find(store, &key).await?;
-    if !manager.sees_key(&record) {
+    // Without `key`, the caller's own key, as LiteLLM answers; a key may always read itself
+    // (what it has left to spend, say), whoever it belongs to.
+    let own = editor.caller_key_hash();
+    let asked = query_param(query.as_deref(), "key");
+    let record = match own {
+        Some(own) if asked.is_none() => find_token(store, own).await?,
+        _ => find(store, &required(asked, "key")?).await?,
+    };
+    if !manager.sees_key(&record) && own != Some(record.token.as_str()) {
         return Err(not_found("No such key.").into());
     }
     let mut info = key_json(&record);
@@ -424,8 +430,12 @@ fn creator(manager: &Manager) -> String {
 }
 
 async fn find(store: &Store, key: &str) -> Result<KeyRecord, ApiError> {
+    find_token(store, &token_of(key)).await
+}
+
+async fn find_token(store: &Store, token: &str) -> Result<KeyRecord, ApiError> {
     store
-        .key(&token_of(key))
+        .key(token)
         .await
         .map_err(store_error("key"))?
         .ok_or_else(|| not_found("No such key.").into())

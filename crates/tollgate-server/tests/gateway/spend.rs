@@ -223,11 +223,23 @@ async fn requests_sharing_a_client_request_id_each_keep_their_spend() {
     let own_id = records[0]["request_id"].as_str().unwrap();
     let found = spend_logs(&gateway, &format!("request_id={own_id}")).await;
     assert_eq!(found["total"], 1, "{found}");
-    let info = ok(admin_get(&gateway, &format!("/key/info?key={key}")).await);
+    // The key reads its own spend, named or not, though no user owns it.
+    for path in [format!("/key/info?key={key}"), "/key/info".to_owned()] {
+        let info = ok(get_as(&gateway, &key, &path).await);
+        assert_eq!(
+            info["info"]["spend"].as_f64().unwrap(),
+            charged as f64 / 1e9
+        );
+    }
+    let other = new_key(&gateway, json!({})).await;
     assert_eq!(
-        info["info"]["spend"].as_f64().unwrap(),
-        charged as f64 / 1e9
+        get_as(&gateway, &other, &format!("/key/info?key={key}"))
+            .await
+            .0,
+        404
     );
+    // The master key has no key of its own to default to.
+    assert_eq!(admin_get(&gateway, "/key/info").await.0, 400);
 }
 
 #[tokio::test]
