@@ -14,8 +14,8 @@ use tollgate_policy::keys::key_model_id;
 use tollgate_pricing::{ModelPrice, Usd};
 use tollgate_router::AttemptPlan;
 use tollgate_store::{
-    BudgetRecord, CustomerRecord, Entity, EntityKind, KeyRecord, OrganizationRecord, Store,
-    StoreError, TagRecord, TeamRecord, UserRecord,
+    BudgetFields, BudgetRecord, CustomerRecord, Entity, EntityKind, KeyRecord, OrganizationRecord,
+    Store, StoreError, TagRecord, TeamRecord, UserRecord,
 };
 
 use crate::app::Gateway;
@@ -176,6 +176,60 @@ fn budgeted(gateway: &Gateway) -> Vec<(EntityKind, String, Budget)> {
         }
     }
     found
+}
+
+/// Who names the shared budget `budget_id` (`team eng`, `key ci-bot`, …), for messages.
+pub(crate) fn holders(gateway: &Gateway, budget_id: &str) -> Vec<String> {
+    let directory = &gateway.auth.directory;
+    let names = |fields: Option<&BudgetFields>| {
+        fields.and_then(|fields| fields.budget_id.as_deref()) == Some(budget_id)
+    };
+    let mut found: Vec<String> = directory
+        .keys
+        .budgeted()
+        .iter()
+        .filter(|key| names(Some(&key.record.budget)))
+        .map(|key| {
+            let name = key
+                .record
+                .key_alias
+                .as_ref()
+                .unwrap_or(&key.record.key_name);
+            format!("key {name}")
+        })
+        .collect();
+    found.extend(naming(&directory.users.all(), "user", &names, |r| {
+        &r.user_id
+    }));
+    found.extend(naming(&directory.teams.all(), "team", &names, |r| {
+        &r.team_id
+    }));
+    found.extend(naming(
+        &directory.organizations.all(),
+        "organization",
+        &names,
+        |r| &r.organization_id,
+    ));
+    found.extend(naming(
+        &directory.customers.all(),
+        "end user",
+        &names,
+        |r| &r.user_id,
+    ));
+    found.extend(naming(&directory.tags.all(), "tag", &names, |r| &r.name));
+    found
+}
+
+fn naming<E: Entity>(
+    rows: &[Arc<Cached<E>>],
+    label: &str,
+    names: impl Fn(Option<&BudgetFields>) -> bool,
+    id: impl Fn(&E) -> &String,
+) -> Vec<String> {
+    rows.iter()
+        .filter(|row| names(row.record.budget()))
+        .map(|row| format!("{label} {}", id(&row.record)))
+        .collect()
 }
 
 /// A key's budgets: its own (or its shared one's), and one per model it has a budget for.

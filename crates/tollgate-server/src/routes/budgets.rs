@@ -10,6 +10,7 @@ use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use serde_json::{Value, json};
+use tollgate_core::error::GatewayError;
 use tollgate_store::BudgetRecord;
 
 use crate::app::Gateway;
@@ -107,6 +108,19 @@ pub(crate) async fn delete(
     let body = object(&body)?;
     let id = text_field(&body, "id")?.or(text_field(&body, "budget_id")?);
     let id = required(id, "id")?;
+    // Deleting a budget still named would lift its limits from whoever names it, unseen.
+    let holders = crate::budgets::holders(&gateway, &id);
+    if !holders.is_empty() {
+        return Err(GatewayError::invalid_param(
+            "id",
+            format!(
+                "Budget {id} is in use by {}. Take it off them first (`budget_id: null` on their \
+                 update), then delete it.",
+                holders.join(", ")
+            ),
+        )
+        .into());
+    }
     let deleted = remove::<BudgetRecord>(&gateway, &editor, std::slice::from_ref(&id)).await?;
     Ok(Json(json!({"deleted": deleted})))
 }

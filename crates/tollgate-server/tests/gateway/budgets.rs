@@ -394,6 +394,23 @@ async fn a_shared_budget_gives_each_end_user_naming_it_its_own_allowance() {
     assert_eq!(info[0]["budget_duration"], "30d");
     let listed = ok(admin_get(&gateway, "/budget/list").await);
     assert_eq!(listed.as_array().unwrap().len(), 1);
+    // A budget still named cannot be deleted from under its holders.
+    let (status, refused) = admin_post(&gateway, "/budget/delete", json!({"id": "starter"})).await;
+    assert_eq!(status, 400, "{refused}");
+    assert_eq!(refused["error"]["param"], "id");
+    let message = refused["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("end user c1") && message.contains("end user c2"),
+        "{refused}"
+    );
+    for customer in ["c1", "c2"] {
+        ok(admin_post(
+            &gateway,
+            "/customer/update",
+            json!({"user_id": customer, "budget_id": null}),
+        )
+        .await);
+    }
     ok(admin_post(&gateway, "/budget/delete", json!({"id": "starter"})).await);
     assert_eq!(
         admin_get(&gateway, "/budget/info?budget_id=starter")
