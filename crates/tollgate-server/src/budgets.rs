@@ -198,25 +198,22 @@ pub(crate) fn holders(gateway: &Gateway, budget_id: &str) -> Vec<String> {
             format!("key {name}")
         })
         .collect();
-    found.extend(naming(&directory.users.all(), "user", &names, |r| {
+    found.extend(naming(&directory.users.all(), "user", names, |r| {
         &r.user_id
     }));
-    found.extend(naming(&directory.teams.all(), "team", &names, |r| {
+    found.extend(naming(&directory.teams.all(), "team", names, |r| {
         &r.team_id
     }));
     found.extend(naming(
         &directory.organizations.all(),
         "organization",
-        &names,
+        names,
         |r| &r.organization_id,
     ));
-    found.extend(naming(
-        &directory.customers.all(),
-        "end user",
-        &names,
-        |r| &r.user_id,
-    ));
-    found.extend(naming(&directory.tags.all(), "tag", &names, |r| &r.name));
+    found.extend(naming(&directory.customers.all(), "end user", names, |r| {
+        &r.user_id
+    }));
+    found.extend(naming(&directory.tags.all(), "tag", names, |r| &r.name));
     found
 }
 
