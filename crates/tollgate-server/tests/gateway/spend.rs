@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 use tollgate_server::Journal;
 use tollgate_store::SpendRecord;
-use tollgate_testkit::MockOpenAi;
+use tollgate_testkit::{MockOpenAi, MockProvider};
 
 use crate::harness::*;
 
@@ -15,6 +15,15 @@ fn priced_model(name: &str, api_base: &str) -> String {
     format!(
         "  - model_name: {name}\n    litellm_params:\n      model: openai/house-model\n      api_base: {api_base}\n      api_key: sk-provider\n    model_info:\n      input_cost_per_token: 0.000001\n      output_cost_per_token: 0.000002\n"
     )
+}
+
+/// A gateway serving one priced model, `house`, from `mock`.
+async fn house_gateway(mock: &MockProvider) -> TestGateway {
+    TestGateway::start(&config_with_models(&priced_model(
+        "house",
+        &mock.base_url(),
+    )))
+    .await
 }
 
 /// Nano-dollars as the cost header writes dollars.
@@ -42,11 +51,7 @@ async fn spend_logs(gateway: &TestGateway, query: &str) -> Value {
 #[tokio::test]
 async fn an_answer_carries_its_cost_and_leaves_one_spend_record() {
     let mock = MockOpenAi::start().await;
-    let gateway = TestGateway::start(&config_with_models(&priced_model(
-        "house",
-        &mock.base_url(),
-    )))
-    .await;
+    let gateway = house_gateway(&mock).await;
     ok(admin_post(&gateway, "/team/new", json!({"team_id": "research"})).await);
     let key = new_key(
         &gateway,
@@ -119,11 +124,7 @@ async fn an_answer_carries_its_cost_and_leaves_one_spend_record() {
 #[tokio::test]
 async fn a_stream_is_charged_from_its_final_usage_chunk() {
     let mock = MockOpenAi::start().await;
-    let gateway = TestGateway::start(&config_with_models(&priced_model(
-        "house",
-        &mock.base_url(),
-    )))
-    .await;
+    let gateway = house_gateway(&mock).await;
     let response = gateway
         .post("/v1/chat/completions")
         .header("x-request-id", "req-stream-1")
@@ -187,11 +188,7 @@ async fn requests_sharing_a_client_request_id_each_keep_their_spend() {
     // Services pass one x-request-id on to every call they make for a request, and clients
     // retry under the same id: neither may cost a record.
     let mock = MockOpenAi::start().await;
-    let gateway = TestGateway::start(&config_with_models(&priced_model(
-        "house",
-        &mock.base_url(),
-    )))
-    .await;
+    let gateway = house_gateway(&mock).await;
     let key = new_key(&gateway, json!({"key_alias": "shared-ids"})).await;
     let mut charged = 0;
     for words in ["one two", "three four five"] {
@@ -339,11 +336,7 @@ async fn records_left_in_the_journal_are_stored_once_on_the_next_start() {
 #[tokio::test]
 async fn spend_reports_need_an_admin_and_valid_dates() {
     let mock = MockOpenAi::start().await;
-    let gateway = TestGateway::start(&config_with_models(&priced_model(
-        "house",
-        &mock.base_url(),
-    )))
-    .await;
+    let gateway = house_gateway(&mock).await;
     let key = new_key(&gateway, json!({})).await;
     assert_eq!(get_as(&gateway, &key, "/spend/logs").await.0, 403);
     let (status, body) = admin_get(&gateway, "/spend/logs?start_date=last-week").await;
