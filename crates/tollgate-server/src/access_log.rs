@@ -332,9 +332,9 @@ pub(crate) struct AccessRecord {
     gateway: Arc<Gateway>,
     /// The request's `x-request-id`: the client's, or minted by the gateway.
     request_id: Arc<str>,
-    /// `request_id` is the client's, so not necessarily unique: the spend record gets an id of
-    /// its own and keeps the client's beside it.
-    pub(crate) client_chose_id: bool,
+    /// The gateway's own id for the request when `request_id` is the client's, which need not
+    /// be unique: the spend record is kept under this one, the client's beside it.
+    call_id: Option<Arc<str>>,
     pub(crate) endpoint: Endpoint,
     pub(crate) started: Instant,
     /// The same moment as wall-clock milliseconds, for the spend record.
@@ -393,7 +393,7 @@ impl AccessRecord {
         AccessRecord {
             gateway,
             request_id,
-            client_chose_id: false,
+            call_id: None,
             endpoint,
             started: Instant::now(),
             started_ms: tollgate_policy::keys::now_ms(),
@@ -428,6 +428,21 @@ impl AccessRecord {
 
     pub(crate) fn request_id(&self) -> &str {
         &self.request_id
+    }
+
+    /// Marks `request_id` as the client's and gives the request an id of the gateway's own.
+    pub(crate) fn client_chose_request_id(&mut self) {
+        self.call_id = Some(Arc::from(tollgate_core::ids::new_request_id()));
+    }
+
+    /// The request's unique id: its spend record's, sent as `x-litellm-call-id`.
+    pub(crate) fn call_id(&self) -> &str {
+        self.call_id.as_deref().unwrap_or(&self.request_id)
+    }
+
+    /// The id the client gave the request, when it gave one.
+    pub(crate) fn client_request_id(&self) -> Option<&str> {
+        self.call_id.is_some().then_some(&*self.request_id)
     }
 
     pub(crate) fn gateway(&self) -> &Arc<Gateway> {

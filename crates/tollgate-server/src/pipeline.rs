@@ -52,7 +52,10 @@ pub(crate) async fn handle(
         .map(|id| (id.id.clone(), id.client_chosen))
         .unwrap_or_else(|| (Arc::from(tollgate_core::ids::new_request_id()), false));
     let mut record = AccessRecord::start(gateway.clone(), request_id, endpoint);
-    record.client_chose_id = client_chosen;
+    if client_chosen {
+        record.client_chose_request_id();
+    }
+    let call_id = HeaderValue::from_str(record.call_id()).ok();
 
     let mut response = match proxy(gateway, endpoint, request, &mut record).await {
         Ok(Relay::Complete(mut response)) => {
@@ -87,9 +90,20 @@ pub(crate) async fn handle(
             response
         }
     };
+    if let Some(call_id) = call_id {
+        for name in CALL_ID {
+            response.headers_mut().insert(name, call_id.clone());
+        }
+    }
     response.extensions_mut().insert(LoggedByPipeline);
     response
 }
+
+/// The request's unique id (its spend record's): Tollgate's name, then LiteLLM's.
+const CALL_ID: [HeaderName; 2] = [
+    HeaderName::from_static("x-tollgate-call-id"),
+    HeaderName::from_static("x-litellm-call-id"),
+];
 
 /// A health probe: `body` sent to `deployment` alone, as one attempt of a request would be
 /// (same conversion, timeouts and error mapping), and logged like one under `request_id`.

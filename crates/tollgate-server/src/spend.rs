@@ -88,17 +88,9 @@ impl AccessRecord {
         let caller = self.caller.as_ref()?;
         let deployment = self.lease.as_ref().map(|lease| &*lease.deployment);
         let usage = self.usage.unwrap_or_default();
-        let (request_id, client_request_id) = if self.client_chose_id {
-            (
-                tollgate_core::ids::new_request_id(),
-                Some(self.request_id().to_owned()),
-            )
-        } else {
-            (self.request_id().to_owned(), None)
-        };
         let mut record = SpendRecord {
-            request_id,
-            client_request_id,
+            request_id: self.call_id().to_owned(),
+            client_request_id: self.client_request_id().map(str::to_owned),
             call_type: self.endpoint.path().to_owned(),
             end_user: self.end_user.clone(),
             model_group: self.model.clone(),

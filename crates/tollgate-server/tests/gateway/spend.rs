@@ -191,6 +191,7 @@ async fn requests_sharing_a_client_request_id_each_keep_their_spend() {
     let gateway = house_gateway(&mock).await;
     let key = new_key(&gateway, json!({"key_alias": "shared-ids"})).await;
     let mut charged = 0;
+    let mut call_ids = Vec::new();
     for words in ["one two", "three four five"] {
         let response = gateway
             .client
@@ -203,9 +204,28 @@ async fn requests_sharing_a_client_request_id_each_keep_their_spend() {
             .unwrap();
         assert_eq!(response.status(), 200);
         assert_eq!(response.headers()["x-request-id"], "checkout-7f3a");
+        let call_id = response.headers()["x-litellm-call-id"].to_str().unwrap();
+        assert_eq!(response.headers()["x-tollgate-call-id"], call_id);
+        call_ids.push(call_id.to_owned());
         let body: Value = response.json().await.unwrap();
         charged += expected_nanos(&body["usage"]);
     }
+    assert_ne!(call_ids[0], call_ids[1]);
+    // Without an id of the client's, the one the gateway mints is both.
+    let response = gateway
+        .client
+        .post(format!("{}/v1/chat/completions", gateway.url))
+        .bearer_auth(&key)
+        .json(&json!({"model": "house", "messages": [{"role": "user", "content": "six"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.headers()["x-litellm-call-id"],
+        response.headers()["x-request-id"]
+    );
+    let body: Value = response.json().await.unwrap();
+    charged += expected_nanos(&body["usage"]);
 
     let logs = spend_logs(&gateway, "request_id=checkout-7f3a").await;
     assert_eq!(logs["total"], 2, "{logs}");
@@ -215,11 +235,16 @@ async fn requests_sharing_a_client_request_id_each_keep_their_spend() {
             .iter()
             .all(|record| record["client_request_id"] == "checkout-7f3a")
     );
-    assert_ne!(records[0]["request_id"], records[1]["request_id"]);
-    // Each record is also found by the gateway's own id.
-    let own_id = records[0]["request_id"].as_str().unwrap();
-    let found = spend_logs(&gateway, &format!("request_id={own_id}")).await;
-    assert_eq!(found["total"], 1, "{found}");
+    // Each record is under the call id its response carried, and found by it.
+    for call_id in &call_ids {
+        assert!(
+            records
+                .iter()
+                .any(|record| record["request_id"] == *call_id)
+        );
+        let found = spend_logs(&gateway, &format!("request_id={call_id}")).await;
+        assert_eq!(found["total"], 1, "{found}");
+    }
     // The key reads its own spend, named or not, though no user owns it.
     for path in [format!("/key/info?key={key}"), "/key/info".to_owned()] {
         let info = ok(get_as(&gateway, &key, &path).await);
