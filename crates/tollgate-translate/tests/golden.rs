@@ -95,18 +95,25 @@ fn dropping(policy: ParamPolicy) -> ParamPolicy {
     }
 }
 
-/// The `tools_round_trip` fixture sets `parallel_tool_calls: false`, which Gemini and Converse
-/// cannot honour: without `drop_params` it is refused; its snapshot shows it dropped.
-fn refused_parallel_tool_calls<T: std::fmt::Debug>(
-    translated: Result<T, tollgate_core::error::GatewayError>,
-) {
-    let err = translated.unwrap_err();
+/// Fixture `name` translated by `encode` under `policy`. The `tools_round_trip` fixture sets
+/// `parallel_tool_calls: false`, which Gemini and Converse cannot honour: without `drop_params`
+/// it is refused (checked here), and its translation is the one with `drop_params`.
+fn without_parallel_tool_calls<T: std::fmt::Debug>(
+    name: &str,
+    policy: ParamPolicy,
+    encode: impl Fn(&ParamPolicy) -> Result<T, tollgate_core::error::GatewayError>,
+) -> Result<T, tollgate_core::error::GatewayError> {
+    if name != "tools_round_trip" {
+        return encode(&policy);
+    }
+    let err = encode(&policy).unwrap_err();
     assert_eq!(
         err.param.as_deref(),
         Some("parallel_tool_calls"),
         "{}",
         err.message
     );
+    encode(&dropping(policy))
 }
 
 /// The context of a bridged Responses answer, fixed so snapshots are stable.
@@ -250,12 +257,9 @@ fn openai_requests_to_gemini() {
         let target = gemini::request::Target {
             model: "gemini-2.5-flash",
         };
-        let translated = if name == "tools_round_trip" {
-            refused_parallel_tool_calls(gemini::request::encode_request(&request, target, &policy));
-            gemini::request::encode_request(&request, target, &dropping(policy))
-        } else {
-            gemini::request::encode_request(&request, target, &policy)
-        };
+        let translated = without_parallel_tool_calls(&name, policy, |policy| {
+            gemini::request::encode_request(&request, target, policy)
+        });
         insta::assert_snapshot!(
             format!("openai_to_gemini__{name}"),
             pretty(&translated.unwrap())
@@ -279,12 +283,9 @@ fn openai_requests_to_gemini_3() {
         let target = gemini::request::Target {
             model: "gemini-3-pro-preview",
         };
-        let translated = if name == "tools_round_trip" {
-            refused_parallel_tool_calls(gemini::request::encode_request(&request, target, &policy));
-            gemini::request::encode_request(&request, target, &dropping(policy))
-        } else {
-            gemini::request::encode_request(&request, target, &policy)
-        };
+        let translated = without_parallel_tool_calls(name, policy, |policy| {
+            gemini::request::encode_request(&request, target, policy)
+        });
         insta::assert_snapshot!(
             format!("openai_to_gemini_3__{name}"),
             pretty(&translated.unwrap())
@@ -367,12 +368,9 @@ fn openai_requests_to_bedrock_converse() {
         let target = converse::Target {
             model: "anthropic.claude-sonnet-4-5-20250929-v1:0",
         };
-        let translated = if name == "tools_round_trip" {
-            refused_parallel_tool_calls(converse::encode_request(&request, target, &policy));
-            converse::encode_request(&request, target, &dropping(policy))
-        } else {
-            converse::encode_request(&request, target, &policy)
-        };
+        let translated = without_parallel_tool_calls(&name, policy, |policy| {
+            converse::encode_request(&request, target, policy)
+        });
         if name == "vision_and_files" {
             // It has an https image URL: Converse takes bytes only.
             let err = translated.unwrap_err();
