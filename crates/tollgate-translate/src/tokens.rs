@@ -6,6 +6,8 @@
 use tollgate_wire::openai::ChatRequest;
 use tollgate_wire::raw::TextOr;
 
+mod o200k;
+
 /// Tokens that frame each message (role and separators), and that prime the reply.
 const PER_MESSAGE: u64 = 3;
 const REPLY_PRIMING: u64 = 3;
@@ -80,16 +82,13 @@ impl PromptText {
     /// The estimate. Tokenizing is CPU work proportional to the prompt (and the first call
     /// loads the encoding): run it off the async workers.
     pub fn count(&self) -> u64 {
-        let encoding = tiktoken_rs::o200k_base_singleton();
-        self.fixed_tokens + encoding.encode_ordinary(&self.text).len() as u64
+        self.fixed_tokens + o200k::count(&self.text)
     }
 }
 
 /// A text's tokens under the same encoding.
 pub fn count_text(text: &str) -> u64 {
-    tiktoken_rs::o200k_base_singleton()
-        .encode_ordinary(text)
-        .len() as u64
+    o200k::count(text)
 }
 
 #[cfg(test)]
