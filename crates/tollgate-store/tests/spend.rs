@@ -90,5 +90,21 @@ async fn period_spend_reads_keys_keys_per_model_and_tags_for_any_period() {
             spend(EntityKind::Tag, i64::MIN, Some("eng")).await["eng"],
             4_021_000
         );
+
+        // A batch partly stored before (a crash between a commit and the journal's cut):
+        // only its new record counts.
+        let partly_stored = [
+            records[3].clone(),
+            record("r5", "k2", "gpt-4o", "eng", DAY + 16 * 3_600_000, 5),
+        ];
+        assert_eq!(
+            store.insert_spend(&partly_stored).await.unwrap(),
+            1,
+            "{backend}"
+        );
+        let all_time = spend(EntityKind::Key, i64::MIN, Some("k2")).await;
+        assert_eq!(all_time["k2"], 4_000_005, "{backend}");
+        let today = spend(EntityKind::Key, DAY, Some("k2")).await;
+        assert_eq!(today["k2"], 4_000_005, "{backend}");
     }
 }
