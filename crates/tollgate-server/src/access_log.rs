@@ -584,7 +584,7 @@ impl AccessRecord {
             if let Some(ledger) = &self.gateway.spend
                 && let Some(record) = self.spend_record(tollgate_policy::keys::now_ms())
             {
-                ledger.append(&record);
+                ledger.append(record);
             }
         }
         let now = Instant::now();

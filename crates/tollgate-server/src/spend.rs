@@ -37,9 +37,9 @@ impl SpendLedger {
 
     /// Writes `record` to the journal; a failed write is logged (the record is kept in
     /// memory for the next drain).
-    pub(crate) fn append(&self, record: &SpendRecord) {
+    pub(crate) fn append(&self, record: SpendRecord) {
         if let Err(err) = self.journal.append(record) {
-            tracing::error!(error = %err, request_id = %record.request_id, "could not append to the spend journal; the record is held in memory until the database takes it");
+            tracing::error!(error = %err, "could not append to the spend journal; the record is held in memory until the database takes it");
         }
     }
 
@@ -232,7 +232,7 @@ pub(crate) fn charge_estimate(access: &mut AccessRecord, body: bytes::Bytes) {
             record.completion_tokens = usage.output;
             record.spend = cost.nanos();
             record.estimated = true;
-            ledger.append(&record);
+            ledger.append(record);
         }
     };
     match tokio::runtime::Handle::try_current() {

@@ -44,11 +44,15 @@ async fn main() {
     let _ = std::fs::remove_dir_all(&dir);
     let journal = Journal::open(&dir.join("journal"), u64::MAX).expect("journal opens");
     let prepared: Vec<SpendRecord> = (0..records).map(record).collect();
+    let halves: Vec<Vec<SpendRecord>> = prepared
+        .chunks(records.div_ceil(2))
+        .map(<[SpendRecord]>::to_vec)
+        .collect();
 
     // Two threads appending, as two workers answering requests would.
     let started = Instant::now();
     std::thread::scope(|scope| {
-        for half in prepared.chunks(records.div_ceil(2)) {
+        for half in halves {
             let journal = &journal;
             scope.spawn(move || {
                 for record in half {

@@ -4,7 +4,7 @@
 
 mod backends;
 
-use tollgate_store::{EntityKind, SpendRecord};
+use tollgate_store::{EntityKind, Journal, SpendRecord};
 
 const DAY_MS: i64 = 86_400_000;
 /// 2026-11-20T00:00:00Z.
@@ -106,5 +106,51 @@ async fn period_spend_reads_keys_keys_per_model_and_tags_for_any_period() {
         assert_eq!(all_time["k2"], 4_000_005, "{backend}");
         let today = spend(EntityKind::Key, DAY, Some("k2")).await;
         assert_eq!(today["k2"], 4_000_005, "{backend}");
+    }
+}
+
+#[tokio::test]
+async fn a_drain_stores_every_journaled_record_whether_held_in_memory_or_read_back() {
+    for (backend, store) in backends::all().await {
+        let dir = std::env::temp_dir().join(format!("tollgate-journal-{}", fastrand::u64(..)));
+        let journal = Journal::open(&dir, u64::MAX).unwrap();
+        let key = format!("journal-{backend}-{}", fastrand::u64(..));
+        let append = |from: usize, to: usize| {
+            for n in from..to {
+                let id = format!("{key}-{n}");
+                journal
+                    .append(record(&id, &key, "gpt-4o", "eng", DAY, 1))
+                    .unwrap();
+            }
+        };
+        let stored = |store: &tollgate_store::Store| {
+            let (store, key) = (store.clone(), key.clone());
+            async move {
+                store
+                    .period_spend(EntityKind::Key, i64::MIN, Some(&key))
+                    .await
+                    .unwrap()[&key]
+            }
+        };
+
+        // A few records: the sealed segment holds them in memory.
+        append(0, 3);
+        assert_eq!(
+            journal.drain(&store).await.unwrap().inserted,
+            3,
+            "{backend}"
+        );
+        assert_eq!(stored(&store).await, 3, "{backend}");
+
+        // More than a segment holds: read back from its file.
+        append(3, 20_003);
+        assert_eq!(
+            journal.drain(&store).await.unwrap().inserted,
+            20_000,
+            "{backend}"
+        );
+        assert_eq!(stored(&store).await, 20_003, "{backend}");
+        assert_eq!(journal.pending_bytes(), 0, "{backend}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -317,10 +317,10 @@ async fn records_left_in_the_journal_are_stored_once_on_the_next_start() {
     {
         let journal = Journal::open(&dir, 1 << 20).unwrap();
         journal
-            .append(&left_behind("left-1", &key_hash, 1_250))
+            .append(left_behind("left-1", &key_hash, 1_250))
             .unwrap();
         journal
-            .append(&left_behind("left-2", &key_hash, 2_500))
+            .append(left_behind("left-2", &key_hash, 2_500))
             .unwrap();
     }
     let first = TestGateway::start_with_journal(&yaml, store.clone(), &dir).await;
@@ -331,7 +331,7 @@ async fn records_left_in_the_journal_are_stored_once_on_the_next_start() {
     {
         let journal = Journal::open(&dir, 1 << 20).unwrap();
         journal
-            .append(&left_behind("left-1", &key_hash, 1_250))
+            .append(left_behind("left-1", &key_hash, 1_250))
             .unwrap();
     }
     let second = TestGateway::start_with_journal(&yaml, store, &dir).await;
