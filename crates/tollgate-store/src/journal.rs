@@ -31,6 +31,9 @@ const BATCH: usize = 2_000;
 /// Records a segment holds in memory beside its file (a few megabytes); past this, its drain
 /// reads the file.
 const HELD_RECORDS: usize = 16_384;
+/// Pending bytes that make a full batch for the drain: about 10,000 records, within what a
+/// segment holds in memory.
+const FULL_BATCH_BYTES: u64 = 8 << 20;
 
 pub struct Journal {
     dir: PathBuf,
@@ -44,6 +47,8 @@ pub struct Journal {
     /// Sealed segments' records still in memory, by segment path.
     held: Mutex<HashMap<PathBuf, Vec<SpendRecord>>>,
     appended: tokio::sync::Notify,
+    /// Told when the pending bytes reach [`FULL_BATCH_BYTES`].
+    batch_filled: tokio::sync::Notify,
     /// One drain at a time (the background flusher, a shutdown, a test): two would read the
     /// same segment and both delete it.
     draining: tokio::sync::Mutex<()>,
@@ -119,6 +124,7 @@ impl Journal {
             unwritten: Mutex::new(Vec::new()),
             held: Mutex::new(HashMap::new()),
             appended: tokio::sync::Notify::new(),
+            batch_filled: tokio::sync::Notify::new(),
             draining: tokio::sync::Mutex::new(()),
         })
     }
@@ -144,13 +150,14 @@ impl Journal {
                         None => {}
                     }
                 }
-                let before = segment
-                    .written
-                    .fetch_add(line.len() as u64, Ordering::AcqRel);
-                self.pending_bytes
-                    .fetch_add(line.len() as u64, Ordering::Relaxed);
+                let length = line.len() as u64;
+                let before = segment.written.fetch_add(length, Ordering::AcqRel);
+                let pending = self.pending_bytes.fetch_add(length, Ordering::Relaxed);
                 if before == 0 {
                     self.appended.notify_one();
+                }
+                if pending < FULL_BATCH_BYTES && pending + length >= FULL_BATCH_BYTES {
+                    self.batch_filled.notify_one();
                 }
                 Ok(())
             }
@@ -190,6 +197,14 @@ impl Journal {
             return;
         }
         self.appended.notified().await;
+    }
+
+    /// Waits until the records pending make a full batch.
+    pub async fn batch_filled(&self) {
+        if self.pending_bytes() >= FULL_BATCH_BYTES {
+            return;
+        }
+        self.batch_filled.notified().await;
     }
 
     /// Moves every record appended so far into `store`. Stops at the first database error,
