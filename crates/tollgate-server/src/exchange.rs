@@ -306,7 +306,11 @@ impl Exchange {
                         } else {
                             ReasoningSupport::None
                         };
-                        let chat = inbound::to_chat_request(&anthropic_request, reasoning)?;
+                        let chat = inbound::to_chat_request(
+                            &anthropic_request,
+                            reasoning,
+                            &policy(deployment),
+                        )?;
                         let client = ClientSide::Anthropic {
                             model: inspected.model.clone(),
                         };
@@ -627,7 +631,7 @@ async fn count_tokens(
     provider_format: WireFormat,
 ) -> Result<(Bytes, Exchange), GatewayError> {
     let request = inbound::decode_count_request(body)?;
-    let chat = inbound::to_chat_request(&request, ReasoningSupport::None)?;
+    let chat = inbound::to_chat_request(&request, ReasoningSupport::None, &ParamPolicy::COUNTING)?;
     if provider_format == WireFormat::Gemini {
         let config = &deployment.config;
         let target = gemini::request::Target {
@@ -660,7 +664,8 @@ pub(crate) async fn estimated_prompt_tokens(endpoint: Endpoint, body: &[u8]) -> 
         Endpoint::Messages => {
             let request = inbound::decode_count_request(body).ok()?;
             tokens::PromptText::of(
-                &inbound::to_chat_request(&request, ReasoningSupport::None).ok()?,
+                &inbound::to_chat_request(&request, ReasoningSupport::None, &ParamPolicy::COUNTING)
+                    .ok()?,
             )
         }
         Endpoint::Completions => {

@@ -12,6 +12,13 @@ pub struct ParamPolicy {
 }
 
 impl ParamPolicy {
+    /// For reading a request only to count its prompt: what a provider could not take is
+    /// left out, never refused.
+    pub const COUNTING: ParamPolicy = ParamPolicy {
+        provider: "the token counter",
+        drop_unsupported: true,
+    };
+
     /// `Ok` when the parameter may be dropped; otherwise the client's 400.
     pub fn unsupported(&self, param: &str) -> Result<(), GatewayError> {
         self.unsupported_form(param, &format!("`{param}`"))

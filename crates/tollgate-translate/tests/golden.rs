@@ -188,7 +188,33 @@ fn openai_requests_to_anthropic_on_bedrock_and_vertex() {
 fn anthropic_requests_to_openai() {
     for (name, body) in fixtures("anthropic_requests") {
         let request = inbound::decode_request(&body).unwrap();
-        let mut chat = inbound::to_chat_request(&request, ReasoningSupport::Effort).unwrap();
+        // Claude Code's turn offers Anthropic's web search, which no other provider has:
+        // refused without `drop_params`, left out with it.
+        let openai = ParamPolicy {
+            provider: "openai",
+            drop_unsupported: false,
+        };
+        let offers_web_search = String::from_utf8_lossy(&body).contains("web_search_20250305");
+        let mut chat = match inbound::to_chat_request(&request, ReasoningSupport::Effort, &openai) {
+            Ok(chat) => {
+                assert!(
+                    !offers_web_search,
+                    "{name}: Anthropic's web search was not refused"
+                );
+                chat
+            }
+            Err(err) => {
+                assert!(offers_web_search, "{name}: {err:?}");
+                assert_eq!(err.param.as_deref(), Some("tools"), "{name}");
+                assert!(
+                    err.message.contains("web_search_20250305"),
+                    "{}",
+                    err.message
+                );
+                inbound::to_chat_request(&request, ReasoningSupport::Effort, &dropping(openai))
+                    .unwrap()
+            }
+        };
         let encoded = codec::encode_request(&mut chat, "gpt-target", true).unwrap();
         insta::assert_snapshot!(format!("anthropic_to_openai__{name}"), pretty(&encoded));
     }
@@ -301,7 +327,9 @@ fn anthropic_requests_to_gemini() {
     };
     for (name, body) in fixtures("anthropic_requests") {
         let request = inbound::decode_request(&body).unwrap();
-        let chat = inbound::to_chat_request(&request, ReasoningSupport::Effort).unwrap();
+        // Anthropic's web search is left out, as the test above shows for OpenAI.
+        let chat = inbound::to_chat_request(&request, ReasoningSupport::Effort, &dropping(policy))
+            .unwrap();
         let target = gemini::request::Target {
             model: "gemini-2.5-pro",
         };

@@ -586,6 +586,78 @@ async fn anthropic_clients_are_served_by_openai_format_providers() {
 }
 
 #[tokio::test]
+async fn anthropics_own_tools_are_refused_or_left_out_for_other_providers() {
+    let mock = MockOpenAi::start().await;
+    let gateway = TestGateway::start(&config_with_models(
+        &(openai_model("strict", "gpt-4o", &mock.base_url())
+            + &openai_model("lenient", "gpt-4o", &mock.base_url())
+            + "      drop_params: true\n"),
+    ))
+    .await;
+    let turn = |model: &str, tool: Value, choice: Value| {
+        json!({"model": model, "max_tokens": 100,
+               "messages": [{"role": "user", "content": "Weather in Rome, and the news?"}],
+               "tools": [
+                   {"name": "get_weather", "input_schema": {"type": "object"}},
+                   tool,
+               ],
+               "tool_choice": choice})
+    };
+    let anthropics_tools = [
+        json!({"type": "web_search_20250305", "name": "web_search", "max_uses": 3}),
+        json!({"type": "bash_20250124", "name": "bash"}),
+        json!({"type": "text_editor_20250429", "name": "str_replace_based_edit_tool"}),
+    ];
+    for tool in &anthropics_tools {
+        let kind = tool["type"].as_str().unwrap();
+        let (status, reply) = messages(
+            &gateway,
+            turn("strict", tool.clone(), json!({"type": "auto"})),
+        )
+        .await;
+        assert_eq!(status, 400, "{reply}");
+        assert_eq!(reply["type"], "error");
+        assert_eq!(reply["error"]["type"], "invalid_request_error");
+        let message = reply["error"]["message"].as_str().unwrap();
+        for named in [kind, "openai", "drop_params"] {
+            assert!(message.contains(named), "`{named}` not in: {message}");
+        }
+    }
+    assert!(mock.requests().is_empty(), "nothing reached the provider");
+
+    // With `drop_params` they are left out; a choice of one of them leaves the model free.
+    let (status, reply) = messages(
+        &gateway,
+        turn(
+            "lenient",
+            anthropics_tools[0].clone(),
+            json!({"type": "tool", "name": "web_search"}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{reply}");
+    let upstream = mock.last_request();
+    let tools = upstream.body["tools"].as_array().unwrap();
+    assert_eq!(tools.len(), 1, "{tools:?}");
+    assert_eq!(tools[0]["function"]["name"], "get_weather");
+    assert_eq!(upstream.body["tool_choice"], "auto");
+
+    // Only Anthropic's tools offered: none is sent, nor a choice among none.
+    let only_search = json!({"model": "lenient", "max_tokens": 100,
+        "messages": [{"role": "user", "content": "The news?"}],
+        "tools": [anthropics_tools[0].clone()], "tool_choice": {"type": "any"}});
+    let (status, reply) = messages(&gateway, only_search).await;
+    assert_eq!(status, 200, "{reply}");
+    let upstream = mock.last_request();
+    assert!(upstream.body.get("tools").is_none(), "{}", upstream.body);
+    assert!(
+        upstream.body.get("tool_choice").is_none(),
+        "{}",
+        upstream.body
+    );
+}
+
+#[tokio::test]
 async fn anthropic_streams_are_synthesised_from_openai_chunks() {
     let mock = MockOpenAi::start().await;
     let gateway = TestGateway::start(&config_with_models(&openai_model(

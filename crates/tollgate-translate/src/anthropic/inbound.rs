@@ -17,6 +17,7 @@ use tollgate_wire::raw::TextOr;
 
 use super::errors::error_body;
 use crate::canonical::{Completion, FinishReason, StreamEncoder, StreamEvent, TokenUsage};
+use crate::params::ParamPolicy;
 
 /// Reads an Anthropic Messages request, checking what Anthropic itself requires.
 pub fn decode_request(body: &[u8]) -> Result<MessagesRequest<'_>, GatewayError> {
@@ -51,10 +52,14 @@ pub enum ReasoningSupport {
     None,
 }
 
-/// The canonical request for an Anthropic client's request.
+/// The canonical request for an Anthropic client's request. Anthropic's own tools (server
+/// tools such as `web_search_20250305`, and the client tools whose schema the model carries,
+/// such as `bash_20250124`) have no counterpart elsewhere: refused naming the tool, or left
+/// out under `drop_params`.
 pub fn to_chat_request<'a>(
     request: &'a MessagesRequest<'a>,
     reasoning: ReasoningSupport,
+    policy: &ParamPolicy,
 ) -> Result<ChatRequest<'a>, GatewayError> {
     let mut messages: Vec<ChatMessage<'a>> = Vec::with_capacity(request.messages.len() + 1);
     match &request.system {
@@ -111,11 +116,10 @@ pub fn to_chat_request<'a>(
         }
     }
 
-    let tools: Option<Vec<ChatTool<'a>>> = request.tools.as_ref().map(|tools| {
-        tools
-            .iter()
-            .filter(|tool| tool.kind.as_deref().is_none_or(|kind| kind == "custom"))
-            .map(|tool| ChatTool {
+    let mut tools: Vec<ChatTool<'a>> = Vec::new();
+    for tool in request.tools.iter().flatten() {
+        match tool.kind.as_deref() {
+            None | Some("custom") => tools.push(ChatTool {
                 kind: "function".into(),
                 function: FunctionDefinition {
                     name: tool.name.clone(),
@@ -124,11 +128,23 @@ pub fn to_chat_request<'a>(
                     strict: None,
                 },
                 cache_control: tool.cache_control,
-            })
-            .collect()
-    });
+            }),
+            Some(anthropics) => policy.unsupported_form(
+                "tools",
+                &format!("Anthropic's tool `{anthropics}` (`{}`)", tool.name),
+            )?,
+        }
+    }
+    let offered = |name: &str| tools.iter().any(|tool| tool.function.name == name);
     let (tool_choice, parallel_tool_calls) = match &request.tool_choice {
         None => (None, None),
+        // Only Anthropic's tools were offered, and left out: nothing is left to choose.
+        Some(_) if tools.is_empty() => (None, None),
+        // The one tool chosen was left out: the model chooses among the rest.
+        Some(choice) if choice.kind == "tool" && !choice.name.as_deref().is_some_and(offered) => (
+            Some(ToolChoice::Mode("auto".into())),
+            choice.disable_parallel_tool_use.map(|disable| !disable),
+        ),
         Some(choice) => {
             let mapped = match choice.kind.as_ref() {
                 "auto" => ToolChoice::Mode("auto".into()),
@@ -179,7 +195,7 @@ pub fn to_chat_request<'a>(
         top_p: request.top_p,
         top_k: request.top_k,
         stop: request.stop_sequences.clone().map(TextOr::List),
-        tools: tools.filter(|tools| !tools.is_empty()),
+        tools: Some(tools).filter(|tools| !tools.is_empty()),
         tool_choice,
         parallel_tool_calls,
         // Claude Code disables parallel tool use on its own: a provider without the control
