@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::money::Rate;
-use crate::price::{ModelPrice, PriceMode, Rates, Tier};
+use crate::price::{ModelPrice, PerSecond, PriceMode, Rates, Tier};
 
 const BUILTIN: &str = include_str!("../prices.yaml");
 
@@ -324,6 +324,7 @@ fn read_builtin(text: &str) -> Result<HashMap<String, Arc<ModelPrice>>, String> 
             mode,
             rates,
             long_context,
+            per_second: PerSecond::default(),
             max_input_tokens: entry.max_input_tokens,
             max_output_tokens: entry.max_output_tokens,
         });
@@ -433,11 +434,17 @@ impl ModelPrice {
         else {
             unreachable!("one value per field")
         };
+        let input_per_second = rate("input_cost_per_second")?;
+        let output_per_second = rate("output_cost_per_second")?;
+        let timed = input_per_second.is_some() || output_per_second.is_some();
         let mut price = match (base, input) {
             (Some(base), _) => base.clone(),
             (None, Some(_)) => ModelPrice::default(),
+            (None, None) if timed => ModelPrice::default(),
             (None, None) => return Ok(None),
         };
+        set_some(&mut price.per_second.input, input_per_second);
+        set_some(&mut price.per_second.output, output_per_second);
         if let Some(Value::String(mode)) = fields.get("mode") {
             price.mode = match mode.as_str() {
                 "embedding" => PriceMode::Embedding,
@@ -539,5 +546,17 @@ mod tests {
         assert!(err.contains("input_cost_per_token"), "{err}");
         let none: Map<String, Value> = serde_json::from_str(r#"{"mode": "chat"}"#).unwrap();
         assert_eq!(ModelPrice::from_litellm(None, &none), Ok(None));
+
+        // Priced by the second alone (a hosted endpoint): a price, tokens free.
+        let timed: Map<String, Value> =
+            serde_json::from_str(r#"{"output_cost_per_second": 0.000583}"#).unwrap();
+        let price = ModelPrice::from_litellm(None, &timed).unwrap().unwrap();
+        assert_eq!(price.per_second.output, Rate::per_unit("0.000583"));
+        assert_eq!(price.per_second.input, None);
+        assert_eq!(price.rates.input, Rate::ZERO);
+        let bad: Map<String, Value> =
+            serde_json::from_str(r#"{"input_cost_per_second": "fast"}"#).unwrap();
+        let err = ModelPrice::from_litellm(None, &bad).unwrap_err();
+        assert!(err.contains("input_cost_per_second"), "{err}");
     }
 }

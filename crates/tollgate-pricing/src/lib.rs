@@ -11,5 +11,5 @@ mod usage;
 
 pub use catalog::{CatalogError, PriceCatalog};
 pub use money::{Rate, Usd};
-pub use price::{ModelPrice, PriceMode, Rates, Tier};
+pub use price::{ModelPrice, PerSecond, PriceMode, Rates, Tier};
 pub use usage::TokenUsage;

@@ -20,8 +20,28 @@ pub struct ModelPrice {
     /// Rates for every token of a request whose prompt is longer than the tier's threshold
     /// (Gemini 2.5 Pro and Claude above 200k tokens).
     pub long_context: Option<Tier>,
+    /// Time-priced deployments (hosted endpoints billed while they work, LiteLLM's
+    /// `input_cost_per_second` / `output_cost_per_second`): the side priced by the second
+    /// costs the request's duration at that rate instead of its tokens.
+    pub per_second: PerSecond,
     pub max_input_tokens: Option<u64>,
     pub max_output_tokens: Option<u64>,
+}
+
+/// Dollars per second of a request's duration, for its prompt side and its output side.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PerSecond {
+    pub input: Option<Rate>,
+    pub output: Option<Rate>,
+}
+
+impl PerSecond {
+    /// `token_picos` (prompt, output) with each side priced by the second replaced by
+    /// `duration_ms` at that rate.
+    fn apply(&self, (prompt, output): (u128, u128), duration_ms: u64) -> u128 {
+        let timed = |rate: Rate| rate.times(duration_ms) / 1_000;
+        self.input.map_or(prompt, timed) + self.output.map_or(output, timed)
+    }
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -73,8 +93,9 @@ impl ModelPrice {
         }
     }
 
-    /// What `usage` costs, rounded once to the nano-dollar.
-    pub fn cost(&self, usage: &TokenUsage) -> Usd {
+    /// What a request that consumed `usage` over `duration_ms` costs, rounded once to the
+    /// nano-dollar.
+    pub fn cost(&self, usage: &TokenUsage, duration_ms: u64) -> Usd {
         let rates = self.rates_for(usage.input);
         // Providers' counts are trusted but not beyond what they add up to.
         let cache_read = usage.cache_read.min(usage.input);
@@ -82,26 +103,27 @@ impl ModelPrice {
         let cache_write_1h = usage.cache_write_1h.min(cache_write);
         let plain_input = usage.input - cache_read - cache_write;
         let reasoning = usage.reasoning.min(usage.output);
-        let picos = rates.input.times(plain_input)
+        let prompt = rates.input.times(plain_input)
             + rates.cache_read.unwrap_or(rates.input).times(cache_read)
             + rates
                 .cache_write
                 .unwrap_or(rates.input)
                 .times(cache_write - cache_write_1h)
-            + rates.cache_write_1h().times(cache_write_1h)
-            + rates.output.times(usage.output - reasoning)
+            + rates.cache_write_1h().times(cache_write_1h);
+        let output = rates.output.times(usage.output - reasoning)
             + rates.reasoning.unwrap_or(rates.output).times(reasoning);
-        Usd::from_picos(picos)
+        Usd::from_picos(self.per_second.apply((prompt, output), duration_ms))
     }
 
     /// The most a request can cost: `prompt_tokens` all billed at the dearest prompt rate,
     /// and `max_output_tokens` at the dearest output rate (long-context rates when the prompt
-    /// could reach them).
-    pub fn worst_case(&self, prompt_tokens: u64, max_output_tokens: u64) -> Usd {
+    /// could reach them); a side priced by the second, for as long as the request may last
+    /// (`longest_ms`, its timeout).
+    pub fn worst_case(&self, prompt_tokens: u64, max_output_tokens: u64, longest_ms: u64) -> Usd {
         let rates = self.rates_for(prompt_tokens);
-        let picos = rates.dearest_input().times(prompt_tokens)
-            + rates.dearest_output().times(max_output_tokens);
-        Usd::from_picos(picos)
+        let prompt = rates.dearest_input().times(prompt_tokens);
+        let output = rates.dearest_output().times(max_output_tokens);
+        Usd::from_picos(self.per_second.apply((prompt, output), longest_ms))
     }
 }
 
@@ -150,7 +172,7 @@ mod tests {
     #[test]
     fn input_and_output_tokens() {
         // 1,000 × $3/M + 500 × $15/M = $0.003 + $0.0075
-        assert_eq!(sonnet().cost(&usage(1_000, 500)).to_string(), "0.0105");
+        assert_eq!(sonnet().cost(&usage(1_000, 500), 0).to_string(), "0.0105");
     }
 
     #[test]
@@ -164,7 +186,7 @@ mod tests {
             reasoning: 0,
         };
         // 3,000 plain × 3 + 4,000 × 0.3 + 2,000 × 3.75 + 1,000 × 6 (per million)
-        assert_eq!(sonnet().cost(&usage).to_string(), "0.0237");
+        assert_eq!(sonnet().cost(&usage, 0).to_string(), "0.0237");
     }
 
     #[test]
@@ -178,7 +200,7 @@ mod tests {
             cache_write: 400,
             ..usage(1_000, 0)
         };
-        assert_eq!(price.cost(&cached), price.cost(&usage(1_000, 0)));
+        assert_eq!(price.cost(&cached, 0), price.cost(&usage(1_000, 0), 0));
     }
 
     #[test]
@@ -188,17 +210,17 @@ mod tests {
             reasoning: 400,
             ..usage(0, 1_000)
         };
-        assert_eq!(price.cost(&thinking), price.cost(&usage(0, 1_000)));
+        assert_eq!(price.cost(&thinking, 0), price.cost(&usage(0, 1_000), 0));
         price.rates.reasoning = Some(per_million(10.0));
         // 600 × 15 + 400 × 10 per million
-        assert_eq!(price.cost(&thinking).to_string(), "0.013");
+        assert_eq!(price.cost(&thinking, 0).to_string(), "0.013");
     }
 
     #[test]
     fn long_prompts_bill_every_token_at_the_long_context_rates() {
-        let at_threshold = sonnet().cost(&usage(200_000, 1_000));
+        let at_threshold = sonnet().cost(&usage(200_000, 1_000), 0);
         assert_eq!(at_threshold.to_string(), "0.615");
-        let above = sonnet().cost(&usage(200_001, 1_000));
+        let above = sonnet().cost(&usage(200_001, 1_000), 0);
         // 200,001 × 6 + 1,000 × 22.5 per million
         assert_eq!(above.to_string(), "1.222506");
     }
@@ -210,18 +232,18 @@ mod tests {
             cache_write: 5_000,
             ..usage(1_000, 0)
         };
-        assert_eq!(sonnet().cost(&odd).to_string(), "0.0003");
+        assert_eq!(sonnet().cost(&odd, 0).to_string(), "0.0003");
     }
 
     #[test]
     fn worst_case_takes_the_dearest_rates() {
         // 1,000 prompt tokens at the 1-hour write rate, 2,000 output at $15/M.
-        assert_eq!(sonnet().worst_case(1_000, 2_000).to_string(), "0.036");
+        assert_eq!(sonnet().worst_case(1_000, 2_000, 0).to_string(), "0.036");
         let mut price = sonnet();
         price.rates.reasoning = Some(per_million(20.0));
-        assert_eq!(price.worst_case(0, 1_000).to_string(), "0.02");
+        assert_eq!(price.worst_case(0, 1_000, 0).to_string(), "0.02");
         assert_eq!(
-            sonnet().worst_case(300_000, 0).to_string(),
+            sonnet().worst_case(300_000, 0, 0).to_string(),
             "3.6",
             "long-context tier applies"
         );
@@ -238,6 +260,27 @@ mod tests {
             ..ModelPrice::default()
         };
         // 400 + 100 picos = half a nano-dollar: rounds up; each part alone would round down.
-        assert_eq!(price.cost(&usage(1, 1)), Usd::from_nanos(1));
+        assert_eq!(price.cost(&usage(1, 1), 0), Usd::from_nanos(1));
+    }
+
+    #[test]
+    fn a_side_priced_by_the_second_costs_the_duration_not_its_tokens() {
+        let mut price = sonnet();
+        // $0.000583 a second of output, as a hosted endpoint bills its instance.
+        price.per_second.output = Rate::per_unit("0.000583");
+        // 1,000 × $3/M for the prompt; 2.5 s × $0.000583 for the output, whatever its tokens.
+        assert_eq!(
+            price.cost(&usage(1_000, 500), 2_500).to_string(),
+            "0.0044575"
+        );
+        assert_eq!(
+            price.cost(&usage(1_000, 50_000), 2_500),
+            price.cost(&usage(1_000, 500), 2_500)
+        );
+        price.per_second.input = Rate::per_unit("0.0001");
+        // Both sides by the second: 2.5 s × ($0.0001 + $0.000583).
+        assert_eq!(price.cost(&usage(9_999, 1), 2_500).to_string(), "0.0017075");
+        // The worst case runs to the timeout.
+        assert_eq!(price.worst_case(1_000, 0, 600_000).to_string(), "0.4098");
     }
 }

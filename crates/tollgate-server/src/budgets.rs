@@ -72,7 +72,11 @@ pub(crate) async fn reserve(
         .requested()
         .members
         .iter()
-        .filter_map(|member| member.deployment.config.price.clone())
+        .filter_map(|member| {
+            let config = &member.deployment.config;
+            let longest_ms = u64::try_from(config.timeout.as_millis()).unwrap_or(u64::MAX);
+            Some((config.price.clone()?, longest_ms))
+        })
         .collect();
     let asked = if endpoint == Endpoint::Embeddings {
         Some(0)
@@ -102,18 +106,19 @@ pub(crate) async fn reserve(
 const ROOM_FOR: u64 = 10;
 
 /// The most the request can cost on the dearest deployment of its group: `prompt` tokens, and
-/// as many output tokens as it allows (`max_tokens`, else the model's limit).
-fn worst_case(prices: &[Arc<ModelPrice>], prompt: u64, asked: Option<u64>) -> Usd {
+/// as many output tokens as it allows (`max_tokens`, else the model's limit); by the second,
+/// as long as the deployment's timeout.
+fn worst_case(prices: &[(Arc<ModelPrice>, u64)], prompt: u64, asked: Option<u64>) -> Usd {
     prices
         .iter()
-        .map(|price| {
+        .map(|(price, longest_ms)| {
             let output = match (asked, price.max_output_tokens) {
                 (Some(asked), Some(limit)) => asked.min(limit),
                 (Some(asked), None) => asked,
                 (None, Some(limit)) => limit,
                 (None, None) => DEFAULT_MAX_OUTPUT_TOKENS,
             };
-            price.worst_case(prompt, output)
+            price.worst_case(prompt, output, *longest_ms)
         })
         .max()
         .unwrap_or(Usd::ZERO)

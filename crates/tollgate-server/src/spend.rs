@@ -81,9 +81,14 @@ impl AccessRecord {
             .as_ref()
             .and_then(|lease| lease.deployment.config.price.as_ref());
         match (price, &self.usage) {
-            (Some(price), Some(usage)) => price.cost(usage),
+            (Some(price), Some(usage)) => price.cost(usage, self.elapsed_ms()),
             _ => Usd::ZERO,
         }
+    }
+
+    /// How long the request has taken so far, for prices by the second.
+    pub(crate) fn elapsed_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
     /// The request's spend record; `None` for requests that never got past authentication.
@@ -214,6 +219,7 @@ pub(crate) fn charge_estimate(access: &mut AccessRecord, body: bytes::Bytes) {
         .and_then(|lease| lease.deployment.config.price.clone());
     let reservation = access.reservation.take();
     let output = access.events_sent;
+    let elapsed_ms = access.elapsed_ms();
     let record = access.spend_record(tollgate_policy::keys::now_ms());
     let charge = async move {
         let prompt = crate::exchange::estimated_prompt_tokens(endpoint, &body)
@@ -224,7 +230,7 @@ pub(crate) fn charge_estimate(access: &mut AccessRecord, body: bytes::Bytes) {
             output,
             ..TokenUsage::default()
         };
-        let cost = price.map_or(Usd::ZERO, |price| price.cost(&usage));
+        let cost = price.map_or(Usd::ZERO, |price| price.cost(&usage, elapsed_ms));
         if let Some(reservation) = reservation {
             for alert in reservation.settle(cost) {
                 crate::budgets::alert(&gateway, &alert);

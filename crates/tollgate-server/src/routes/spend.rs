@@ -130,6 +130,9 @@ struct CalculateRequest {
     messages: Option<Value>,
     #[serde(default)]
     completion_response: Option<Value>,
+    /// How long the request took, for deployments priced by the second.
+    #[serde(default)]
+    response_time_ms: Option<u64>,
 }
 
 /// `POST /spend/calculate` with `{model, messages}` (the prompt, counted with the gateway's
@@ -181,7 +184,9 @@ pub(crate) async fn calculate(
         GatewayError::invalid_param("model", format!("No model group `{model}` is configured."))
     })?;
     let price = group.first().config.price.clone();
-    let cost = price.map_or(Usd::ZERO, |price| price.cost(&usage));
+    let cost = price.map_or(Usd::ZERO, |price| {
+        price.cost(&usage, request.response_time_ms.unwrap_or(0))
+    });
     Ok(Json(json!({
         "cost": cost.as_f64(),
         "cost_usd": cost.to_string(),

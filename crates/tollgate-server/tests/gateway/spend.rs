@@ -2,10 +2,12 @@
 //! request through the journal into the store, totals on `/key/info`, reports, and records
 //! left in the journal by a killed process stored once on the next start.
 
+use std::time::Duration;
+
 use serde_json::{Value, json};
 use tollgate_server::Journal;
 use tollgate_store::SpendRecord;
-use tollgate_testkit::{MockOpenAi, MockProvider};
+use tollgate_testkit::{MockOpenAi, MockOptions, MockProvider};
 
 use crate::harness::*;
 
@@ -181,6 +183,59 @@ async fn the_built_in_price_table_prices_a_known_model() {
     )
     .await);
     assert_eq!(calculated["cost_usd"], dollars(nanos));
+}
+
+#[tokio::test]
+async fn a_deployment_priced_by_the_second_is_charged_for_its_duration() {
+    // A hosted endpoint billed while it works: prompt tokens at $1/M, output at $0.01 a second.
+    let mock = MockOpenAi::start_with(
+        MockOptions {
+            latency: Duration::from_millis(300),
+            ..MockOptions::default()
+        },
+        "127.0.0.1:0",
+    )
+    .await;
+    let gateway = TestGateway::start(&config_with_models(&format!(
+        "  - model_name: hosted\n    litellm_params:\n      model: openai/hosted-model\n      api_base: {}\n      api_key: sk-provider\n    model_info:\n      input_cost_per_token: 0.000001\n      output_cost_per_second: 0.01\n",
+        mock.base_url()
+    )))
+    .await;
+    let started = std::time::Instant::now();
+    let response = gateway
+        .post("/v1/chat/completions")
+        .json(
+            &json!({"model": "hosted", "messages": [{"role": "user", "content": "one two three"}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    let cost = response.headers()["x-tollgate-response-cost"]
+        .to_str()
+        .unwrap()
+        .parse::<f64>()
+        .unwrap();
+    let body: Value = response.json().await.unwrap();
+    let waited = started.elapsed().as_secs_f64();
+    let prompt = body["usage"]["prompt_tokens"].as_f64().unwrap() * 0.000001;
+    // At least the provider's 300 ms at $0.01 a second; at most what the client waited.
+    assert!(cost >= prompt + 0.003, "{cost}");
+    assert!(
+        cost <= prompt + waited * 0.01 + 1e-9,
+        "{cost} after {waited} s"
+    );
+
+    let logs = spend_logs(&gateway, "model=hosted").await;
+    assert_eq!(logs["data"][0]["spend"].as_f64().unwrap(), cost, "{logs}");
+    // `/spend/calculate` prices a given duration exactly: 2.5 s and the prompt.
+    let calculated = ok(admin_post(
+        &gateway,
+        "/spend/calculate",
+        json!({"completion_response": {"model": "hosted", "usage": {"prompt_tokens": 1000, "completion_tokens": 99999, "total_tokens": 100999}},
+               "response_time_ms": 2500}),
+    )
+    .await);
+    assert_eq!(calculated["cost_usd"], "0.026");
 }
 
 #[tokio::test]
