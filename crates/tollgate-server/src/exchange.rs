@@ -800,6 +800,7 @@ fn policy(deployment: &Deployment) -> ParamPolicy {
     ParamPolicy {
         provider: deployment.config.provider.prefix,
         drop_unsupported: deployment.config.drop_params,
+        web_search: deployment.config.wire_format() == WireFormat::Gemini,
     }
 }
 

@@ -1,14 +1,22 @@
 //! What happens to a parameter a provider cannot take: a 400 naming it and the provider, or —
 //! with `drop_params: true` (LiteLLM's setting, globally or per deployment) — silently dropped.
 
+use std::borrow::Cow;
+
+use serde_json::value::RawValue;
 use tollgate_core::error::GatewayError;
 use tollgate_wire::openai::{ChatRequest, ToolChoice};
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct ParamPolicy {
     /// The provider, as named in error messages (`anthropic`, `gemini`, …).
     pub provider: &'static str,
     pub drop_unsupported: bool,
+    /// The provider searches the web itself when asked as OpenAI's `web_search_options` asks
+    /// (Gemini's Google Search): a client's own web-search tool (Anthropic's
+    /// `web_search_…`, the Responses API's `web_search`) becomes that search rather than
+    /// being refused.
+    pub web_search: bool,
 }
 
 impl ParamPolicy {
@@ -17,6 +25,7 @@ impl ParamPolicy {
     pub const COUNTING: ParamPolicy = ParamPolicy {
         provider: "the token counter",
         drop_unsupported: true,
+        web_search: false,
     };
 
     /// `Ok` when the parameter may be dropped; otherwise the client's 400.
@@ -37,6 +46,16 @@ impl ParamPolicy {
         ))
         .with_param(param.to_owned())
         .with_code("unsupported_parameter"))
+    }
+
+    /// For a client's own web-search tool, named by `what`: `Ok(true)` when the provider
+    /// searches itself (the request then asks it to, see [`ask_for_web_search`]), `Ok(false)`
+    /// when the tool is left out, the client's 400 otherwise.
+    pub fn web_search_tool(&self, what: &str) -> Result<bool, GatewayError> {
+        if self.web_search {
+            return Ok(true);
+        }
+        self.unsupported_form("tools", what).map(|()| false)
     }
 
     /// For a provider with no way to keep the model to one tool call per turn:
@@ -63,5 +82,16 @@ impl ParamPolicy {
             return self.unsupported_form("parallel_tool_calls", "`parallel_tool_calls: false`");
         }
         Ok(())
+    }
+}
+
+/// Asks the model to search the web as OpenAI's chat API does (`web_search_options`), which
+/// the providers that search themselves translate (Gemini: the Google Search tool).
+pub fn ask_for_web_search(request: &mut ChatRequest<'_>) {
+    if request.openai_only.get("web_search_options").is_none() {
+        let defaults: &'static RawValue = serde_json::from_str("{}").expect("valid JSON");
+        request
+            .openai_only
+            .push(Cow::Borrowed("web_search_options"), defaults);
     }
 }

@@ -145,6 +145,7 @@ fn openai_requests_to_anthropic() {
     let policy = ParamPolicy {
         provider: "anthropic",
         drop_unsupported: false,
+        web_search: false,
     };
     for (name, body) in fixtures("openai_requests") {
         let request: ChatRequest<'_> = serde_json::from_slice(&body).unwrap();
@@ -163,6 +164,7 @@ fn openai_requests_to_anthropic_on_bedrock_and_vertex() {
     let policy = ParamPolicy {
         provider: "bedrock",
         drop_unsupported: true,
+        web_search: false,
     };
     let body = std::fs::read(
         PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -193,6 +195,7 @@ fn anthropic_requests_to_openai() {
         let openai = ParamPolicy {
             provider: "openai",
             drop_unsupported: false,
+            web_search: false,
         };
         let offers_web_search = String::from_utf8_lossy(&body).contains("web_search_20250305");
         let mut chat = match inbound::to_chat_request(&request, ReasoningSupport::Effort, &openai) {
@@ -277,6 +280,7 @@ fn openai_requests_to_gemini() {
     let policy = ParamPolicy {
         provider: "gemini",
         drop_unsupported: false,
+        web_search: false,
     };
     for (name, body) in fixtures("openai_requests") {
         let request: ChatRequest<'_> = serde_json::from_slice(&body).unwrap();
@@ -298,6 +302,7 @@ fn openai_requests_to_gemini_3() {
     let policy = ParamPolicy {
         provider: "gemini",
         drop_unsupported: false,
+        web_search: false,
     };
     for name in ["tools_round_trip", "reasoning_with_history"] {
         let body = std::fs::read(
@@ -324,6 +329,7 @@ fn anthropic_requests_to_gemini() {
     let policy = ParamPolicy {
         provider: "gemini",
         drop_unsupported: false,
+        web_search: false,
     };
     for (name, body) in fixtures("anthropic_requests") {
         let request = inbound::decode_request(&body).unwrap();
@@ -390,6 +396,7 @@ fn openai_requests_to_bedrock_converse() {
     let policy = ParamPolicy {
         provider: "bedrock",
         drop_unsupported: false,
+        web_search: false,
     };
     for (name, body) in fixtures("openai_requests") {
         let request: ChatRequest<'_> = serde_json::from_slice(&body).unwrap();
@@ -482,6 +489,7 @@ fn openai_requests_to_cohere() {
     let policy = ParamPolicy {
         provider: "cohere",
         drop_unsupported: true,
+        web_search: false,
     };
     for (name, body) in fixtures("openai_requests") {
         let request: ChatRequest<'_> = serde_json::from_slice(&body).unwrap();
@@ -526,6 +534,7 @@ fn responses_requests_to_chat() {
     let policy = ParamPolicy {
         provider: "hosted_vllm",
         drop_unsupported: false,
+        web_search: false,
     };
     for (name, body) in fixtures("responses_requests") {
         let request: ResponsesRequest<'_> = serde_json::from_slice(&body).unwrap();

@@ -503,6 +503,43 @@ async fn an_anthropic_client_is_served_by_gemini() {
 }
 
 #[tokio::test]
+async fn web_search_tools_of_claude_code_and_codex_become_google_search() {
+    let mock = MockGemini::start().await;
+    let gateway = gateway_for(&mock).await;
+    // Claude Code offers Anthropic's web search beside its own tools.
+    let response = gateway
+        .post("/v1/messages")
+        .json(&json!({"model": "flash", "max_tokens": 100,
+        "messages": [{"role": "user", "content": "today's news"}],
+        "tools": [
+            {"name": "get_weather", "input_schema": {"type": "object"}},
+            {"type": "web_search_20250305", "name": "web_search", "max_uses": 5},
+        ]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+    let tools = mock.last_request().body["tools"].clone();
+    assert_eq!(tools.as_array().unwrap().len(), 2, "{tools}");
+    assert_eq!(tools[0]["functionDeclarations"][0]["name"], "get_weather");
+    assert_eq!(tools[1], json!({"googleSearch": {}}));
+
+    // Codex's hosted web search, through the Responses bridge.
+    let response = gateway
+        .post("/v1/responses")
+        .json(&json!({"model": "flash", "input": "today's news",
+                      "tools": [{"type": "web_search"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+    assert_eq!(
+        mock.last_request().body["tools"],
+        json!([{"googleSearch": {}}])
+    );
+}
+
+#[tokio::test]
 async fn openai_embeddings_are_served_by_batch_embed_contents() {
     let mock = MockGemini::start().await;
     let models = gemini("embed", "gemini-embedding-001", &mock, API_KEY, "");

@@ -17,7 +17,7 @@ use tollgate_wire::raw::TextOr;
 
 use super::errors::error_body;
 use crate::canonical::{Completion, FinishReason, StreamEncoder, StreamEvent, TokenUsage};
-use crate::params::ParamPolicy;
+use crate::params::{ParamPolicy, ask_for_web_search};
 
 /// Reads an Anthropic Messages request, checking what Anthropic itself requires.
 pub fn decode_request(body: &[u8]) -> Result<MessagesRequest<'_>, GatewayError> {
@@ -117,6 +117,7 @@ pub fn to_chat_request<'a>(
     }
 
     let mut tools: Vec<ChatTool<'a>> = Vec::new();
+    let mut searches = false;
     for tool in request.tools.iter().flatten() {
         match tool.kind.as_deref() {
             None | Some("custom") => tools.push(ChatTool {
@@ -129,6 +130,10 @@ pub fn to_chat_request<'a>(
                 },
                 cache_control: tool.cache_control,
             }),
+            Some(search) if search.starts_with("web_search_") => {
+                searches |= policy
+                    .web_search_tool(&format!("Anthropic's tool `{search}` (`{}`)", tool.name))?;
+            }
             Some(anthropics) => policy.unsupported_form(
                 "tools",
                 &format!("Anthropic's tool `{anthropics}` (`{}`)", tool.name),
@@ -186,7 +191,7 @@ pub fn to_chat_request<'a>(
         }
     };
 
-    Ok(ChatRequest {
+    let mut chat = ChatRequest {
         model: request.model.clone(),
         messages,
         stream: request.stream,
@@ -206,7 +211,11 @@ pub fn to_chat_request<'a>(
         thinking,
         user: request.metadata.as_ref().and_then(|m| m.user_id.clone()),
         ..ChatRequest::default()
-    })
+    };
+    if searches {
+        ask_for_web_search(&mut chat);
+    }
+    Ok(chat)
 }
 
 fn user_message<'a>(

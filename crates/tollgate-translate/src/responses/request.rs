@@ -30,7 +30,7 @@ use tollgate_wire::openai::{
 use tollgate_wire::raw::TextOr;
 use tollgate_wire::responses::{ContentPart, InputItem, ResponsesRequest};
 
-use crate::params::ParamPolicy;
+use crate::params::{ParamPolicy, ask_for_web_search};
 
 /// Prefix of the `encrypted_content` the gateway writes into reasoning items.
 pub const REASONING_PREFIX: &str = "tollgate.v1.";
@@ -84,6 +84,7 @@ pub fn to_chat_request<'a>(
     }
 
     let mut tools: Vec<ChatTool<'a>> = Vec::new();
+    let mut searches = false;
     for tool in &request.tools {
         match tool.kind.as_ref() {
             "function" => {
@@ -124,6 +125,9 @@ pub fn to_chat_request<'a>(
                     cache_control: None,
                 });
             }
+            search if search.starts_with("web_search") => {
+                searches |= policy.web_search_tool(&format!("The hosted tool `{search}`"))?;
+            }
             // Hosted tools run on OpenAI's side; a bridged provider has none of them.
             hosted => policy.unsupported_form("tools", &format!("The hosted tool `{hosted}`"))?,
         }
@@ -161,7 +165,7 @@ pub fn to_chat_request<'a>(
         },
     };
 
-    let chat = ChatRequest {
+    let mut chat = ChatRequest {
         model: request.model.clone(),
         messages: builder.finish(),
         stream: request.stream,
@@ -184,6 +188,9 @@ pub fn to_chat_request<'a>(
         user: request.user.clone(),
         ..ChatRequest::default()
     };
+    if searches {
+        ask_for_web_search(&mut chat);
+    }
     Ok((chat, plan))
 }
 
@@ -483,6 +490,7 @@ mod tests {
     const STRICT: ParamPolicy = ParamPolicy {
         provider: "gemini",
         drop_unsupported: false,
+        web_search: false,
     };
 
     fn chat_json(request: Value) -> (Value, Plan) {
