@@ -638,6 +638,7 @@ fn aws_env(set: &[(&str, &str)]) -> String {
             Some((_, value)) => *value,
             // No file there: the default profile is not found.
             None if *name == "AWS_SHARED_CREDENTIALS_FILE" => "/nonexistent/aws/credentials",
+            None if *name == "AWS_CONFIG_FILE" => "/nonexistent/aws/config",
             None => "",
         };
         yaml.push_str(&format!("  {name}: '{value}'\n"));
@@ -836,6 +837,27 @@ fn bedrock_credentials_follow_the_aws_default_chain() {
     assert_eq!(key, "AKIACONFIG");
     assert_eq!(origin, "aws_access_key_id in the config");
 
+    // The config file: `[profile name]` sections, keys or a credential_process, the
+    // credentials file's keys first.
+    let config_file = temp_file(
+        "aws-config",
+        "[default]\nregion = eu-west-1\n\n[profile tool]\ncredential_process = /opt/bin/aws-creds --account 42\n\n[profile work]\ncredential_process = never-run\n",
+    );
+    let config_file = config_file.to_str().unwrap();
+    let both = [
+        ("AWS_SHARED_CREDENTIALS_FILE", file),
+        ("AWS_CONFIG_FILE", config_file),
+    ];
+    match bedrock_source(&both, "      aws_profile_name: tool\n") {
+        Source::Process { command, origin } => {
+            assert_eq!(command, "/opt/bin/aws-creds --account 42");
+            assert_eq!(origin, format!("profile `tool` of {config_file}"));
+        }
+        other => panic!("a credential process expected, got {other}"),
+    }
+    let (key, ..) = static_key(bedrock_source(&both, "      aws_profile_name: work\n"));
+    assert_eq!(key, "AKIAWORK");
+
     // A Bedrock API key needs no signing at all.
     let yaml = format!(
         "{}{}",
@@ -870,7 +892,10 @@ fn bedrock_credential_mistakes_name_the_field() {
         "      aws_profile_name: sso\n",
     );
     assert_eq!(err.path, field("aws_profile_name"));
-    assert!(err.message.contains("has no aws_access_key_id"), "{err}");
+    assert!(
+        err.message.contains("has neither aws_access_key_id"),
+        "{err}"
+    );
     let err = bedrock_credentials_error(&[("AWS_PROFILE", "gone")], "");
     assert_eq!(err.path, field("aws_profile_name"));
     assert!(

@@ -1,6 +1,6 @@
 //! Temporary AWS credentials for signing Bedrock requests: from STS `AssumeRoleWithWebIdentity`
 //! (EKS IAM roles for service accounts), from the ECS / EKS Pod Identity container endpoint,
-//! or from the EC2 instance metadata service (IMDSv2). Which one a deployment uses is decided
+//! from the EC2 instance metadata service (IMDSv2), or from a profile's `credential_process`. Which one a deployment uses is decided
 //! when the config is read (`tollgate_core::config::AwsCredentialSource`).
 //!
 //! Credentials are fetched on first use and reused until five minutes before they expire; one
@@ -47,7 +47,8 @@ pub(crate) struct TemporaryCredentials {
     fetch: Fetch,
     /// The source as logs and errors name it (no secrets).
     source: String,
-    clients: Arc<ClientSet>,
+    /// `None` for a process, which needs no connection.
+    clients: Option<Arc<ClientSet>>,
     current: RwLock<Option<Cached>>,
     refreshing: tokio::sync::Mutex<()>,
 }
@@ -74,6 +75,9 @@ enum Fetch {
     InstanceMetadata {
         /// The endpoint without a trailing slash.
         endpoint: String,
+    },
+    Process {
+        command: String,
     },
 }
 
@@ -117,7 +121,7 @@ impl TemporaryCredentials {
                     session_name: identity.session_name.clone(),
                     token: identity.token.clone(),
                 };
-                (fetch, clients)
+                (fetch, Some(clients))
             }
             AwsCredentialSource::Container {
                 uri: url,
@@ -129,12 +133,16 @@ impl TemporaryCredentials {
                     uri,
                     authorization: authorization.clone(),
                 };
-                (fetch, clients)
+                (fetch, Some(clients))
             }
             AwsCredentialSource::InstanceMetadata { endpoint } => {
                 let clients = pool.client_set(&uri(endpoint)?, Some(IMDS_CONNECT_TIMEOUT));
                 let endpoint = endpoint.as_str().trim_end_matches('/').to_owned();
-                (Fetch::InstanceMetadata { endpoint }, clients)
+                (Fetch::InstanceMetadata { endpoint }, Some(clients))
+            }
+            AwsCredentialSource::Process { command, .. } => {
+                let command = command.clone();
+                (Fetch::Process { command }, None)
             }
         };
         Ok(TemporaryCredentials {
@@ -332,7 +340,60 @@ impl TemporaryCredentials {
                 let (status, body) = self.exchange(get(&format!("{ROLES}{role}"))?).await?;
                 self.json_keys(status, &body)
             }
+            Fetch::Process { command } => self.run_process(command).await,
         }
+    }
+
+    /// Runs `credential_process` through the shell, as AWS's SDKs do on Unix, and reads the
+    /// keys it prints: `{"Version": 1, "AccessKeyId", "SecretAccessKey", "SessionToken",
+    /// "Expiration"}`. What it writes to stderr is shown when it fails (its first line), what
+    /// it prints never.
+    async fn run_process(&self, command: &str) -> Result<Keys, GatewayError> {
+        let output = tokio::process::Command::new("sh")
+            .arg("-c")
+            .arg(command)
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .output()
+            .await
+            .map_err(|err| self.failed(format!("it could not be started: {err}")))?;
+        if !output.status.success() {
+            let ended = match output.status.code() {
+                Some(code) => format!("it exited with code {code}"),
+                None => "it was killed by a signal".to_owned(),
+            };
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            let said: String = stderr
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .chars()
+                .take(200)
+                .collect();
+            return Err(self.failed(
+                format!("{ended}: {said}")
+                    .trim_end_matches([':', ' '])
+                    .to_owned(),
+            ));
+        }
+        let value: serde_json::Value = serde_json::from_slice(&output.stdout)
+            .map_err(|_| self.failed("what it printed is not JSON"))?;
+        if value.get("Version").and_then(serde_json::Value::as_u64) != Some(1) {
+            return Err(self.failed("what it printed is not `Version: 1` credentials"));
+        }
+        let field = |name: &str| {
+            value
+                .get(name)
+                .and_then(serde_json::Value::as_str)
+                .filter(|text| !text.is_empty())
+                .map(Cow::Borrowed)
+        };
+        self.keys(
+            field("AccessKeyId"),
+            field("SecretAccessKey"),
+            field("SessionToken"),
+            field("Expiration"),
+        )
     }
 
     /// A `GET`/`PUT`/`POST` to a credentials endpoint: the status and the whole body.
@@ -340,8 +401,11 @@ impl TemporaryCredentials {
         &self,
         request: Request<Full<Bytes>>,
     ) -> Result<(StatusCode, Bytes), GatewayError> {
-        let response = self
+        let clients = self
             .clients
+            .as_ref()
+            .ok_or_else(|| self.failed("it has no endpoint to call"))?;
+        let response = clients
             .pick()
             .request(request)
             .await

@@ -31,6 +31,7 @@ pub const AWS_CHAIN_VARIABLES: &[&str] = &[
     "AWS_SESSION_TOKEN",
     "AWS_PROFILE",
     "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_CONFIG_FILE",
     "AWS_WEB_IDENTITY_TOKEN_FILE",
     "AWS_ROLE_ARN",
     "AWS_ROLE_SESSION_NAME",
@@ -259,10 +260,12 @@ pub(super) fn credential_source(
     ))
 }
 
-/// The keys of `profile` in the shared credentials file. `named_by` is what asked for it
-/// (`aws_profile_name`, `AWS_PROFILE`): then a missing file, profile or key is an error.
+/// What `profile` gives, from the shared credentials file and the config file (the
+/// credentials file's values first, as in AWS's SDKs): its keys, or the command its
+/// `credential_process` names. `named_by` is what asked for it (`aws_profile_name`,
+/// `AWS_PROFILE`): then a profile missing from both files, or one with neither, is an error.
 /// Empty for the `default` profile tried on the way down the chain, which is used only when
-/// it is there with keys.
+/// it is there with keys or a process.
 fn profile_source(
     cx: &Resolver<'_>,
     path: &str,
@@ -271,81 +274,107 @@ fn profile_source(
 ) -> Result<Option<AwsCredentialSource>, ConfigError> {
     let env = cx.env();
     let named = !named_by.is_empty();
-    let file = match env.get("AWS_SHARED_CREDENTIALS_FILE") {
-        Some(file) => expand_home(&file, env.get("HOME")),
-        None => match env.get("HOME").or_else(|| env.get("USERPROFILE")) {
-            Some(home) => PathBuf::from(home).join(".aws").join("credentials"),
-            None if named => {
-                return Err(cx.error(
-                    path,
-                    format!(
-                        "{named_by} names profile `{profile}`, but there is no home directory to \
-                         find ~/.aws/credentials in; set AWS_SHARED_CREDENTIALS_FILE"
-                    ),
-                ));
-            }
-            None => return Ok(None),
-        },
+    let home = env.get("HOME").or_else(|| env.get("USERPROFILE"));
+    let file = |variable: &str, name: &str| match env.get(variable) {
+        Some(file) => Some(expand_home(&file, home.clone())),
+        None => home
+            .as_ref()
+            .map(|home| PathBuf::from(home).join(".aws").join(name)),
     };
-    let text = match std::fs::read_to_string(&file) {
-        Ok(text) => text,
-        Err(_) if !named => return Ok(None),
-        Err(err) => {
-            return Err(cx.error(
-                path,
-                format!(
-                    "{named_by} names profile `{profile}`, but the shared credentials file `{}` \
-                     cannot be read: {err}",
-                    file.display()
-                ),
-            ));
-        }
-    };
-    let Some(section) = profile_section(&text, profile) else {
+    let credentials_file = file("AWS_SHARED_CREDENTIALS_FILE", "credentials");
+    let config_file = file("AWS_CONFIG_FILE", "config");
+    if credentials_file.is_none() && config_file.is_none() {
         if !named {
             return Ok(None);
         }
         return Err(cx.error(
             path,
             format!(
-                "{named_by} names profile `{profile}`, which `{}` does not have",
-                file.display()
+                "{named_by} names profile `{profile}`, but there is no home directory to find \
+                 ~/.aws/credentials in; set AWS_SHARED_CREDENTIALS_FILE or AWS_CONFIG_FILE"
             ),
         ));
+    }
+    let read = |file: &Option<PathBuf>| {
+        file.as_ref()
+            .and_then(|file| std::fs::read_to_string(file).ok())
+            .unwrap_or_default()
     };
+    let (credentials_text, config_text) = (read(&credentials_file), read(&config_file));
+    // The config file heads every profile but `default` with `profile `.
+    let config_profile = match profile {
+        "default" => "default".to_owned(),
+        other => format!("profile {other}"),
+    };
+    let sections = [
+        (
+            profile_section(&credentials_text, profile),
+            &credentials_file,
+        ),
+        (profile_section(&config_text, &config_profile), &config_file),
+    ];
+    let shown = |file: &Option<PathBuf>| {
+        file.as_ref()
+            .map_or_else(String::new, |file| file.display().to_string())
+    };
+    let both = format!(
+        "`{}` and `{}`",
+        shown(&credentials_file),
+        shown(&config_file)
+    );
+    if sections.iter().all(|(section, _)| section.is_none()) {
+        if !named {
+            return Ok(None);
+        }
+        return Err(cx.error(
+            path,
+            format!("{named_by} names profile `{profile}`, which neither of {both} has"),
+        ));
+    }
+    // A value and the file it came from.
     let value = |key: &str| {
-        section
-            .iter()
-            .rev()
-            .find(|(name, _)| name == key)
-            .map(|(_, value)| value.to_string())
-            .filter(|value| !value.is_empty())
+        sections.iter().find_map(|(section, file)| {
+            section
+                .as_ref()?
+                .iter()
+                .rev()
+                .find(|(name, _)| name == key)
+                .map(|(_, value)| value.to_string())
+                .filter(|value| !value.is_empty())
+                .map(|value| (value, shown(file)))
+        })
     };
-    let (Some(access_key_id), Some(secret)) =
+    if let (Some((access_key_id, file)), Some((secret, _))) =
         (value("aws_access_key_id"), value("aws_secret_access_key"))
-    else {
-        if !named {
-            return Ok(None);
-        }
-        return Err(cx.error(
-            path,
-            format!(
-                "profile `{profile}` in `{}` has no aws_access_key_id and aws_secret_access_key \
-                 (profiles with role_arn, sso_* or credential_process are not supported)",
-                file.display()
-            ),
-        ));
-    };
-    Ok(Some(AwsCredentialSource::Static {
-        keys: AwsCredentials {
-            access_key_id,
-            secret_access_key: SecretString::from(secret),
-            session_token: value("aws_session_token")
-                .or_else(|| value("aws_security_token"))
-                .map(SecretString::from),
-        },
-        origin: format!("profile `{profile}` of {}", file.display()),
-    }))
+    {
+        return Ok(Some(AwsCredentialSource::Static {
+            keys: AwsCredentials {
+                access_key_id,
+                secret_access_key: SecretString::from(secret),
+                session_token: value("aws_session_token")
+                    .or_else(|| value("aws_security_token"))
+                    .map(|(token, _)| SecretString::from(token)),
+            },
+            origin: format!("profile `{profile}` of {file}"),
+        }));
+    }
+    if let Some((command, file)) = value("credential_process") {
+        return Ok(Some(AwsCredentialSource::Process {
+            command,
+            origin: format!("profile `{profile}` of {file}"),
+        }));
+    }
+    if !named {
+        return Ok(None);
+    }
+    Err(cx.error(
+        path,
+        format!(
+            "profile `{profile}` in {both} has neither aws_access_key_id and \
+             aws_secret_access_key nor credential_process (profiles with role_arn or sso_* \
+             are not supported)"
+        ),
+    ))
 }
 
 /// The `key = value` pairs of `[profile]` in an INI file as AWS writes them, keys in lower

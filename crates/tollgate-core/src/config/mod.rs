@@ -233,6 +233,9 @@ pub enum AwsCredentialSource {
     },
     /// The EC2 instance metadata service (IMDSv2) at `endpoint`.
     InstanceMetadata { endpoint: Url },
+    /// A profile's `credential_process`: a command that prints keys as JSON, run again before
+    /// they expire. `origin` names the profile and its file.
+    Process { command: String, origin: String },
 }
 
 #[derive(Debug, Clone)]
@@ -274,6 +277,10 @@ impl std::fmt::Display for AwsCredentialSource {
                 "EC2 instance metadata at {}",
                 endpoint.host_str().unwrap_or_default()
             ),
+            // The command may carry arguments that are secrets: only where it is set.
+            AwsCredentialSource::Process { origin, .. } => {
+                write!(f, "the credential_process of {origin}")
+            }
         }
     }
 }

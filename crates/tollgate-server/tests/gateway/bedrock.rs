@@ -537,6 +537,7 @@ async fn gateway_with(set: &[(&str, String)], models: &str) -> TestGateway {
             Some((_, value)) => value.clone(),
             // Nothing there: no default profile.
             None if *name == "AWS_SHARED_CREDENTIALS_FILE" => "/nonexistent/aws/credentials".into(),
+            None if *name == "AWS_CONFIG_FILE" => "/nonexistent/aws/config".into(),
             None => String::new(),
         };
         yaml.push_str(&format!("  {name}: '{value}'\n"));
@@ -832,6 +833,56 @@ async fn a_profile_of_the_shared_credentials_file_signs() {
     let (status, reply) = chat(&gateway, hi("nova")).await;
     assert_eq!(status, 200, "{reply}");
     assert_eq!(signed_with(&mock.last_request()).0, ACCESS_KEY_ID);
+}
+
+#[tokio::test]
+async fn a_profiles_credential_process_signs_and_runs_once_while_its_keys_last() {
+    let mock = MockBedrock::start().await;
+    let runs = fresh_path("credential-process-runs");
+    let script = file_with(
+        "credential-process",
+        &format!(
+            "echo run >> '{}'\nprintf '%s' '{{\"Version\": 1, \"AccessKeyId\": \"{ACCESS_KEY_ID}\", \"SecretAccessKey\": \"{SECRET_ACCESS_KEY}\", \"SessionToken\": \"{SESSION_TOKEN}\", \"Expiration\": \"2099-01-01T00:00:00Z\"}}'\n",
+            runs.display()
+        ),
+    );
+    let failing = file_with(
+        "credential-process-failing",
+        "echo 'token expired: run aws sso login' >&2\nexit 3\n",
+    );
+    let config = file_with(
+        "aws-config",
+        &format!(
+            "[profile tool]\ncredential_process = sh {script}\n\n[profile broken]\ncredential_process = sh {failing}\n"
+        ),
+    );
+    let env = [("AWS_CONFIG_FILE", config)];
+    let models = [
+        keyless("tool", &mock, "      aws_profile_name: tool\n"),
+        keyless("broken", &mock, "      aws_profile_name: broken\n"),
+    ];
+    let gateway = gateway_with(&env, &models.concat()).await;
+    for _ in 0..2 {
+        let (status, reply) = chat(&gateway, hi("tool")).await;
+        assert_eq!(status, 200, "{reply}");
+        assert_eq!(
+            signed_with(&mock.last_request()),
+            (ACCESS_KEY_ID.to_owned(), SESSION_TOKEN.to_owned())
+        );
+    }
+    let ran = std::fs::read_to_string(&runs).unwrap();
+    assert_eq!(
+        ran.lines().count(),
+        1,
+        "the keys are reused until they expire"
+    );
+
+    let (status, reply) = chat(&gateway, hi("broken")).await;
+    assert_eq!(status, 502, "{reply}");
+    let message = reply["error"]["message"].as_str().unwrap();
+    assert!(message.contains("profile `broken`"), "{message}");
+    assert!(message.contains("exited with code 3"), "{message}");
+    assert!(message.contains("run aws sso login"), "{message}");
 }
 
 #[tokio::test]
