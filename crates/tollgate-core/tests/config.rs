@@ -936,14 +936,26 @@ fn bedrock_credential_mistakes_name_the_field() {
     );
     assert_eq!(err.path, field("aws_profile_name"));
     assert!(err.message.contains("both set"), "{err}");
-    let err = bedrock_credentials_error(
-        &[],
-        "      aws_access_key_id: AKIA1\n      aws_secret_access_key: s\n      aws_role_name: arn:aws:iam::1:role/r\n",
+    // A role beside keys, or beside nothing, is assumed with them, or with the rest of the
+    // chain (here, instance metadata).
+    use config::AwsCredentialSource as Source;
+    let assumed = |params: &str| match bedrock_source(&[], params) {
+        Source::AssumeRole(assume) => *assume,
+        other => panic!("an assumed role expected, got {other}"),
+    };
+    let with_keys = assumed(
+        "      aws_access_key_id: AKIA1\n      aws_secret_access_key: s\n      aws_role_name: arn:aws:iam::1:role/r\n      aws_session_name: bedrock-eu\n",
     );
-    assert_eq!(err.path, field("aws_role_name"));
-    assert!(err.message.contains("sts:AssumeRole"), "{err}");
-    let err = bedrock_credentials_error(&[], "      aws_role_name: arn:aws:iam::1:role/r\n");
-    assert_eq!(err.path, field("aws_role_name"));
+    assert!(matches!(with_keys.source, Source::Static { .. }));
+    assert_eq!(with_keys.role_arn, "arn:aws:iam::1:role/r");
+    assert_eq!(with_keys.session_name, "bedrock-eu");
+    assert_eq!(with_keys.region, "eu-central-1");
+    assert_eq!(
+        with_keys.sts_endpoint.as_str(),
+        "https://sts.eu-central-1.amazonaws.com/"
+    );
+    let alone = assumed("      aws_role_name: arn:aws:iam::1:role/r\n");
+    assert!(matches!(alone.source, Source::InstanceMetadata { .. }));
 
     // Half of IRSA's pair; a container URL that could leak the keys; nothing at all.
     let err = bedrock_credentials_error(&[("AWS_WEB_IDENTITY_TOKEN_FILE", "/t")], "");

@@ -14,7 +14,8 @@
 //! pair with a new session token (`mock-temporary-session-<n>`) that expires after the mock's
 //! credential lifetime:
 //! - STS `AssumeRoleWithWebIdentity` (`POST /`, a form; XML answer), for `WEB_IDENTITY_TOKEN`
-//!   and `ROLE_ARN` only;
+//!   and `ROLE_ARN` only, and `AssumeRole` for `ROLE_ARN`, signed for `sts` with the static
+//!   keys;
 //! - the container credentials endpoint: `GET /v1/credentials` (EKS Pod Identity, which wants
 //!   `Authorization: CONTAINER_AUTHORIZATION`) and `GET /v2/credentials/<id>` (ECS);
 //! - EC2 instance metadata, IMDSv2 only: `PUT /latest/api/token`, then
@@ -140,7 +141,7 @@ async fn handle(State(state): State<MockState>, request: Request) -> Response {
         return response;
     }
     let issued = state.issued.lock().expect("lock").clone();
-    if let Err(message) = authenticate(&parts, &raw_body, &issued) {
+    if let Err(message) = authenticate(&parts, &raw_body, &issued, "bedrock") {
         return aws_error(403, "InvalidSignatureException", &message);
     }
     let path = parts.uri.path().to_owned();
@@ -314,6 +315,9 @@ fn credentials_endpoint(
             let form: std::collections::HashMap<String, String> =
                 url::form_urlencoded::parse(body).into_owned().collect();
             let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
+            if field("Action") == "AssumeRole" && field("Version") == "2011-06-15" {
+                return Some(assume_role(state, parts, body, &form));
+            }
             if field("Action") != "AssumeRoleWithWebIdentity" || field("Version") != "2011-06-15" {
                 return Some(sts_error(400, "InvalidAction", "Could not find operation"));
             }
@@ -411,6 +415,47 @@ fn temporary_keys_json(state: &MockState) -> Response {
     )
 }
 
+/// STS `AssumeRole`: signed for `sts` with the mock's static keys, for [`ROLE_ARN`].
+fn assume_role(
+    state: &MockState,
+    parts: &http::request::Parts,
+    body: &[u8],
+    form: &std::collections::HashMap<String, String>,
+) -> Response {
+    let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
+    let issued = state.issued.lock().expect("lock").clone();
+    if let Err(message) = authenticate(parts, body, &issued, "sts") {
+        return sts_error(403, "SignatureDoesNotMatch", &message);
+    }
+    if field("RoleArn") != ROLE_ARN || field("RoleSessionName").is_empty() {
+        return sts_error(
+            403,
+            "AccessDenied",
+            "Not authorized to perform sts:AssumeRole",
+        );
+    }
+    let (session_token, expiration) = issue(state);
+    let xml = format!(
+        r#"<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
+  <AssumeRoleResult>
+    <AssumedRoleUser>
+      <Arn>{ROLE_ARN}/{session}</Arn>
+      <AssumedRoleId>AROAMOCK:{session}</AssumedRoleId>
+    </AssumedRoleUser>
+    <Credentials>
+      <AccessKeyId>{TEMPORARY_ACCESS_KEY_ID}</AccessKeyId>
+      <SecretAccessKey>{TEMPORARY_SECRET_ACCESS_KEY}</SecretAccessKey>
+      <SessionToken>{session_token}</SessionToken>
+      <Expiration>{expiration}</Expiration>
+    </Credentials>
+  </AssumeRoleResult>
+  <ResponseMetadata><RequestId>4a1c2b3d-0000-11e0-8154-cbc7ccf896c7</RequestId></ResponseMetadata>
+</AssumeRoleResponse>"#,
+        session = field("RoleSessionName"),
+    );
+    text_response(200, "text/xml", xml)
+}
+
 fn sts_error(status: u16, code: &str, message: &str) -> Response {
     let xml = format!(
         r#"<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
@@ -441,6 +486,7 @@ fn authenticate(
     parts: &http::request::Parts,
     body: &[u8],
     issued: &[String],
+    service: &str,
 ) -> Result<(), String> {
     let header = |name: &str| {
         parts
@@ -462,7 +508,7 @@ fn authenticate(
         .and_then(|rest| rest.split(',').next())
         .ok_or("Missing Authentication Token")?;
     let scope: Vec<&str> = credential.split('/').collect();
-    let [access_key, _date, region, service, "aws4_request"] = scope.as_slice() else {
+    let [access_key, _date, region, scope_service, "aws4_request"] = scope.as_slice() else {
         return Err(format!("Malformed credential scope {credential}"));
     };
     let session_token = header("x-amz-security-token");
@@ -473,9 +519,9 @@ fn authenticate(
         }
         _ => return Err("The security token included in the request is invalid.".into()),
     };
-    if *region != REGION || *service != "bedrock" {
+    if *region != REGION || *scope_service != service {
         return Err(format!(
-            "Credential should be scoped to a valid region and service 'bedrock' in {REGION}"
+            "Credential should be scoped to a valid region and service '{service}' in {REGION}"
         ));
     }
     let amz_date = header("x-amz-date");
@@ -495,7 +541,7 @@ fn authenticate(
     let params = v4::SigningParams::builder()
         .identity(&identity)
         .region(REGION)
-        .name("bedrock")
+        .name(service)
         .time(time)
         .settings(SigningSettings::default())
         .build()

@@ -23,6 +23,7 @@ use tollgate_core::config::{AwsCredentialSource, SecretSource};
 use tollgate_core::error::GatewayError;
 use url::form_urlencoded;
 
+use crate::aws_sign::AwsSigner;
 use crate::client::{ClientPool, ClientSet};
 
 /// Credentials are replaced this long before they expire.
@@ -78,6 +79,13 @@ enum Fetch {
     },
     Process {
         command: String,
+    },
+    AssumeRole {
+        sts: Uri,
+        role_arn: String,
+        session_name: String,
+        /// Signs the call with the source's keys.
+        signer: Box<AwsSigner>,
     },
 }
 
@@ -143,6 +151,24 @@ impl TemporaryCredentials {
             AwsCredentialSource::Process { command, .. } => {
                 let command = command.clone();
                 (Fetch::Process { command }, None)
+            }
+            AwsCredentialSource::AssumeRole(assume) => {
+                let sts = uri(&assume.sts_endpoint)?;
+                let clients = pool.client_set(&sts, connect_timeout);
+                let signer = AwsSigner::for_service(
+                    &assume.source,
+                    &assume.region,
+                    "sts",
+                    pool,
+                    connect_timeout,
+                )?;
+                let fetch = Fetch::AssumeRole {
+                    sts,
+                    role_arn: assume.role_arn.clone(),
+                    session_name: assume.session_name.clone(),
+                    signer: Box::new(signer),
+                };
+                (fetch, Some(clients))
             }
         };
         Ok(TemporaryCredentials {
@@ -255,24 +281,30 @@ impl TemporaryCredentials {
                     HeaderValue::from_static("application/x-www-form-urlencoded"),
                 );
                 let (status, body) = self.exchange(request).await?;
-                let text = String::from_utf8_lossy(&body);
-                if !status.is_success() {
-                    // STS's error names the problem (`InvalidIdentityToken`, `AccessDenied`)
-                    // and never echoes the token.
-                    let code = xml::text(&text, "Code").unwrap_or_default();
-                    let message = xml::text(&text, "Message").unwrap_or_default();
-                    return Err(self.failed(format!("HTTP {status}: {code}: {message}")));
-                }
-                let credentials = xml::element(&text, "Credentials").ok_or_else(|| {
-                    self.failed("STS's answer has no Credentials (AssumeRoleWithWebIdentityResult)")
-                })?;
-                let field = |name: &str| xml::text(credentials, name).filter(|v| !v.is_empty());
-                self.keys(
-                    field("AccessKeyId"),
-                    field("SecretAccessKey"),
-                    field("SessionToken"),
-                    field("Expiration"),
-                )
+                self.sts_keys(status, &body)
+            }
+            Fetch::AssumeRole {
+                sts,
+                role_arn,
+                session_name,
+                signer,
+            } => {
+                let form = form_urlencoded::Serializer::new(String::new())
+                    .append_pair("Action", "AssumeRole")
+                    .append_pair("Version", "2011-06-15")
+                    .append_pair("RoleArn", role_arn)
+                    .append_pair("RoleSessionName", session_name)
+                    .finish();
+                let body = Bytes::from(form);
+                let mut request = request(Method::POST, sts.clone(), body.clone());
+                request.headers_mut().insert(
+                    CONTENT_TYPE,
+                    HeaderValue::from_static("application/x-www-form-urlencoded"),
+                );
+                // The source's keys may be temporary too, fetched through this same path.
+                Box::pin(signer.sign(&mut request, &body)).await?;
+                let (status, body) = self.exchange(request).await?;
+                self.sts_keys(status, &body)
             }
             Fetch::Container { uri, authorization } => {
                 let mut request = request(Method::GET, uri.clone(), Bytes::new());
@@ -417,6 +449,27 @@ impl TemporaryCredentials {
             .map_err(|err| self.failed(format!("the answer could not be read: {err}")))?
             .to_bytes();
         Ok((status, body))
+    }
+
+    /// The keys in an STS answer (`AssumeRoleResult`, `AssumeRoleWithWebIdentityResult`).
+    fn sts_keys(&self, status: StatusCode, body: &[u8]) -> Result<Keys, GatewayError> {
+        let text = String::from_utf8_lossy(body);
+        if !status.is_success() {
+            // STS's error names the problem (`InvalidIdentityToken`, `AccessDenied`) and
+            // never echoes a token or key.
+            let code = xml::text(&text, "Code").unwrap_or_default();
+            let message = xml::text(&text, "Message").unwrap_or_default();
+            return Err(self.failed(format!("HTTP {status}: {code}: {message}")));
+        }
+        let credentials = xml::element(&text, "Credentials")
+            .ok_or_else(|| self.failed("STS's answer has no Credentials"))?;
+        let field = |name: &str| xml::text(credentials, name).filter(|v| !v.is_empty());
+        self.keys(
+            field("AccessKeyId"),
+            field("SecretAccessKey"),
+            field("SessionToken"),
+            field("Expiration"),
+        )
     }
 
     /// The container endpoint's and instance metadata's JSON: `AccessKeyId`,

@@ -17,11 +17,13 @@ use crate::aws_credentials::TemporaryCredentials;
 use crate::client::ClientPool;
 
 /// The SigV4 service name of Bedrock's runtime API.
-const SERVICE: &str = "bedrock";
+const BEDROCK: &str = "bedrock";
 
 pub(crate) struct AwsSigner {
     credentials: SigningKeys,
     region: String,
+    /// The SigV4 service name: `bedrock`, or `sts` for an `AssumeRole` call.
+    service: &'static str,
 }
 
 enum SigningKeys {
@@ -48,6 +50,17 @@ impl AwsSigner {
         pool: &ClientPool,
         connect_timeout: Option<Duration>,
     ) -> Result<AwsSigner, String> {
+        AwsSigner::for_service(source, region, BEDROCK, pool, connect_timeout)
+    }
+
+    /// A signer for another AWS service (STS).
+    pub(crate) fn for_service(
+        source: &AwsCredentialSource,
+        region: &str,
+        service: &'static str,
+        pool: &ClientPool,
+        connect_timeout: Option<Duration>,
+    ) -> Result<AwsSigner, String> {
         let credentials = match source {
             AwsCredentialSource::Static { keys, .. } => SigningKeys::Static(static_identity(keys)),
             temporary => {
@@ -58,6 +71,7 @@ impl AwsSigner {
         Ok(AwsSigner {
             credentials,
             region: region.to_owned(),
+            service,
         })
     }
 
@@ -77,12 +91,15 @@ impl AwsSigner {
             }
         };
         let failed = |err: &dyn std::fmt::Display| {
-            GatewayError::internal(format!("Signing the Bedrock request failed: {err}."))
+            GatewayError::internal(format!(
+                "Signing the {} request failed: {err}.",
+                self.service
+            ))
         };
         let params = v4::SigningParams::builder()
             .identity(identity)
             .region(&self.region)
-            .name(SERVICE)
+            .name(self.service)
             .time(SystemTime::now())
             .settings(SigningSettings::default())
             .build()

@@ -11,7 +11,9 @@ use url::Url;
 
 use super::raw::{RawLitellmParams, Scalar};
 use super::validate::Resolver;
-use super::{AwsCredentialSource, AwsCredentials, ConfigError, SecretSource, WebIdentity};
+use super::{
+    AssumeRole, AwsCredentialSource, AwsCredentials, ConfigError, SecretSource, WebIdentity,
+};
 
 /// The ECS agent, which `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` is relative to.
 const ECS_AGENT: &str = "http://169.254.170.2";
@@ -71,12 +73,72 @@ pub(super) fn credential_source(
             .transpose()
             .map(|text| text.filter(|t| !t.trim().is_empty()))
     };
+    let role = param("aws_role_name", &params.aws_role_name)?;
+    let web_token = param("aws_web_identity_token", &params.aws_web_identity_token)?;
+    let Some(role_arn) = role.filter(|_| web_token.is_none()) else {
+        return chain_source(cx, field, params, region, false);
+    };
+    let env = cx.env();
+    let own_keys = [&params.aws_access_key_id, &params.aws_profile_name]
+        .iter()
+        .any(|value| value.is_some());
+    let session_name = param("aws_session_name", &params.aws_session_name)?
+        .or_else(|| env.get("AWS_ROLE_SESSION_NAME"))
+        .unwrap_or_else(|| DEFAULT_SESSION_NAME.to_owned());
+    let sts_endpoint = param("aws_sts_endpoint", &params.aws_sts_endpoint)?;
+    let sts_endpoint = sts_endpoint_url(cx, field, sts_endpoint.as_deref(), region)?;
+    // The pod's own IRSA role is used directly, as LiteLLM does: no role to assume from it.
+    if !own_keys
+        && let (Some(file), Some(irsa_role)) = (
+            env.get("AWS_WEB_IDENTITY_TOKEN_FILE"),
+            env.get("AWS_ROLE_ARN"),
+        )
+        && irsa_role == role_arn
+    {
+        return Ok(AwsCredentialSource::WebIdentity(WebIdentity {
+            role_arn,
+            session_name,
+            token: SecretSource::File(PathBuf::from(file)),
+            sts_endpoint,
+        }));
+    }
+    // Any other role is assumed (sts:AssumeRole), signed with what the rest of the chain gives.
+    let source = chain_source(cx, field, params, region, true)?;
+    Ok(AwsCredentialSource::AssumeRole(Box::new(AssumeRole {
+        source,
+        role_arn,
+        session_name,
+        sts_endpoint,
+        region: region.to_owned(),
+    })))
+}
+
+/// The chain without `aws_role_name` (`assuming`: the caller assumes it with what this
+/// gives), or with it only beside `aws_web_identity_token`.
+fn chain_source(
+    cx: &Resolver<'_>,
+    field: &dyn Fn(&str) -> String,
+    params: &RawLitellmParams,
+    region: &str,
+    assuming: bool,
+) -> Result<AwsCredentialSource, ConfigError> {
+    let param = |name: &str, value: &Option<Scalar>| -> Result<Option<String>, ConfigError> {
+        value
+            .as_ref()
+            .map(|value| cx.text(&field(name), value))
+            .transpose()
+            .map(|text| text.filter(|t| !t.trim().is_empty()))
+    };
     let access_key = param("aws_access_key_id", &params.aws_access_key_id)?;
     let secret_key = param("aws_secret_access_key", &params.aws_secret_access_key)?;
     let session_token = param("aws_session_token", &params.aws_session_token)?;
     let profile = param("aws_profile_name", &params.aws_profile_name)?;
     let web_token = param("aws_web_identity_token", &params.aws_web_identity_token)?;
-    let role = param("aws_role_name", &params.aws_role_name)?;
+    let role = if assuming {
+        None
+    } else {
+        param("aws_role_name", &params.aws_role_name)?
+    };
     let session_name = param("aws_session_name", &params.aws_session_name)?;
     let sts_endpoint = param("aws_sts_endpoint", &params.aws_sts_endpoint)?;
     let env = cx.env();
@@ -99,17 +161,6 @@ pub(super) fn credential_source(
             format!("{first} and {second} are both set; give one way to get AWS credentials"),
         ));
     }
-    // A role with keys or a profile means sts:AssumeRole signed by them.
-    if role.is_some() && web_token.is_none() && !given.is_empty() {
-        return Err(cx.error(
-            &field("aws_role_name"),
-            format!(
-                "assuming aws_role_name with the credentials of {} (sts:AssumeRole) is not supported yet",
-                given[0]
-            ),
-        ));
-    }
-
     match (access_key, secret_key) {
         (Some(access_key_id), Some(secret)) => {
             return Ok(AwsCredentialSource::Static {
@@ -163,27 +214,6 @@ pub(super) fn credential_source(
     // From here on the environment decides.
     let token_file = env.get("AWS_WEB_IDENTITY_TOKEN_FILE");
     let role_arn = env.get("AWS_ROLE_ARN");
-    if let Some(role) = role {
-        // LiteLLM uses the pod's own web identity when it already is the role asked for;
-        // any other role would need sts:AssumeRole.
-        return match (token_file, role_arn) {
-            (Some(file), Some(arn)) if arn == role => {
-                Ok(AwsCredentialSource::WebIdentity(WebIdentity {
-                    role_arn: arn,
-                    session_name,
-                    token: SecretSource::File(PathBuf::from(file)),
-                    sts_endpoint: sts()?,
-                }))
-            }
-            _ => Err(cx.error(
-                &field("aws_role_name"),
-                "aws_role_name without aws_web_identity_token assumes the role with other \
-                 credentials (sts:AssumeRole), which is not supported yet; give \
-                 aws_web_identity_token, or run where AWS_ROLE_ARN (with \
-                 AWS_WEB_IDENTITY_TOKEN_FILE) is this role",
-            )),
-        };
-    }
     if let (Some(access_key_id), Some(secret)) = (
         env.get("AWS_ACCESS_KEY_ID"),
         env.get("AWS_SECRET_ACCESS_KEY"),

@@ -236,6 +236,19 @@ pub enum AwsCredentialSource {
     /// A profile's `credential_process`: a command that prints keys as JSON, run again before
     /// they expire. `origin` names the profile and its file.
     Process { command: String, origin: String },
+    /// STS `AssumeRole` (`aws_role_name`), signed with the keys another source gives.
+    AssumeRole(Box<AssumeRole>),
+}
+
+#[derive(Debug, Clone)]
+pub struct AssumeRole {
+    /// Whose keys sign the `AssumeRole` call.
+    pub source: AwsCredentialSource,
+    pub role_arn: String,
+    pub session_name: String,
+    pub sts_endpoint: Url,
+    /// The region the call is signed for (the deployment's, as the endpoint's).
+    pub region: String,
 }
 
 #[derive(Debug, Clone)]
@@ -281,6 +294,13 @@ impl std::fmt::Display for AwsCredentialSource {
             AwsCredentialSource::Process { origin, .. } => {
                 write!(f, "the credential_process of {origin}")
             }
+            AwsCredentialSource::AssumeRole(assume) => write!(
+                f,
+                "role {} assumed through STS at {} with {}",
+                assume.role_arn,
+                assume.sts_endpoint.host_str().unwrap_or_default(),
+                assume.source
+            ),
         }
     }
 }

@@ -886,6 +886,54 @@ async fn a_profiles_credential_process_signs_and_runs_once_while_its_keys_last()
 }
 
 #[tokio::test]
+async fn a_role_is_assumed_with_the_deployments_keys_and_its_keys_sign() {
+    let mock = MockBedrock::start().await;
+    let assume = |role: &str| {
+        format!(
+            "      aws_access_key_id: {ACCESS_KEY_ID}\n      aws_secret_access_key: {SECRET_ACCESS_KEY}\n      aws_role_name: {role}\n      aws_session_name: cross-account\n      aws_sts_endpoint: {}\n",
+            mock.root_url()
+        )
+    };
+    let models = [
+        keyless("assumed", &mock, &assume(ROLE_ARN)),
+        keyless(
+            "forbidden",
+            &mock,
+            &assume("arn:aws:iam::999999999999:role/other"),
+        ),
+    ];
+    let gateway = gateway_with(&[], &models.concat()).await;
+    for _ in 0..2 {
+        let (status, reply) = chat(&gateway, hi("assumed")).await;
+        assert_eq!(status, 200, "{reply}");
+        assert_eq!(signed_with(&mock.last_request()), temporary(1));
+    }
+    assert_eq!(sts_calls(&mock), 1, "the role's keys are reused");
+    let call = mock
+        .requests()
+        .into_iter()
+        .find(|request| request.path == "/")
+        .unwrap();
+    let form = form(&call);
+    assert_eq!(form["Action"], "AssumeRole");
+    assert_eq!(form["RoleArn"], ROLE_ARN);
+    assert_eq!(form["RoleSessionName"], "cross-account");
+    // Signed for STS with the deployment's own keys (the mock checked the signature).
+    let authorization = call.headers["authorization"].to_str().unwrap();
+    assert!(
+        authorization.contains(&format!("Credential={ACCESS_KEY_ID}/"))
+            && authorization.contains("/sts/aws4_request"),
+        "{authorization}"
+    );
+
+    let (status, reply) = chat(&gateway, hi("forbidden")).await;
+    assert_eq!(status, 502, "{reply}");
+    let message = reply["error"]["message"].as_str().unwrap();
+    assert!(message.contains("AccessDenied"), "{message}");
+    assert!(!message.contains(SECRET_ACCESS_KEY), "{message}");
+}
+
+#[tokio::test]
 async fn titan_embeds_a_list_with_one_call_per_text_in_order() {
     let mock = MockBedrock::start().await;
     let gateway = gateway_for(&mock).await;
