@@ -84,6 +84,7 @@ enum Fetch {
         sts: Uri,
         role_arn: String,
         session_name: String,
+        external_id: Option<String>,
         /// Signs the call with the source's keys.
         signer: Box<AwsSigner>,
     },
@@ -166,6 +167,7 @@ impl TemporaryCredentials {
                     sts,
                     role_arn: assume.role_arn.clone(),
                     session_name: assume.session_name.clone(),
+                    external_id: assume.external_id.clone(),
                     signer: Box::new(signer),
                 };
                 (fetch, Some(clients))
@@ -287,14 +289,21 @@ impl TemporaryCredentials {
                 sts,
                 role_arn,
                 session_name,
+                external_id,
                 signer,
             } => {
-                let form = form_urlencoded::Serializer::new(String::new())
-                    .append_pair("Action", "AssumeRole")
-                    .append_pair("Version", "2011-06-15")
-                    .append_pair("RoleArn", role_arn)
-                    .append_pair("RoleSessionName", session_name)
-                    .finish();
+                // The serializer is not `Send`: it must be gone before the first await.
+                let form = {
+                    let mut form = form_urlencoded::Serializer::new(String::new());
+                    form.append_pair("Action", "AssumeRole")
+                        .append_pair("Version", "2011-06-15")
+                        .append_pair("RoleArn", role_arn)
+                        .append_pair("RoleSessionName", session_name);
+                    if let Some(external_id) = external_id {
+                        form.append_pair("ExternalId", external_id);
+                    }
+                    form.finish()
+                };
                 let body = Bytes::from(form);
                 let mut request = request(Method::POST, sts.clone(), body.clone());
                 request.headers_mut().insert(

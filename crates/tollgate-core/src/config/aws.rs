@@ -87,6 +87,7 @@ pub(super) fn credential_source(
         .unwrap_or_else(|| DEFAULT_SESSION_NAME.to_owned());
     let sts_endpoint = param("aws_sts_endpoint", &params.aws_sts_endpoint)?;
     let sts_endpoint = sts_endpoint_url(cx, field, sts_endpoint.as_deref(), region)?;
+    let external_id = param("aws_external_id", &params.aws_external_id)?;
     // The pod's own IRSA role is used directly, as LiteLLM does: no role to assume from it.
     if !own_keys
         && let (Some(file), Some(irsa_role)) = (
@@ -109,6 +110,7 @@ pub(super) fn credential_source(
         role_arn,
         session_name,
         sts_endpoint,
+        external_id,
         region: region.to_owned(),
     })))
 }

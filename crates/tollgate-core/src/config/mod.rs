@@ -247,6 +247,8 @@ pub struct AssumeRole {
     pub role_arn: String,
     pub session_name: String,
     pub sts_endpoint: Url,
+    /// `aws_external_id`, when the role's trust policy asks for one.
+    pub external_id: Option<String>,
     /// The region the call is signed for (the deployment's, as the endpoint's).
     pub region: String,
 }

@@ -111,6 +111,9 @@ pub struct RawLitellmParams {
     pub aws_session_name: Option<Scalar>,
     #[serde(default)]
     pub aws_sts_endpoint: Option<Scalar>,
+    /// Sent as `ExternalId` when `aws_role_name` is assumed (a third party's role).
+    #[serde(default)]
+    pub aws_external_id: Option<Scalar>,
     #[serde(default)]
     pub aws_bedrock_runtime_endpoint: Option<Scalar>,
     #[serde(default)]

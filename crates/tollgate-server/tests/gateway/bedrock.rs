@@ -890,7 +890,7 @@ async fn a_role_is_assumed_with_the_deployments_keys_and_its_keys_sign() {
     let mock = MockBedrock::start().await;
     let assume = |role: &str| {
         format!(
-            "      aws_access_key_id: {ACCESS_KEY_ID}\n      aws_secret_access_key: {SECRET_ACCESS_KEY}\n      aws_role_name: {role}\n      aws_session_name: cross-account\n      aws_sts_endpoint: {}\n",
+            "      aws_access_key_id: {ACCESS_KEY_ID}\n      aws_secret_access_key: {SECRET_ACCESS_KEY}\n      aws_role_name: {role}\n      aws_session_name: cross-account\n      aws_external_id: partner-7\n      aws_sts_endpoint: {}\n",
             mock.root_url()
         )
     };
@@ -918,6 +918,7 @@ async fn a_role_is_assumed_with_the_deployments_keys_and_its_keys_sign() {
     assert_eq!(form["Action"], "AssumeRole");
     assert_eq!(form["RoleArn"], ROLE_ARN);
     assert_eq!(form["RoleSessionName"], "cross-account");
+    assert_eq!(form["ExternalId"], "partner-7");
     // Signed for STS with the deployment's own keys (the mock checked the signature).
     let authorization = call.headers["authorization"].to_str().unwrap();
     assert!(
