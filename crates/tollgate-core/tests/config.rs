@@ -543,8 +543,22 @@ fn vertex_credential_problems_name_the_field() {
         "      vertex_credentials: '{\"type\":\"external_account\"}'\n",
     ))
     .unwrap_err();
+    assert_eq!(err.path, field);
+    assert!(err.message.contains("no `credential_source`"), "{err}");
+    // Workload identity federation from AWS (an `environment_id` source) is not supported.
+    let err = load_inline(&vertex_yaml(
+        "      vertex_credentials: '{\"type\":\"external_account\",\"audience\":\"//iam\",\"subject_token_type\":\"urn:ietf:params:aws:token-type:aws4_request\",\"credential_source\":{\"environment_id\":\"aws1\"}}'\n",
+    ))
+    .unwrap_err();
+    assert_eq!(err.path, field);
+    assert!(err.message.contains("neither `file` nor `url`"), "{err}");
+    let err = load_inline(&vertex_yaml(
+        "      vertex_credentials: '{\"type\":\"impersonated_service_account\"}'\n",
+    ))
+    .unwrap_err();
     assert!(
-        err.message.contains("`external_account` are not supported"),
+        err.message
+            .contains("`impersonated_service_account` are not supported"),
         "{err}"
     );
 

@@ -9,7 +9,11 @@
 //! - an OAuth token endpoint (`/token`) that checks a service account's RS256 JWT against the
 //!   test key in `fixtures/test-service-account-key.pem` (made for these tests, never used
 //!   anywhere else) and issues short-lived tokens; and the metadata server's token endpoint
-//!   (`/computeMetadata/v1/instance/service-accounts/default/token`, `Metadata-Flavor: Google`).
+//!   (`/computeMetadata/v1/instance/service-accounts/default/token`, `Metadata-Flavor: Google`);
+//! - workload identity federation: Google's STS (`POST /v1/token`, an RFC 8693 token exchange
+//!   of [`WORKLOAD_IDENTITY_TOKEN`] for [`WORKLOAD_AUDIENCE`]) and service account impersonation
+//!   (`POST /v1/projects/-/serviceAccounts/{email}:generateAccessToken`, with a token the mock
+//!   issued).
 //!
 //! Requests are checked as Gemini checks them: unknown fields and schema keywords outside
 //! Gemini's subset are 400s naming them, and a Gemini 3 model refuses a function call in the
@@ -54,6 +58,9 @@ pub const SERVICE_ACCOUNT_KEY: &str = include_str!("../fixtures/test-service-acc
 pub const SERVICE_ACCOUNT_EMAIL: &str = "tollgate-test@tollgate-test.iam.gserviceaccount.com";
 /// The thought signature Gemini 3 calls carry.
 pub const SIGNATURE: &str = "Z2VtaW5pLXNpZ25hdHVyZQ==";
+/// The OIDC token a workload presents to Google's STS, and the pool provider it is for.
+pub const WORKLOAD_IDENTITY_TOKEN: &str = "eyJhbGciOiJSUzI1NiJ9.mock-workload.c2ln";
+pub const WORKLOAD_AUDIENCE: &str = "//iam.googleapis.com/projects/123456/locations/global/workloadIdentityPools/tollgate/providers/k8s";
 /// Thinking tokens reported when thoughts are included.
 pub const THOUGHT_TOKENS: u64 = 5;
 pub const THOUGHT: &str = "Considering the question.";
@@ -170,6 +177,17 @@ async fn handle(State(state): State<MockState>, request: Request) -> Response {
     if path == "/token" {
         state.recorder.record(&parts, raw_body.clone());
         return issue_token(&state, &raw_body, &format!("http://{}/token", host(&parts)));
+    }
+    if path == "/v1/token" {
+        state.recorder.record(&parts, raw_body.clone());
+        return exchange_token(&state, &raw_body);
+    }
+    if let Some(account) = path
+        .strip_prefix("/v1/projects/-/serviceAccounts/")
+        .and_then(|rest| rest.strip_suffix(":generateAccessToken"))
+    {
+        state.recorder.record(&parts, raw_body.clone());
+        return impersonate(&state, &parts, &raw_body, account);
     }
     if path == "/computeMetadata/v1/instance/service-accounts/default/token" {
         state.recorder.record(&parts, raw_body);
@@ -444,6 +462,87 @@ fn issue_token(state: &MockState, body: &[u8], audience: &str) -> Response {
         );
     }
     json_response(StatusCode::OK, &state.new_token())
+}
+
+/// Google's STS: a workload's OIDC token for a federated access token.
+fn exchange_token(state: &MockState, body: &[u8]) -> Response {
+    let form: std::collections::HashMap<String, String> =
+        url::form_urlencoded::parse(body).into_owned().collect();
+    let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
+    let refuse = |error: &str, description: &str| {
+        json_response(
+            StatusCode::BAD_REQUEST,
+            &json!({"error": error, "error_description": description}),
+        )
+    };
+    if field("grant_type") != "urn:ietf:params:oauth:grant-type:token-exchange"
+        || field("requested_token_type") != "urn:ietf:params:oauth:token-type:access_token"
+        || field("scope") != "https://www.googleapis.com/auth/cloud-platform"
+    {
+        return refuse(
+            "invalid_request",
+            "not a token exchange for an access token",
+        );
+    }
+    if field("audience") != WORKLOAD_AUDIENCE {
+        return refuse(
+            "invalid_target",
+            "The target service indicated by the \"audience\" parameters is invalid.",
+        );
+    }
+    if field("subject_token_type") != "urn:ietf:params:oauth:token-type:jwt"
+        || field("subject_token") != WORKLOAD_IDENTITY_TOKEN
+    {
+        return refuse("invalid_grant", "The subject token is invalid.");
+    }
+    let mut token = state.new_token();
+    token["issued_token_type"] = json!("urn:ietf:params:oauth:token-type:access_token");
+    json_response(StatusCode::OK, &token)
+}
+
+/// IAM Credentials' `generateAccessToken` for the test service account, authorised by a token
+/// the mock issued.
+fn impersonate(
+    state: &MockState,
+    parts: &http::request::Parts,
+    body: &[u8],
+    account: &str,
+) -> Response {
+    let bearer = parts
+        .headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    if !state.tokens.issued.lock().expect("lock").contains(bearer) {
+        return google_error(
+            401,
+            "UNAUTHENTICATED",
+            "Request had invalid authentication credentials.",
+        );
+    }
+    if account != SERVICE_ACCOUNT_EMAIL {
+        return google_error(
+            403,
+            "PERMISSION_DENIED",
+            "Permission 'iam.serviceAccounts.getAccessToken' denied",
+        );
+    }
+    let request: Value = serde_json::from_slice(body).unwrap_or_default();
+    if request["scope"] != json!(["https://www.googleapis.com/auth/cloud-platform"]) {
+        return google_error(400, "INVALID_ARGUMENT", "scope must be cloud-platform");
+    }
+    let token = state.new_token();
+    let expires = SystemTime::now() + Duration::from_secs(state.token_lifetime);
+    let ms = expires
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis();
+    let text = tollgate_core::calendar::iso8601(i64::try_from(ms).unwrap_or(i64::MAX));
+    json_response(
+        StatusCode::OK,
+        &json!({"accessToken": token["access_token"], "expireTime": format!("{}Z", &text[..19])}),
+    )
 }
 
 impl MockState {

@@ -359,6 +359,35 @@ pub enum GoogleCredentials {
     /// No key given: the metadata server of the VM / pod the gateway runs on
     /// (`GCE_METADATA_HOST` moves it, as in Google's own libraries).
     MetadataServer { token_uri: String },
+    /// Workload identity federation (`external_account`): a token from outside Google (a
+    /// Kubernetes service account's, another cloud's) exchanged at Google's STS, then, when
+    /// `impersonation_url` is given, for a service account's token.
+    ExternalAccount {
+        audience: String,
+        subject_token_type: String,
+        /// Google's STS (`token_url`).
+        token_uri: String,
+        subject_token: SubjectToken,
+        impersonation_url: Option<String>,
+    },
+}
+
+/// Where an `external_account`'s subject token is read, again at each exchange (such tokens
+/// are rotated in place).
+#[derive(Debug, Clone)]
+pub struct SubjectToken {
+    pub source: SubjectTokenSource,
+    /// `format.subject_token_field_name` when the source answers JSON; the whole text otherwise.
+    pub json_field: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub enum SubjectTokenSource {
+    File(PathBuf),
+    Url {
+        url: String,
+        headers: Vec<(String, String)>,
+    },
 }
 
 /// Deployment probes (`general_settings`): `GET /health` runs them on demand; with

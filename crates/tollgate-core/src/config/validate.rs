@@ -17,7 +17,7 @@ use super::routing;
 use super::{
     BedrockConfig, BedrockRoute, BudgetSettings, Config, ConfigError, DeploymentConfig,
     GoogleCredentials, HealthCheckSettings, MediaSettings, ModelInfo, SpendJournalSettings,
-    StoreSync, UpstreamSettings, VertexConfig,
+    StoreSync, SubjectToken, SubjectTokenSource, UpstreamSettings, VertexConfig,
 };
 use crate::duration::{parse_duration, seconds};
 use crate::env::{Env, env_reference};
@@ -1189,12 +1189,83 @@ impl Resolver<'_> {
                 refresh_token: SecretString::from(required("refresh_token")?),
                 token_uri,
             },
+            Some("external_account") => {
+                let source = value
+                    .get("credential_source")
+                    .and_then(serde_json::Value::as_object)
+                    .ok_or_else(|| {
+                        self.cx
+                            .error(path, "credentials have no `credential_source`")
+                    })?;
+                let field = |key: &str| source.get(key).and_then(serde_json::Value::as_str);
+                let token_source = if let Some(file) = field("file") {
+                    SubjectTokenSource::File(PathBuf::from(file))
+                } else if let Some(url) = field("url") {
+                    let headers = source
+                        .get("headers")
+                        .and_then(serde_json::Value::as_object)
+                        .map(|headers| {
+                            headers
+                                .iter()
+                                .filter_map(|(name, value)| {
+                                    Some((name.clone(), value.as_str()?.to_owned()))
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    SubjectTokenSource::Url {
+                        url: url.to_owned(),
+                        headers,
+                    }
+                } else {
+                    return Err(self.cx.error(
+                        path,
+                        "credentials' `credential_source` has neither `file` nor `url` \
+                         (AWS and executable sources are not supported)",
+                    ));
+                };
+                let format = source.get("format");
+                let json_field = match format.and_then(|f| f.get("type")).and_then(|t| t.as_str()) {
+                    None | Some("text") => None,
+                    Some("json") => Some(
+                        format
+                            .and_then(|f| f.get("subject_token_field_name"))
+                            .and_then(serde_json::Value::as_str)
+                            .ok_or_else(|| {
+                                self.cx.error(
+                                    path,
+                                    "credentials' JSON `credential_source.format` has no \
+                                     `subject_token_field_name`",
+                                )
+                            })?
+                            .to_owned(),
+                    ),
+                    Some(other) => {
+                        return Err(self.cx.error(
+                            path,
+                            format!("credentials' `credential_source.format.type` `{other}` is not text or json"),
+                        ));
+                    }
+                };
+                GoogleCredentials::ExternalAccount {
+                    audience: required("audience")?,
+                    subject_token_type: required("subject_token_type")?,
+                    token_uri: text("token_url")
+                        .unwrap_or("https://sts.googleapis.com/v1/token")
+                        .to_owned(),
+                    subject_token: SubjectToken {
+                        source: token_source,
+                        json_field,
+                    },
+                    impersonation_url: text("service_account_impersonation_url").map(str::to_owned),
+                }
+            }
             Some(other) => {
                 return Err(self.cx.error(
                     path,
                     format!(
                         "credentials of type `{other}` are not supported \
-                         (use a service_account key or authorized_user credentials)"
+                         (use a service_account key, authorized_user or external_account credentials)"
                     ),
                 ));
             }

@@ -94,6 +94,94 @@ async fn gemini_on_vertex_authenticates_with_the_service_account_and_reuses_the_
 }
 
 #[tokio::test]
+async fn workload_identity_federation_exchanges_the_pods_token_and_impersonates() {
+    use tollgate_testkit::gemini::{
+        SERVICE_ACCOUNT_EMAIL, WORKLOAD_AUDIENCE, WORKLOAD_IDENTITY_TOKEN,
+    };
+    let mock = MockGemini::start().await;
+    let write = |name: &str, text: &str| {
+        let path = fresh_path(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    // A projected Kubernetes token as a text file, and an identity provider's JSON answer.
+    let text_token = write("ksa-token", &format!("{WORKLOAD_IDENTITY_TOKEN}\n"));
+    let json_token = write(
+        "oidc-answer",
+        &json!({"id_token": WORKLOAD_IDENTITY_TOKEN, "expires_in": 3600}).to_string(),
+    );
+    let credentials = |source: Value, impersonate: bool| {
+        let mut config = json!({
+            "type": "external_account",
+            "audience": WORKLOAD_AUDIENCE,
+            "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+            "token_url": format!("{}/v1/token", mock.root_url()),
+            "credential_source": source,
+        });
+        if impersonate {
+            config["service_account_impersonation_url"] = json!(format!(
+                "{}/v1/projects/-/serviceAccounts/{SERVICE_ACCOUNT_EMAIL}:generateAccessToken",
+                mock.root_url()
+            ));
+        }
+        let file = write("external-account.json", &config.to_string());
+        format!("      vertex_project: tollgate-test\n      vertex_credentials: {file}\n")
+    };
+    let models = [
+        vertex(
+            "impersonated",
+            "gemini-2.5-flash",
+            &mock,
+            &credentials(json!({"file": text_token}), true),
+        ),
+        vertex(
+            "federated",
+            "gemini-2.5-flash",
+            &mock,
+            &credentials(
+                json!({"file": json_token, "format": {"type": "json", "subject_token_field_name": "id_token"}}),
+                false,
+            ),
+        ),
+    ];
+    let gateway = TestGateway::start(&config_with_models(&models.concat())).await;
+
+    for _ in 0..2 {
+        let (status, reply) = chat(&gateway, hi("impersonated")).await;
+        assert_eq!(status, 200, "{reply}");
+    }
+    let requests = mock.requests();
+    let paths: Vec<&str> = requests.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(paths[0], "/v1/token", "{paths:?}");
+    assert!(paths[1].ends_with(":generateAccessToken"), "{paths:?}");
+    assert_eq!(paths.len(), 4, "one exchange serves both calls: {paths:?}");
+    let exchange: std::collections::HashMap<String, String> =
+        url::form_urlencoded::parse(&requests[0].raw_body)
+            .into_owned()
+            .collect();
+    assert_eq!(exchange["subject_token"], WORKLOAD_IDENTITY_TOKEN);
+    assert_eq!(exchange["audience"], WORKLOAD_AUDIENCE);
+    // The federated token asked for the service account's, which signs the calls.
+    assert_eq!(
+        requests[1].headers["authorization"],
+        "Bearer ya29.mock-token-1"
+    );
+    assert_eq!(
+        requests[3].headers["authorization"],
+        "Bearer ya29.mock-token-2"
+    );
+
+    // Without impersonation the federated token itself is used; the JSON answer's field is
+    // the subject token.
+    let (status, reply) = chat(&gateway, hi("federated")).await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(
+        mock.last_request().headers["authorization"],
+        "Bearer ya29.mock-token-3"
+    );
+}
+
+#[tokio::test]
 async fn a_token_is_refreshed_before_it_expires() {
     // Tokens that live 2s are refreshed after half their life.
     let mock = MockGemini::start_with_token_lifetime(2).await;
