@@ -110,7 +110,7 @@ async fn period_spend_reads_keys_keys_per_model_and_tags_for_any_period() {
 }
 
 #[tokio::test]
-async fn a_drain_stores_every_journaled_record_whether_held_in_memory_or_read_back() {
+async fn a_drain_stores_every_journaled_record_once_whatever_the_batch() {
     for (backend, store) in backends::all().await {
         let dir = std::env::temp_dir().join(format!("tollgate-journal-{}", fastrand::u64(..)));
         let journal = Journal::open(&dir, u64::MAX).unwrap();
@@ -133,7 +133,7 @@ async fn a_drain_stores_every_journaled_record_whether_held_in_memory_or_read_ba
             }
         };
 
-        // A few records: the sealed segment holds them in memory.
+        // A few records, less than a batch.
         append(0, 3);
         assert_eq!(
             journal.drain(&store).await.unwrap().inserted,
@@ -142,7 +142,7 @@ async fn a_drain_stores_every_journaled_record_whether_held_in_memory_or_read_ba
         );
         assert_eq!(stored(&store).await, 3, "{backend}");
 
-        // More than a segment holds: read back from its file.
+        // Many batches' worth in one segment.
         append(3, 20_003);
         assert_eq!(
             journal.drain(&store).await.unwrap().inserted,

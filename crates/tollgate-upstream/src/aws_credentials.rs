@@ -1,6 +1,7 @@
 //! Temporary AWS credentials for signing Bedrock requests: from STS `AssumeRoleWithWebIdentity`
-//! (EKS IAM roles for service accounts), from the ECS / EKS Pod Identity container endpoint,
-//! from the EC2 instance metadata service (IMDSv2), or from a profile's `credential_process`. Which one a deployment uses is decided
+//! (EKS IAM roles for service accounts) or `AssumeRole` (signed with another source's keys),
+//! from the ECS / EKS Pod Identity container endpoint, from the EC2 instance metadata service
+//! (IMDSv2), or from a profile's `credential_process`. Which one a deployment uses is decided
 //! when the config is read (`tollgate_core::config::AwsCredentialSource`).
 //!
 //! Credentials are fetched on first use and reused until five minutes before they expire; one

@@ -50,13 +50,17 @@ pub const AWS_CHAIN_VARIABLES: &[&str] = &[
 
 /// The deployment's credential source: the first of, in order,
 /// 1. `aws_access_key_id` / `aws_secret_access_key` (+ `aws_session_token`),
-/// 2. `aws_profile_name`: that profile of the shared credentials file,
+/// 2. `aws_profile_name`: that profile of the shared credentials or config file (its keys, or
+///    its `credential_process`),
 /// 3. `aws_web_identity_token` + `aws_role_name` (+ `aws_session_name`, `aws_sts_endpoint`),
 /// 4. `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` (+ `AWS_SESSION_TOKEN`),
-/// 5. `AWS_PROFILE`, else the file's `default` profile when it has keys,
+/// 5. `AWS_PROFILE`, else the `default` profile when it has keys or a process,
 /// 6. `AWS_WEB_IDENTITY_TOKEN_FILE` + `AWS_ROLE_ARN` (+ `AWS_ROLE_SESSION_NAME`),
 /// 7. `AWS_CONTAINER_CREDENTIALS_FULL_URI` / `…_RELATIVE_URI` (ECS, EKS Pod Identity),
 /// 8. the EC2 instance metadata service, unless `AWS_EC2_METADATA_DISABLED=true`.
+///
+/// `aws_role_name` without a web identity token is assumed (sts:AssumeRole) with what the rest
+/// of the chain gives, unless it is the pod's own IRSA role.
 ///
 /// What is named but unusable (a missing profile, a token without a role) is an error here,
 /// not a surprise at the first request.

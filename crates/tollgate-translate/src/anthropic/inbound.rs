@@ -55,7 +55,8 @@ pub enum ReasoningSupport {
 /// The canonical request for an Anthropic client's request. Anthropic's own tools (server
 /// tools such as `web_search_20250305`, and the client tools whose schema the model carries,
 /// such as `bash_20250124`) have no counterpart elsewhere: refused naming the tool, or left
-/// out under `drop_params`.
+/// out under `drop_params` — but web search, which becomes the provider's own search where it
+/// has one (`ParamPolicy::web_search`).
 pub fn to_chat_request<'a>(
     request: &'a MessagesRequest<'a>,
     reasoning: ReasoningSupport,

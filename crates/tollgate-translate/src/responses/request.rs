@@ -10,7 +10,8 @@
 //!   one string, `input`; their calls go back out as `custom_tool_call` items.
 //! - hosted tools (`web_search`, `file_search`, `code_interpreter`, `computer_use_preview`,
 //!   `local_shell`, …) run on OpenAI's side and have no chat equivalent: each is a 400 naming
-//!   it and the provider, or left out with `drop_params`.
+//!   it and the provider, or left out with `drop_params` — but `web_search`, which becomes
+//!   the provider's own search where it has one (`ParamPolicy::web_search`).
 //! - reasoning items the gateway produced carry the provider's signed thinking blocks in
 //!   `encrypted_content`; sent back, they are restored onto the next assistant turn so
 //!   reasoning models (Claude) can continue a tool-use turn.
