@@ -378,6 +378,8 @@ pub(crate) struct AccessRecord {
     /// Time spent waiting on providers (and between retries), over all attempts: the rest of
     /// the request's time is the gateway's overhead.
     pub(crate) provider_time: Duration,
+    /// The request's duration as prices by the second bill it, fixed when first asked.
+    pub(crate) priced_duration_ms: std::sync::OnceLock<u64>,
     /// The group of the latest attempt, and the retries and fallbacks so far.
     group_header: Option<HeaderValue>,
     pub(crate) retries: u32,
@@ -418,6 +420,7 @@ impl AccessRecord {
             upstream_started: None,
             first_byte: None,
             answered: None,
+            priced_duration_ms: std::sync::OnceLock::new(),
             provider_time: Duration::ZERO,
             group_header: None,
             retries: 0,

@@ -86,9 +86,13 @@ impl AccessRecord {
         }
     }
 
-    /// How long the request has taken so far, for prices by the second.
+    /// How long the request took, for prices by the second: fixed the first time it is asked
+    /// (when the answer is in and first priced), so that the cost header, the budget's
+    /// settlement and the spend record agree to the nano-dollar.
     pub(crate) fn elapsed_ms(&self) -> u64 {
-        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+        *self
+            .priced_duration_ms
+            .get_or_init(|| u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX))
     }
 
     /// The request's spend record; `None` for requests that never got past authentication.
