@@ -423,13 +423,7 @@ impl TemporaryCredentials {
         if value.get("Version").and_then(serde_json::Value::as_u64) != Some(1) {
             return Err(self.failed("what it printed is not `Version: 1` credentials"));
         }
-        let field = |name: &str| {
-            value
-                .get(name)
-                .and_then(serde_json::Value::as_str)
-                .filter(|text| !text.is_empty())
-                .map(Cow::Borrowed)
-        };
+        let field = |name: &str| text_field(&value, name);
         self.keys(
             field("AccessKeyId"),
             field("SecretAccessKey"),
@@ -486,13 +480,7 @@ impl TemporaryCredentials {
     /// `SecretAccessKey`, `Token`, `Expiration`.
     fn json_keys(&self, status: StatusCode, body: &[u8]) -> Result<Keys, GatewayError> {
         let value: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
-        let field = |name: &str| {
-            value
-                .get(name)
-                .and_then(serde_json::Value::as_str)
-                .filter(|text| !text.is_empty())
-                .map(Cow::Borrowed)
-        };
+        let field = |name: &str| text_field(&value, name);
         if !status.is_success() {
             // Error answers carry a code and message at most; nothing else is shown.
             let detail = [
@@ -560,6 +548,15 @@ impl TemporaryCredentials {
                 }),
         }
     }
+}
+
+/// A non-empty string member of a credentials answer.
+fn text_field<'v>(value: &'v serde_json::Value, name: &str) -> Option<Cow<'v, str>> {
+    value
+        .get(name)
+        .and_then(serde_json::Value::as_str)
+        .filter(|text| !text.is_empty())
+        .map(Cow::Borrowed)
 }
 
 fn request(method: Method, uri: Uri, body: Bytes) -> Request<Full<Bytes>> {

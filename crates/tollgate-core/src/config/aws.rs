@@ -70,13 +70,7 @@ pub(super) fn credential_source(
     params: &RawLitellmParams,
     region: &str,
 ) -> Result<AwsCredentialSource, ConfigError> {
-    let param = |name: &str, value: &Option<Scalar>| -> Result<Option<String>, ConfigError> {
-        value
-            .as_ref()
-            .map(|value| cx.text(&field(name), value))
-            .transpose()
-            .map(|text| text.filter(|t| !t.trim().is_empty()))
-    };
+    let param = |name: &str, value: &Option<Scalar>| text_param(cx, field, name, value);
     let role = param("aws_role_name", &params.aws_role_name)?;
     let web_token = param("aws_web_identity_token", &params.aws_web_identity_token)?;
     let Some(role_arn) = role.filter(|_| web_token.is_none()) else {
@@ -119,6 +113,20 @@ pub(super) fn credential_source(
     })))
 }
 
+/// A deployment param's text (after `os.environ/`); `None` when unset or blank.
+fn text_param(
+    cx: &Resolver<'_>,
+    field: &dyn Fn(&str) -> String,
+    name: &str,
+    value: &Option<Scalar>,
+) -> Result<Option<String>, ConfigError> {
+    value
+        .as_ref()
+        .map(|value| cx.text(&field(name), value))
+        .transpose()
+        .map(|text| text.filter(|t| !t.trim().is_empty()))
+}
+
 /// The chain without `aws_role_name` (`assuming`: the caller assumes it with what this
 /// gives), or with it only beside `aws_web_identity_token`.
 fn chain_source(
@@ -128,13 +136,7 @@ fn chain_source(
     region: &str,
     assuming: bool,
 ) -> Result<AwsCredentialSource, ConfigError> {
-    let param = |name: &str, value: &Option<Scalar>| -> Result<Option<String>, ConfigError> {
-        value
-            .as_ref()
-            .map(|value| cx.text(&field(name), value))
-            .transpose()
-            .map(|text| text.filter(|t| !t.trim().is_empty()))
-    };
+    let param = |name: &str, value: &Option<Scalar>| text_param(cx, field, name, value);
     let access_key = param("aws_access_key_id", &params.aws_access_key_id)?;
     let secret_key = param("aws_secret_access_key", &params.aws_secret_access_key)?;
     let session_token = param("aws_session_token", &params.aws_session_token)?;

@@ -152,6 +152,21 @@ async fn a_stream_is_charged_from_its_final_usage_chunk() {
     assert_eq!(record["completion_tokens"], usage["completion_tokens"]);
 }
 
+/// A chat with `model` ("one two three"): the cost header's dollars, and the answer.
+async fn priced_chat(gateway: &TestGateway, model: &str) -> (String, Value) {
+    let response = gateway
+        .post("/v1/chat/completions")
+        .json(&json!({"model": model, "messages": [{"role": "user", "content": "one two three"}]}))
+        .send()
+        .await
+        .unwrap();
+    let cost = response.headers()["x-tollgate-response-cost"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    (cost, response.json().await.unwrap())
+}
+
 #[tokio::test]
 async fn the_built_in_price_table_prices_a_known_model() {
     let mock = MockOpenAi::start().await;
@@ -161,17 +176,7 @@ async fn the_built_in_price_table_prices_a_known_model() {
         &mock.base_url(),
     )))
     .await;
-    let response = gateway
-        .post("/v1/chat/completions")
-        .json(&json!({"model": "mini", "messages": [{"role": "user", "content": "one two three"}]}))
-        .send()
-        .await
-        .unwrap();
-    let cost = response.headers()["x-tollgate-response-cost"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    let body: Value = response.json().await.unwrap();
+    let (cost, body) = priced_chat(&gateway, "mini").await;
     // prices.yaml: gpt-4o-mini is $0.15 in and $0.60 out per million tokens.
     let nanos = body["usage"]["prompt_tokens"].as_u64().unwrap() * 150
         + body["usage"]["completion_tokens"].as_u64().unwrap() * 600;
@@ -202,20 +207,8 @@ async fn a_deployment_priced_by_the_second_is_charged_for_its_duration() {
     )))
     .await;
     let started = std::time::Instant::now();
-    let response = gateway
-        .post("/v1/chat/completions")
-        .json(
-            &json!({"model": "hosted", "messages": [{"role": "user", "content": "one two three"}]}),
-        )
-        .send()
-        .await
-        .unwrap();
-    let cost = response.headers()["x-tollgate-response-cost"]
-        .to_str()
-        .unwrap()
-        .parse::<f64>()
-        .unwrap();
-    let body: Value = response.json().await.unwrap();
+    let (cost, body) = priced_chat(&gateway, "hosted").await;
+    let cost: f64 = cost.parse().unwrap();
     let waited = started.elapsed().as_secs_f64();
     let prompt = body["usage"]["prompt_tokens"].as_f64().unwrap() * 0.000001;
     // At least the provider's 300 ms at $0.01 a second; at most what the client waited.
