@@ -335,27 +335,17 @@ fn credentials_endpoint(
                     "Not authorized to perform sts:AssumeRoleWithWebIdentity",
                 ));
             }
-            let (session_token, expiration) = issue(state);
             let xml = format!(
                 r#"<AssumeRoleWithWebIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
   <AssumeRoleWithWebIdentityResult>
     <SubjectFromWebIdentityToken>system:serviceaccount:ai:tollgate</SubjectFromWebIdentityToken>
-    <AssumedRoleUser>
-      <Arn>{ROLE_ARN}/{session}</Arn>
-      <AssumedRoleId>AROAMOCK:{session}</AssumedRoleId>
-    </AssumedRoleUser>
-    <Credentials>
-      <SessionToken>{session_token}</SessionToken>
-      <SecretAccessKey>{TEMPORARY_SECRET_ACCESS_KEY}</SecretAccessKey>
-      <Expiration>{expiration}</Expiration>
-      <AccessKeyId>{TEMPORARY_ACCESS_KEY_ID}</AccessKeyId>
-    </Credentials>
+    {assumed}
     <Provider>oidc.eks.{REGION}.amazonaws.com</Provider>
     <Audience>sts.amazonaws.com</Audience>
   </AssumeRoleWithWebIdentityResult>
   <ResponseMetadata><RequestId>c6104cbe-af31-11e0-8154-cbc7ccf896c7</RequestId></ResponseMetadata>
 </AssumeRoleWithWebIdentityResponse>"#,
-                session = field("RoleSessionName"),
+                assumed = assumed_role(state, field("RoleSessionName")),
             );
             text_response(200, "text/xml", xml)
         }
@@ -434,26 +424,33 @@ fn assume_role(
             "Not authorized to perform sts:AssumeRole",
         );
     }
-    let (session_token, expiration) = issue(state);
     let xml = format!(
         r#"<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
   <AssumeRoleResult>
-    <AssumedRoleUser>
+    {assumed}
+  </AssumeRoleResult>
+  <ResponseMetadata><RequestId>4a1c2b3d-0000-11e0-8154-cbc7ccf896c7</RequestId></ResponseMetadata>
+</AssumeRoleResponse>"#,
+        assumed = assumed_role(state, field("RoleSessionName")),
+    );
+    text_response(200, "text/xml", xml)
+}
+
+/// The assumed role and its new temporary keys, as both STS answers carry them.
+fn assumed_role(state: &MockState, session: &str) -> String {
+    let (session_token, expiration) = issue(state);
+    format!(
+        r#"<AssumedRoleUser>
       <Arn>{ROLE_ARN}/{session}</Arn>
       <AssumedRoleId>AROAMOCK:{session}</AssumedRoleId>
     </AssumedRoleUser>
     <Credentials>
-      <AccessKeyId>{TEMPORARY_ACCESS_KEY_ID}</AccessKeyId>
-      <SecretAccessKey>{TEMPORARY_SECRET_ACCESS_KEY}</SecretAccessKey>
       <SessionToken>{session_token}</SessionToken>
+      <SecretAccessKey>{TEMPORARY_SECRET_ACCESS_KEY}</SecretAccessKey>
       <Expiration>{expiration}</Expiration>
-    </Credentials>
-  </AssumeRoleResult>
-  <ResponseMetadata><RequestId>4a1c2b3d-0000-11e0-8154-cbc7ccf896c7</RequestId></ResponseMetadata>
-</AssumeRoleResponse>"#,
-        session = field("RoleSessionName"),
-    );
-    text_response(200, "text/xml", xml)
+      <AccessKeyId>{TEMPORARY_ACCESS_KEY_ID}</AccessKeyId>
+    </Credentials>"#
+    )
 }
 
 fn sts_error(status: u16, code: &str, message: &str) -> Response {

@@ -235,13 +235,7 @@ async fn handle(State(state): State<MockState>, request: Request) -> Response {
     };
 
     if vertex {
-        let token = parts
-            .headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or_default();
-        if !state.tokens.issued.lock().expect("lock").contains(token) {
+        if !state.issued_bearer(&parts) {
             return google_error(
                 401,
                 "UNAUTHENTICATED",
@@ -508,13 +502,7 @@ fn impersonate(
     body: &[u8],
     account: &str,
 ) -> Response {
-    let bearer = parts
-        .headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default();
-    if !state.tokens.issued.lock().expect("lock").contains(bearer) {
+    if !state.issued_bearer(parts) {
         return google_error(
             401,
             "UNAUTHENTICATED",
@@ -546,6 +534,17 @@ fn impersonate(
 }
 
 impl MockState {
+    /// Whether the request's bearer token is one the mock issued.
+    fn issued_bearer(&self, parts: &http::request::Parts) -> bool {
+        let token = parts
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        self.tokens.issued.lock().expect("lock").contains(token)
+    }
+
     /// A token response for a newly issued token.
     fn new_token(&self) -> Value {
         let number = self.tokens.counter.fetch_add(1, Ordering::SeqCst) + 1;
