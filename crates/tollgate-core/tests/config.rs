@@ -855,7 +855,7 @@ fn bedrock_credentials_follow_the_aws_default_chain() {
     // credentials file's keys first.
     let config_file = temp_file(
         "aws-config",
-        "[default]\nregion = eu-west-1\n\n[profile tool]\ncredential_process = /opt/bin/aws-creds --account 42\n\n[profile work]\ncredential_process = never-run\n",
+        "[default]\nregion = eu-west-1\n\n[profile tool]\ncredential_process = /opt/bin/aws-creds --account 42\n\n[profile work]\ncredential_process = never-run\n\n[profile cross]\nrole_arn = arn:aws:iam::2:role/bedrock\nsource_profile = work\nrole_session_name = cross-session\nexternal_id = partner-7\n\n[profile loop]\nrole_arn = arn:aws:iam::2:role/a\nsource_profile = loop2\n\n[profile loop2]\nrole_arn = arn:aws:iam::2:role/b\nsource_profile = loop\n",
     );
     let config_file = config_file.to_str().unwrap();
     let both = [
@@ -871,6 +871,23 @@ fn bedrock_credentials_follow_the_aws_default_chain() {
     }
     let (key, ..) = static_key(bedrock_source(&both, "      aws_profile_name: work\n"));
     assert_eq!(key, "AKIAWORK");
+    // A role_arn with a source_profile: assumed with that profile's keys.
+    match bedrock_source(&both, "      aws_profile_name: cross\n") {
+        Source::AssumeRole(assume) => {
+            assert_eq!(assume.role_arn, "arn:aws:iam::2:role/bedrock");
+            assert_eq!(assume.session_name, "cross-session");
+            assert_eq!(assume.external_id.as_deref(), Some("partner-7"));
+            assert_eq!(static_key(assume.source).0, "AKIAWORK");
+        }
+        other => panic!("an assumed role expected, got {other}"),
+    }
+    let yaml = format!(
+        "{}{}",
+        aws_env(&both),
+        bedrock_yaml("amazon.nova-pro-v1:0", "      aws_profile_name: loop\n")
+    );
+    let err = load_inline(&yaml).unwrap_err();
+    assert!(err.message.contains("loops"), "{err}");
 
     // A Bedrock API key needs no signing at all.
     let yaml = format!(

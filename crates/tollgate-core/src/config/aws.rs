@@ -195,8 +195,7 @@ fn chain_source(
         (None, None) => {}
     }
     if let Some(profile) = profile
-        && let Some(source) =
-            profile_source(cx, &field("aws_profile_name"), &profile, "aws_profile_name")?
+        && let Some(source) = profile_source(cx, field, region, &profile, "aws_profile_name")?
     {
         return Ok(source);
     }
@@ -236,8 +235,8 @@ fn chain_source(
         });
     }
     let from_profile = match env.get("AWS_PROFILE") {
-        Some(profile) => profile_source(cx, &field("aws_profile_name"), &profile, "AWS_PROFILE")?,
-        None => profile_source(cx, &field("aws_profile_name"), "default", "")?,
+        Some(profile) => profile_source(cx, field, region, &profile, "AWS_PROFILE")?,
+        None => profile_source(cx, field, region, "default", "")?,
     };
     if let Some(source) = from_profile {
         return Ok(source);
@@ -299,17 +298,33 @@ fn chain_source(
 }
 
 /// What `profile` gives, from the shared credentials file and the config file (the
-/// credentials file's values first, as in AWS's SDKs): its keys, or the command its
-/// `credential_process` names. `named_by` is what asked for it (`aws_profile_name`,
-/// `AWS_PROFILE`): then a profile missing from both files, or one with neither, is an error.
-/// Empty for the `default` profile tried on the way down the chain, which is used only when
-/// it is there with keys or a process.
+/// credentials file's values first, as in AWS's SDKs): its keys, the command its
+/// `credential_process` names, or its `role_arn` assumed with what its `source_profile` gives.
+/// `named_by` is what asked for it (`aws_profile_name`, `AWS_PROFILE`): then a profile missing
+/// from both files, or one with none of these, is an error. Empty for the `default` profile
+/// tried on the way down the chain, which is used only when it is there and gives keys.
 fn profile_source(
     cx: &Resolver<'_>,
-    path: &str,
+    field: &dyn Fn(&str) -> String,
+    region: &str,
     profile: &str,
     named_by: &str,
 ) -> Result<Option<AwsCredentialSource>, ConfigError> {
+    profile_source_within(cx, field, region, profile, named_by, 0)
+}
+
+/// Source profiles followed before a chain of them is taken for a loop.
+const MAX_SOURCE_PROFILES: usize = 4;
+
+fn profile_source_within(
+    cx: &Resolver<'_>,
+    field: &dyn Fn(&str) -> String,
+    region: &str,
+    profile: &str,
+    named_by: &str,
+    depth: usize,
+) -> Result<Option<AwsCredentialSource>, ConfigError> {
+    let path = &field("aws_profile_name");
     let env = cx.env();
     let named = !named_by.is_empty();
     let home = env.get("HOME").or_else(|| env.get("USERPROFILE"));
@@ -402,6 +417,34 @@ fn profile_source(
             origin: format!("profile `{profile}` of {file}"),
         }));
     }
+    if let (Some((role_arn, _)), Some((source_profile, _))) =
+        (value("role_arn"), value("source_profile"))
+    {
+        if depth >= MAX_SOURCE_PROFILES || source_profile == profile {
+            return Err(cx.error(
+                path,
+                format!(
+                    "profile `{profile}`: its source_profile chain loops or runs past \
+                     {MAX_SOURCE_PROFILES} profiles"
+                ),
+            ));
+        }
+        let named_by = format!("the source_profile of `{profile}`");
+        let source =
+            profile_source_within(cx, field, region, &source_profile, &named_by, depth + 1)?
+                .expect("a named profile gives a source or an error");
+        return Ok(Some(AwsCredentialSource::AssumeRole(Box::new(
+            AssumeRole {
+                source,
+                role_arn,
+                session_name: value("role_session_name")
+                    .map_or_else(|| DEFAULT_SESSION_NAME.to_owned(), |(name, _)| name),
+                sts_endpoint: sts_endpoint_url(cx, field, None, region)?,
+                external_id: value("external_id").map(|(id, _)| id),
+                region: region.to_owned(),
+            },
+        ))));
+    }
     if !named {
         return Ok(None);
     }
@@ -409,8 +452,8 @@ fn profile_source(
         path,
         format!(
             "profile `{profile}` in {both} has neither aws_access_key_id and \
-             aws_secret_access_key nor credential_process (profiles with role_arn or sso_* \
-             are not supported)"
+             aws_secret_access_key, credential_process, nor role_arn with source_profile \
+             (profiles with sso_* or credential_source are not supported)"
         ),
     ))
 }
