@@ -81,7 +81,7 @@ impl AccessRecord {
             .as_ref()
             .and_then(|lease| lease.deployment.config.price.as_ref());
         match (price, &self.usage) {
-            (Some(price), Some(usage)) => price.cost(usage, self.elapsed_ms()),
+            (Some(price), Some(usage)) => price.cost(usage, self.priced_duration_ms()),
             _ => Usd::ZERO,
         }
     }
@@ -89,7 +89,7 @@ impl AccessRecord {
     /// How long the request took, for prices by the second: fixed the first time it is asked
     /// (when the answer is in and first priced), so that the cost header, the budget's
     /// settlement and the spend record agree to the nano-dollar.
-    pub(crate) fn elapsed_ms(&self) -> u64 {
+    pub(crate) fn priced_duration_ms(&self) -> u64 {
         *self
             .priced_duration_ms
             .get_or_init(|| u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX))
@@ -223,7 +223,7 @@ pub(crate) fn charge_estimate(access: &mut AccessRecord, body: bytes::Bytes) {
         .and_then(|lease| lease.deployment.config.price.clone());
     let reservation = access.reservation.take();
     let output = access.events_sent;
-    let elapsed_ms = access.elapsed_ms();
+    let elapsed_ms = access.priced_duration_ms();
     let record = access.spend_record(tollgate_policy::keys::now_ms());
     let charge = async move {
         let prompt = crate::exchange::estimated_prompt_tokens(endpoint, &body)

@@ -328,26 +328,13 @@ fn credentials_endpoint(
                     "Couldn't retrieve verification key from your identity provider",
                 ));
             }
-            if field("RoleArn") != ROLE_ARN || field("RoleSessionName").is_empty() {
-                return Some(sts_error(
-                    403,
-                    "AccessDenied",
-                    "Not authorized to perform sts:AssumeRoleWithWebIdentity",
-                ));
-            }
-            let xml = format!(
-                r#"<AssumeRoleWithWebIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
-  <AssumeRoleWithWebIdentityResult>
-    <SubjectFromWebIdentityToken>system:serviceaccount:ai:tollgate</SubjectFromWebIdentityToken>
-    {assumed}
+            let result = format!(
+                "<SubjectFromWebIdentityToken>system:serviceaccount:ai:tollgate</SubjectFromWebIdentityToken>
+    {{assumed}}
     <Provider>oidc.eks.{REGION}.amazonaws.com</Provider>
-    <Audience>sts.amazonaws.com</Audience>
-  </AssumeRoleWithWebIdentityResult>
-  <ResponseMetadata><RequestId>c6104cbe-af31-11e0-8154-cbc7ccf896c7</RequestId></ResponseMetadata>
-</AssumeRoleWithWebIdentityResponse>"#,
-                assumed = assumed_role(state, field("RoleSessionName")),
+    <Audience>sts.amazonaws.com</Audience>"
             );
-            text_response(200, "text/xml", xml)
+            assumed_role_answer(state, "AssumeRoleWithWebIdentity", &form, &result)
         }
         ("GET", "/v1/credentials") if header("authorization") != CONTAINER_AUTHORIZATION => {
             json_response(
@@ -412,31 +399,44 @@ fn assume_role(
     body: &[u8],
     form: &std::collections::HashMap<String, String>,
 ) -> Response {
-    let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
     let issued = state.issued.lock().expect("lock").clone();
     if let Err(message) = authenticate(parts, body, &issued, "sts") {
         return sts_error(403, "SignatureDoesNotMatch", &message);
     }
-    if field("RoleArn") != ROLE_ARN || field("RoleSessionName").is_empty() {
+    assumed_role_answer(state, "AssumeRole", form, "{assumed}")
+}
+
+/// STS's answer to `action` (`AssumeRole`, `AssumeRoleWithWebIdentity`) for [`ROLE_ARN`]:
+/// `result` is the result element's contents, where `{assumed}` stands for the assumed role
+/// and its new temporary keys. Any other role is refused.
+fn assumed_role_answer(
+    state: &MockState,
+    action: &str,
+    form: &std::collections::HashMap<String, String>,
+    result: &str,
+) -> Response {
+    let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
+    let session = field("RoleSessionName");
+    if field("RoleArn") != ROLE_ARN || session.is_empty() {
         return sts_error(
             403,
             "AccessDenied",
-            "Not authorized to perform sts:AssumeRole",
+            &format!("Not authorized to perform sts:{action}"),
         );
     }
+    let result = result.replace("{assumed}", &assumed_role(state, session));
     let xml = format!(
-        r#"<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
-  <AssumeRoleResult>
-    {assumed}
-  </AssumeRoleResult>
-  <ResponseMetadata><RequestId>4a1c2b3d-0000-11e0-8154-cbc7ccf896c7</RequestId></ResponseMetadata>
-</AssumeRoleResponse>"#,
-        assumed = assumed_role(state, field("RoleSessionName")),
+        r#"<{action}Response xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
+  <{action}Result>
+    {result}
+  </{action}Result>
+  <ResponseMetadata><RequestId>c6104cbe-af31-11e0-8154-cbc7ccf896c7</RequestId></ResponseMetadata>
+</{action}Response>"#
     );
     text_response(200, "text/xml", xml)
 }
 
-/// The assumed role and its new temporary keys, as both STS answers carry them.
+/// The assumed role and its new temporary keys.
 fn assumed_role(state: &MockState, session: &str) -> String {
     let (session_token, expiration) = issue(state);
     format!(
