@@ -193,7 +193,8 @@ pub enum SpendGrouping {
 impl SpendGrouping {
     /// Which daily aggregates hold it: the entity kind, the column grouped by, the order.
     fn aggregate(self) -> (&'static str, &'static str, &'static str) {
-        let by_spend = "SUM(spend) DESC, grouped";
+        // Output columns only: the union of a report's groups and total can order by nothing else.
+        let by_spend = "spend DESC, grouped";
         match self {
             SpendGrouping::Key => (EntityKind::Key.as_str(), "entity_id", by_spend),
             SpendGrouping::Team => (EntityKind::Team.as_str(), "entity_id", by_spend),
@@ -449,64 +450,77 @@ impl Store {
     ) -> Result<Vec<SpendGroup>, StoreError> {
         let (first, last) = (utc_day(since), utc_day(until - 1));
         let (kind, column, order) = grouping.aggregate();
-        let sql = format!(
-            "SELECT {column} AS grouped, {} FROM tollgate_daily_spend \
-             WHERE entity_kind = '{kind}' AND day >= '{first}' AND day <= '{last}' \
-             GROUP BY {column} ORDER BY {order}",
-            REPORT_SUMS
-        );
-        let mut groups = self.read_groups(&sql).await?;
-        // What no entity of the kind accounts for (the master key's requests have no key, team
-        // or user) is one row of its own, with no name.
-        if kind != EntityKind::Gateway.as_str() {
-            let all = format!(
-                "SELECT NULL AS grouped, {} FROM tollgate_daily_spend \
-                 WHERE entity_kind = 'gateway' AND day >= '{first}' AND day <= '{last}'",
-                REPORT_SUMS
+        let days = format!("day >= '{first}' AND day <= '{last}'");
+        if kind == EntityKind::Gateway.as_str() {
+            let sql = format!(
+                "SELECT {column} AS grouped, {REPORT_SUMS} FROM tollgate_daily_spend \
+                 WHERE entity_kind = '{kind}' AND {days} GROUP BY {column} ORDER BY {order}"
             );
-            if let Some(all) = self.read_groups(&all).await?.pop() {
-                let counted =
-                    |field: fn(&SpendGroup) -> u64| -> u64 { groups.iter().map(field).sum() };
-                let rest = SpendGroup {
-                    group: None,
-                    requests: all.requests.saturating_sub(counted(|g| g.requests)),
-                    failed_requests: all
-                        .failed_requests
-                        .saturating_sub(counted(|g| g.failed_requests)),
-                    prompt_tokens: all
-                        .prompt_tokens
-                        .saturating_sub(counted(|g| g.prompt_tokens)),
-                    completion_tokens: all
-                        .completion_tokens
-                        .saturating_sub(counted(|g| g.completion_tokens)),
-                    spend: all.spend.saturating_sub(counted(|g| g.spend)),
-                };
-                if rest.requests > 0 {
-                    let at = groups.partition_point(|group| group.spend >= rest.spend);
-                    groups.insert(at, rest);
-                }
+            return Ok(self.read_groups(&sql).await?.1);
+        }
+        // What no entity of the kind accounts for (the master key's requests have no key, team
+        // or user) is one row of its own, with no name: the gateway's total less the groups',
+        // both read by one statement, so a batch stored meanwhile cannot fall between them.
+        let sql = format!(
+            "SELECT CAST(0 AS BIGINT) AS whole, {column} AS grouped, {REPORT_SUMS} FROM tollgate_daily_spend \
+             WHERE entity_kind = '{kind}' AND {days} GROUP BY {column} \
+             UNION ALL \
+             SELECT CAST(1 AS BIGINT) AS whole, NULL AS grouped, {REPORT_SUMS} FROM tollgate_daily_spend \
+             WHERE entity_kind = 'gateway' AND {days} \
+             ORDER BY whole, {order}"
+        );
+        let (all, mut groups) = self.read_groups(&sql).await?;
+        if let Some(all) = all {
+            let counted = |field: fn(&SpendGroup) -> u64| -> u64 { groups.iter().map(field).sum() };
+            let rest = SpendGroup {
+                group: None,
+                requests: all.requests.saturating_sub(counted(|g| g.requests)),
+                failed_requests: all
+                    .failed_requests
+                    .saturating_sub(counted(|g| g.failed_requests)),
+                prompt_tokens: all
+                    .prompt_tokens
+                    .saturating_sub(counted(|g| g.prompt_tokens)),
+                completion_tokens: all
+                    .completion_tokens
+                    .saturating_sub(counted(|g| g.completion_tokens)),
+                spend: all.spend.saturating_sub(counted(|g| g.spend)),
+            };
+            if rest.requests > 0 {
+                let at = groups.partition_point(|group| group.spend >= rest.spend);
+                groups.insert(at, rest);
             }
         }
         Ok(groups)
     }
 
-    async fn read_groups(&self, sql: &str) -> Result<Vec<SpendGroup>, StoreError> {
+    /// The rows of a report query: the one marked `whole` (the gateway's total), if the query
+    /// has that column, and the groups.
+    async fn read_groups(
+        &self,
+        sql: &str,
+    ) -> Result<(Option<SpendGroup>, Vec<SpendGroup>), StoreError> {
         let rows = sqlx::query(sql).fetch_all(&self.pool).await?;
-        rows.iter()
-            .map(|row| {
-                let count = |name: &str| -> Result<u64, StoreError> {
-                    Ok(row.try_get::<Option<i64>, _>(name)?.unwrap_or(0).max(0) as u64)
-                };
-                Ok(SpendGroup {
-                    group: row.try_get("grouped")?,
-                    requests: count("requests")?,
-                    failed_requests: count("failed")?,
-                    prompt_tokens: count("prompt")?,
-                    completion_tokens: count("completion")?,
-                    spend: count("spend")?,
-                })
-            })
-            .collect()
+        let (mut whole, mut groups) = (None, Vec::with_capacity(rows.len()));
+        for row in &rows {
+            let count = |name: &str| -> Result<u64, StoreError> {
+                Ok(row.try_get::<Option<i64>, _>(name)?.unwrap_or(0).max(0) as u64)
+            };
+            let group = SpendGroup {
+                group: row.try_get("grouped")?,
+                requests: count("requests")?,
+                failed_requests: count("failed")?,
+                prompt_tokens: count("prompt")?,
+                completion_tokens: count("completion")?,
+                spend: count("spend")?,
+            };
+            if row.try_get::<i64, _>("whole").is_ok_and(|whole| whole == 1) {
+                whole = Some(group);
+            } else {
+                groups.push(group);
+            }
+        }
+        Ok((whole, groups))
     }
 }
 
