@@ -24,6 +24,12 @@ also has a budget, as has its team, so each request's worst case is reserved and
 idle RSS is reported beside the keyless gateway's. The spend journal's own throughput (appends,
 and drains into SQLite) is measured after.
 
+Shared through Redis (with --keys, when the Redis at TOLLGATE_BENCH_REDIS_URL, default
+redis://127.0.0.1:6379, answers; skip with --no-redis): the same store on a gateway whose
+limits and budgets are counted in Redis, as replicas share them — the virtual and budgeted keys
+again, so each request's admission (and reservation) is a Redis round trip. Redis runs
+unpinned, as it comes; its own CPU is not the gateway's.
+
 For reference, nginx as a plain reverse proxy (keep-alive upstream, no buffering, access log
 on) is measured in the gateway's place at every point (skip with --no-nginx).
 
@@ -47,7 +53,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import socket
 import time
+import urllib.parse
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -168,8 +176,9 @@ def start_mock(mock_bin, latency_ms, wire_format="openai"):
 GROUP_SIZE = 100
 
 
-def start_gateway(tollgate_bin, mock_address, workdir, port, anthropic_address=None):
-    """The gateway, its store (an empty SQLite file) beside its config in `workdir`."""
+def start_gateway(tollgate_bin, mock_address, workdir, port, anthropic_address=None, extra=""):
+    """The gateway, its store (an empty SQLite file) beside its config in `workdir`; `extra`:
+    more YAML for its config."""
     config = os.path.join(workdir, "bench.yaml")
     with open(config, "w") as f:
         f.write(
@@ -197,7 +206,7 @@ def start_gateway(tollgate_bin, mock_address, workdir, port, anthropic_address=N
                 f"      api_base: http://{anthropic_address}\n"
                 "      api_key: sk-ant-bench\n"
             )
-        f.write(f"general_settings:\n  master_key: {MASTER_KEY}\n")
+        f.write(f"general_settings:\n  master_key: {MASTER_KEY}\n{extra}")
     log = open(os.path.join(workdir, "gateway.log"), "w")
     process = subprocess.Popen(
         ["taskset", "-c", "1", tollgate_bin, "serve", "--config", config, "--host", "127.0.0.1", "--port", str(port)],
@@ -251,16 +260,33 @@ def fill_store(database):
     db.close()
 
 
-def start_keyed_gateway(tollgate_bin, mock_address, workdir, port):
+def start_keyed_gateway(tollgate_bin, mock_address, workdir, port, extra=""):
     """A gateway whose store holds KEYS keys and TEAMS teams: started once for its migrations,
-    filled, started again (it loads the store at start-up)."""
+    filled, started again (it loads the store at start-up). Started again later (`extra`: more
+    config), it finds the store filled."""
     keyed_dir = os.path.join(workdir, "keyed")
-    os.makedirs(keyed_dir, exist_ok=True)
-    first = start_gateway(tollgate_bin, mock_address, keyed_dir, port)
-    first.terminate()
-    first.wait()
-    fill_store(os.path.join(keyed_dir, "tollgate.db"))
-    return start_gateway(tollgate_bin, mock_address, keyed_dir, port)
+    database = os.path.join(keyed_dir, "tollgate.db")
+    if not os.path.exists(database):
+        os.makedirs(keyed_dir, exist_ok=True)
+        first = start_gateway(tollgate_bin, mock_address, keyed_dir, port)
+        first.terminate()
+        first.wait()
+        fill_store(database)
+    return start_gateway(tollgate_bin, mock_address, keyed_dir, port, extra=extra)
+
+
+def redis_url():
+    """The Redis to share limits and budgets through, if it answers a PING."""
+    url = os.environ.get("TOLLGATE_BENCH_REDIS_URL", "redis://127.0.0.1:6379")
+    parsed = urllib.parse.urlparse(url)
+    try:
+        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or 6379), timeout=2) as sock:
+            sock.sendall(b"PING\r\n")
+            if sock.recv(64).startswith(b"+PONG"):
+                return url
+    except OSError as err:
+        print(f"no Redis at {url} ({err}): the shared-through-Redis comparison is skipped", file=sys.stderr)
+    return None
 
 
 def request_body(stream, model="bench-model"):
@@ -338,6 +364,8 @@ def main():
                         help="skip the master key against virtual key (100,000 keys stored) comparison")
     parser.add_argument("--no-group", dest="group", action="store_false",
                         help="skip the one-deployment against 100-deployment group comparison")
+    parser.add_argument("--no-redis", dest="redis", action="store_false",
+                        help="skip the keys again with limits and budgets shared through Redis")
     args = parser.parse_args()
 
     ensure_tool("wrk", "wrk")
@@ -348,6 +376,7 @@ def main():
     translation_rows = []
     group_rows = []
     key_rows = []
+    redis_rows = []
     memory = {}
     with tempfile.TemporaryDirectory() as workdir:
         bodies = {}
@@ -401,6 +430,20 @@ def main():
                     finally:
                         keyed.terminate()
                         keyed.wait()
+                    shared_redis = redis_url() if args.redis else None
+                    if shared_redis:
+                        prefix = f"tollgate-bench-{os.getpid()}-{int(time.time())}"
+                        shared = start_keyed_gateway(
+                            tollgate_bin, mock_address, workdir, port + 200,
+                            extra=f"router_settings:\n  redis_url: {shared_redis}\n"
+                                  f"tollgate_settings:\n  redis_key_prefix: {prefix}\n")
+                        try:
+                            time.sleep(0.5)
+                            redis_rows += measure_shared(
+                                f"http://127.0.0.1:{port + 200}/v1/chat/completions", shared.pid, bodies[False], args)
+                        finally:
+                            shared.terminate()
+                            shared.wait()
                 if translating:
                     translation_rows += measure_translation(
                         f"http://127.0.0.1:{port}/v1/chat/completions", gateway.pid, bodies, claude_bodies, args)
@@ -419,12 +462,12 @@ def main():
 
     os.makedirs(RESULTS, exist_ok=True)
     journal = measure_journal() if args.keys else None
-    report = render(rows, translation_rows, group_rows, key_rows, journal, memory, args)
+    report = render(rows, translation_rows, group_rows, key_rows, redis_rows, journal, memory, args)
     with open(os.path.join(RESULTS, "latest.md"), "w") as f:
         f.write(report)
     with open(os.path.join(RESULTS, "latest.json"), "w") as f:
         json.dump({"rows": rows, "translation": translation_rows, "group": group_rows, "keys": key_rows,
-                   "journal": journal,
+                   "redis": redis_rows, "journal": journal,
                    "memory": memory,
                    "args": vars(args)}, f, indent=1)
     print(report)
@@ -456,6 +499,20 @@ def measure_keys(url, gateway_pid, body, args):
         print(f"virtual keys json    c={concurrency:<3}  " + "  ".join(
             f"{name} cpu {row[name]['cpu_ms_per_request']:.4f} ms/req p50 {row[name]['p50_us'] / 1000:.3f} ms"
             for name in ("master", "virtual", "budgeted")), file=sys.stderr)
+    return rows
+
+
+def measure_shared(url, gateway_pid, body, args):
+    """The limited and the budgeted key on a gateway counting them in Redis."""
+    rows = []
+    for concurrency in (1, 32):
+        row = compare_bodies(url, gateway_pid, {"virtual": body, "budgeted": body}, concurrency, args,
+                             auths={"virtual": VIRTUAL_KEY, "budgeted": BUDGETED_KEY})
+        row["concurrency"] = concurrency
+        rows.append(row)
+        print(f"shared via redis     c={concurrency:<3}  " + "  ".join(
+            f"{name} cpu {row[name]['cpu_ms_per_request']:.4f} ms/req p50 {row[name]['p50_us'] / 1000:.3f} ms"
+            for name in ("virtual", "budgeted")), file=sys.stderr)
     return rows
 
 
@@ -504,7 +561,7 @@ def measure_translation(url, gateway_pid, bodies, claude_bodies, args):
     return rows
 
 
-def render(rows, translation_rows, group_rows, key_rows, journal, memory, args):
+def render(rows, translation_rows, group_rows, key_rows, redis_rows, journal, memory, args):
     machine = subprocess.run(["uname", "-srm"], capture_output=True, text=True).stdout.strip()
     cpu = "unknown CPU"
     with open("/proc/cpuinfo") as info:
@@ -585,6 +642,29 @@ def render(rows, translation_rows, group_rows, key_rows, journal, memory, args):
                 f"| {row['concurrency']} | {m['p50_us'] / 1000:.3f} | {v['p50_us'] / 1000:.3f} | {b['p50_us'] / 1000:.3f} "
                 f"| {m['cpu_ms_per_request']:.4f} | {v['cpu_ms_per_request']:.4f} | {b['cpu_ms_per_request']:.4f} "
                 f"| {b['cpu_ms_per_request'] / v['cpu_ms_per_request']:.2f} |"
+            )
+    if redis_rows:
+        in_memory = {row["concurrency"]: row for row in key_rows}
+        lines += [
+            "",
+            "Shared through Redis, 0 ms upstream, JSON: the same store on a gateway whose limits and budgets are",
+            "counted in Redis (`router_settings.redis_url`), as replicas share them; `in memory` is the row above.",
+            "Every request is admitted by one Lua script and, with a budget, reserved by another, then settled in",
+            "the background. CPU is the gateway's (Redis's own is not counted).",
+            "",
+            "| conc. | virtual p50: in memory / Redis | budgeted p50: in memory / Redis | virtual CPU ms/req: in memory / Redis | budgeted CPU ms/req: in memory / Redis |",
+            "|---:|---:|---:|---:|---:|",
+        ]
+        for row in redis_rows:
+            here = in_memory.get(row["concurrency"])
+            if not here:
+                continue
+            lines.append(
+                f"| {row['concurrency']} "
+                f"| {here['virtual']['p50_us'] / 1000:.3f} / {row['virtual']['p50_us'] / 1000:.3f} "
+                f"| {here['budgeted']['p50_us'] / 1000:.3f} / {row['budgeted']['p50_us'] / 1000:.3f} "
+                f"| {here['virtual']['cpu_ms_per_request']:.4f} / {row['virtual']['cpu_ms_per_request']:.4f} "
+                f"| {here['budgeted']['cpu_ms_per_request']:.4f} / {row['budgeted']['cpu_ms_per_request']:.4f} |"
             )
     if journal:
         lines += ["", f"Spend journal: {journal['append_per_second']:,.0f} records/s appended (two threads), "

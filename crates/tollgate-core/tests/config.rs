@@ -1102,3 +1102,204 @@ fn prices_come_from_the_table_a_pricing_file_and_model_info() {
     assert_eq!(azure.rates, mini.rates);
     assert!(price("unknown").is_none());
 }
+
+/// An `environment_variables` section that blanks LiteLLM's Redis variables (an empty value
+/// counts as unset), then sets `set`.
+fn redis_env(set: &[(&str, &str)]) -> String {
+    const LITELLM: [&str; 6] = [
+        "REDIS_URL",
+        "REDIS_HOST",
+        "REDIS_PORT",
+        "REDIS_PASSWORD",
+        "REDIS_USERNAME",
+        "REDIS_SSL",
+    ];
+    let mut yaml = "environment_variables:\n".to_owned();
+    for name in LITELLM {
+        let value = set
+            .iter()
+            .find(|(set, _)| *set == name)
+            .map_or("", |(_, value)| value);
+        yaml.push_str(&format!("  {name}: '{value}'\n"));
+    }
+    for (name, value) in set.iter().filter(|(name, _)| !LITELLM.contains(name)) {
+        yaml.push_str(&format!("  {name}: '{value}'\n"));
+    }
+    yaml
+}
+
+#[test]
+fn redis_is_read_where_litellm_configs_name_it() {
+    let redis = |env: &[(&str, &str)], yaml: &str| {
+        let config = load_inline(&format!("{}{yaml}", redis_env(env)))
+            .unwrap_or_else(|err| panic!("{yaml}: {err}"));
+        config.redis.map(|redis| {
+            (
+                redis.url.expose_secret().to_owned(),
+                redis.shown,
+                redis.source,
+            )
+        })
+    };
+    // The router's own: host, port and password (a password with `@` stays whole).
+    assert_eq!(
+        redis(
+            &[],
+            "router_settings:\n  redis_host: cache.internal\n  redis_port: 6380\n  redis_password: p@ss\n"
+        ),
+        Some((
+            "redis://:p%40ss@cache.internal:6380".to_owned(),
+            "redis://:****@cache.internal:6380".to_owned(),
+            "router_settings.redis_host"
+        ))
+    );
+    // Port and password left to LiteLLM's variables.
+    assert_eq!(
+        redis(
+            &[
+                ("REDIS_PORT", "7000"),
+                ("REDIS_PASSWORD", "secret"),
+                ("CACHE_HOST", "cache.internal")
+            ],
+            "router_settings:\n  redis_host: os.environ/CACHE_HOST\n"
+        )
+        .map(|(url, _, _)| url),
+        Some("redis://:secret@cache.internal:7000".to_owned())
+    );
+    assert_eq!(
+        redis(
+            &[],
+            "router_settings:\n  redis_url: rediss://user:pw@cache.example.com:6390/2\n"
+        )
+        .map(|(url, shown, _)| (url, shown)),
+        Some((
+            "rediss://user:pw@cache.example.com:6390/2".to_owned(),
+            "rediss://user:****@cache.example.com:6390/2".to_owned()
+        ))
+    );
+    // The response cache's Redis, from its params or LiteLLM's variables.
+    assert_eq!(
+        redis(
+            &[],
+            "litellm_settings:\n  cache: true\n  cache_params:\n    type: redis\n    host: cache.internal\n    port: 6379\n    username: gateway\n    password: pw\n    ssl: true\n"
+        ),
+        Some((
+            "rediss://gateway:pw@cache.internal:6379".to_owned(),
+            "rediss://gateway:****@cache.internal:6379".to_owned(),
+            "litellm_settings.cache_params"
+        ))
+    );
+    assert_eq!(
+        redis(
+            &[("REDIS_HOST", "from-env"), ("REDIS_PORT", "6400")],
+            "litellm_settings:\n  cache: true\n"
+        )
+        .map(|(url, _, _)| url),
+        Some("redis://from-env:6400".to_owned())
+    );
+    // The router's Redis wins over the cache's; a local cache, or a cache turned off, is none.
+    assert_eq!(
+        redis(
+            &[],
+            "router_settings:\n  redis_url: redis://router:6379\nlitellm_settings:\n  cache: true\n  cache_params: {type: redis, host: cache}\n"
+        )
+        .map(|(url, _, _)| url),
+        Some("redis://router:6379".to_owned())
+    );
+    assert_eq!(
+        redis(
+            &[("REDIS_HOST", "from-env")],
+            "litellm_settings:\n  cache: true\n  cache_params: {type: local}\n"
+        ),
+        None
+    );
+    assert_eq!(
+        redis(
+            &[],
+            "litellm_settings:\n  cache: false\n  cache_params: {type: redis, host: cache}\n"
+        ),
+        None
+    );
+    assert_eq!(redis(&[("REDIS_HOST", "from-env")], ""), None);
+
+    // Read, so not in the warning; the response cache itself is not built yet, so is.
+    let config = load_inline(&format!(
+        "{}router_settings:\n  redis_host: cache\n  redis_port: 6379\nlitellm_settings:\n  cache: true\n  cache_params: {{type: redis}}\ntollgate_settings:\n  redis_key_prefix: prod-eu\n  redis_timeout: 50ms\n",
+        redis_env(&[])
+    ))
+    .unwrap();
+    assert_eq!(config.not_implemented, ["litellm_settings.cache"]);
+    let settings = config.redis.unwrap();
+    assert_eq!(settings.key_prefix, "prod-eu");
+    assert_eq!(settings.timeout, Duration::from_millis(50));
+    let defaults = load_inline(&format!(
+        "{}router_settings:\n  redis_host: cache\n",
+        redis_env(&[])
+    ))
+    .unwrap()
+    .redis
+    .unwrap();
+    assert_eq!(
+        (defaults.key_prefix.as_str(), defaults.timeout),
+        ("tollgate", Duration::from_millis(250))
+    );
+}
+
+#[test]
+fn redis_mistakes_name_the_field() {
+    for (yaml, field, reason) in [
+        (
+            "router_settings:\n  redis_url: http://cache:6379\n",
+            "router_settings.redis_url",
+            "starts with redis:// or rediss://",
+        ),
+        (
+            "router_settings:\n  redis_url: not a url\n",
+            "router_settings.redis_url",
+            "not a valid Redis URL",
+        ),
+        (
+            "router_settings:\n  redis_host: cache\n  redis_port: 70000\n",
+            "router_settings.redis_port",
+            "not a port number",
+        ),
+        (
+            "router_settings:\n  redis_host: cache\n  redis_port: six\n",
+            "router_settings.redis_port",
+            "expected a number",
+        ),
+        (
+            "router_settings:\n  redis_host: os.environ/NO_SUCH_REDIS_HOST_VARIABLE\n",
+            "router_settings.redis_host",
+            "NO_SUCH_REDIS_HOST_VARIABLE",
+        ),
+        (
+            "litellm_settings:\n  cache: true\n  cache_params: [redis]\n",
+            "litellm_settings.cache_params",
+            "expected a mapping",
+        ),
+        (
+            "router_settings:\n  redis_host: cache\ntollgate_settings:\n  redis_key_prefix: 'two words'\n",
+            "tollgate_settings.redis_key_prefix",
+            "without spaces",
+        ),
+        (
+            "router_settings:\n  redis_host: cache\ntollgate_settings:\n  redis_timeout: 0s\n",
+            "tollgate_settings.redis_timeout",
+            "greater than 0",
+        ),
+    ] {
+        let err = load_inline(&format!("{}{yaml}", redis_env(&[])))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(field) && err.contains(reason), "{yaml}: {err}");
+    }
+    // A password is never repeated in a message.
+    let err = load_inline(&format!(
+        "{}router_settings:\n  redis_url: http://user:hunter2@cache\n",
+        redis_env(&[])
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(!err.contains("hunter2"), "{err}");
+}

@@ -11,9 +11,16 @@
 //! Periods follow the calendar (`BudgetPeriod`): an account's spend starts again at the first
 //! reservation or settlement after its boundary, judged by the time of that call — so a reset
 //! takes effect at the boundary itself, however long the gateway was idle.
+//!
+//! With a shared Redis (`crate::shared`), the accounts are Redis's and every replica reserves
+//! and settles in them; this replica's own accounts still count what it charged (on top of
+//! what the store says), which seeds an account Redis does not have and stands in while
+//! Redis cannot answer.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, RwLock};
 
 use http::StatusCode;
@@ -23,6 +30,8 @@ use tollgate_pricing::Usd;
 use tollgate_store::{BudgetFields, EntityKind, KeyRecord};
 
 use crate::directory::Directory;
+use crate::shared::SharedCounters;
+use crate::shared::budgets::{Asked, Reserved, SharedReservation};
 
 /// One entity's budget, read from its record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,6 +107,15 @@ impl Budget {
     pub fn reset_at(&self, now_ms: i64) -> Option<i64> {
         self.period.map(|period| period.current(now_ms).1)
     }
+
+    /// The spend past which an alert fires: the soft budget, else `percent` of the max.
+    fn alert_threshold(&self, percent: u64) -> Option<Usd> {
+        self.soft.or_else(|| {
+            self.max.map(|max| {
+                Usd::from_nanos((u128::from(max.nanos()) * u128::from(percent) / 100) as u64)
+            })
+        })
+    }
 }
 
 /// A budget that applies to a request, with whose it is.
@@ -161,6 +179,18 @@ pub struct BudgetBook {
     /// The share of `max_budget` (in percent) past which an alert fires when no
     /// `soft_budget` is set.
     alert_percent: u64,
+    /// The accounts every replica reserves in, when there is a shared Redis.
+    shared: Option<Arc<SharedCounters>>,
+}
+
+/// Why a reservation was not made.
+#[derive(Debug)]
+pub enum Shortfall {
+    /// Every budget takes the amount, but one has less left than the room asked for: the
+    /// caller should size the request exactly and ask again with that.
+    Tight,
+    /// A budget cannot take it: the refusal.
+    Exceeded(GatewayError),
 }
 
 impl BudgetBook {
@@ -170,6 +200,15 @@ impl BudgetBook {
             clock,
             exceeded_status,
             alert_percent,
+            shared: None,
+        }
+    }
+
+    /// Reserves and settles in `shared`'s accounts, with every other replica using it.
+    pub fn shared(self, shared: Arc<SharedCounters>) -> Self {
+        BudgetBook {
+            shared: Some(shared),
+            ..self
         }
     }
 
@@ -225,72 +264,194 @@ impl BudgetBook {
         state.roll(budget, self.now_ms());
     }
 
-    /// What the entity has spent in its current period, and when that period ends.
-    pub fn standing(&self, kind: EntityKind, id: &str, budget: &Budget) -> (Usd, Option<i64>) {
+    /// What the entity has spent in its current period (every replica's charges, when they
+    /// share a Redis), and when that period ends.
+    pub async fn standing(
+        &self,
+        kind: EntityKind,
+        id: &str,
+        budget: &Budget,
+    ) -> (Usd, Option<i64>) {
         let now = self.now_ms();
+        let here = self.spent_here(kind, id, budget, now);
+        let spent = match &self.shared {
+            Some(shared) => {
+                let account = shared.account(kind, id, budget);
+                match shared.spent(&account, budget.period_start(now)).await {
+                    Some(Some(spent)) => spent,
+                    _ => here,
+                }
+            }
+            None => here,
+        };
+        (spent, budget.reset_at(now))
+    }
+
+    /// What this replica counts as spent this period: the store's figure and its own charges.
+    fn spent_here(&self, kind: EntityKind, id: &str, budget: &Budget, now: i64) -> Usd {
         let account = self.account(kind, id, budget);
         let mut state = account.state.lock().expect("budget lock poisoned");
         state.roll(budget, now);
-        (state.spent, budget.reset_at(now))
+        state.spent
     }
 
-    /// Whether every budget in `checks` could take `amount` now (a hint: `reserve` decides).
-    pub fn has_room(&self, checks: &[BudgetCheck<'_>], amount: Usd) -> bool {
+    /// Raises the shared accounts to what the store says each entity spent in the period
+    /// starting `period_start`, where Redis shows less (a charge made while Redis was away
+    /// counts once its record is stored). Nothing without a shared Redis.
+    pub async fn share_store_figures(&self, figures: &[(EntityKind, &str, Budget, i64, Usd)]) {
+        let Some(shared) = &self.shared else {
+            return;
+        };
         let now = self.now_ms();
-        checks.iter().all(|check| {
-            let Some(max) = check.budget.max else {
-                return true;
-            };
-            let account = self.account(check.kind, &check.id, &check.budget);
-            let mut state = account.state.lock().expect("budget lock poisoned");
-            state.roll(&check.budget, now);
-            state
-                .spent
-                .saturating_add(state.reserved)
-                .saturating_add(amount)
-                <= max
-        })
+        let figures: Vec<_> = figures
+            .iter()
+            .filter(|(_, _, budget, period_start, _)| budget.period_start(now) == *period_start)
+            .map(|(kind, id, budget, period_start, spent)| {
+                (shared.account(*kind, id, budget), *period_start, *spent)
+            })
+            .collect();
+        if let Some(raised) = shared.floor(&figures).await
+            && raised > 0
+        {
+            tracing::info!(
+                accounts = raised,
+                "shared budget accounts raised to the spend the store has (charges made while Redis was away)"
+            );
+        }
     }
 
-    /// Reserves `worst_case` against every budget in `checks`, or refuses naming the first
-    /// that cannot take it (holding nothing).
-    pub fn reserve(
+    /// Reserves `amount` against every budget in `checks` if each has at least `room` left
+    /// (`room` ≥ `amount`: a loosely sized request reserves only far from every limit), or
+    /// against none. `request_id` names the reservation in the shared accounts.
+    pub async fn reserve(
         &self,
         checks: &[BudgetCheck<'_>],
-        worst_case: Usd,
-    ) -> Result<Reservation, GatewayError> {
+        amount: Usd,
+        room: Usd,
+        request_id: &str,
+    ) -> Result<Reservation, Shortfall> {
+        let room = room.max(amount);
+        if let Some(shared) = &self.shared {
+            let now = self.now_ms();
+            let asked = self.asked(shared, checks, now);
+            match shared.reserve(&asked, request_id, amount, room).await {
+                Some(Reserved::Yes) => {
+                    let accounts = checks
+                        .iter()
+                        .map(|check| self.account(check.kind, &check.id, &check.budget))
+                        .collect();
+                    return Ok(self.reservation(
+                        checks,
+                        accounts,
+                        amount,
+                        false,
+                        Some(SharedReservation {
+                            counters: shared.clone(),
+                            request_id: request_id.to_owned(),
+                            asked,
+                        }),
+                    ));
+                }
+                Some(Reserved::Tight) => return Err(Shortfall::Tight),
+                Some(Reserved::No { index, spent }) => {
+                    let check = &checks[index];
+                    let max = check.budget.max.unwrap_or(Usd::ZERO);
+                    let reset_at = check.budget.reset_at(now);
+                    return Err(Shortfall::Exceeded(
+                        self.exceeded(check, spent, max, amount, reset_at),
+                    ));
+                }
+                None => {}
+            }
+        }
+        self.reserve_here(checks, amount, room)
+    }
+
+    /// The budgets of `checks` as the shared accounts take them.
+    fn asked(&self, shared: &SharedCounters, checks: &[BudgetCheck<'_>], now: i64) -> Vec<Asked> {
+        checks
+            .iter()
+            .map(|check| Asked {
+                account: shared.account(check.kind, &check.id, &check.budget),
+                max: check.budget.max,
+                period: check.budget.period_start(now),
+                seed: self.spent_here(check.kind, &check.id, &check.budget, now),
+                alert_threshold: check.budget.alert_threshold(self.alert_percent),
+            })
+            .collect()
+    }
+
+    /// Reserves in this replica's own accounts.
+    fn reserve_here(
+        &self,
+        checks: &[BudgetCheck<'_>],
+        amount: Usd,
+        room: Usd,
+    ) -> Result<Reservation, Shortfall> {
         let now = self.now_ms();
-        let mut holds: Vec<Hold> = Vec::with_capacity(checks.len());
+        let mut held: Vec<Arc<Account>> = Vec::with_capacity(checks.len());
+        let give_back = |held: &[Arc<Account>]| {
+            for account in held {
+                let mut state = account.state.lock().expect("budget lock poisoned");
+                state.reserved = state.reserved.saturating_sub(amount);
+            }
+        };
         for check in checks {
             let account = self.account(check.kind, &check.id, &check.budget);
             let mut state = account.state.lock().expect("budget lock poisoned");
             state.roll(&check.budget, now);
             if let Some(max) = check.budget.max {
                 let committed = state.spent.saturating_add(state.reserved);
-                if committed.saturating_add(worst_case) > max {
+                if committed.saturating_add(amount) > max {
                     let (spent, reset_at) = (state.spent, check.budget.reset_at(now));
                     drop(state);
-                    release(&holds, worst_case);
-                    return Err(self.exceeded(check, spent, max, worst_case, reset_at));
+                    give_back(&held);
+                    return Err(Shortfall::Exceeded(
+                        self.exceeded(check, spent, max, amount, reset_at),
+                    ));
+                }
+                if committed.saturating_add(room) > max {
+                    drop(state);
+                    give_back(&held);
+                    return Err(Shortfall::Tight);
                 }
             }
-            state.reserved = state.reserved.saturating_add(worst_case);
+            state.reserved = state.reserved.saturating_add(amount);
             drop(state);
-            holds.push(Hold {
+            held.push(account);
+        }
+        Ok(self.reservation(checks, held, amount, true, None))
+    }
+
+    /// The reservation of `amount` against `checks`, whose accounts here are `accounts`.
+    fn reservation(
+        &self,
+        checks: &[BudgetCheck<'_>],
+        accounts: Vec<Arc<Account>>,
+        amount: Usd,
+        held_here: bool,
+        shared: Option<SharedReservation>,
+    ) -> Reservation {
+        let holds = checks
+            .iter()
+            .zip(accounts)
+            .map(|(check, account)| Hold {
                 account,
                 kind: check.kind,
                 id: check.id.clone().into_owned(),
                 label: check.label.clone().into_owned(),
                 budget: check.budget,
-            });
-        }
-        Ok(Reservation {
+            })
+            .collect();
+        Reservation {
             holds,
-            amount: worst_case,
+            amount,
+            held_here,
             settled: false,
             alert_percent: self.alert_percent,
             clock: self.clock.clone(),
-        })
+            shared,
+        }
     }
 
     fn exceeded(
@@ -337,45 +498,78 @@ struct Hold {
     budget: Budget,
 }
 
-/// Gives back `amount` reserved in each of `holds`.
-fn release(holds: &[Hold], amount: Usd) {
-    for hold in holds {
-        let mut state = hold.account.state.lock().expect("budget lock poisoned");
-        state.reserved = state.reserved.saturating_sub(amount);
-    }
-}
-
 /// A request's place under its budgets, held until it ends. Dropped unsettled (the request
 /// never reached a provider), it releases everything.
 #[derive(Debug)]
 pub struct Reservation {
     holds: Vec<Hold>,
     amount: Usd,
+    /// Whether `amount` is reserved in this replica's accounts (else only in Redis's).
+    held_here: bool,
     settled: bool,
     alert_percent: u64,
     clock: Arc<dyn WallClock>,
+    shared: Option<SharedReservation>,
+}
+
+/// The alerts a settlement set off: known at once, or once Redis has answered.
+pub enum Settlement {
+    Done(Vec<BudgetAlert>),
+    Pending(Pin<Box<dyn Future<Output = Vec<BudgetAlert>> + Send>>),
 }
 
 impl Reservation {
-    /// Charges `cost` to every budget held and releases the reservation; returns the alerts
-    /// this charge set off.
-    pub fn settle(mut self, cost: Usd) -> Vec<BudgetAlert> {
+    /// Charges `cost` to every budget held and releases the reservation; the alerts this
+    /// charge set off come with the settlement.
+    pub fn settle(mut self, cost: Usd) -> Settlement {
         self.settled = true;
         let now = self.clock.now_ms();
+        let alerts_here = self.charge_here(cost, now);
+        let Some(shared) = self.shared.take() else {
+            return Settlement::Done(alerts_here);
+        };
+        let (amount, holds) = (self.amount, std::mem::take(&mut self.holds));
+        Settlement::Pending(Box::pin(async move {
+            let SharedReservation {
+                counters,
+                request_id,
+                asked,
+            } = shared;
+            match counters.settle(&asked, &request_id, amount, cost).await {
+                Some(charged) => holds
+                    .iter()
+                    .zip(asked.iter().zip(charged))
+                    .filter(|(_, (_, (_, alert)))| *alert)
+                    .filter_map(|(hold, (asked, (spent, _)))| {
+                        Some(BudgetAlert {
+                            kind: hold.kind,
+                            id: hold.id.clone(),
+                            label: hold.label.clone(),
+                            spent,
+                            threshold: asked.alert_threshold?,
+                            max: hold.budget.max,
+                        })
+                    })
+                    .collect(),
+                // Redis is away: the reservation lapses with its lease, the charge reaches
+                // the shared account from the store, and this replica alerts on its own count.
+                None => alerts_here,
+            }
+        }))
+    }
+
+    /// Charges `cost` to this replica's accounts (giving back what it reserved there);
+    /// the alerts its own count sets off.
+    fn charge_here(&self, cost: Usd, now: i64) -> Vec<BudgetAlert> {
         let mut alerts = Vec::new();
         for hold in &self.holds {
             let mut state = hold.account.state.lock().expect("budget lock poisoned");
-            state.reserved = state.reserved.saturating_sub(self.amount);
+            if self.held_here {
+                state.reserved = state.reserved.saturating_sub(self.amount);
+            }
             state.roll(&hold.budget, now);
             state.spent = state.spent.saturating_add(cost);
-            let threshold = hold.budget.soft.or_else(|| {
-                hold.budget.max.map(|max| {
-                    Usd::from_nanos(
-                        (u128::from(max.nanos()) * u128::from(self.alert_percent) / 100) as u64,
-                    )
-                })
-            });
-            if let Some(threshold) = threshold
+            if let Some(threshold) = hold.budget.alert_threshold(self.alert_percent)
                 && cost > Usd::ZERO
                 && state.spent >= threshold
                 && state.alerted_for != Some(state.period_start)
@@ -402,8 +596,26 @@ impl Reservation {
 
 impl Drop for Reservation {
     fn drop(&mut self) {
-        if !self.settled {
-            release(&self.holds, self.amount);
+        if self.settled {
+            return;
+        }
+        if self.held_here {
+            for hold in &self.holds {
+                let mut state = hold.account.state.lock().expect("budget lock poisoned");
+                state.reserved = state.reserved.saturating_sub(self.amount);
+            }
+        }
+        if let Some(SharedReservation {
+            counters,
+            request_id,
+            asked,
+        }) = self.shared.take()
+        {
+            let amount = self.amount;
+            SharedCounters::in_background(async move {
+                let accounts: Vec<_> = asked.into_iter().map(|asked| asked.account).collect();
+                counters.release(&accounts, &request_id, amount).await;
+            });
         }
     }
 }
@@ -416,6 +628,33 @@ mod tests {
 
     fn dollars(text: &str) -> Usd {
         Usd::parse(text).unwrap()
+    }
+
+    fn block_on<F: Future>(work: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(work)
+    }
+
+    /// Reserves exactly `amount` (no room asked beyond it) in a book without Redis.
+    fn reserve(
+        book: &BudgetBook,
+        checks: &[BudgetCheck<'_>],
+        amount: Usd,
+    ) -> Result<Reservation, GatewayError> {
+        match block_on(book.reserve(checks, amount, amount, "request-id")) {
+            Ok(reservation) => Ok(reservation),
+            Err(Shortfall::Exceeded(err)) => Err(err),
+            Err(Shortfall::Tight) => panic!("no room was asked beyond the amount"),
+        }
+    }
+
+    fn settle(reservation: Reservation, cost: Usd) -> Vec<BudgetAlert> {
+        match reservation.settle(cost) {
+            Settlement::Done(alerts) => alerts,
+            Settlement::Pending(_) => panic!("a book without Redis settles at once"),
+        }
     }
 
     fn book(clock: Arc<ManualClock>) -> BudgetBook {
@@ -441,20 +680,20 @@ mod tests {
         let book = book(clock);
         let checks = [check(EntityKind::Key, "k", "1", None)];
         let held: Vec<Reservation> = (0..4)
-            .map_while(|_| book.reserve(&checks, dollars("0.3")).ok())
+            .map_while(|_| reserve(&book, &checks, dollars("0.3")).ok())
             .collect();
         assert_eq!(held.len(), 3, "three worst cases of $0.30 fit in $1");
-        let refused = book.reserve(&checks, dollars("0.3")).unwrap_err();
+        let refused = reserve(&book, &checks, dollars("0.3")).unwrap_err();
         assert_eq!(refused.kind, ErrorKind::BudgetExceeded);
         assert_eq!(refused.status, StatusCode::BAD_REQUEST);
         for reservation in held {
-            reservation.settle(dollars("0.1"));
+            settle(reservation, dollars("0.1"));
         }
-        let (spent, _) = book.standing(EntityKind::Key, "k", &checks[0].budget);
+        let (spent, _) = block_on(book.standing(EntityKind::Key, "k", &checks[0].budget));
         assert_eq!(spent, dollars("0.3"));
         // $0.70 left: two more worst cases fit, a third does not.
         let more: Vec<Reservation> = (0..3)
-            .map_while(|_| book.reserve(&checks, dollars("0.3")).ok())
+            .map_while(|_| reserve(&book, &checks, dollars("0.3")).ok())
             .collect();
         assert_eq!(more.len(), 2);
     }
@@ -464,9 +703,7 @@ mod tests {
         let book = book(Arc::new(ManualClock::at(0)));
         let key = check(EntityKind::Key, "k", "10", None);
         let team = check(EntityKind::Team, "t", "0.5", None);
-        let err = book
-            .reserve(&[key.clone(), team.clone()], dollars("1"))
-            .unwrap_err();
+        let err = reserve(&book, &[key.clone(), team.clone()], dollars("1")).unwrap_err();
         assert!(
             err.message
                 .contains("Team t has spent $0 of its $0.5 budget"),
@@ -474,7 +711,7 @@ mod tests {
             err.message
         );
         // The key's account was released: ten dollars' worth still fit.
-        let all = book.reserve(&[key], dollars("10")).unwrap();
+        let all = reserve(&book, &[key], dollars("10")).unwrap();
         drop(all);
     }
 
@@ -485,19 +722,17 @@ mod tests {
         ));
         let book = book(clock.clone());
         let checks = [check(EntityKind::Team, "t", "1", Some("1mo"))];
-        book.reserve(&checks, dollars("1"))
-            .unwrap()
-            .settle(dollars("1"));
-        assert!(book.reserve(&checks, dollars("0.01")).is_err());
-        let err = book.reserve(&checks, dollars("0.01")).unwrap_err();
+        settle(reserve(&book, &checks, dollars("1")).unwrap(), dollars("1"));
+        assert!(reserve(&book, &checks, dollars("0.01")).is_err());
+        let err = reserve(&book, &checks, dollars("0.01")).unwrap_err();
         assert!(
             err.message.contains("resets at 2026-12-01T00:00:00.000Z"),
             "{}",
             err.message
         );
         clock.set(parse_iso8601("2026-12-01T00:00:00Z").unwrap());
-        assert!(book.reserve(&checks, dollars("1")).is_ok());
-        let (spent, reset_at) = book.standing(EntityKind::Team, "t", &checks[0].budget);
+        assert!(reserve(&book, &checks, dollars("1")).is_ok());
+        let (spent, reset_at) = block_on(book.standing(EntityKind::Team, "t", &checks[0].budget));
         assert_eq!(spent, Usd::ZERO);
         assert_eq!(reset_at, parse_iso8601("2027-01-01"));
     }
@@ -508,14 +743,30 @@ mod tests {
         let mut soft = check(EntityKind::User, "u", "10", None);
         soft.budget.soft = Some(dollars("2"));
         let charge = |cost: &str| {
-            book.reserve(std::slice::from_ref(&soft), dollars("1"))
-                .unwrap()
-                .settle(dollars(cost))
+            settle(
+                reserve(&book, std::slice::from_ref(&soft), dollars("1")).unwrap(),
+                dollars(cost),
+            )
         };
         assert!(charge("1").is_empty());
         let alerts = charge("1");
         assert_eq!(alerts.len(), 1);
         assert_eq!(alerts[0].spent, dollars("2"));
         assert!(charge("1").is_empty(), "once per period");
+    }
+
+    #[test]
+    fn a_loosely_sized_request_reserves_only_far_from_every_limit() {
+        let book = book(Arc::new(ManualClock::at(0)));
+        let key = [check(EntityKind::Key, "k", "1", None)];
+        let loose = |room: &str| block_on(book.reserve(&key, dollars("0.05"), dollars(room), "r"));
+        let far = loose("0.5").expect("$0.50 of room in $1");
+        // $0.95 left, not $1: the loose size is not reserved, and nothing is held for it.
+        assert!(matches!(loose("0.96"), Err(Shortfall::Tight)));
+        settle(far, dollars("0.9"));
+        // $0.10 left: the worst case itself no longer fits: refused, not tight.
+        let refused = block_on(book.reserve(&key, dollars("0.2"), dollars("2"), "r"));
+        assert!(matches!(refused, Err(Shortfall::Exceeded(_))));
+        assert!(reserve(&book, &key, dollars("0.1")).is_ok());
     }
 }

@@ -7,3 +7,4 @@ pub mod directory;
 pub mod keys;
 pub mod limits;
 pub mod management;
+pub mod shared;

@@ -8,6 +8,9 @@
 //! global order, so never in a deadlock), all checked, then all counted — concurrent requests
 //! never overshoot a limit, and a request refused by one limit uses none of the others.
 //! Locks are held for a few comparisons, never across an await.
+//!
+//! With a shared Redis (`crate::shared`), the windows are Redis's and every replica counts in
+//! them; these in-memory ones stand in while Redis cannot answer.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -18,7 +21,10 @@ use std::time::Duration;
 use http::StatusCode;
 use tollgate_core::error::{ErrorKind, GatewayError, Origin};
 
-const WINDOW_MS: u64 = 60_000;
+use crate::shared::SharedCounters;
+use crate::shared::limits::{Admitted, SharedAdmission, WindowState};
+
+pub(crate) const WINDOW_MS: u64 = 60_000;
 
 /// A request's limits from one entity; `None`: unlimited.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -66,6 +72,17 @@ impl ScopeKind {
             ScopeKind::EndUser => "end user",
         }
     }
+
+    /// Its name in shared counters' keys.
+    pub(crate) fn slug(self) -> &'static str {
+        match self {
+            ScopeKind::Key => "key",
+            ScopeKind::User => "user",
+            ScopeKind::Team => "team",
+            ScopeKind::TeamMember => "team_member",
+            ScopeKind::EndUser => "end_user",
+        }
+    }
 }
 
 /// One limited entity: its kind and id (a key's is its token).
@@ -96,6 +113,41 @@ struct Window {
 }
 
 impl Window {
+    /// A window as Redis holds it, on the wall clock.
+    fn shared(state: WindowState) -> Window {
+        Window {
+            opened_ms: Some(state.opened_ms.max(0) as u64),
+            requests: state.requests,
+            tokens: state.tokens,
+            in_flight: state.in_flight,
+        }
+    }
+
+    /// Where `limits` stand in this window (the request counted), tightened into `quota`.
+    fn tighten(&self, limits: &Limits, now_ms: u64, quota: &mut Quota) {
+        let resets_in = self.resets_in(now_ms);
+        if let Some(rpm) = limits.rpm {
+            Quota::tighten(
+                &mut quota.requests,
+                Standing {
+                    limit: rpm,
+                    remaining: rpm.saturating_sub(self.requests),
+                    resets_in,
+                },
+            );
+        }
+        if let Some(tpm) = limits.tpm {
+            Quota::tighten(
+                &mut quota.tokens,
+                Standing {
+                    limit: tpm,
+                    remaining: tpm.saturating_sub(self.tokens),
+                    resets_in,
+                },
+            );
+        }
+    }
+
     /// Opens a new minute if the last one has ended.
     fn roll(&mut self, now_ms: u64) {
         if self
@@ -150,6 +202,8 @@ pub struct RateLimiter {
     /// One map per kind of scope, so a lookup needs only the id, borrowed.
     windows: [RwLock<HashMap<String, SharedWindow>>; ScopeKind::COUNT],
     epoch: std::time::Instant,
+    /// The windows every replica counts in, when there is a shared Redis.
+    shared: Option<Arc<SharedCounters>>,
 }
 
 impl Default for RateLimiter {
@@ -157,11 +211,20 @@ impl Default for RateLimiter {
         RateLimiter {
             windows: Default::default(),
             epoch: std::time::Instant::now(),
+            shared: None,
         }
     }
 }
 
 impl RateLimiter {
+    /// Counts in `shared`'s windows, with every other replica using it.
+    pub fn shared(self, shared: Arc<SharedCounters>) -> Self {
+        RateLimiter {
+            shared: Some(shared),
+            ..self
+        }
+    }
+
     fn now_ms(&self) -> u64 {
         self.epoch.elapsed().as_millis() as u64
     }
@@ -184,16 +247,69 @@ impl RateLimiter {
     }
 
     /// Admits a request under every `(scope, limits)` that applies to it (unlimited ones are
-    /// skipped), or refuses it naming the first limit it is over.
-    pub fn admit(&self, checks: &[(Scope<'_>, Limits)]) -> Result<Admission, Box<Refusal>> {
-        let limited: Vec<(&Scope<'_>, Limits, Arc<Mutex<Window>>)> = checks
-            .iter()
-            .filter(|(_, limits)| !limits.is_unlimited())
-            .map(|(scope, limits)| (scope, *limits, self.window(scope)))
-            .collect();
+    /// skipped), or refuses it naming the first limit it is over. `request_id` marks it in
+    /// the shared in-flight counts.
+    pub async fn admit(
+        &self,
+        checks: &[(Scope<'_>, Limits)],
+        request_id: &str,
+    ) -> Result<Admission, Box<Refusal>> {
+        let mut limited: Vec<(&Scope<'_>, Limits)> = Vec::with_capacity(checks.len());
+        for (scope, limits) in checks {
+            if !limits.is_unlimited() && !limited.iter().any(|(seen, _)| *seen == scope) {
+                limited.push((scope, *limits));
+            }
+        }
         if limited.is_empty() {
             return Ok(Admission::default());
         }
+        if let Some(shared) = &self.shared
+            && let Some(admitted) = shared.admit(&limited, request_id).await
+        {
+            return Self::admitted_by_redis(&limited, admitted);
+        }
+        self.admit_here(&limited)
+    }
+
+    fn admitted_by_redis(
+        limited: &[(&Scope<'_>, Limits)],
+        admitted: Admitted,
+    ) -> Result<Admission, Box<Refusal>> {
+        let now = crate::shared::wall_ms().max(0) as u64;
+        let mut quota = Quota::default();
+        match admitted {
+            Admitted::Yes { windows, admission } => {
+                for ((_, limits), state) in limited.iter().zip(windows) {
+                    Window::shared(state).tighten(limits, now, &mut quota);
+                }
+                Ok(Admission {
+                    windows: Vec::new(),
+                    epoch: None,
+                    shared: Some(admission),
+                    quota: Some(quota),
+                })
+            }
+            Admitted::No { index, window } => {
+                let (scope, limits) = &limited[index];
+                let window = Window::shared(window);
+                // Redis refuses exactly where `over_limit` does; should they ever disagree,
+                // the request is still refused, as Redis decided.
+                let refusal =
+                    over_limit(scope, limits, &window, now, &mut quota).unwrap_or_else(|| {
+                        let limit = limits.rpm.or(limits.tpm).or(limits.parallel).unwrap_or(0);
+                        refusal(scope, "its limit", limit, Duration::from_secs(1), quota)
+                    });
+                Err(Box::new(refusal))
+            }
+        }
+    }
+
+    /// Admits in this replica's own windows.
+    fn admit_here(&self, limited: &[(&Scope<'_>, Limits)]) -> Result<Admission, Box<Refusal>> {
+        let limited: Vec<(&Scope<'_>, Limits, Arc<Mutex<Window>>)> = limited
+            .iter()
+            .map(|(scope, limits)| (*scope, *limits, self.window(scope)))
+            .collect();
         let now = self.now_ms();
         // One global lock order (by address) for whichever windows a request needs.
         let mut order: Vec<usize> = (0..limited.len()).collect();
@@ -225,27 +341,7 @@ impl RateLimiter {
             };
             window.requests += 1;
             window.in_flight += 1;
-            let resets_in = window.resets_in(now);
-            if let Some(rpm) = limits.rpm {
-                Quota::tighten(
-                    &mut quota.requests,
-                    Standing {
-                        limit: rpm,
-                        remaining: rpm.saturating_sub(window.requests),
-                        resets_in,
-                    },
-                );
-            }
-            if let Some(tpm) = limits.tpm {
-                Quota::tighten(
-                    &mut quota.tokens,
-                    Standing {
-                        limit: tpm,
-                        remaining: tpm.saturating_sub(window.tokens),
-                        resets_in,
-                    },
-                );
-            }
+            window.tighten(limits, now, &mut quota);
         }
         drop(guards);
         let mut windows: Vec<Arc<Mutex<Window>>> = Vec::with_capacity(order.len());
@@ -255,6 +351,7 @@ impl RateLimiter {
         Ok(Admission {
             windows,
             epoch: Some(self.epoch),
+            shared: None,
             quota: Some(quota),
         })
     }
@@ -289,6 +386,16 @@ fn over_limit(
         } else {
             return None;
         };
+    Some(refusal(scope, what, limit, retry_after, *quota))
+}
+
+fn refusal(
+    scope: &Scope<'_>,
+    what: &str,
+    limit: u64,
+    retry_after: Duration,
+    quota: Quota,
+) -> Refusal {
     let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
     let error = GatewayError::new(
         StatusCode::TOO_MANY_REQUESTS,
@@ -301,10 +408,7 @@ fn over_limit(
     )
     .with_code("rate_limit_exceeded")
     .with_retry_after(retry_after.max(Duration::from_millis(1)));
-    Some(Refusal {
-        error,
-        quota: *quota,
-    })
+    Refusal { error, quota }
 }
 
 /// A request's place under its limits: counted in flight until dropped; its tokens are
@@ -313,6 +417,8 @@ fn over_limit(
 pub struct Admission {
     windows: Vec<Arc<Mutex<Window>>>,
     epoch: Option<std::time::Instant>,
+    /// Its place in the shared windows instead, when Redis admitted it.
+    shared: Option<SharedAdmission>,
     /// Where the tightest limits stood once the request was counted (`None`: no limits).
     pub quota: Option<Quota>,
 }
@@ -320,6 +426,9 @@ pub struct Admission {
 impl Admission {
     /// Counts the tokens the request used against its `tpm_limit`s.
     pub fn record_tokens(&self, tokens: u64) {
+        if let Some(shared) = &self.shared {
+            shared.record_tokens(tokens);
+        }
         let Some(epoch) = self.epoch else {
             return;
         };
@@ -357,6 +466,17 @@ mod tests {
         }
     }
 
+    /// Admits in this replica's windows (no Redis: `admit` never waits).
+    fn admit(
+        limiter: &RateLimiter,
+        checks: &[(Scope<'_>, Limits)],
+    ) -> Result<Admission, Box<Refusal>> {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(limiter.admit(checks, "request-id"))
+    }
+
     fn rpm(n: u64) -> Limits {
         Limits {
             rpm: Some(n),
@@ -375,7 +495,7 @@ mod tests {
             .map(|_| {
                 let (limiter, checks) = (limiter.clone(), checks.clone());
                 std::thread::spawn(move || {
-                    (0..25).filter(|_| limiter.admit(&checks).is_ok()).count()
+                    (0..25).filter(|_| admit(&limiter, &checks).is_ok()).count()
                 })
             })
             .collect();
@@ -390,10 +510,10 @@ mod tests {
     fn the_refusal_names_the_limit_and_says_when_to_retry() {
         let limiter = RateLimiter::default();
         let checks = [(scope(ScopeKind::EndUser, "alice"), rpm(1))];
-        let first = limiter.admit(&checks).unwrap();
+        let first = admit(&limiter, &checks).unwrap();
         let standing = first.quota.unwrap().requests.unwrap();
         assert_eq!((standing.limit, standing.remaining), (1, 0));
-        let refused = limiter.admit(&checks).unwrap_err();
+        let refused = admit(&limiter, &checks).unwrap_err();
         assert_eq!(refused.error.status, StatusCode::TOO_MANY_REQUESTS);
         assert!(
             refused
@@ -417,11 +537,11 @@ mod tests {
                 ..Limits::default()
             },
         )];
-        let a = limiter.admit(&checks).unwrap();
-        let _b = limiter.admit(&checks).unwrap();
-        assert!(limiter.admit(&checks).is_err());
+        let a = admit(&limiter, &checks).unwrap();
+        let _b = admit(&limiter, &checks).unwrap();
+        assert!(admit(&limiter, &checks).is_err());
         drop(a);
-        assert!(limiter.admit(&checks).is_ok());
+        assert!(admit(&limiter, &checks).is_ok());
     }
 
     #[test]
@@ -434,12 +554,12 @@ mod tests {
                 ..Limits::default()
             },
         )];
-        let admission = limiter.admit(&checks).unwrap();
+        let admission = admit(&limiter, &checks).unwrap();
         admission.record_tokens(60);
-        let second = limiter.admit(&checks).unwrap();
+        let second = admit(&limiter, &checks).unwrap();
         assert_eq!(second.quota.unwrap().tokens.unwrap().remaining, 40);
         second.record_tokens(40);
-        let refused = limiter.admit(&checks).unwrap_err();
+        let refused = admit(&limiter, &checks).unwrap_err();
         assert!(refused.error.message.contains("tpm_limit is 100"));
         assert_eq!(refused.quota.tokens.unwrap().remaining, 0);
     }
@@ -447,9 +567,8 @@ mod tests {
     #[test]
     fn unlimited_requests_hold_nothing() {
         let limiter = RateLimiter::default();
-        let admission = limiter
-            .admit(&[(scope(ScopeKind::Key, "k"), Limits::default())])
-            .unwrap();
+        let admission =
+            admit(&limiter, &[(scope(ScopeKind::Key, "k"), Limits::default())]).unwrap();
         assert!(admission.quota.is_none());
         assert!(
             limiter

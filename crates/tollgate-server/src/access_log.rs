@@ -579,9 +579,7 @@ impl AccessRecord {
         } else {
             let cost = self.cost();
             if let Some(reservation) = self.reservation.take() {
-                for alert in reservation.settle(cost) {
-                    crate::budgets::alert(&self.gateway, &alert);
-                }
+                crate::budgets::settle(&self.gateway, reservation, cost);
             }
             // The spend record first: it must be journaled before the client has the last byte.
             if let Some(ledger) = &self.gateway.spend

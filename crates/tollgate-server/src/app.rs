@@ -34,13 +34,14 @@ use axum::routing::{get, post};
 use bytes::Bytes;
 use tokio::sync::Notify;
 use tollgate_core::calendar::{SystemClock, WallClock};
-use tollgate_core::config::{Config, ConfigError, HealthCheckSettings, StoreSync};
+use tollgate_core::config::{Config, ConfigError, HealthCheckSettings, RedisSettings, StoreSync};
 use tollgate_core::endpoint::Endpoint;
 use tollgate_core::error::GatewayError;
 use tollgate_policy::auth::Authenticator;
 use tollgate_policy::budgets::BudgetBook;
 use tollgate_policy::keys::now_ms;
 use tollgate_policy::limits::RateLimiter;
+use tollgate_policy::shared::SharedCounters;
 use tollgate_router::Router;
 use tollgate_store::{Journal, ModelRecord, Store, StoreError};
 use tollgate_upstream::media::MediaFetcher;
@@ -58,6 +59,10 @@ use crate::routes::{
 use crate::runtime_models::RuntimeModels;
 use crate::spend::SpendLedger;
 
+/// The shortest a request's shared marks (rate-limit in-flight, budget reservation) live if
+/// their replica dies holding them.
+const MIN_SHARED_LEASE: Duration = Duration::from_secs(3600);
+
 /// Everything a request needs, built once from the config.
 #[derive(Debug)]
 pub struct Gateway {
@@ -69,6 +74,11 @@ pub struct Gateway {
     pub(crate) limits: RateLimiter,
     /// Budgets of keys, users, teams, team members, organisations and end users.
     pub(crate) budgets: BudgetBook,
+    /// The Redis replicas share limits and budgets through, once connected (`with_store`).
+    pub(crate) shared: Option<Arc<SharedCounters>>,
+    redis: Option<RedisSettings>,
+    /// How long a request's shared marks outlive a replica that died holding them.
+    shared_lease: Duration,
     /// Where budget alerts are posted, if anywhere.
     pub(crate) alerts: Option<Webhook>,
     /// Virtual keys and the rest of the management state; `None` only when run without one.
@@ -122,6 +132,19 @@ impl Gateway {
             })
             .transpose()?;
         let auth = Authenticator::new(config.master_key.as_ref(), key_header);
+        // Longer than any request may take: its deadline is its deployment's timeout, and a
+        // request may try several deployments.
+        let longest_timeout = config
+            .deployments
+            .iter()
+            .map(|deployment| deployment.timeout)
+            .max()
+            .unwrap_or_default();
+        let shared_lease = (longest_timeout * 4).max(MIN_SHARED_LEASE);
+        if let Some(redis) = &config.redis {
+            SharedCounters::check(redis)
+                .map_err(|reason| ConfigError::new(&config.source, redis.source, reason))?;
+        }
         let deployments = config
             .deployments
             .into_iter()
@@ -162,6 +185,9 @@ impl Gateway {
                 config.budgets.exceeded_status,
                 config.budgets.alert_percent,
             ),
+            shared: None,
+            redis: config.redis,
+            shared_lease,
             alerts,
             store: None,
             spend: None,
@@ -197,6 +223,34 @@ impl Gateway {
     /// users, organisations and end users, and the deployments added at run time. Spend
     /// records go through `journal` into it.
     pub async fn with_store(self, store: Store, journal: Journal) -> Result<Self, StoreError> {
+        let gateway = self.share_counters();
+        gateway.load_store(store, journal).await
+    }
+
+    /// Counts limits and budgets in the configured Redis with the other replicas (connected
+    /// on first use, on the runtime this is called on).
+    fn share_counters(self) -> Self {
+        let Some(settings) = &self.redis else {
+            return self;
+        };
+        match SharedCounters::connect(settings, self.shared_lease) {
+            Ok(shared) => {
+                tracing::info!(redis = %shared.shown(), "rate limits and budgets are shared with the other replicas through Redis");
+                Gateway {
+                    limits: self.limits.shared(shared.clone()),
+                    budgets: self.budgets.shared(shared.clone()),
+                    shared: Some(shared),
+                    ..self
+                }
+            }
+            Err(reason) => {
+                tracing::error!(%reason, "cannot use the configured Redis: this replica counts rate limits and budgets on its own");
+                self
+            }
+        }
+    }
+
+    async fn load_store(self, store: Store, journal: Journal) -> Result<Self, StoreError> {
         let started = now_ms();
         let directory = &self.auth.directory;
         directory.load(&store).await?;

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use tollgate_core::endpoint::Endpoint;
 use tollgate_core::error::GatewayError;
 use tollgate_policy::auth::{Caller, end_user_budget, tag_budgets};
-use tollgate_policy::budgets::{Budget, BudgetAlert, BudgetCheck, Reservation};
+use tollgate_policy::budgets::{
+    Budget, BudgetAlert, BudgetCheck, Reservation, Settlement, Shortfall,
+};
 use tollgate_policy::directory::{Cached, Directory};
 use tollgate_policy::keys::key_model_id;
 use tollgate_pricing::{ModelPrice, Usd};
@@ -63,6 +65,7 @@ pub(crate) async fn reserve(
     body: &[u8],
     max_output_tokens: Option<u64>,
     plan: &AttemptPlan<'_>,
+    request_id: &str,
 ) -> Result<Option<Reservation>, GatewayError> {
     let checks = payers.budgets(&gateway.auth.directory);
     if checks.is_empty() {
@@ -87,18 +90,44 @@ pub(crate) async fn reserve(
     // to know, and while every budget has room for many such requests it is reserved as is.
     // Only near a limit is the prompt counted, so the reservation is no larger than it must.
     let loose = worst_case(&prices, body.len() as u64, asked);
-    let worst_case = if gateway
-        .budgets
-        .has_room(&checks, loose.saturating_mul(ROOM_FOR))
+    let budgets = &gateway.budgets;
+    match budgets
+        .reserve(&checks, loose, loose.saturating_mul(ROOM_FOR), request_id)
+        .await
     {
-        loose
-    } else {
-        let prompt = crate::exchange::estimated_prompt_tokens(endpoint, body)
-            .await
-            .unwrap_or(body.len() as u64);
-        worst_case(&prices, prompt, asked)
-    };
-    gateway.budgets.reserve(&checks, worst_case).map(Some)
+        Ok(reservation) => return Ok(Some(reservation)),
+        Err(Shortfall::Exceeded(refusal)) => return Err(refusal),
+        Err(Shortfall::Tight) => {}
+    }
+    let prompt = crate::exchange::estimated_prompt_tokens(endpoint, body)
+        .await
+        .unwrap_or(body.len() as u64);
+    let exact = worst_case(&prices, prompt, asked);
+    match budgets.reserve(&checks, exact, exact, request_id).await {
+        Ok(reservation) => Ok(Some(reservation)),
+        Err(Shortfall::Exceeded(refusal)) => Err(refusal),
+        Err(Shortfall::Tight) => unreachable!("no room beyond the amount was asked"),
+    }
+}
+
+/// Settles a request's reservation at `cost`, and sends the alerts that sets off (at once, or
+/// once the shared accounts have answered).
+pub(crate) fn settle(gateway: &Arc<Gateway>, reservation: Reservation, cost: Usd) {
+    match reservation.settle(cost) {
+        Settlement::Done(alerts) => {
+            for alert in &alerts {
+                self::alert(gateway, alert);
+            }
+        }
+        Settlement::Pending(alerts) => {
+            let gateway = gateway.clone();
+            tokio::spawn(async move {
+                for alert in &alerts.await {
+                    self::alert(&gateway, alert);
+                }
+            });
+        }
+    }
 }
 
 /// How many loosely bounded requests a budget must have room for before the prompt is left
@@ -262,7 +291,7 @@ fn budgets_of<E: Entity>(
 }
 
 /// Reads what every budgeted entity has spent in its current period (one query per kind and
-/// period) into the budget book.
+/// period) into the budget book, and into the shared accounts where they show less.
 pub(crate) async fn load(gateway: &Gateway, store: &Store) -> Result<usize, StoreError> {
     let now = gateway.budgets.now_ms();
     let mut by_period: HashMap<(EntityKind, i64), Vec<(String, Budget)>> = HashMap::new();
@@ -272,16 +301,21 @@ pub(crate) async fn load(gateway: &Gateway, store: &Store) -> Result<usize, Stor
             .or_default()
             .push((id, budget));
     }
-    let mut loaded = 0;
+    let mut figures = Vec::new();
     for ((kind, since), entities) in by_period {
         let spent = store.period_spend(kind, since, None).await?;
         for (id, budget) in entities {
             let amount = Usd::from_nanos(spent.get(&id).copied().unwrap_or(0));
             gateway.budgets.seed(kind, &id, &budget, since, amount);
-            loaded += 1;
+            figures.push((kind, id, budget, since, amount));
         }
     }
-    Ok(loaded)
+    let shared: Vec<_> = figures
+        .iter()
+        .map(|(kind, id, budget, since, amount)| (*kind, id.as_str(), *budget, *since, *amount))
+        .collect();
+    gateway.budgets.share_store_figures(&shared).await;
+    Ok(figures.len())
 }
 
 /// After a record is written through the management API: its budget (and, for a team, its
@@ -344,6 +378,10 @@ pub(crate) async fn load_one(
     let spent = store.period_spend(kind, since, Some(id)).await?;
     let amount = Usd::from_nanos(spent.get(id).copied().unwrap_or(0));
     gateway.budgets.seed(kind, id, budget, since, amount);
+    gateway
+        .budgets
+        .share_store_figures(&[(kind, id, *budget, since, amount)])
+        .await;
     Ok(())
 }
 
@@ -397,7 +435,7 @@ pub(crate) async fn show_spend(
     budget: Option<Budget>,
 ) -> Result<(), StoreError> {
     let (spent, reset_at) = match budget {
-        Some(budget) => gateway.budgets.standing(kind, id, &budget),
+        Some(budget) => gateway.budgets.standing(kind, id, &budget).await,
         None => {
             let totals = store.spend_totals(kind, &[id]).await?;
             (Usd::from_nanos(totals.get(id).copied().unwrap_or(0)), None)

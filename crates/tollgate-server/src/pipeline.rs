@@ -195,7 +195,7 @@ async fn proxy(
         .end_user
         .as_deref()
         .and_then(|id| gateway.auth.directory.customers.get(id));
-    admit(gateway, &caller, customer.as_deref(), record)?;
+    admit(gateway, &caller, customer.as_deref(), record).await?;
     let mut plan = gateway.router.plan(model, inspected.fallbacks.take())?;
     let payers = Payers {
         caller: &caller,
@@ -210,6 +210,7 @@ async fn proxy(
         &body,
         inspected.max_output_tokens,
         &plan,
+        record.call_id(),
     )
     .await?;
     if endpoint == Endpoint::Responses
@@ -276,7 +277,7 @@ async fn proxy(
 
 /// Refuses a blocked end user (403), then takes the request's place under the rate limits of
 /// its key, user, team, team member and end user (429 when one is used up).
-fn admit(
+async fn admit(
     gateway: &Gateway,
     caller: &Caller,
     customer: Option<&Cached<CustomerRecord>>,
@@ -297,7 +298,7 @@ fn admit(
         }
         checks.push(end_user_limits(&customer.record, directory));
     }
-    match gateway.limits.admit(&checks) {
+    match gateway.limits.admit(&checks, record.call_id()).await {
         Ok(admission) => {
             record.quota = admission.quota;
             record.admission = admission;

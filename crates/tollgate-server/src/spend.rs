@@ -236,9 +236,7 @@ pub(crate) fn charge_estimate(access: &mut AccessRecord, body: bytes::Bytes) {
         };
         let cost = price.map_or(Usd::ZERO, |price| price.cost(&usage, elapsed_ms));
         if let Some(reservation) = reservation {
-            for alert in reservation.settle(cost) {
-                crate::budgets::alert(&gateway, &alert);
-            }
+            crate::budgets::settle(&gateway, reservation, cost);
         }
         if let (Some(ledger), Some(mut record)) = (&gateway.spend, record) {
             record.prompt_tokens = usage.input;

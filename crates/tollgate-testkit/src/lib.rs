@@ -10,6 +10,7 @@ pub mod gemini;
 pub mod openai;
 mod openai_responses;
 mod recorder;
+pub mod redis;
 mod server;
 mod sse;
 pub mod tcp_proxy;

@@ -12,7 +12,7 @@ const ECHO_MODELS: &str =
 fn check_config_prints_the_model_table_with_keys_redacted() {
     let config = write_config(
         "check",
-        "model_list:\n  - model_name: gpt-4o\n    litellm_params:\n      model: openai/gpt-4o\n      api_key: sk-never-print-me\n  - model_name: local\n    litellm_params:\n      model: ollama/llama3\nrouter_settings:\n  redis_host: localhost\n",
+        "model_list:\n  - model_name: gpt-4o\n    litellm_params:\n      model: openai/gpt-4o\n      api_key: sk-never-print-me\n  - model_name: local\n    litellm_params:\n      model: ollama/llama3\nrouter_settings:\n  client_ttl: 3600\n",
     );
     let output = tollgate()
         .arg("check-config")
@@ -29,7 +29,7 @@ fn check_config_prints_the_model_table_with_keys_redacted() {
     assert!(text.contains("http://localhost:11434/v1"), "{text}");
     assert!(text.contains("<redacted>"), "{text}");
     assert!(!text.contains("sk-never-print-me"), "{text}");
-    assert!(text.contains("router_settings.redis_host"), "{text}");
+    assert!(text.contains("router_settings.client_ttl"), "{text}");
 }
 
 #[test]
@@ -58,7 +58,7 @@ fn serving_logs_one_line_per_request_and_exits_cleanly_on_sigterm() {
     let config = write_config(
         "serve",
         &format!(
-            "{ECHO_MODELS}litellm_settings:\n  drop_params: true\n  success_callback: [\"langfuse\"]\nrouter_settings:\n  redis_host: localhost\n"
+            "{ECHO_MODELS}litellm_settings:\n  drop_params: true\n  success_callback: [\"langfuse\"]\nrouter_settings:\n  client_ttl: 3600\n"
         ),
     );
     let mut served = Served::start(&config, &["--log-format", "json", "--workers", "2"]);
@@ -69,7 +69,7 @@ fn serving_logs_one_line_per_request_and_exits_cleanly_on_sigterm() {
     assert_eq!(warning["level"], "WARN");
     assert_eq!(
         warning["keys"],
-        "litellm_settings.success_callback, router_settings.redis_host"
+        "litellm_settings.success_callback, router_settings.client_ttl"
     );
     served.wait_for("no general_settings.master_key");
     let listening: serde_json::Value =

@@ -7,6 +7,7 @@ mod error;
 mod load;
 mod pricing;
 pub mod raw;
+mod redis;
 mod routing;
 mod validate;
 
@@ -23,6 +24,7 @@ use url::Url;
 pub use aws::AWS_CHAIN_VARIABLES;
 pub use error::ConfigError;
 pub use load::{load, load_str};
+pub use redis::RedisSettings;
 pub use routing::{FallbackMap, GroupAlias, RoutingSettings, RoutingStrategy};
 pub use validate::DeploymentReader;
 
@@ -77,6 +79,9 @@ pub struct Config {
     pub budgets: BudgetSettings,
     /// Where alerts are posted, if anywhere.
     pub alert_webhook: Option<Url>,
+    /// The Redis through which replicas share rate limits and budgets; `None`: each replica
+    /// counts on its own.
+    pub redis: Option<RedisSettings>,
     /// The built-in price table, under `tollgate_settings.pricing_file` when one is given.
     pub prices: Arc<PriceCatalog>,
     /// Kept as written for the capabilities that will read them.

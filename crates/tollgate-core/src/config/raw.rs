@@ -227,6 +227,12 @@ pub struct RawTollgateSettings {
     /// Where budget alerts are posted (a Slack incoming webhook, or any URL taking JSON).
     #[serde(default)]
     pub alert_webhook_url: Option<Scalar>,
+    /// What every Redis key Tollgate writes starts with (default `tollgate`).
+    #[serde(default)]
+    pub redis_key_prefix: Option<Scalar>,
+    /// How long a Redis call may take before the replica counts on its own (default 250ms).
+    #[serde(default)]
+    pub redis_timeout: Option<Scalar>,
 }
 
 /// A YAML scalar as written: a number, a boolean or a string (perhaps `os.environ/NAME`).

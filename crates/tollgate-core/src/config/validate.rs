@@ -13,12 +13,12 @@ use tollgate_pricing::PriceCatalog;
 use url::Url;
 
 use super::raw::{RawConfig, RawDeployment, RawLitellmParams, RawModelInfo, Scalar};
-use super::routing;
 use super::{
     BedrockConfig, BedrockRoute, BudgetSettings, Config, ConfigError, DeploymentConfig,
     GoogleCredentials, HealthCheckSettings, MediaSettings, ModelInfo, SpendJournalSettings,
     StoreSync, SubjectToken, SubjectTokenSource, UpstreamSettings, VertexConfig,
 };
+use super::{redis, routing};
 use crate::duration::{parse_duration, seconds};
 use crate::env::{Env, env_reference};
 use crate::provider::{self, ProviderKind, ProviderSpec, StreamUsage};
@@ -80,9 +80,11 @@ pub(super) fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigErro
     not_implemented.extend(raw.other.keys().cloned());
     not_implemented.extend(unused_keys("router_settings", &router_settings, |key| {
         is_used(ROUTER_SETTINGS_USED, routing::ROUTER_KEYS, key)
+            || redis::ROUTER_KEYS.contains(&key)
     }));
     not_implemented.extend(unused_keys("litellm_settings", &litellm_settings, |key| {
         is_used(LITELLM_SETTINGS_USED, routing::LITELLM_KEYS, key)
+            || redis::LITELLM_KEYS.contains(&key)
     }));
     not_implemented.extend(
         general
@@ -389,6 +391,8 @@ pub(super) fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigErro
         ));
     }
 
+    let redis = redis::redis(&cx, &router_settings, &litellm_settings, &tollgate)?;
+
     Ok(Config {
         source: file.to_path_buf(),
         deployments,
@@ -418,6 +422,7 @@ pub(super) fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigErro
         spend_journal,
         budgets,
         alert_webhook,
+        redis,
         prices,
         routing,
         health_checks,
@@ -1417,7 +1422,7 @@ fn resolve_ssl(cx: &Resolver<'_>, litellm_settings: &Mapping) -> Result<SslSetti
 }
 
 /// A scalar entry of a kept-as-written settings section, with its path.
-fn mapping_scalar(
+pub(super) fn mapping_scalar(
     cx: &Resolver<'_>,
     section: &Mapping,
     key: &str,

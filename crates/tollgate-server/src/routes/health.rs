@@ -74,6 +74,15 @@ pub(crate) async fn readiness(State(gateway): State<Arc<Gateway>>) -> (StatusCod
         "version": env!("CARGO_PKG_VERSION"),
         "in_flight_requests": gateway.in_flight(),
     });
+    // Informational: without Redis each replica counts limits and budgets on its own, but
+    // it still serves.
+    if let Some(shared) = &gateway.shared {
+        body["redis"] = json!(if shared.ping().await {
+            "connected"
+        } else {
+            "disconnected"
+        });
+    }
     if let Some(store) = &gateway.store {
         body["db"] = json!(if freshness.store_reachable() {
             "connected"

@@ -183,14 +183,15 @@ pub(crate) async fn info(
     .await
     .map_err(store_error("key"))?;
     // What the key has spent this period on each model it has a budget for, as LiteLLM shows.
-    let model_spend: Map<String, Value> = Budget::per_model(&record)
-        .into_iter()
-        .map(|(model, budget)| {
-            let id = key_model_id(&record.token, &model);
-            let (spent, _) = gateway.budgets.standing(EntityKind::KeyModel, &id, &budget);
-            (model, json!(spent.as_f64()))
-        })
-        .collect();
+    let mut model_spend = Map::new();
+    for (model, budget) in Budget::per_model(&record) {
+        let id = key_model_id(&record.token, &model);
+        let (spent, _) = gateway
+            .budgets
+            .standing(EntityKind::KeyModel, &id, &budget)
+            .await;
+        model_spend.insert(model, json!(spent.as_f64()));
+    }
     info["model_spend"] = Value::Object(model_spend);
     Ok(Json(json!({"key": record.token, "info": info})))
 }

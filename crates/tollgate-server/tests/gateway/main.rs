@@ -20,6 +20,7 @@ mod keys;
 mod limits;
 mod media;
 mod models_health;
+mod redis;
 mod replicas;
 mod responses;
 mod routing;
