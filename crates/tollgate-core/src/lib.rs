@@ -11,3 +11,4 @@ pub mod error;
 pub mod ids;
 pub mod provider;
 pub mod wildcard;
+pub mod worker;

@@ -529,7 +529,9 @@ impl Reservation {
             return Settlement::Done(alerts_here);
         };
         let (amount, holds) = (self.amount, std::mem::take(&mut self.holds));
+        let counted = shared.counters.pending_work();
         Settlement::Pending(Box::pin(async move {
+            let _counted = counted;
             let SharedReservation {
                 counters,
                 request_id,
@@ -612,7 +614,8 @@ impl Drop for Reservation {
         }) = self.shared.take()
         {
             let amount = self.amount;
-            SharedCounters::in_background(async move {
+            let releasing = counters.clone();
+            releasing.in_background(async move {
                 let accounts: Vec<_> = asked.into_iter().map(|asked| asked.account).collect();
                 counters.release(&accounts, &request_id, amount).await;
             });

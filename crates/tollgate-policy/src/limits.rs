@@ -424,21 +424,21 @@ pub struct Admission {
 }
 
 impl Admission {
-    /// Counts the tokens the request used against its `tpm_limit`s.
-    pub fn record_tokens(&self, tokens: u64) {
-        if let Some(shared) = &self.shared {
-            shared.record_tokens(tokens);
+    /// Ends the request's place: the tokens it used (when known) count against its
+    /// `tpm_limit`s, and it is no longer in flight.
+    pub fn finish(mut self, tokens: Option<u64>) {
+        if let Some(shared) = self.shared.take() {
+            shared.finish(tokens);
         }
-        let Some(epoch) = self.epoch else {
-            return;
-        };
-        let now = epoch.elapsed().as_millis() as u64;
-        for window in &self.windows {
-            let mut window = window
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            window.roll(now);
-            window.tokens = window.tokens.saturating_add(tokens);
+        if let (Some(tokens), Some(epoch)) = (tokens, self.epoch) {
+            let now = epoch.elapsed().as_millis() as u64;
+            for window in &self.windows {
+                let mut window = window
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                window.roll(now);
+                window.tokens = window.tokens.saturating_add(tokens);
+            }
         }
     }
 }
@@ -555,10 +555,10 @@ mod tests {
             },
         )];
         let admission = admit(&limiter, &checks).unwrap();
-        admission.record_tokens(60);
+        admission.finish(Some(60));
         let second = admit(&limiter, &checks).unwrap();
         assert_eq!(second.quota.unwrap().tokens.unwrap().remaining, 40);
-        second.record_tokens(40);
+        second.finish(Some(40));
         let refused = admit(&limiter, &checks).unwrap_err();
         assert!(refused.error.message.contains("tpm_limit is 100"));
         assert_eq!(refused.quota.tokens.unwrap().remaining, 0);

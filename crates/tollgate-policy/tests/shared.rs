@@ -38,7 +38,7 @@ fn settings_at(url: &str) -> RedisSettings {
 
 /// A replica's counters on the same Redis and prefix as `settings` (a connection of its own).
 fn replica(settings: &RedisSettings, lease: Duration) -> Arc<SharedCounters> {
-    SharedCounters::connect(settings, lease).expect("the test Redis URL is usable")
+    SharedCounters::connect(settings, lease, 1).expect("the test Redis URL is usable")
 }
 
 fn book(counters: Arc<SharedCounters>, clock: Arc<dyn WallClock>) -> BudgetBook {
@@ -358,9 +358,7 @@ async fn tokens_counted_by_one_replica_hold_back_the_other() {
             ..Limits::default()
         },
     )];
-    let first = a.admit(&checks, "first").await.unwrap();
-    first.record_tokens(100);
-    drop(first);
+    a.admit(&checks, "first").await.unwrap().finish(Some(100));
     let mut attempts = 0;
     loop {
         match b.admit(&checks, "second").await {

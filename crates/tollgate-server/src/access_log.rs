@@ -617,8 +617,8 @@ impl AccessRecord {
                 let now_ms = self.gateway.router.clock().now_ms();
                 lease.state.record_tokens(now_ms, usage.total());
             }
-            self.admission.record_tokens(usage.total());
         }
+        std::mem::take(&mut self.admission).finish(self.usage.as_ref().map(|usage| usage.total()));
         line.retries = (self.retries > 0).then_some(u64::from(self.retries));
         line.fallbacks = (self.fallbacks > 0).then_some(u64::from(self.fallbacks));
         if let Some((origin, message)) = &self.error {

@@ -63,6 +63,9 @@ use crate::spend::SpendLedger;
 /// their replica dies holding them.
 const MIN_SHARED_LEASE: Duration = Duration::from_secs(3600);
 
+/// How long a stopping worker waits for its settlements to reach Redis.
+const SHARED_WORK_GRACE: Duration = Duration::from_secs(5);
+
 /// Everything a request needs, built once from the config.
 #[derive(Debug)]
 pub struct Gateway {
@@ -79,6 +82,8 @@ pub struct Gateway {
     redis: Option<RedisSettings>,
     /// How long a request's shared marks outlive a replica that died holding them.
     shared_lease: Duration,
+    /// The threads that call Redis: the workers, then the background runtime's.
+    threads: usize,
     /// Where budget alerts are posted, if anywhere.
     pub(crate) alerts: Option<Webhook>,
     /// Virtual keys and the rest of the management state; `None` only when run without one.
@@ -188,6 +193,7 @@ impl Gateway {
             shared: None,
             redis: config.redis,
             shared_lease,
+            threads: workers + 1,
             alerts,
             store: None,
             spend: None,
@@ -233,7 +239,7 @@ impl Gateway {
         let Some(settings) = &self.redis else {
             return self;
         };
-        match SharedCounters::connect(settings, self.shared_lease) {
+        match SharedCounters::connect(settings, self.shared_lease, self.threads) {
             Ok(shared) => {
                 tracing::info!(redis = %shared.shown(), "rate limits and budgets are shared with the other replicas through Redis");
                 Gateway {
@@ -303,6 +309,14 @@ impl Gateway {
         Gateway {
             budgets: self.budgets.with_clock(clock),
             ..self
+        }
+    }
+
+    /// Waits, briefly, for what this thread's last requests must still tell the shared Redis
+    /// (settlements, releases): a worker calls it once it has drained, before it stops.
+    pub async fn finish_shared_work(&self) {
+        if let Some(shared) = &self.shared {
+            shared.finish_pending(SHARED_WORK_GRACE).await;
         }
     }
 

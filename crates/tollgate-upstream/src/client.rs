@@ -37,7 +37,7 @@ use tokio::net::TcpStream;
 use tollgate_core::config::{ConfigError, MediaSettings, UpstreamSettings};
 
 use crate::media::MediaFetcher;
-use crate::worker;
+use tollgate_core::worker;
 
 pub(crate) type HttpClient = Client<HttpsConnector<TcpConnector>, Full<Bytes>>;
 

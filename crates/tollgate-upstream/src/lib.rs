@@ -9,7 +9,6 @@ pub mod deployment;
 mod google_auth;
 pub mod media;
 mod mock;
-pub mod worker;
 
 use std::collections::VecDeque;
 use std::pin::Pin;

@@ -25,7 +25,7 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tollgate_core::config::MediaSettings;
 use tollgate_core::error::GatewayError;
 
-use crate::worker;
+use tollgate_core::worker;
 
 const MAX_REDIRECTS: usize = 5;
 

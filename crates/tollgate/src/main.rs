@@ -159,9 +159,12 @@ fn run_gateway(args: ServeArgs) -> ExitCode {
 
     // The database's connections and the background work live on a runtime of their own,
     // alive as long as the process: workers come and go with shutdown, these must not.
+    // Numbered after the workers (`tollgate_core::worker`): its Redis connection is its own.
+    let background_thread = args.workers;
     let background = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .thread_name("tollgate-background")
+        .on_thread_start(move || tollgate_core::worker::set_current(background_thread))
         .enable_all()
         .build()
         .expect("the background runtime starts");

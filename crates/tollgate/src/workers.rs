@@ -82,7 +82,7 @@ fn worker(
     gateway: Arc<Gateway>,
     bound: mpsc::Sender<Result<(), String>>,
 ) {
-    tollgate_upstream::worker::set_current(index);
+    tollgate_core::worker::set_current(index);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -106,9 +106,10 @@ fn worker(
             let gateway = gateway.clone();
             async move { gateway.draining_started().await }
         };
-        if let Err(err) = tollgate_server::serve(listener, gateway, shutdown).await {
+        if let Err(err) = tollgate_server::serve(listener, gateway.clone(), shutdown).await {
             tracing::error!(worker = index, %err, "worker failed");
         }
+        gateway.finish_shared_work().await;
     });
 }
 

@@ -168,7 +168,7 @@ impl SharedCounters {
     /// What the account shows spent in the period starting `period`: `Some(None)` when Redis
     /// has no such account.
     pub(crate) async fn spent(&self, account: &Account, period: i64) -> Option<Option<Usd>> {
-        let mut connection = self.connection.clone();
+        let mut connection = self.connection();
         let mut command = redis::cmd("HMGET");
         command.arg(&account.account).arg("period").arg("spent");
         let read = command.query_async::<(Option<i64>, Option<i64>)>(&mut connection);

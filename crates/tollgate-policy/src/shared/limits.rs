@@ -9,10 +9,8 @@ use super::{SharedCounters, wall_ms};
 use crate::limits::{Limits, Scope, WINDOW_MS};
 
 static ADMIT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("limits_admit_v1.lua")));
-static TOKENS: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("limits_tokens_v1.lua")));
-static RELEASE: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("limits_release_v1.lua")));
+static FINISH: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("limits_finish_v1.lua")));
 
 /// One entity's window as Redis holds it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +83,13 @@ impl SharedCounters {
                     .filter(|((_, limits), _)| limits.parallel.is_some())
                     .map(|(_, key)| key)
                     .collect();
+                // Tokens matter only where a tpm limit reads them.
+                let windows = limited
+                    .iter()
+                    .zip(windows)
+                    .filter(|((_, limits), _)| limits.tpm.is_some())
+                    .map(|(_, key)| key)
+                    .collect();
                 Some(Admitted::Yes {
                     windows: states,
                     admission: SharedAdmission {
@@ -116,11 +121,12 @@ impl SharedCounters {
     }
 }
 
-/// A request's place in the shared windows: its in-flight marks are taken back when it is
-/// dropped; its tokens are counted when known.
+/// A request's place in the shared windows, until it ends: then its tokens are counted and its
+/// in-flight marks taken back, in one call.
 #[derive(Debug)]
 pub(crate) struct SharedAdmission {
     counters: Arc<SharedCounters>,
+    /// The windows with a tpm limit.
     windows: Vec<String>,
     /// The sets it is marked in (entities with `max_parallel_requests`).
     in_flight: Vec<String>,
@@ -128,14 +134,34 @@ pub(crate) struct SharedAdmission {
 }
 
 impl SharedAdmission {
-    pub(crate) fn record_tokens(&self, tokens: u64) {
-        let (counters, windows) = (self.counters.clone(), self.windows.clone());
-        SharedCounters::in_background(async move {
-            let mut invocation = TOKENS.prepare_invoke();
-            for window in &windows {
-                invocation.key(window);
+    /// Ends the request, with the tokens it used when they are known.
+    pub(crate) fn finish(mut self, tokens: Option<u64>) {
+        self.end(tokens);
+    }
+
+    fn end(&mut self, tokens: Option<u64>) {
+        let windows = match tokens {
+            Some(tokens) if tokens > 0 => std::mem::take(&mut self.windows),
+            _ => Vec::new(),
+        };
+        let in_flight = std::mem::take(&mut self.in_flight);
+        if windows.is_empty() && in_flight.is_empty() {
+            return;
+        }
+        let counters = self.counters.clone();
+        let request_id = std::mem::take(&mut self.request_id);
+        self.counters.in_background(async move {
+            let mut invocation = FINISH.prepare_invoke();
+            for key in windows.iter().chain(&in_flight) {
+                invocation.key(key);
             }
-            invocation.arg(wall_ms()).arg(WINDOW_MS).arg(tokens);
+            invocation
+                .arg(wall_ms())
+                .arg(WINDOW_MS)
+                .arg(windows.len())
+                .arg(tokens.unwrap_or(0))
+                .arg(&request_id);
+            // Should this fail, the marks lapse with their lease.
             let _: Option<i64> = counters.run(&invocation).await;
         });
     }
@@ -143,20 +169,6 @@ impl SharedAdmission {
 
 impl Drop for SharedAdmission {
     fn drop(&mut self) {
-        if self.in_flight.is_empty() {
-            return;
-        }
-        let counters = self.counters.clone();
-        let in_flight = std::mem::take(&mut self.in_flight);
-        let request_id = std::mem::take(&mut self.request_id);
-        SharedCounters::in_background(async move {
-            let mut invocation = RELEASE.prepare_invoke();
-            for key in &in_flight {
-                invocation.key(key);
-            }
-            invocation.arg(&request_id);
-            // Should this fail, the marks lapse with their lease.
-            let _: Option<i64> = counters.run(&invocation).await;
-        });
+        self.end(None);
     }
 }

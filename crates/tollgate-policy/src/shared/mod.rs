@@ -14,20 +14,25 @@ pub(crate) mod limits;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{FromRedisValue, ScriptInvocation};
 use secrecy::ExposeSecret;
+use tokio::sync::Notify;
 use tollgate_core::config::RedisSettings;
+use tollgate_core::worker;
 
 /// How long a replica counts on its own after Redis failed it, before asking again.
 const REST_AFTER_FAILURE_MS: i64 = 1_000;
 
 /// The shared Redis, and whether it is answering.
 pub struct SharedCounters {
-    connection: ConnectionManager,
+    /// One per thread that calls Redis (the workers, then the background runtime's), each
+    /// made and driven by that thread's runtime, so a request's Redis calls never change
+    /// threads.
+    connections: Vec<ConnectionManager>,
     prefix: String,
     timeout: Duration,
     /// How long a reservation or an in-flight mark holds if its replica never takes it back.
@@ -37,6 +42,32 @@ pub struct SharedCounters {
     failing: AtomicBool,
     /// Where it is, password masked.
     shown: String,
+    /// Settlements and releases still on their way to Redis.
+    pending: Arc<Pending>,
+}
+
+#[derive(Debug, Default)]
+struct Pending {
+    count: AtomicUsize,
+    none_left: Notify,
+}
+
+/// One piece of background work, counted while it lives.
+pub(crate) struct PendingWork(Arc<Pending>);
+
+impl PendingWork {
+    fn new(pending: &Arc<Pending>) -> Self {
+        pending.count.fetch_add(1, Ordering::AcqRel);
+        PendingWork(pending.clone())
+    }
+}
+
+impl Drop for PendingWork {
+    fn drop(&mut self) {
+        if self.0.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.none_left.notify_waiters();
+        }
+    }
 }
 
 impl std::fmt::Debug for SharedCounters {
@@ -53,25 +84,38 @@ impl SharedCounters {
     /// Tokio runtime: the connection's task runs on the one this is called on.
     ///
     /// `lease`: how long a request's marks outlive a replica that died holding them; longer
-    /// than any request may take.
-    pub fn connect(settings: &RedisSettings, lease: Duration) -> Result<Arc<Self>, String> {
+    /// than any request may take. `threads`: how many threads will call it (see
+    /// `tollgate_core::worker`); each gets a connection of its own, made on its first call.
+    pub fn connect(
+        settings: &RedisSettings,
+        lease: Duration,
+        threads: usize,
+    ) -> Result<Arc<Self>, String> {
         let client = Self::client(settings)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(settings.timeout.max(Duration::from_secs(1))))
             .set_response_timeout(Some(settings.timeout))
             .set_number_of_retries(2)
             .set_max_delay(Duration::from_millis(500));
-        let connection = ConnectionManager::new_lazy_with_config(client, config)
+        let connections = (0..threads.max(1))
+            .map(|_| ConnectionManager::new_lazy_with_config(client.clone(), config.clone()))
+            .collect::<Result<Vec<_>, _>>()
             .map_err(|err| format!("{}: {err}", settings.source))?;
         Ok(Arc::new(SharedCounters {
-            connection,
+            connections,
             prefix: settings.key_prefix.clone(),
             timeout: settings.timeout,
             lease,
             resting_until_ms: AtomicI64::new(0),
             failing: AtomicBool::new(false),
             shown: settings.shown.clone(),
+            pending: Arc::default(),
         }))
+    }
+
+    /// The calling thread's connection.
+    fn connection(&self) -> ConnectionManager {
+        self.connections[worker::current() % self.connections.len()].clone()
     }
 
     /// Checks what the config says of Redis as the client reads it (nothing is connected).
@@ -92,7 +136,7 @@ impl SharedCounters {
 
     /// Whether Redis answers now (for readiness).
     pub async fn ping(&self) -> bool {
-        let mut connection = self.connection.clone();
+        let mut connection = self.connection();
         let command = redis::cmd("PING");
         let ping = command.query_async::<String>(&mut connection);
         matches!(tokio::time::timeout(self.timeout, ping).await, Ok(Ok(_)))
@@ -114,7 +158,7 @@ impl SharedCounters {
         if wall_ms() < self.resting_until_ms.load(Ordering::Relaxed) {
             return None;
         }
-        let mut connection = self.connection.clone();
+        let mut connection = self.connection();
         let call = invocation.invoke_async::<T>(&mut connection);
         match tokio::time::timeout(self.timeout, call).await {
             Ok(Ok(value)) => {
@@ -142,15 +186,43 @@ impl SharedCounters {
         }
     }
 
-    /// Runs `work` in the background (settling, releasing: nothing waits for them).
-    pub(crate) fn in_background(work: impl Future<Output = ()> + Send + 'static) {
+    /// Runs `work` in the background (releasing: nothing waits for it), counted until done.
+    pub(crate) fn in_background(&self, work: impl Future<Output = ()> + Send + 'static) {
+        let counted = self.pending_work();
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
-                runtime.spawn(work);
+                runtime.spawn(async move {
+                    work.await;
+                    drop(counted);
+                });
             }
             Err(_) => tracing::warn!(
                 "a shared counter could not be updated outside the runtime; its lease lapses instead"
             ),
+        }
+    }
+
+    /// Counts a piece of background work until the value returned is dropped.
+    pub(crate) fn pending_work(&self) -> PendingWork {
+        PendingWork::new(&self.pending)
+    }
+
+    /// Waits (at most `within`) for the settlements and releases under way to reach Redis: a
+    /// worker about to stop calls it, so what its last requests hold is not left to lapse.
+    pub async fn finish_pending(&self, within: Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let none_left = self.pending.none_left.notified();
+            if self.pending.count.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, none_left).await.is_err() {
+                tracing::warn!(
+                    pending = self.pending.count.load(Ordering::Acquire),
+                    "stopping before every settlement reached Redis; their reservations lapse with their leases"
+                );
+                return;
+            }
         }
     }
 }
