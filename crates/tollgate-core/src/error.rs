@@ -249,6 +249,17 @@ impl GatewayError {
         )
     }
 
+    /// 503: the database the answer needs cannot be read or written now.
+    pub fn store_unavailable(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Origin::Gateway,
+            ErrorKind::Internal,
+            message,
+        )
+        .with_code("store_unavailable")
+    }
+
     /// 503: the gateway is shutting down and takes no new work.
     pub fn shutting_down() -> Self {
         Self::new(

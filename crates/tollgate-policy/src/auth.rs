@@ -411,13 +411,9 @@ impl Authenticator {
         }
         let now = now_ms();
         if self.directory.freshness.is_stale(now) {
-            return Err(GatewayError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                Origin::Gateway,
-                ErrorKind::Internal,
+            return Err(GatewayError::store_unavailable(
                 "Virtual keys cannot be checked: the store has been unreachable for longer than tollgate_settings.store_max_staleness allows.",
-            )
-            .with_code("store_unavailable"));
+            ));
         }
         let Some(key) = self.directory.keys.get(&presented) else {
             return Err(GatewayError::unauthorized("Invalid API key."));

@@ -98,6 +98,8 @@ pub struct Gateway {
     pub(crate) media: MediaFetcher,
     /// Responses API responses, for retrieval and `previous_response_id`.
     pub(crate) responses: Arc<ResponseStore>,
+    /// How long the store keeps them.
+    pub(crate) responses_retention: Duration,
     pub(crate) drain_timeout: Duration,
     pub(crate) health_checks: HealthCheckSettings,
     /// The latest round of background health checks, for `GET /health`.
@@ -202,6 +204,7 @@ impl Gateway {
             models,
             media,
             responses: Arc::new(ResponseStore::default()),
+            responses_retention: config.responses_retention,
             drain_timeout: config.drain_timeout,
             health_checks: config.health_checks.clone(),
             latest_health: Mutex::new(None),
@@ -298,6 +301,7 @@ impl Gateway {
         }
         Ok(Gateway {
             spend: Some(ledger),
+            responses: Arc::new(ResponseStore::kept_in(store.clone())),
             store: Some(store),
             ..self
         })

@@ -41,7 +41,7 @@ use tollgate_wire::responses::{InputItem, ResponsesRequest};
 
 use crate::app::Gateway;
 use crate::media::inline_remote_images;
-use crate::responses::{ResponseStore, Stored};
+use crate::responses::{ResponseScope, ResponseStore, Stored, Turn};
 
 const ANTHROPIC_BETA: &str = "anthropic-beta";
 
@@ -127,6 +127,7 @@ pub(crate) enum ClientSide {
 pub(crate) struct Remember {
     store: Arc<ResponseStore>,
     deployment: String,
+    scope: ResponseScope,
 }
 
 impl Remember {
@@ -134,7 +135,7 @@ impl Remember {
         let stored = Stored::Native {
             deployment: self.deployment.clone(),
         };
-        self.store.insert(id.to_owned(), stored);
+        self.store.insert(id.to_owned(), stored, &self.scope);
     }
 }
 
@@ -143,6 +144,7 @@ pub(crate) struct Keep {
     store: Arc<ResponseStore>,
     input: Vec<serde_json::Value>,
     previous: Option<String>,
+    scope: ResponseScope,
 }
 
 impl Keep {
@@ -157,7 +159,7 @@ impl Keep {
             items: Bytes::from(serde_json::Value::Array(items).to_string()),
             previous: self.previous,
         };
-        self.store.insert(id.to_owned(), stored);
+        self.store.insert(id.to_owned(), stored, &self.scope);
     }
 }
 
@@ -177,12 +179,13 @@ impl Exchange {
         inspected: &InspectedRequest,
         deployment: &Deployment,
         client_headers: &HeaderMap,
+        turn: &Turn,
     ) -> Result<(Bytes, Exchange), GatewayError> {
         let config = &deployment.config;
         // A conversation the gateway holds (bridged earlier) continues through chat, even on a
         // deployment with its own Responses API: the provider does not know the gateway's ids.
         let continues_bridged = endpoint.format() == ClientFormat::Responses
-            && previous_response_id(body).is_some_and(|id| gateway.responses.is_bridged(&id));
+            && matches!(turn.previous, Some(Stored::Bridged { .. }));
         let flavor = anthropic_flavor(deployment);
         let bedrock_frames = flavor == Flavor::Bedrock;
         match (endpoint.format(), config.wire_format()) {
@@ -238,6 +241,7 @@ impl Exchange {
                 let remember = stores(body).then(|| Remember {
                     store: gateway.responses.clone(),
                     deployment: config.id.clone(),
+                    scope: turn.scope.clone(),
                 });
                 Ok((upstream, Exchange::NativeResponses { remember }))
             }
@@ -321,7 +325,12 @@ impl Exchange {
                             .map_err(request_error)?;
                         let previous = responses_request.previous_response_id.as_deref();
                         history = match previous {
-                            Some(id) => gateway.responses.history(id)?,
+                            Some(id) => {
+                                gateway
+                                    .responses
+                                    .history(id, turn.previous.as_ref(), &turn.scope)
+                                    .await?
+                            }
                             None => Vec::new(),
                         };
                         history_items = history
@@ -352,6 +361,7 @@ impl Exchange {
                             store: gateway.responses.clone(),
                             input: input_items(&raw),
                             previous: previous.map(str::to_owned),
+                            scope: turn.scope.clone(),
                         });
                         let context = Box::new(ResponseContext {
                             id: responses::response::new_id("resp"),

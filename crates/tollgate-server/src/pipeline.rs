@@ -32,7 +32,7 @@ use crate::budgets::Payers;
 use crate::error::ApiError;
 use crate::exchange::{Exchange, provider_error};
 use crate::request_context::{LoggedByPipeline, RequestId};
-use crate::responses::Stored;
+use crate::responses::{ResponseScope, Stored, Turn};
 use crate::stream::ObservedStream;
 
 const ANTHROPIC_BETA: HeaderName = HeaderName::from_static("anthropic-beta");
@@ -117,16 +117,14 @@ pub(crate) async fn probe(
     let mut record = AccessRecord::start(gateway.clone(), request_id, endpoint);
     let inspected = inspect_request(endpoint, &body)?;
     record.model = Some(inspected.model.clone());
-    let result = attempt(
-        gateway,
+    let outgoing = Outgoing {
         endpoint,
-        &HeaderMap::new(),
-        &body,
-        &inspected,
-        deployment,
-        &mut record,
-    )
-    .await;
+        client_headers: &HeaderMap::new(),
+        body: &body,
+        inspected: &inspected,
+        turn: &Turn::none(),
+    };
+    let result = attempt(gateway, &outgoing, deployment, &mut record).await;
     match &result {
         Ok(_) => {
             record.status = StatusCode::OK.as_u16();
@@ -213,9 +211,12 @@ async fn proxy(
         record.call_id(),
     )
     .await?;
-    if endpoint == Endpoint::Responses
-        && let Some(holder) = native_response_holder(gateway, &plan, &body)
-    {
+    let turn = if endpoint == Endpoint::Responses {
+        Turn::of(gateway, &body, ResponseScope::of(&caller)).await?
+    } else {
+        Turn::none()
+    };
+    if let Some(holder) = native_response_holder(gateway, &plan, &turn) {
         plan.pin(holder);
     }
     if gateway.router.checks_prompt_size()
@@ -223,21 +224,19 @@ async fn proxy(
     {
         plan.limit_prompt(tokens);
     }
+    let outgoing = Outgoing {
+        endpoint,
+        client_headers: &parts.headers,
+        body: &body,
+        inspected: &inspected,
+        turn: &turn,
+    };
     let mut last_error = None;
     loop {
         let Some(lease) = plan.next_attempt() else {
             return Err(last_error.unwrap_or_else(|| plan.unavailable()));
         };
-        let result = attempt(
-            gateway,
-            endpoint,
-            &parts.headers,
-            &body,
-            &inspected,
-            &lease,
-            record,
-        )
-        .await;
+        let result = attempt(gateway, &outgoing, &lease, record).await;
         record.note_attempt(&plan);
         match result {
             Ok(relay) => {
@@ -311,18 +310,32 @@ async fn admit(
     }
 }
 
+/// What each attempt of a request sends on, whichever deployment it tries.
+#[derive(Clone, Copy)]
+struct Outgoing<'a> {
+    endpoint: Endpoint,
+    client_headers: &'a HeaderMap,
+    body: &'a Bytes,
+    inspected: &'a InspectedRequest,
+    turn: &'a Turn,
+}
+
 /// One attempt on one deployment: convert, send, and read the answer up to what the client
 /// needs first (the whole body, or a stream's first event), so that a failure before the
 /// client has seen anything can still be retried elsewhere.
 async fn attempt(
     gateway: &Gateway,
-    endpoint: Endpoint,
-    client_headers: &HeaderMap,
-    body: &Bytes,
-    inspected: &InspectedRequest,
+    request: &Outgoing<'_>,
     deployment: &Deployment,
     record: &mut AccessRecord,
 ) -> Result<Relay, GatewayError> {
+    let Outgoing {
+        endpoint,
+        client_headers,
+        body,
+        inspected,
+        turn,
+    } = *request;
     record.start_attempt();
     let config = &deployment.config;
     let (upstream_body, mut exchange) = Exchange::prepare(
@@ -332,6 +345,7 @@ async fn attempt(
         inspected,
         deployment,
         client_headers,
+        turn,
     )
     .await?;
     if let Exchange::Local(answer) = exchange {
@@ -475,13 +489,12 @@ fn json_reply(status: StatusCode, body: Bytes) -> Response {
 fn native_response_holder(
     gateway: &Gateway,
     plan: &AttemptPlan<'_>,
-    body: &[u8],
+    turn: &Turn,
 ) -> Option<Arc<Member>> {
-    let previous = crate::exchange::previous_response_id(body)?;
-    let Stored::Native { deployment } = gateway.responses.get(&previous)? else {
+    let Some(Stored::Native { deployment }) = &turn.previous else {
         return None;
     };
-    let holder = gateway.router.deployment(&deployment)?;
+    let holder = gateway.router.deployment(deployment)?;
     (holder.config.model_name == plan.requested().name).then(|| holder.clone())
 }
 

@@ -6,11 +6,20 @@
 //! conversation of a later turn. A response from a provider that has the API natively is kept
 //! there; the gateway only remembers which deployment holds it, so later calls reach it.
 //!
-//! The store lives in memory and is bounded (oldest responses go first); it does not survive
-//! a restart or span replicas yet.
+//! Each replica keeps the responses it has seen in memory (bounded: oldest go first), and,
+//! with a store, writes each to the database in the background, so a conversation continues
+//! on any replica and after a restart, for `responses_retention`. A response is read from the
+//! database when memory does not have it; one a replica has only just answered may still be on
+//! its way there, so a miss is looked up again for a moment before it counts as not found.
+//!
+//! A response belongs to the team of the key that made it (to the key, if it has no team), as
+//! OpenAI's belong to a project: other callers are told it does not exist. The master key reads
+//! every response.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, Method};
@@ -20,6 +29,8 @@ use http::StatusCode;
 use http::header::{CONTENT_TYPE, HeaderValue};
 use tollgate_core::endpoint::Operation;
 use tollgate_core::error::GatewayError;
+use tollgate_policy::auth::Caller;
+use tollgate_store::{KeptResponse, Store};
 
 use crate::app::Gateway;
 use crate::error::ApiError;
@@ -29,6 +40,10 @@ const MAX_ENTRIES: usize = 10_000;
 const MAX_BYTES: usize = 512 * 1024 * 1024;
 /// Longest `previous_response_id` chain followed.
 const MAX_CHAIN: usize = 1_000;
+/// How long a response not found is looked for again in the database: another replica may
+/// have answered it a moment ago and be writing it still.
+const MISS_PATIENCE: Duration = Duration::from_secs(1);
+const MISS_RETRY_EVERY: Duration = Duration::from_millis(50);
 
 #[derive(Debug, Clone)]
 pub(crate) enum Stored {
@@ -52,26 +67,186 @@ impl Stored {
             Stored::Native { deployment } => deployment.len(),
         }
     }
+
+    fn kept(&self, id: &str, owner: &str) -> KeptResponse {
+        let text = |bytes: &Bytes| String::from_utf8_lossy(bytes).into_owned();
+        let (deployment, response, items, previous_id) = match self {
+            Stored::Bridged {
+                response,
+                items,
+                previous,
+            } => (
+                None,
+                Some(text(response)),
+                Some(text(items)),
+                previous.clone(),
+            ),
+            Stored::Native { deployment } => (Some(deployment.clone()), None, None, None),
+        };
+        KeptResponse {
+            id: id.to_owned(),
+            owner: owner.to_owned(),
+            deployment,
+            response,
+            items,
+            previous_id,
+            created_at: tollgate_policy::keys::now_ms(),
+        }
+    }
+
+    fn from_kept(kept: KeptResponse) -> Option<Stored> {
+        match (kept.deployment, kept.response, kept.items) {
+            (Some(deployment), _, _) => Some(Stored::Native { deployment }),
+            (None, Some(response), Some(items)) => Some(Stored::Bridged {
+                response: Bytes::from(response),
+                items: Bytes::from(items),
+                previous: kept.previous_id,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// Whose responses a caller reads, and under whose name the responses it makes are kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ResponseScope {
+    /// The master key (or an open gateway): every response.
+    All,
+    /// A team (`team:…`) or a key without one (`key:…`).
+    Owner(String),
+}
+
+impl ResponseScope {
+    pub(crate) fn of(caller: &Caller) -> Self {
+        match caller {
+            Caller::Key(principal) => {
+                let key = &principal.key.record;
+                ResponseScope::Owner(match &key.team_id {
+                    Some(team) => format!("team:{team}"),
+                    None => format!("key:{}", key.token),
+                })
+            }
+            Caller::Master | Caller::Anonymous => ResponseScope::All,
+        }
+    }
+
+    /// The name responses made in this scope are kept under (empty: the master key's).
+    fn owner(&self) -> &str {
+        match self {
+            ResponseScope::All => "",
+            ResponseScope::Owner(owner) => owner,
+        }
+    }
+
+    fn reads(&self, owner: &str) -> bool {
+        match self {
+            ResponseScope::All => true,
+            ResponseScope::Owner(mine) => mine == owner,
+        }
+    }
+}
+
+/// A request's place among kept responses: whose it reads and keeps, and the response it
+/// continues (`previous_response_id`), looked up once, whatever the attempts.
+#[derive(Debug, Clone)]
+pub(crate) struct Turn {
+    pub(crate) scope: ResponseScope,
+    pub(crate) previous: Option<Stored>,
+}
+
+impl Turn {
+    /// Not a Responses request, or a health probe: it neither reads nor keeps responses.
+    pub(crate) fn none() -> Self {
+        Turn {
+            scope: ResponseScope::All,
+            previous: None,
+        }
+    }
+
+    /// A Responses request's turn: the response it continues, if `scope` may read it.
+    pub(crate) async fn of(
+        gateway: &Gateway,
+        body: &[u8],
+        scope: ResponseScope,
+    ) -> Result<Self, GatewayError> {
+        let previous = match crate::exchange::previous_response_id(body) {
+            Some(id) => gateway.responses.get(&id, &scope).await?,
+            None => None,
+        };
+        Ok(Turn { scope, previous })
+    }
 }
 
 #[derive(Debug, Default)]
 pub(crate) struct ResponseStore {
     inner: Mutex<Inner>,
+    /// Where responses outlive this replica's memory, when there is a store.
+    kept: Option<Store>,
 }
 
 #[derive(Debug, Default)]
 struct Inner {
-    entries: HashMap<String, Stored>,
+    entries: HashMap<String, Entry>,
     order: VecDeque<String>,
     bytes: usize,
 }
 
+#[derive(Debug, Clone)]
+struct Entry {
+    stored: Stored,
+    owner: String,
+    /// Whether the database has it (else this replica's write is still on its way).
+    written: Arc<AtomicBool>,
+}
+
 impl ResponseStore {
-    pub(crate) fn insert(&self, id: String, stored: Stored) {
+    /// Responses kept in `store` too, read by every replica.
+    pub(crate) fn kept_in(store: Store) -> Self {
+        ResponseStore {
+            inner: Mutex::default(),
+            kept: Some(store),
+        }
+    }
+
+    /// Keeps `stored` as `id`, made in `scope`: in memory at once, in the database in the
+    /// background.
+    pub(crate) fn insert(&self, id: String, stored: Stored, scope: &ResponseScope) {
+        let written = Arc::new(AtomicBool::new(self.kept.is_none()));
+        if let Some(store) = self.kept.clone() {
+            let kept = stored.kept(&id, scope.owner());
+            let done = written.clone();
+            let write = async move {
+                match store.keep_response(&kept).await {
+                    Ok(()) => done.store(true, Ordering::Release),
+                    Err(err) => {
+                        tracing::warn!(response_id = %kept.id, error = %err, "cannot keep a response in the database: only this replica can continue it, until it restarts")
+                    }
+                }
+            };
+            match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => {
+                    runtime.spawn(write);
+                }
+                Err(_) => tracing::warn!(
+                    "a response was answered outside the runtime; only this replica keeps it"
+                ),
+            }
+        }
+        self.remember(
+            id,
+            Entry {
+                stored,
+                owner: scope.owner().to_owned(),
+                written,
+            },
+        );
+    }
+
+    fn remember(&self, id: String, entry: Entry) {
         let mut inner = self.inner.lock().expect("response store lock poisoned");
-        inner.bytes += stored.size();
-        if let Some(old) = inner.entries.insert(id.clone(), stored) {
-            inner.bytes -= old.size();
+        inner.bytes += entry.stored.size();
+        if let Some(old) = inner.entries.insert(id.clone(), entry) {
+            inner.bytes -= old.stored.size();
         } else {
             inner.order.push_back(id);
         }
@@ -80,40 +255,146 @@ impl ResponseStore {
                 break;
             };
             if let Some(evicted) = inner.entries.remove(&oldest) {
-                inner.bytes -= evicted.size();
+                inner.bytes -= evicted.stored.size();
             }
         }
     }
 
-    pub(crate) fn get(&self, id: &str) -> Option<Stored> {
+    fn cached(&self, id: &str) -> Option<Entry> {
         let inner = self.inner.lock().expect("response store lock poisoned");
         inner.entries.get(id).cloned()
     }
 
-    pub(crate) fn remove(&self, id: &str) -> Option<Stored> {
+    fn forget_here(&self, id: &str) {
         let mut inner = self.inner.lock().expect("response store lock poisoned");
-        let removed = inner.entries.remove(id)?;
-        inner.bytes -= removed.size();
-        inner.order.retain(|entry| entry != id);
-        Some(removed)
+        if let Some(removed) = inner.entries.remove(id) {
+            inner.bytes -= removed.stored.size();
+            inner.order.retain(|entry| entry != id);
+        }
     }
 
-    pub(crate) fn is_bridged(&self, id: &str) -> bool {
-        let inner = self.inner.lock().expect("response store lock poisoned");
-        matches!(inner.entries.get(id), Some(Stored::Bridged { .. }))
+    /// `id` as the database has it (then cached here).
+    async fn read(&self, store: &Store, id: &str) -> Result<Option<Entry>, GatewayError> {
+        let kept = store.kept_response(id).await.map_err(|err| {
+            GatewayError::store_unavailable(format!(
+                "Response '{id}' cannot be read from the database: {err}."
+            ))
+        })?;
+        let Some(kept) = kept else {
+            return Ok(None);
+        };
+        let owner = kept.owner.clone();
+        let stored = Stored::from_kept(kept).ok_or_else(|| {
+            GatewayError::internal(format!("stored response '{id}' is unreadable"))
+        })?;
+        let entry = Entry {
+            stored,
+            owner,
+            written: Arc::new(AtomicBool::new(true)),
+        };
+        self.remember(id.to_owned(), entry.clone());
+        Ok(Some(entry))
     }
 
-    /// The item arrays of `id`'s conversation, oldest turn first. An error names the response
-    /// that is missing — `id` itself or an evicted ancestor: a conversation is never silently
-    /// cut short.
-    pub(crate) fn history(&self, id: &str) -> Result<Vec<Bytes>, GatewayError> {
-        let inner = self.inner.lock().expect("response store lock poisoned");
+    /// `id`, if `scope` may read it. With a store, the database says whether it exists (it may
+    /// have been deleted through another replica), this replica's copy standing in while its
+    /// own write is on its way or the database cannot answer; a miss is looked for again for a
+    /// moment, as another replica may be writing it still.
+    pub(crate) async fn get(
+        &self,
+        id: &str,
+        scope: &ResponseScope,
+    ) -> Result<Option<Stored>, GatewayError> {
+        let readable = |entry: Entry| scope.reads(&entry.owner).then_some(entry.stored);
+        let cached = self.cached(id);
+        let Some(store) = &self.kept else {
+            return Ok(cached.and_then(readable));
+        };
+        let give_up = tokio::time::Instant::now() + MISS_PATIENCE;
+        loop {
+            match self.read(store, id).await {
+                Ok(Some(entry)) => return Ok(readable(entry)),
+                Ok(None) => match &cached {
+                    Some(entry) if !entry.written.load(Ordering::Acquire) => {
+                        return Ok(readable(entry.clone()));
+                    }
+                    Some(_) => {
+                        // Written, and gone since: deleted (or pruned) through another replica.
+                        self.forget_here(id);
+                        return Ok(None);
+                    }
+                    None => {}
+                },
+                Err(err) => return cached.map(readable).ok_or(err),
+            }
+            if tokio::time::Instant::now() >= give_up {
+                return Ok(None);
+            }
+            tokio::time::sleep(MISS_RETRY_EVERY).await;
+        }
+    }
+
+    /// An earlier turn of a conversation: this replica's copy, else the database's. Turns
+    /// never change once kept, so the copy needs no check.
+    async fn earlier(
+        &self,
+        id: &str,
+        scope: &ResponseScope,
+    ) -> Result<Option<Stored>, GatewayError> {
+        let entry = match (self.cached(id), &self.kept) {
+            (Some(entry), _) => Some(entry),
+            (None, Some(store)) => self.read(store, id).await?,
+            (None, None) => None,
+        };
+        Ok(entry.and_then(|entry| scope.reads(&entry.owner).then_some(entry.stored)))
+    }
+
+    /// Forgets `id`, here and in the database.
+    pub(crate) async fn remove(&self, id: &str) -> Result<(), GatewayError> {
+        self.forget_here(id);
+        if let Some(store) = &self.kept {
+            store.forget_response(id).await.map_err(|err| {
+                GatewayError::store_unavailable(format!(
+                    "Response '{id}' cannot be deleted from the database: {err}."
+                ))
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Forgets the responses kept longer than `retention`; how many.
+    pub(crate) async fn prune(
+        &self,
+        retention: Duration,
+    ) -> Result<u64, tollgate_store::StoreError> {
+        let Some(store) = &self.kept else {
+            return Ok(0);
+        };
+        let before = tollgate_policy::keys::now_ms()
+            - i64::try_from(retention.as_millis()).unwrap_or(i64::MAX / 2);
+        store.prune_responses(before).await
+    }
+
+    /// The item arrays of the conversation `head` ends (the response `id` continues), oldest
+    /// turn first. An error names the response that is missing — `id` itself or an evicted
+    /// ancestor: a conversation is never silently cut short.
+    pub(crate) async fn history(
+        &self,
+        id: &str,
+        head: Option<&Stored>,
+        scope: &ResponseScope,
+    ) -> Result<Vec<Bytes>, GatewayError> {
         let mut turns = Vec::new();
         let mut next = Some(id.to_owned());
+        let mut first = head.cloned();
         while let Some(id) = next.take() {
+            let turn = match first.take() {
+                Some(head) => Some(head),
+                None => self.earlier(&id, scope).await?,
+            };
             let Some(Stored::Bridged {
                 items, previous, ..
-            }) = inner.entries.get(&id)
+            }) = turn
             else {
                 return Err(previous_not_found(&id));
             };
@@ -123,8 +404,8 @@ impl ResponseStore {
                     format!("The conversation is longer than {MAX_CHAIN} responses."),
                 ));
             }
-            turns.push(items.clone());
-            next = previous.clone();
+            turns.push(items);
+            next = previous;
         }
         turns.reverse();
         Ok(turns)
@@ -165,8 +446,8 @@ pub(crate) async fn retrieve(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    gateway.auth.authenticate(&headers)?;
-    match gateway.responses.get(&id) {
+    let scope = ResponseScope::of(&gateway.auth.authenticate(&headers)?);
+    match gateway.responses.get(&id, &scope).await? {
         Some(Stored::Bridged { response, .. }) => Ok(json(StatusCode::OK, response)),
         Some(Stored::Native { deployment }) => {
             forward(&gateway, &deployment, Method::GET, &id).await
@@ -181,10 +462,10 @@ pub(crate) async fn delete(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    gateway.auth.authenticate(&headers)?;
-    match gateway.responses.get(&id) {
+    let scope = ResponseScope::of(&gateway.auth.authenticate(&headers)?);
+    match gateway.responses.get(&id, &scope).await? {
         Some(Stored::Bridged { .. }) => {
-            gateway.responses.remove(&id);
+            gateway.responses.remove(&id).await?;
             let body = serde_json::json!({"id": id, "object": "response.deleted", "deleted": true});
             Ok(json(StatusCode::OK, Bytes::from(body.to_string())))
         }
@@ -254,27 +535,25 @@ pub(crate) async fn input_items(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    gateway.auth.authenticate(&headers)?;
+    let scope = ResponseScope::of(&gateway.auth.authenticate(&headers)?);
     let page = ItemsPage::parse(query.as_deref())?;
-    let Some(Stored::Bridged {
-        response, items, ..
-    }) = gateway.responses.get(&id)
-    else {
-        return match gateway.responses.get(&id) {
-            Some(Stored::Native { deployment }) => {
-                forward(
-                    &gateway,
-                    &deployment,
-                    Method::GET,
-                    &match &query {
-                        Some(query) => format!("{id}/input_items?{query}"),
-                        None => format!("{id}/input_items"),
-                    },
-                )
-                .await
-            }
-            _ => Err(not_found(&id).into()),
-        };
+    let (response, items) = match gateway.responses.get(&id, &scope).await? {
+        Some(Stored::Bridged {
+            response, items, ..
+        }) => (response, items),
+        Some(Stored::Native { deployment }) => {
+            return forward(
+                &gateway,
+                &deployment,
+                Method::GET,
+                &match &query {
+                    Some(query) => format!("{id}/input_items?{query}"),
+                    None => format!("{id}/input_items"),
+                },
+            )
+            .await;
+        }
+        None => return Err(not_found(&id).into()),
     };
     let items: Vec<serde_json::Value> = serde_json::from_slice(&items).unwrap_or_default();
     let response: serde_json::Value = serde_json::from_slice(&response).unwrap_or_default();
@@ -334,7 +613,7 @@ async fn forward(
         return Err(crate::exchange::provider_error(&deployment, status, &body).into());
     }
     if method == Method::DELETE {
-        gateway.responses.remove(path);
+        gateway.responses.remove(path).await?;
     }
     Ok(json(status, body))
 }

@@ -21,6 +21,9 @@ const OVERLAP_MS: i64 = 30_000;
 /// The longest one round may take before it counts as failed.
 const ROUND_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How often Responses API responses past `responses_retention` are pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
 /// One round: the directory's records, the deployments added at run time, and what other
 /// replicas have charged to budgets (as far as their spend has reached the store).
 async fn catch_up(gateway: &Gateway, store: &Store, since: i64) -> Result<(), StoreError> {
@@ -48,8 +51,22 @@ pub(crate) async fn run(gateway: Arc<Gateway>) {
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     ticker.tick().await;
     let mut failing = false;
+    let mut pruned_at: Option<tokio::time::Instant> = None;
     loop {
         ticker.tick().await;
+        if pruned_at.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
+            pruned_at = Some(tokio::time::Instant::now());
+            match gateway.responses.prune(gateway.responses_retention).await {
+                Ok(0) => {}
+                Ok(pruned) => tracing::info!(
+                    responses = pruned,
+                    "forgot the Responses API responses past responses_retention"
+                ),
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot prune old Responses API responses now")
+                }
+            }
+        }
         let started = now_ms();
         let since = directory.freshness.synced_at_ms() - OVERLAP_MS;
         let round = tokio::time::timeout(ROUND_TIMEOUT, catch_up(&gateway, &store, since)).await;

@@ -10,6 +10,7 @@ mod directory;
 mod journal;
 mod keys;
 pub mod litellm;
+mod responses;
 mod secrets;
 mod selection;
 mod spend;
@@ -27,6 +28,7 @@ pub use directory::{
 };
 pub use journal::{Drained, Journal, JournalError};
 pub use keys::{KeyFilter, KeyPage, KeyRecord, ModelBudget, TABLE as KEYS_TABLE};
+pub use responses::KeptResponse;
 pub use secrets::{SECRET_FIELDS, SealError, SecretBox};
 pub use spend::{
     EntityKind, IMPORTED_SPEND_GROUP, SPEND_TABLE, SpendFilter, SpendGroup, SpendGrouping,
@@ -81,6 +83,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         10,
         "client request ids on spend records",
         include_str!("../migrations/0010_client_request_ids.sql"),
+    ),
+    (
+        11,
+        "Responses API responses",
+        include_str!("../migrations/0011_responses.sql"),
     ),
 ];
 

@@ -79,6 +79,8 @@ pub struct Config {
     pub budgets: BudgetSettings,
     /// Where alerts are posted, if anywhere.
     pub alert_webhook: Option<Url>,
+    /// How long Responses API responses are kept in the store.
+    pub responses_retention: Duration,
     /// The Redis through which replicas share rate limits and budgets; `None`: each replica
     /// counts on its own.
     pub redis: Option<RedisSettings>,

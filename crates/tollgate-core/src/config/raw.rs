@@ -227,6 +227,10 @@ pub struct RawTollgateSettings {
     /// Where budget alerts are posted (a Slack incoming webhook, or any URL taking JSON).
     #[serde(default)]
     pub alert_webhook_url: Option<Scalar>,
+    /// How long Responses API responses are kept for `previous_response_id` and retrieval
+    /// (default 30d, as OpenAI keeps them).
+    #[serde(default)]
+    pub responses_retention: Option<Scalar>,
     /// What every Redis key Tollgate writes starts with (default `tollgate`).
     #[serde(default)]
     pub redis_key_prefix: Option<Scalar>,

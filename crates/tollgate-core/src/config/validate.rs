@@ -38,6 +38,8 @@ const DEFAULT_MAX_REQUEST_MB: f64 = 32.0;
 const DEFAULT_AZURE_API_VERSION: &str = "2025-02-01-preview";
 /// LiteLLM's default `health_check_interval`.
 const DEFAULT_HEALTH_CHECK_INTERVAL: Duration = Duration::from_secs(300);
+/// OpenAI keeps stored responses for 30 days.
+const DEFAULT_RESPONSES_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// The `router_settings` / `litellm_settings` / `general_settings` keys Tollgate acts on today.
 /// Every other key is accepted and listed in the start-up warning.
@@ -422,6 +424,12 @@ pub(super) fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigErro
         spend_journal,
         budgets,
         alert_webhook,
+        responses_retention: opt_duration(
+            &cx,
+            "tollgate_settings.responses_retention",
+            &tollgate.responses_retention,
+        )?
+        .unwrap_or(DEFAULT_RESPONSES_RETENTION),
         redis,
         prices,
         routing,

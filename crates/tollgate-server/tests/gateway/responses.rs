@@ -677,3 +677,162 @@ async fn input_items_are_listed_in_pages() {
     assert_eq!(status, 400);
     assert_eq!(error["error"]["param"], "limit");
 }
+
+// Kept in the store: every replica reads them, and they outlive a restart.
+
+fn bridged_models(openai: &MockProvider) -> String {
+    config_with_models(
+        &openai_model("gpt", "gpt-4o-mini", &openai.base_url()).replace(
+            "model: openai/gpt-4o-mini",
+            "model: hosted_vllm/gpt-4o-mini",
+        ),
+    ) + "tollgate_settings:\n  store_sync_interval: 50ms\n"
+}
+
+#[tokio::test]
+async fn a_conversation_continues_on_another_replica_and_after_a_restart() {
+    let openai = MockOpenAi::start().await;
+    let yaml = bridged_models(&openai);
+    let store = test_store().await;
+    let a = TestGateway::start_on(&yaml, store.clone()).await;
+    let b = TestGateway::start_on(&yaml, store.clone()).await;
+
+    // Streamed on A (kept as the stream ends), continued at once on B.
+    let streamed = a
+        .post("/v1/responses")
+        .json(&json!({"model": "gpt", "input": "first turn", "stream": true}))
+        .send()
+        .await
+        .unwrap();
+    let events = events(streamed).await;
+    let (_, completed) = events.last().unwrap();
+    let first = completed["response"]["id"].as_str().unwrap().to_owned();
+    let (status, second) = create(
+        &b,
+        json!({"model": "gpt", "input": "second turn", "previous_response_id": first}),
+    )
+    .await;
+    assert_eq!(status, 200, "{second}");
+    assert_eq!(
+        openai.last_request().body["messages"],
+        json!([
+            {"role": "user", "content": [{"type": "text", "text": "first turn"}]},
+            {"role": "assistant", "content": "first turn"},
+            {"role": "user", "content": "second turn"}
+        ]),
+        "B rebuilt the conversation A answered"
+    );
+
+    // A gateway started afresh on the same store retrieves both and goes on.
+    let second_id = second["id"].as_str().unwrap().to_owned();
+    let mut restarted = TestGateway::start_on(&yaml, store.clone()).await;
+    let fetched: Value = restarted
+        .get(&format!("/v1/responses/{second_id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(fetched, second);
+    let (status, third) = create(
+        &restarted,
+        json!({"model": "gpt", "input": "third turn", "previous_response_id": second_id}),
+    )
+    .await;
+    assert_eq!(status, 200, "{third}");
+    assert_eq!(
+        openai.last_request().body["messages"]
+            .as_array()
+            .unwrap()
+            .len(),
+        5
+    );
+    restarted.shutdown().await.unwrap().unwrap();
+
+    // Deleted through B: A, which has it in memory, no longer finds it either.
+    let found_on_a = a
+        .get(&format!("/v1/responses/{first}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(found_on_a.status(), 200);
+    let deleted = b
+        .delete(&format!("/v1/responses/{first}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 200);
+    let gone = a
+        .get(&format!("/v1/responses/{first}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), 404);
+    let (status, error) = create(
+        &a,
+        json!({"model": "gpt", "input": "more", "previous_response_id": second_id}),
+    )
+    .await;
+    assert_eq!(status, 400, "its conversation is cut: {error}");
+    assert_eq!(error["error"]["code"], "previous_response_not_found");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(first.as_str()),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_teams_responses_are_not_found_by_other_teams() {
+    let openai = MockOpenAi::start().await;
+    let gateway = TestGateway::start(&bridged_models(&openai)).await;
+    for team in ["red", "blue"] {
+        ok(admin_post(&gateway, "/team/new", json!({"team_id": team})).await);
+    }
+    let key = |team: &'static str| {
+        let gateway = &gateway;
+        async move {
+            ok(admin_post(gateway, "/key/generate", json!({"team_id": team})).await)["key"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let (red, red_too, blue) = (key("red").await, key("red").await, key("blue").await);
+    let (status, made) = post_as(
+        &gateway,
+        &red,
+        "/v1/responses",
+        json!({"model": "gpt", "input": "team red's secret"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{made}");
+    let id = made["id"].as_str().unwrap();
+    let path = format!("/v1/responses/{id}");
+    // Another key of the same team reads it, as keys of one OpenAI project do.
+    assert_eq!(get_as(&gateway, &red_too, &path).await.0, 200);
+    // Another team is told it does not exist, whatever it tries.
+    assert_eq!(get_as(&gateway, &blue, &path).await.0, 404);
+    let deleted = gateway
+        .client
+        .delete(format!("{}{path}", gateway.url))
+        .bearer_auth(&blue)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 404);
+    let (status, error) = post_as(
+        &gateway,
+        &blue,
+        "/v1/responses",
+        json!({"model": "gpt", "input": "go on", "previous_response_id": id}),
+    )
+    .await;
+    assert_eq!(status, 400, "{error}");
+    assert_eq!(error["error"]["code"], "previous_response_not_found");
+    // The master key reads every response.
+    assert_eq!(admin_get(&gateway, &path).await.0, 200);
+}
