@@ -68,6 +68,9 @@ pub enum ContentPart<'a> {
 #[derive(Debug, Serialize)]
 pub struct ImageUrl<'a> {
     pub url: Cow<'a, str>,
+    /// `auto`, `low` or `high`, as in OpenAI's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]

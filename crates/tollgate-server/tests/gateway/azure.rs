@@ -62,3 +62,24 @@ async fn old_azure_api_versions_are_not_sent_stream_options() {
     assert_eq!(streamed_content(&read_events(response).await), "hi");
     assert!(mock.last_request().body.get("stream_options").is_none());
 }
+
+#[tokio::test]
+async fn azure_gets_images_json_schemas_reasoning_and_tools_as_written() {
+    let mock = MockOpenAi::start().await;
+    let models = format!(
+        "  - model_name: gpt-4o\n    litellm_params:\n      model: azure/prod-gpt4o\n      api_base: {}\n      api_key: azure-secret\n      api_version: \"2024-10-21\"\n",
+        mock.root_url()
+    );
+    let gateway = TestGateway::start(&config_with_models(&models)).await;
+    openai_format_relays_tools_images_json_and_reasoning(&gateway, "gpt-4o", None, || {
+        let call = mock.last_request();
+        assert!(
+            call.path
+                .starts_with("/openai/deployments/prod-gpt4o/chat/completions"),
+            "{}",
+            call.path
+        );
+        call.body
+    })
+    .await;
+}

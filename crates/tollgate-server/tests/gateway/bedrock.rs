@@ -995,3 +995,45 @@ async fn titan_embeds_a_list_with_one_call_per_text_in_order() {
         .unwrap();
     assert_eq!(response.status(), 400);
 }
+
+#[tokio::test]
+async fn claude_through_invoke_carries_tools_images_json_and_thinking() {
+    let mock = MockBedrock::start().await;
+    let gateway = gateway_for(&mock).await;
+    claude_on_a_platform_carries_tools_images_json_and_thinking(&gateway, "claude-invoke", || {
+        let call = mock.last_request();
+        assert!(call.path.ends_with("/invoke"), "{}", call.path);
+        assert_eq!(call.body["anthropic_version"], "bedrock-2023-05-31");
+        call.body
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_json_schema_is_answered_through_a_forced_tool_on_converse() {
+    let mock = MockBedrock::start().await;
+    let gateway = gateway_for(&mock).await;
+    let schema =
+        json!({"type": "object", "properties": {"echo": {"type": "string"}}, "required": ["echo"]});
+    let (status, reply) = chat(
+        &gateway,
+        json!({"model": "nova", "messages": [{"role": "user", "content": "structured"}],
+               "response_format": {"type": "json_schema", "json_schema": {"name": "reply", "schema": schema}}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["choices"][0]["finish_reason"], "stop");
+    assert!(reply["choices"][0]["message"]["tool_calls"].is_null());
+    let content: Value =
+        serde_json::from_str(reply["choices"][0]["message"]["content"].as_str().unwrap()).unwrap();
+    assert_eq!(content, json!({"echo": "structured"}));
+    let sent = mock.last_request().body;
+    assert_eq!(
+        sent["toolConfig"]["tools"][0]["toolSpec"]["inputSchema"]["json"],
+        schema
+    );
+    assert_eq!(
+        sent["toolConfig"]["toolChoice"],
+        json!({"tool": {"name": "json_tool_call"}})
+    );
+}

@@ -242,3 +242,37 @@ async fn a_group_of_deployments_shares_the_traffic() {
         second.requests().len()
     );
 }
+
+#[tokio::test]
+async fn openai_and_registry_providers_get_images_json_schemas_reasoning_and_tools_as_written() {
+    let mock = MockOpenAi::start().await;
+    let base = mock.base_url();
+    let models = [
+        openai_model("gpt", "gpt-4o", &base),
+        format!(
+            "  - model_name: groq\n    litellm_params:\n      model: groq/llama-3.3-70b-versatile\n      api_base: {base}\n      api_key: gsk-test\n"
+        ),
+        // Mistral refuses `stream_options`: its streams are relayed without asking for usage.
+        format!(
+            "  - model_name: mistral\n    litellm_params:\n      model: mistral/mistral-large-latest\n      api_base: {base}\n      api_key: mistral-test\n"
+        ),
+    ];
+    let gateway = TestGateway::start(&config_with_models(&models.concat())).await;
+    for (model, sent_model) in [
+        ("gpt", "gpt-4o"),
+        ("groq", "llama-3.3-70b-versatile"),
+        ("mistral", "mistral-large-latest"),
+    ] {
+        openai_format_relays_tools_images_json_and_reasoning(
+            &gateway,
+            model,
+            Some(sent_model),
+            || mock.last_request().body,
+        )
+        .await;
+    }
+    assert!(
+        mock.last_request().body.get("stream_options").is_none(),
+        "not asked of Mistral"
+    );
+}

@@ -253,3 +253,25 @@ async fn cohere_streams_text_to_anthropic_clients_and_embeds() {
     assert_eq!(status, 400);
     assert_eq!(reply["error"]["code"], "context_length_exceeded");
 }
+
+#[tokio::test]
+async fn images_reach_cohere_as_image_url_parts_with_their_detail() {
+    let mock = MockCohere::start().await;
+    let gateway = gateway_for(&mock).await;
+    let (status, reply) = chat(
+        &gateway,
+        json!({"model": "command", "messages": [{"role": "user", "content": [
+            {"type": "text", "text": "describe this"},
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo=", "detail": "high"}},
+            {"type": "image_url", "image_url": {"url": "https://example.com/chart.png"}}
+        ]}]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(
+        mock.last_request().body["messages"][0]["content"],
+        json!([{"type": "text", "text": "describe this"},
+               {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo=", "detail": "high"}},
+               {"type": "image_url", "image_url": {"url": "https://example.com/chart.png"}}])
+    );
+}

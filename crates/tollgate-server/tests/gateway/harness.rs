@@ -302,3 +302,179 @@ pub async fn claude_code_turn_without_parallel_tools(
     let reply: Value = response.json().await.unwrap();
     assert_eq!(reply["type"], "message", "{reply}");
 }
+
+/// Claude behind a platform (Vertex AI's `rawPredict`, Bedrock's `invoke`) takes from an OpenAI
+/// client what Anthropic's own API takes, through the same translation: a named tool and an
+/// image in, the call out and its result back; a JSON schema answered through a forced tool;
+/// `reasoning_effort` as a thinking budget, the signed thinking back. `sent` reads the body
+/// the platform received last.
+pub async fn claude_on_a_platform_carries_tools_images_json_and_thinking(
+    gateway: &TestGateway,
+    model: &str,
+    sent: impl Fn() -> Value,
+) {
+    use tollgate_testkit::anthropic::{SIGNATURE, THINKING};
+    let chat = async |body: Value| {
+        let response = gateway
+            .post("/v1/chat/completions")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let reply: Value = response.json().await.unwrap();
+        assert_eq!(status, 200, "{reply}");
+        reply
+    };
+    let tools = json!([{"type": "function", "function": {"name": "get_weather", "description": "Weather in a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]);
+
+    let reply = chat(json!({"model": model, "tools": tools,
+        "tool_choice": {"type": "function", "function": {"name": "get_weather"}},
+        "messages": [{"role": "user", "content": [
+            {"type": "text", "text": "Paris"},
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}]}]}))
+    .await;
+    assert_eq!(reply["choices"][0]["finish_reason"], "tool_calls");
+    let call = &reply["choices"][0]["message"]["tool_calls"][0];
+    assert_eq!(call["function"]["name"], "get_weather", "{reply}");
+    let body = sent();
+    assert_eq!(
+        body["tools"],
+        json!([{"name": "get_weather", "description": "Weather in a city",
+                "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}])
+    );
+    assert_eq!(
+        body["tool_choice"],
+        json!({"type": "tool", "name": "get_weather"})
+    );
+    assert_eq!(
+        body["messages"][0]["content"],
+        json!([{"type": "text", "text": "Paris"},
+               {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}}])
+    );
+
+    let reply = chat(json!({"model": model, "tools": tools, "messages": [
+        {"role": "user", "content": "Paris"},
+        {"role": "assistant", "content": null, "tool_calls": [{"id": call["id"], "type": "function",
+            "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}]},
+        {"role": "tool", "tool_call_id": call["id"], "content": "18C and sunny"}]}))
+    .await;
+    assert_eq!(reply["choices"][0]["message"]["content"], "done");
+    let body = sent();
+    assert_eq!(
+        body["messages"][1],
+        json!({"role": "assistant", "content": [{"type": "tool_use", "id": call["id"], "name": "get_weather", "input": {"city": "Paris"}}]})
+    );
+    assert_eq!(
+        body["messages"][2],
+        json!({"role": "user", "content": [{"type": "tool_result", "tool_use_id": call["id"], "content": "18C and sunny"}]})
+    );
+
+    let schema =
+        json!({"type": "object", "properties": {"echo": {"type": "string"}}, "required": ["echo"]});
+    let reply = chat(json!({"model": model, "messages": [{"role": "user", "content": "structured"}],
+        "response_format": {"type": "json_schema", "json_schema": {"name": "reply", "schema": schema}}}))
+    .await;
+    let content: Value =
+        serde_json::from_str(reply["choices"][0]["message"]["content"].as_str().unwrap()).unwrap();
+    assert_eq!(content, json!({"echo": "structured"}));
+    assert_eq!(sent()["tools"][0]["input_schema"], schema);
+
+    let reply = chat(json!({"model": model, "reasoning_effort": "low",
+        "messages": [{"role": "user", "content": "think"}]}))
+    .await;
+    let message = &reply["choices"][0]["message"];
+    assert_eq!(message["reasoning_content"], THINKING);
+    assert_eq!(
+        message["thinking_blocks"],
+        json!([{"type": "thinking", "thinking": THINKING, "signature": SIGNATURE}])
+    );
+    assert_eq!(
+        sent()["thinking"],
+        json!({"type": "enabled", "budget_tokens": 1024})
+    );
+}
+
+/// An OpenAI-format provider (OpenAI, Azure, the registry) gets what the client wrote, with
+/// only `model` (`sent_model`) changed and, on streams, usage asked for: images, a JSON
+/// schema, `reasoning_effort` and tools reach it as they are, and its tool calls come back,
+/// whole and as streamed argument deltas. `sent` reads the body the provider received last.
+pub async fn openai_format_relays_tools_images_json_and_reasoning(
+    gateway: &TestGateway,
+    model: &str,
+    sent_model: Option<&str>,
+    sent: impl Fn() -> Value,
+) {
+    let post = async |body: &Value| {
+        gateway
+            .post("/v1/chat/completions")
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    };
+    let tools = json!([{"type": "function", "function": {"name": "get_weather", "description": "Weather in a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]);
+    let mut body = json!({"model": model, "reasoning_effort": "low", "max_completion_tokens": 64,
+        "messages": [{"role": "user", "content": [
+            {"type": "text", "text": "caption this"},
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo=", "detail": "low"}}]}],
+        "response_format": {"type": "json_schema", "json_schema": {"name": "caption", "strict": true, "schema": {
+            "type": "object", "properties": {"caption": {"type": "string"}}, "required": ["caption"],
+            "additionalProperties": false}}}});
+    let response = post(&body).await;
+    assert_eq!(response.status(), 200);
+    let mut expected = body.clone();
+    match sent_model {
+        Some(name) => expected["model"] = json!(name),
+        None => {
+            expected.as_object_mut().unwrap().remove("model");
+        }
+    }
+    let mut received = sent();
+    if sent_model.is_none() {
+        received.as_object_mut().unwrap().remove("model");
+    }
+    assert_eq!(received, expected, "relayed as written");
+
+    body = json!({"model": model, "tools": tools, "tool_choice": "required",
+        "messages": [{"role": "user", "content": "Paris"}]});
+    let reply: Value = post(&body).await.json().await.unwrap();
+    assert_eq!(
+        reply["choices"][0]["finish_reason"], "tool_calls",
+        "{reply}"
+    );
+    assert_eq!(
+        reply["choices"][0]["message"]["tool_calls"][0]["function"]["name"],
+        "get_weather"
+    );
+    assert_eq!(sent()["tools"], tools);
+
+    body["stream"] = json!(true);
+    let events = read_events(post(&body).await).await;
+    let chunks: Vec<Value> = events
+        .iter()
+        .filter(|event| *event != "[DONE]")
+        .map(|event| serde_json::from_str(event).unwrap())
+        .collect();
+    let arguments: String = chunks
+        .iter()
+        .filter_map(|chunk| {
+            chunk["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"].as_str()
+        })
+        .collect();
+    let arguments: Value = serde_json::from_str(&arguments).unwrap();
+    assert_eq!(arguments, json!({"echo": "Paris"}));
+    assert!(
+        chunks
+            .iter()
+            .any(|chunk| chunk["choices"][0]["finish_reason"] == "tool_calls")
+    );
+    assert!(
+        chunks
+            .iter()
+            .all(|chunk| chunk.get("usage").is_none_or(Value::is_null)),
+        "the usage chunk the gateway asked for is not shown"
+    );
+}

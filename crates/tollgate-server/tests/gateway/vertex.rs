@@ -416,3 +416,50 @@ async fn anthropic_token_counts_on_vertex_gemini_send_the_prompt_parts() {
     let fields: Vec<&String> = upstream.body.as_object().unwrap().keys().collect();
     assert_eq!(fields, ["contents", "tools"]);
 }
+
+#[tokio::test]
+async fn claude_on_vertex_carries_tools_images_json_and_thinking() {
+    let mock = MockGemini::start().await;
+    let gateway = gateway_for(&mock).await;
+    claude_on_a_platform_carries_tools_images_json_and_thinking(&gateway, "claude", || {
+        let call = mock.last_request();
+        assert!(call.path.ends_with(":rawPredict"), "{}", call.path);
+        call.body
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn gemini_on_vertex_carries_images_json_schema_and_reasoning() {
+    use tollgate_testkit::gemini::THOUGHT;
+    let mock = MockGemini::start().await;
+    let gateway = gateway_for(&mock).await;
+    let (status, reply) = chat(
+        &gateway,
+        json!({"model": "gemini", "reasoning_effort": "low",
+               "messages": [{"role": "user", "content": [
+                   {"type": "text", "text": "describe"},
+                   {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}]}],
+               "response_format": {"type": "json_schema", "json_schema": {"name": "caption", "schema": {
+                   "type": "object", "properties": {"caption": {"type": "string"}}, "required": ["caption"]}}}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["choices"][0]["message"]["reasoning_content"], THOUGHT);
+    let call = mock.last_request();
+    assert_eq!(
+        call.path,
+        "/v1/projects/tollgate-test/locations/europe-west4/publishers/google/models/gemini-2.5-flash:generateContent"
+    );
+    assert_eq!(
+        call.body["contents"][0]["parts"],
+        json!([{"text": "describe"}, {"inlineData": {"mimeType": "image/png", "data": "iVBORw0KGgo="}}])
+    );
+    assert_eq!(
+        call.body["generationConfig"],
+        json!({"responseMimeType": "application/json",
+               "responseSchema": {"type": "OBJECT", "required": ["caption"], "propertyOrdering": ["caption"],
+                                  "properties": {"caption": {"type": "STRING"}}},
+               "thinkingConfig": {"includeThoughts": true, "thinkingBudget": 1024}})
+    );
+}

@@ -152,6 +152,7 @@ fn convert_message<'a>(message: &'a ChatMessage<'a>) -> Result<Message<'a>, Gate
                         parts.push(CoherePart::ImageUrl {
                             image_url: ImageUrl {
                                 url: image.url.clone(),
+                                detail: image.detail.clone(),
                             },
                         });
                     }
