@@ -35,30 +35,11 @@ async fn gateway_for(mock: &MockProvider) -> TestGateway {
     TestGateway::start(&config_with_models(&models.concat())).await
 }
 
-async fn chat(gateway: &TestGateway, body: Value) -> (u16, Value) {
-    let response = gateway
-        .post("/v1/chat/completions")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap())
-}
-
 fn weather_tool() -> Value {
     json!([{"type": "function", "function": {"name": "get_weather", "description": "Weather in a city",
         "parameters": {"type": "object", "additionalProperties": false,
                        "properties": {"city": {"type": "string"}, "unit": {"type": ["string", "null"], "enum": ["c", "f", null]}},
                        "required": ["city"]}}}])
-}
-
-fn chunks(events: &[String]) -> Vec<Value> {
-    events
-        .iter()
-        .filter(|e| e.as_str() != "[DONE]")
-        .map(|e| serde_json::from_str(e).unwrap())
-        .collect()
 }
 
 #[tokio::test]

@@ -205,6 +205,38 @@ pub fn streamed_content(events: &[String]) -> String {
         .collect()
 }
 
+/// A chat request with the master key: status and JSON body.
+pub async fn chat(gateway: &TestGateway, body: Value) -> (u16, Value) {
+    let response = gateway
+        .post("/v1/chat/completions")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+/// A chat stream's chunks, `[DONE]` left out.
+pub fn chunks(events: &[String]) -> Vec<Value> {
+    events
+        .iter()
+        .filter(|e| e.as_str() != "[DONE]")
+        .map(|e| serde_json::from_str(e).unwrap())
+        .collect()
+}
+
+/// The JSON a structured-output answer carries as its content (a forced tool's call turned
+/// back into text): it finished as `stop`, with no tool calls shown.
+pub fn structured_content(reply: &Value) -> Value {
+    assert_eq!(reply["choices"][0]["finish_reason"], "stop", "{reply}");
+    assert!(
+        reply["choices"][0]["message"]["tool_calls"].is_null(),
+        "{reply}"
+    );
+    serde_json::from_str(reply["choices"][0]["message"]["content"].as_str().unwrap()).unwrap()
+}
+
 /// A management call with the master key: status and JSON body.
 pub async fn admin_post(gateway: &TestGateway, path: &str, body: Value) -> (u16, Value) {
     let response = gateway.post(path).json(&body).send().await.unwrap();
@@ -315,14 +347,7 @@ pub async fn claude_on_a_platform_carries_tools_images_json_and_thinking(
 ) {
     use tollgate_testkit::anthropic::{SIGNATURE, THINKING};
     let chat = async |body: Value| {
-        let response = gateway
-            .post("/v1/chat/completions")
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        let reply: Value = response.json().await.unwrap();
+        let (status, reply) = chat(gateway, body).await;
         assert_eq!(status, 200, "{reply}");
         reply
     };
@@ -376,9 +401,7 @@ pub async fn claude_on_a_platform_carries_tools_images_json_and_thinking(
     let reply = chat(json!({"model": model, "messages": [{"role": "user", "content": "structured"}],
         "response_format": {"type": "json_schema", "json_schema": {"name": "reply", "schema": schema}}}))
     .await;
-    let content: Value =
-        serde_json::from_str(reply["choices"][0]["message"]["content"].as_str().unwrap()).unwrap();
-    assert_eq!(content, json!({"echo": "structured"}));
+    assert_eq!(structured_content(&reply), json!({"echo": "structured"}));
     assert_eq!(sent()["tools"][0]["input_schema"], schema);
 
     let reply = chat(json!({"model": model, "reasoning_effort": "low",
@@ -452,12 +475,7 @@ pub async fn openai_format_relays_tools_images_json_and_reasoning(
     assert_eq!(sent()["tools"], tools);
 
     body["stream"] = json!(true);
-    let events = read_events(post(&body).await).await;
-    let chunks: Vec<Value> = events
-        .iter()
-        .filter(|event| *event != "[DONE]")
-        .map(|event| serde_json::from_str(event).unwrap())
-        .collect();
+    let chunks = chunks(&read_events(post(&body).await).await);
     let arguments: String = chunks
         .iter()
         .filter_map(|chunk| {

@@ -726,14 +726,7 @@ async fn a_conversation_continues_on_another_replica_and_after_a_restart() {
     // A gateway started afresh on the same store retrieves both and goes on.
     let second_id = second["id"].as_str().unwrap().to_owned();
     let mut restarted = TestGateway::start_on(&yaml, store.clone()).await;
-    let fetched: Value = restarted
-        .get(&format!("/v1/responses/{second_id}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let fetched = ok(admin_get(&restarted, &format!("/v1/responses/{second_id}")).await);
     assert_eq!(fetched, second);
     let (status, third) = create(
         &restarted,
@@ -751,24 +744,11 @@ async fn a_conversation_continues_on_another_replica_and_after_a_restart() {
     restarted.shutdown().await.unwrap().unwrap();
 
     // Deleted through B: A, which has it in memory, no longer finds it either.
-    let found_on_a = a
-        .get(&format!("/v1/responses/{first}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(found_on_a.status(), 200);
-    let deleted = b
-        .delete(&format!("/v1/responses/{first}"))
-        .send()
-        .await
-        .unwrap();
+    let path = format!("/v1/responses/{first}");
+    assert_eq!(admin_get(&a, &path).await.0, 200);
+    let deleted = b.delete(&path).send().await.unwrap();
     assert_eq!(deleted.status(), 200);
-    let gone = a
-        .get(&format!("/v1/responses/{first}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(gone.status(), 404);
+    assert_eq!(admin_get(&a, &path).await.0, 404);
     let (status, error) = create(
         &a,
         json!({"model": "gpt", "input": "more", "previous_response_id": second_id}),

@@ -38,17 +38,6 @@ async fn gateway_for(mock: &MockProvider) -> TestGateway {
     TestGateway::start(&config_with_models(&models.concat())).await
 }
 
-async fn chat(gateway: &TestGateway, body: Value) -> (u16, Value) {
-    let response = gateway
-        .post("/v1/chat/completions")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap())
-}
-
 fn hi(model: &str) -> Value {
     json!({"model": model, "messages": [{"role": "user", "content": "hello vertex"}]})
 }
