@@ -18,6 +18,7 @@ use tollgate_core::error::{ErrorKind, GatewayError, Origin};
 use tollgate_core::provider::{ProviderKind, WireFormat};
 use tollgate_policy::auth::{Caller, defined_tags, end_user_limits};
 use tollgate_policy::directory::Cached;
+use tollgate_policy::limits::{Limits, Scope};
 use tollgate_router::{AttemptPlan, Decision, Member};
 use tollgate_store::CustomerRecord;
 use tollgate_translate::anthropic::outbound::Flavor;
@@ -193,7 +194,7 @@ async fn proxy(
         .end_user
         .as_deref()
         .and_then(|id| gateway.auth.directory.customers.get(id));
-    admit(gateway, &caller, customer.as_deref(), record).await?;
+    let limits = rate_limits(gateway, &caller, customer.as_deref())?;
     let mut plan = gateway.router.plan(model, inspected.fallbacks.take())?;
     let payers = Payers {
         caller: &caller,
@@ -201,16 +202,33 @@ async fn proxy(
         tags: &defined_tags(&caller, &record.request_tags, &gateway.auth.directory),
         model: &inspected.model,
     };
-    record.reservation = crate::budgets::reserve(
-        gateway,
-        &payers,
-        endpoint,
-        &body,
-        inspected.max_output_tokens,
-        &plan,
-        record.call_id(),
-    )
-    .await?;
+    // The request's place under its rate limits and its budgets' reservation are asked for
+    // together: with a shared Redis, both leave in one write and come back in one round trip.
+    // A request refused by a limit gives its reservation back.
+    let call_id = record.call_id();
+    let (admitted, reserved) = tokio::join!(
+        gateway.limits.admit(&limits, call_id),
+        crate::budgets::reserve(
+            gateway,
+            &payers,
+            endpoint,
+            &body,
+            inspected.max_output_tokens,
+            &plan,
+            call_id,
+        )
+    );
+    match admitted {
+        Ok(admission) => {
+            record.quota = admission.quota;
+            record.admission = admission;
+        }
+        Err(refusal) => {
+            record.quota = Some(refusal.quota);
+            return Err(refusal.error);
+        }
+    }
+    record.reservation = reserved?;
     let turn = if endpoint == Endpoint::Responses {
         Turn::of(gateway, &body, ResponseScope::of(&caller)).await?
     } else {
@@ -274,14 +292,13 @@ async fn proxy(
     }
 }
 
-/// Refuses a blocked end user (403), then takes the request's place under the rate limits of
-/// its key, user, team, team member and end user (429 when one is used up).
-async fn admit(
-    gateway: &Gateway,
-    caller: &Caller,
-    customer: Option<&Cached<CustomerRecord>>,
-    record: &mut AccessRecord,
-) -> Result<(), GatewayError> {
+/// Refuses a blocked end user (403); else the rate limits of the request's key, user, team,
+/// team member and end user.
+fn rate_limits<'a>(
+    gateway: &'a Gateway,
+    caller: &'a Caller,
+    customer: Option<&'a Cached<CustomerRecord>>,
+) -> Result<Vec<(Scope<'a>, Limits)>, GatewayError> {
     let directory = &gateway.auth.directory;
     let mut checks = caller.limits(directory);
     if let Some(customer) = customer {
@@ -297,17 +314,7 @@ async fn admit(
         }
         checks.push(end_user_limits(&customer.record, directory));
     }
-    match gateway.limits.admit(&checks, record.call_id()).await {
-        Ok(admission) => {
-            record.quota = admission.quota;
-            record.admission = admission;
-            Ok(())
-        }
-        Err(refusal) => {
-            record.quota = Some(refusal.quota);
-            Err(refusal.error)
-        }
-    }
+    Ok(checks)
 }
 
 /// What each attempt of a request sends on, whichever deployment it tries.
