@@ -92,6 +92,13 @@ fn render(config: &Config) -> String {
         Some(_) => "master key: set (requests need it)\n",
         None => "master key: none (the gateway is open)\n",
     });
+    out.push_str(&match &config.redis {
+        Some(redis) => format!(
+            "redis: {} (from {}; keys under `{}:`): rate limits and budgets shared by replicas\n",
+            redis.shown, redis.source, redis.key_prefix
+        ),
+        None => "redis: none (each replica counts rate limits and budgets on its own)\n".to_owned(),
+    });
     if !config.not_implemented.is_empty() {
         out.push_str(&format!(
             "accepted but not acted on by this version: {}\n",

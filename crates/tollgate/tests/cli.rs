@@ -30,6 +30,25 @@ fn check_config_prints_the_model_table_with_keys_redacted() {
     assert!(text.contains("<redacted>"), "{text}");
     assert!(!text.contains("sk-never-print-me"), "{text}");
     assert!(text.contains("router_settings.client_ttl"), "{text}");
+    assert!(text.contains("redis: none"), "{text}");
+
+    // A LiteLLM config's Redis is named, its password masked.
+    let config = write_config(
+        "check-redis",
+        "model_list: []\nrouter_settings:\n  redis_host: cache.internal\n  redis_port: 6380\n  redis_password: hunter2\n",
+    );
+    let output = tollgate()
+        .arg("check-config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        text.contains("redis: redis://:****@cache.internal:6380 (from router_settings.redis_host; keys under `tollgate:`)"),
+        "{text}"
+    );
+    assert!(!text.contains("hunter2"), "{text}");
 }
 
 #[test]
