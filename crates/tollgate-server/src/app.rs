@@ -10,14 +10,18 @@
 //!    OpenAI-shaped 404 / 405 errors.
 //! 3. **Pipeline** (`pipeline::handle`) for inference:
 //!    authenticate → read the body within the size limit → inspect the fields the gateway acts
-//!    on → pick a deployment of the model group → convert (`exchange`): edit the body in place
-//!    when client and provider share a format, else translate through the canonical form →
-//!    send to the provider with its timeouts → relay the answer, whole or streamed, in the
-//!    client's format, reading the usage on the way.
-//! 4. **Access log**: one line per request, written when its response (or stream) ends.
+//!    on → check the key may use the model → take the request's place under its rate limits
+//!    and reserve its worst case against its budgets (in memory, or in the Redis the replicas
+//!    share) → pick a deployment of the model group → convert (`exchange`): edit the body in
+//!    place when client and provider share a format, else translate through the canonical
+//!    form → send to the provider with its timeouts → relay the answer, whole or streamed, in
+//!    the client's format, reading the usage on the way.
+//! 4. **Access log**: one line per request, written when its response (or stream) ends; the
+//!    spend record is journaled and the budgets settled then.
 //!
-//! Nothing on this path waits on a lock or a database; the state below is read-only after
-//! start-up except for atomics.
+//! Nothing on this path waits on a database, nor holds a lock across an await: limits and
+//! budgets lock their counters for a few comparisons, or, with a shared Redis, cost one round
+//! trip for a request that has any.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
