@@ -146,6 +146,15 @@ struct Account {
     state: Mutex<AccountState>,
 }
 
+impl Account {
+    /// What this replica counts as spent this period: the store's figure and its own charges.
+    fn spent(&self, budget: &Budget, now_ms: i64) -> Usd {
+        let mut state = self.state.lock().expect("budget lock poisoned");
+        state.roll(budget, now_ms);
+        state.spent
+    }
+}
+
 #[derive(Debug)]
 struct AccountState {
     /// The period `spent` belongs to (`i64::MIN`: the budget never resets).
@@ -273,32 +282,22 @@ impl BudgetBook {
         budget: &Budget,
     ) -> (Usd, Option<i64>) {
         let now = self.now_ms();
-        let here = self.spent_here(kind, id, budget, now);
-        let spent = match &self.shared {
-            Some(shared) => {
-                let account = shared.account(kind, id, budget);
-                match shared.spent(&account, budget.period_start(now)).await {
-                    Some(Some(spent)) => spent,
-                    _ => here,
-                }
-            }
-            None => here,
-        };
-        (spent, budget.reset_at(now))
-    }
-
-    /// What this replica counts as spent this period: the store's figure and its own charges.
-    fn spent_here(&self, kind: EntityKind, id: &str, budget: &Budget, now: i64) -> Usd {
+        let reset_at = budget.reset_at(now);
+        if let Some(shared) = &self.shared
+            && let Some(Some(spent)) = shared
+                .spent(&shared.account(kind, id, budget), budget.period_start(now))
+                .await
+        {
+            return (spent, reset_at);
+        }
         let account = self.account(kind, id, budget);
-        let mut state = account.state.lock().expect("budget lock poisoned");
-        state.roll(budget, now);
-        state.spent
+        (account.spent(budget, now), reset_at)
     }
 
     /// Raises the shared accounts to what the store says each entity spent in the period
     /// starting `period_start`, where Redis shows less (a charge made while Redis was away
     /// counts once its record is stored). Nothing without a shared Redis.
-    pub async fn share_store_figures(&self, figures: &[(EntityKind, &str, Budget, i64, Usd)]) {
+    pub async fn share_store_figures(&self, figures: &[(EntityKind, String, Budget, i64, Usd)]) {
         let Some(shared) = &self.shared else {
             return;
         };
@@ -333,13 +332,24 @@ impl BudgetBook {
         let room = room.max(amount);
         if let Some(shared) = &self.shared {
             let now = self.now_ms();
-            let asked = self.asked(shared, checks, now);
+            let accounts: Vec<Arc<Account>> = checks
+                .iter()
+                .map(|check| self.account(check.kind, &check.id, &check.budget))
+                .collect();
+            let asked: Vec<Asked> = checks
+                .iter()
+                .zip(&accounts)
+                .map(|(check, account)| Asked {
+                    account: shared.account(check.kind, &check.id, &check.budget),
+                    max: check.budget.max,
+                    period: check.budget.period_start(now),
+                    // What an account Redis does not have starts from.
+                    seed: account.spent(&check.budget, now),
+                    alert_threshold: check.budget.alert_threshold(self.alert_percent),
+                })
+                .collect();
             match shared.reserve(&asked, request_id, amount, room).await {
                 Some(Reserved::Yes) => {
-                    let accounts = checks
-                        .iter()
-                        .map(|check| self.account(check.kind, &check.id, &check.budget))
-                        .collect();
                     return Ok(self.reservation(
                         checks,
                         accounts,
@@ -365,20 +375,6 @@ impl BudgetBook {
             }
         }
         self.reserve_here(checks, amount, room)
-    }
-
-    /// The budgets of `checks` as the shared accounts take them.
-    fn asked(&self, shared: &SharedCounters, checks: &[BudgetCheck<'_>], now: i64) -> Vec<Asked> {
-        checks
-            .iter()
-            .map(|check| Asked {
-                account: shared.account(check.kind, &check.id, &check.budget),
-                max: check.budget.max,
-                period: check.budget.period_start(now),
-                seed: self.spent_here(check.kind, &check.id, &check.budget, now),
-                alert_threshold: check.budget.alert_threshold(self.alert_percent),
-            })
-            .collect()
     }
 
     /// Reserves in this replica's own accounts.

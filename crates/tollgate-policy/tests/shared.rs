@@ -249,7 +249,7 @@ async fn the_stores_figure_raises_an_account_that_missed_a_charge() {
     // The store has more than Redis (a charge settled while Redis was away): Redis is raised.
     a.share_store_figures(&[(
         EntityKind::Tag,
-        "prod",
+        "prod".to_owned(),
         tag.budget,
         i64::MIN,
         dollars("0.6"),
@@ -260,7 +260,7 @@ async fn the_stores_figure_raises_an_account_that_missed_a_charge() {
     // Less than Redis (the store lags): nothing changes.
     a.share_store_figures(&[(
         EntityKind::Tag,
-        "prod",
+        "prod".to_owned(),
         tag.budget,
         i64::MIN,
         dollars("0.2"),

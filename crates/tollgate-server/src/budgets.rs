@@ -91,19 +91,20 @@ pub(crate) async fn reserve(
     // Only near a limit is the prompt counted, so the reservation is no larger than it must.
     let loose = worst_case(&prices, body.len() as u64, asked);
     let budgets = &gateway.budgets;
-    match budgets
+    let reserved = match budgets
         .reserve(&checks, loose, loose.saturating_mul(ROOM_FOR), request_id)
         .await
     {
-        Ok(reservation) => return Ok(Some(reservation)),
-        Err(Shortfall::Exceeded(refusal)) => return Err(refusal),
-        Err(Shortfall::Tight) => {}
-    }
-    let prompt = crate::exchange::estimated_prompt_tokens(endpoint, body)
-        .await
-        .unwrap_or(body.len() as u64);
-    let exact = worst_case(&prices, prompt, asked);
-    match budgets.reserve(&checks, exact, exact, request_id).await {
+        Err(Shortfall::Tight) => {
+            let prompt = crate::exchange::estimated_prompt_tokens(endpoint, body)
+                .await
+                .unwrap_or(body.len() as u64);
+            let exact = worst_case(&prices, prompt, asked);
+            budgets.reserve(&checks, exact, exact, request_id).await
+        }
+        loose_enough => loose_enough,
+    };
+    match reserved {
         Ok(reservation) => Ok(Some(reservation)),
         Err(Shortfall::Exceeded(refusal)) => Err(refusal),
         Err(Shortfall::Tight) => unreachable!("no room beyond the amount was asked"),
@@ -310,11 +311,7 @@ pub(crate) async fn load(gateway: &Gateway, store: &Store) -> Result<usize, Stor
             figures.push((kind, id, budget, since, amount));
         }
     }
-    let shared: Vec<_> = figures
-        .iter()
-        .map(|(kind, id, budget, since, amount)| (*kind, id.as_str(), *budget, *since, *amount))
-        .collect();
-    gateway.budgets.share_store_figures(&shared).await;
+    gateway.budgets.share_store_figures(&figures).await;
     Ok(figures.len())
 }
 
@@ -380,7 +377,7 @@ pub(crate) async fn load_one(
     gateway.budgets.seed(kind, id, budget, since, amount);
     gateway
         .budgets
-        .share_store_figures(&[(kind, id, *budget, since, amount)])
+        .share_store_figures(&[(kind, id.to_owned(), *budget, since, amount)])
         .await;
     Ok(())
 }

@@ -8,19 +8,20 @@ use support::{Served, tollgate, write_config};
 const ECHO_MODELS: &str =
     "model_list:\n  - model_name: echo\n    litellm_params:\n      model: mock/echo\n";
 
+/// What `tollgate check-config` prints for a config it accepts.
+fn checked(config: &std::path::Path) -> String {
+    let output = tollgate().arg("check-config").arg(config).output().unwrap();
+    assert!(output.status.success());
+    String::from_utf8(output.stdout).unwrap()
+}
+
 #[test]
 fn check_config_prints_the_model_table_with_keys_redacted() {
     let config = write_config(
         "check",
         "model_list:\n  - model_name: gpt-4o\n    litellm_params:\n      model: openai/gpt-4o\n      api_key: sk-never-print-me\n  - model_name: local\n    litellm_params:\n      model: ollama/llama3\nrouter_settings:\n  client_ttl: 3600\n",
     );
-    let output = tollgate()
-        .arg("check-config")
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert!(output.status.success());
-    let text = String::from_utf8(output.stdout).unwrap();
+    let text = checked(&config);
     assert!(
         text.contains("OK — 2 model group(s), 2 deployment(s)"),
         "{text}"
@@ -37,13 +38,7 @@ fn check_config_prints_the_model_table_with_keys_redacted() {
         "check-redis",
         "model_list: []\nrouter_settings:\n  redis_host: cache.internal\n  redis_port: 6380\n  redis_password: hunter2\n",
     );
-    let output = tollgate()
-        .arg("check-config")
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert!(output.status.success());
-    let text = String::from_utf8(output.stdout).unwrap();
+    let text = checked(&config);
     assert!(
         text.contains("redis: redis://:****@cache.internal:6380 (from router_settings.redis_host; keys under `tollgate:`)"),
         "{text}"

@@ -171,11 +171,9 @@ impl SharedCounters {
         let mut connection = self.connection();
         let mut command = redis::cmd("HMGET");
         command.arg(&account.account).arg("period").arg("spent");
-        let read = command.query_async::<(Option<i64>, Option<i64>)>(&mut connection);
-        let (stored_period, spent) = match tokio::time::timeout(self.timeout, read).await {
-            Ok(Ok(values)) => values,
-            _ => return None,
-        };
+        let (stored_period, spent) = self
+            .within(command.query_async::<(Option<i64>, Option<i64>)>(&mut connection))
+            .await?;
         Some(stored_period.map(|stored| {
             if stored < period_arg(period) {
                 Usd::ZERO

@@ -155,11 +155,17 @@ impl SharedCounters {
     /// Runs a script; `None` when Redis is resting after a failure, fails, or does not answer
     /// within the timeout (the caller then counts on its own).
     async fn run<T: FromRedisValue>(&self, invocation: &ScriptInvocation<'_>) -> Option<T> {
+        let mut connection = self.connection();
+        self.within(invocation.invoke_async::<T>(&mut connection))
+            .await
+    }
+
+    /// Waits for `call` unless Redis is resting after a failure; `None` when it is, or when
+    /// the call fails or outlasts the timeout (then Redis rests a moment).
+    async fn within<T>(&self, call: impl Future<Output = redis::RedisResult<T>>) -> Option<T> {
         if wall_ms() < self.resting_until_ms.load(Ordering::Relaxed) {
             return None;
         }
-        let mut connection = self.connection();
-        let call = invocation.invoke_async::<T>(&mut connection);
         match tokio::time::timeout(self.timeout, call).await {
             Ok(Ok(value)) => {
                 if self.failing.swap(false, Ordering::Relaxed) {

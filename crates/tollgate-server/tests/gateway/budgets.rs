@@ -71,19 +71,6 @@ async fn burst(gateway: &TestGateway, keys: &[String], count: usize, stream: boo
     succeeded
 }
 
-async fn recorded_spend(gateway: &TestGateway, query: &str) -> (u64, f64) {
-    gateway.gateway.flush_spend().await.unwrap();
-    let logs = ok(admin_get(gateway, &format!("/spend/logs?page_size=1000&{query}")).await);
-    let total = logs["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|record| record["status"] == "success")
-        .map(|record| record["spend"].as_f64().unwrap())
-        .sum();
-    (logs["total"].as_u64().unwrap(), total)
-}
-
 /// A mock that holds each answer long enough for the whole burst to arrive first.
 async fn slow_mock() -> tollgate_testkit::MockProvider {
     let mock = MockOpenAi::start().await;

@@ -237,6 +237,21 @@ pub fn structured_content(reply: &Value) -> Value {
     serde_json::from_str(reply["choices"][0]["message"]["content"].as_str().unwrap()).unwrap()
 }
 
+/// Stores `gateway`'s journaled spend, then the spend records `query` (`/spend/logs` filters)
+/// finds: how many, and what the successful ones cost in dollars.
+pub async fn recorded_spend(gateway: &TestGateway, query: &str) -> (u64, f64) {
+    gateway.gateway.flush_spend().await.unwrap();
+    let logs = ok(admin_get(gateway, &format!("/spend/logs?page_size=1000&{query}")).await);
+    let total = logs["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|record| record["status"] == "success")
+        .map(|record| record["spend"].as_f64().unwrap())
+        .sum();
+    (logs["total"].as_u64().unwrap(), total)
+}
+
 /// A management call with the master key: status and JSON body.
 pub async fn admin_post(gateway: &TestGateway, path: &str, body: Value) -> (u16, Value) {
     let response = gateway.post(path).json(&body).send().await.unwrap();
