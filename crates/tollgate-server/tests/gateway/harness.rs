@@ -207,14 +207,7 @@ pub fn streamed_content(events: &[String]) -> String {
 
 /// A chat request with the master key: status and JSON body.
 pub async fn chat(gateway: &TestGateway, body: Value) -> (u16, Value) {
-    let response = gateway
-        .post("/v1/chat/completions")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap())
+    admin_post(gateway, "/v1/chat/completions", body).await
 }
 
 /// A chat stream's chunks, `[DONE]` left out.

@@ -58,16 +58,6 @@ fn look_at(url: &str) -> Value {
         {"type": "image_url", "image_url": {"url": url}}]}]})
 }
 
-async fn chat(gateway: &TestGateway, body: Value) -> (u16, Value) {
-    let response = gateway
-        .post("/v1/chat/completions")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    (response.status().as_u16(), response.json().await.unwrap())
-}
-
 #[tokio::test]
 async fn image_urls_are_fetched_and_sent_as_bytes() {
     let images = image_server().await;

@@ -23,14 +23,7 @@ async fn gateway_for(openai: &MockProvider, anthropic: &MockProvider) -> TestGat
 }
 
 async fn create(gateway: &TestGateway, body: Value) -> (u16, Value) {
-    let response = gateway
-        .post("/v1/responses")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap())
+    admin_post(gateway, "/v1/responses", body).await
 }
 
 /// A streamed response's events, as `(event name, data)`.
