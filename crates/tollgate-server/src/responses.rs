@@ -17,7 +17,6 @@
 //! every response.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -195,8 +194,16 @@ struct Inner {
 struct Entry {
     stored: Stored,
     owner: String,
-    /// Whether the database has it (else this replica's write is still on its way).
-    written: Arc<AtomicBool>,
+    /// Whether the database has it. Held locked while this replica's write is on its way, so
+    /// a delete waits for the write instead of being overtaken by it.
+    written: Arc<tokio::sync::Mutex<bool>>,
+}
+
+impl Entry {
+    /// Whether the database has it now (a write on its way, or failed: not yet).
+    fn is_written(&self) -> bool {
+        self.written.try_lock().is_ok_and(|written| *written)
+    }
 }
 
 impl ResponseStore {
@@ -211,13 +218,16 @@ impl ResponseStore {
     /// Keeps `stored` as `id`, made in `scope`: in memory at once, in the database in the
     /// background.
     pub(crate) fn insert(&self, id: String, stored: Stored, scope: &ResponseScope) {
-        let written = Arc::new(AtomicBool::new(self.kept.is_none()));
+        let written = Arc::new(tokio::sync::Mutex::new(self.kept.is_none()));
         if let Some(store) = self.kept.clone() {
             let kept = stored.kept(&id, scope.owner());
-            let done = written.clone();
+            let mut done = written
+                .clone()
+                .try_lock_owned()
+                .expect("a new entry's lock is free");
             let write = async move {
                 match store.keep_response(&kept).await {
-                    Ok(()) => done.store(true, Ordering::Release),
+                    Ok(()) => *done = true,
                     Err(err) => {
                         tracing::warn!(response_id = %kept.id, error = %err, "cannot keep a response in the database: only this replica can continue it, until it restarts")
                     }
@@ -290,7 +300,7 @@ impl ResponseStore {
         let entry = Entry {
             stored,
             owner,
-            written: Arc::new(AtomicBool::new(true)),
+            written: Arc::new(tokio::sync::Mutex::new(true)),
         };
         self.remember(id.to_owned(), entry.clone());
         Ok(Some(entry))
@@ -315,7 +325,7 @@ impl ResponseStore {
             match self.read(store, id).await {
                 Ok(Some(entry)) => return Ok(readable(entry)),
                 Ok(None) => match &cached {
-                    Some(entry) if !entry.written.load(Ordering::Acquire) => {
+                    Some(entry) if !entry.is_written() => {
                         return Ok(readable(entry.clone()));
                     }
                     Some(_) => {
@@ -349,10 +359,15 @@ impl ResponseStore {
         Ok(entry.and_then(|entry| scope.reads(&entry.owner).then_some(entry.stored)))
     }
 
-    /// Forgets `id`, here and in the database.
+    /// Forgets `id`, here and in the database (once this replica's write of it has landed, so
+    /// the write cannot bring it back).
     pub(crate) async fn remove(&self, id: &str) -> Result<(), GatewayError> {
+        let pending = self.cached(id);
         self.forget_here(id);
         if let Some(store) = &self.kept {
+            if let Some(entry) = pending {
+                drop(entry.written.lock().await);
+            }
             store.forget_response(id).await.map_err(|err| {
                 GatewayError::store_unavailable(format!(
                     "Response '{id}' cannot be deleted from the database: {err}."

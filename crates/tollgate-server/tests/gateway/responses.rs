@@ -251,6 +251,45 @@ async fn function_calls_continue_with_previous_response_id() {
 }
 
 #[tokio::test]
+async fn a_response_deleted_the_moment_it_is_made_stays_deleted() {
+    // Each delete races the response's own write to the database; the write must not bring
+    // the response back.
+    let openai = MockOpenAi::start().await;
+    let anthropic = MockAnthropic::start().await;
+    let gateway = gateway_for(&openai, &anthropic).await;
+    let made_and_deleted = (0..40).map(|turn| {
+        let gateway = &gateway;
+        async move {
+            let (status, response) = create(
+                gateway,
+                json!({"model": "gpt", "input": format!("turn {turn}")}),
+            )
+            .await;
+            assert_eq!(status, 200, "{response}");
+            let id = response["id"].as_str().unwrap().to_owned();
+            let deleted = gateway
+                .delete(&format!("/v1/responses/{id}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(deleted.status(), 200);
+            id
+        }
+    });
+    let ids = futures_util::future::join_all(made_and_deleted).await;
+    let gateway = &gateway;
+    let looked_up = ids.iter().map(|id| async move {
+        let gone = gateway
+            .get(&format!("/v1/responses/{id}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(gone.status(), 404, "{id} came back after its delete");
+    });
+    futures_util::future::join_all(looked_up).await;
+}
+
+#[tokio::test]
 async fn unstored_responses_cannot_be_continued_or_fetched() {
     let openai = MockOpenAi::start().await;
     let anthropic = MockAnthropic::start().await;
