@@ -8,6 +8,13 @@ the gateway, in one run, so the difference is what the gateway adds.
 Matrix: upstream latency 0 / 50 ms x non-streaming / 5-chunk stream x concurrency 1 / 32 / 128,
 each against (a) the mock provider directly and (b) Tollgate in front of it.
 
+Upstream latency varies as a provider's does: at 50 ms, each answer takes 50 ms +- 5 ms
+(uniformly; --jitter-ms). With every answer taking exactly 50 ms, the mock's timers (1 ms
+ticks) release a whole round of requests in the same tick, every round: the 32 connections
+stay in lock-step, and whatever sits in front of the mock serves bursts of 32 at once, so its
+added latency is the burst's CPU time rather than its own hop. That case is measured too
+(skip with --no-lockstep): 50 ms exactly, concurrency 32, against nginx in the same place.
+
 Group size (skip with --no-group): at 0 ms, the same gateway serving a one-deployment group
 beside a group of 100 deployments (all on the mock), JSON, concurrency 1 and 32: choosing a
 deployment must not grow with the group.
@@ -163,10 +170,10 @@ def wait_http(url, process, seconds=20):
     raise RuntimeError(f"{url} did not come up")
 
 
-def start_mock(mock_bin, latency_ms, wire_format="openai"):
+def start_mock(mock_bin, latency_ms, wire_format="openai", jitter_ms=0):
     process = subprocess.Popen(
         ["taskset", "-c", "0", mock_bin, "--format", wire_format, "--fixed", "--chunks", "5", "--threads", "1",
-         "--latency-ms", str(latency_ms)],
+         "--latency-ms", str(latency_ms), "--jitter-ms", str(jitter_ms)],
         stdout=subprocess.PIPE, text=True,
     )
     line = process.stdout.readline().strip()
@@ -357,6 +364,10 @@ def main():
     parser.add_argument("--repeats", type=int, default=3, help="runs per point; medians are reported")
     parser.add_argument("--latencies", default="0,50", help="upstream latencies in ms")
     parser.add_argument("--concurrency", default="1,32,128")
+    parser.add_argument("--jitter-ms", type=int, default=5,
+                        help="at a non-zero upstream latency, each answer takes the latency +- this (uniformly)")
+    parser.add_argument("--no-lockstep", dest="lockstep", action="store_false",
+                        help="skip the exactly-50-ms (lock-step) points")
     parser.add_argument("--no-nginx", dest="nginx", action="store_false", help="skip the nginx reference")
     parser.add_argument("--no-translation", dest="translation", action="store_false",
                         help="skip the OpenAI-client-to-Anthropic-provider comparison")
@@ -377,6 +388,7 @@ def main():
     group_rows = []
     key_rows = []
     redis_rows = []
+    lockstep_rows = []
     memory = {}
     with tempfile.TemporaryDirectory() as workdir:
         bodies = {}
@@ -391,7 +403,7 @@ def main():
                     f.write(request_body(stream, model))
                 paths[stream] = path
         for latency in [int(x) for x in args.latencies.split(",")]:
-            mock, mock_address = start_mock(mock_bin, latency)
+            mock, mock_address = start_mock(mock_bin, latency, jitter_ms=args.jitter_ms if latency else 0)
             translating = args.translation and latency == 0
             anthropic_mock, anthropic_address = start_mock(mock_bin, 0, "anthropic") if translating else (None, None)
             port = 4400 + latency
@@ -459,14 +471,17 @@ def main():
                     nginx.wait()
                 mock.kill()
                 mock.wait()
+        slow = max((int(x) for x in args.latencies.split(",")), default=0)
+        if args.lockstep and slow and args.jitter_ms:
+            lockstep_rows = measure_lockstep(tollgate_bin, mock_bin, workdir, bodies, slow, args)
 
     os.makedirs(RESULTS, exist_ok=True)
     journal = measure_journal() if args.keys else None
-    report = render(rows, translation_rows, group_rows, key_rows, redis_rows, journal, memory, args)
+    report = render(rows, lockstep_rows, translation_rows, group_rows, key_rows, redis_rows, journal, memory, args)
     with open(os.path.join(RESULTS, "latest.md"), "w") as f:
         f.write(report)
     with open(os.path.join(RESULTS, "latest.json"), "w") as f:
-        json.dump({"rows": rows, "translation": translation_rows, "group": group_rows, "keys": key_rows,
+        json.dump({"rows": rows, "lockstep": lockstep_rows, "translation": translation_rows, "group": group_rows, "keys": key_rows,
                    "redis": redis_rows, "journal": journal,
                    "memory": memory,
                    "args": vars(args)}, f, indent=1)
@@ -561,7 +576,46 @@ def measure_translation(url, gateway_pid, bodies, claude_bodies, args):
     return rows
 
 
-def render(rows, translation_rows, group_rows, key_rows, redis_rows, journal, memory, args):
+LOCKSTEP_CONCURRENCY = 32
+
+
+def measure_lockstep(tollgate_bin, mock_bin, workdir, bodies, latency, args):
+    """The points where every answer takes exactly `latency`: the connections move in lock-step
+    and the gateway, like nginx in its place, serves bursts of LOCKSTEP_CONCURRENCY requests."""
+    mock, mock_address = start_mock(mock_bin, latency)
+    port = 4700
+    gateway = start_gateway(tollgate_bin, mock_address, workdir, port)
+    nginx, nginx_worker = start_nginx(mock_address, workdir, port + 100) if args.nginx else (None, None)
+    rows = []
+    try:
+        time.sleep(0.5)
+        for stream in (False, True):
+            targets = {
+                "direct": (f"http://{mock_address}/v1/chat/completions", None, None),
+                "gateway": (f"http://127.0.0.1:{port}/v1/chat/completions", MASTER_KEY, gateway.pid),
+            }
+            if nginx:
+                targets["nginx"] = (f"http://127.0.0.1:{port + 100}/v1/chat/completions", None, nginx_worker)
+            row = measure_point(targets, bodies[stream], LOCKSTEP_CONCURRENCY, args.duration, args.repeats)
+            row.update({"latency_ms": latency, "stream": stream, "concurrency": LOCKSTEP_CONCURRENCY})
+            rows.append(row)
+            direct, through = row["direct"], row["gateway"]
+            print(f"lock-step {latency} ms  {'stream' if stream else 'json  '}  c={LOCKSTEP_CONCURRENCY}  "
+                  f"added p50 {(through['p50_us'] - direct['p50_us']) / 1000:+.3f} ms  "
+                  f"p99 {(through['p99_us'] - direct['p99_us']) / 1000:+.3f} ms  "
+                  f"cpu {through['cpu_ms_per_request']:.4f} ms/req", file=sys.stderr)
+    finally:
+        gateway.terminate()
+        gateway.wait()
+        if nginx:
+            nginx.terminate()
+            nginx.wait()
+        mock.kill()
+        mock.wait()
+    return rows
+
+
+def render(rows, lockstep_rows, translation_rows, group_rows, key_rows, redis_rows, journal, memory, args):
     machine = subprocess.run(["uname", "-srm"], capture_output=True, text=True).stdout.strip()
     cpu = "unknown CPU"
     with open("/proc/cpuinfo") as info:
@@ -572,9 +626,11 @@ def render(rows, translation_rows, group_rows, key_rows, redis_rows, journal, me
     lines = [
         f"Command: `python3 bench/run.py --duration {args.duration} --repeats {args.repeats}"
         f"{'' if args.latencies == '0,50' else ' --latencies ' + args.latencies}"
-        f"{'' if args.concurrency == '1,32,128' else ' --concurrency ' + args.concurrency}` on {os.cpu_count()} cores ({cpu}; {machine}).",
+        f"{'' if args.concurrency == '1,32,128' else ' --concurrency ' + args.concurrency}"
+        f"{'' if args.jitter_ms == 5 else f' --jitter-ms {args.jitter_ms}'}` on {os.cpu_count()} cores ({cpu}; {machine}).",
         "Each figure is the median of the repeats; the runs of a point are interleaved (direct, gateway, nginx, direct, ...).",
         "Gateway (and the nginx reference) pinned to core 1; mock provider and wrk share core 0. Latency in ms; added = gateway - direct.",
+        f"At a non-zero upstream latency each answer takes the latency +- {args.jitter_ms} ms (uniformly).",
         "",
         "| upstream | mode | conc. | direct req/s | gateway req/s | direct p50 | gateway p50 | added p50 | direct p99 | gateway p99 | added p99 | gateway CPU ms/req | nginx added p50 | nginx CPU ms/req |",
         "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -590,6 +646,26 @@ def render(rows, translation_rows, group_rows, key_rows, redis_rows, journal, me
             + (f"| {(row['nginx']['p50_us'] - d['p50_us']) / 1000:+.3f} | {row['nginx']['cpu_ms_per_request']:.4f} |"
                if "nginx" in row else "| - | - |")
         )
+    if lockstep_rows:
+        lines += [
+            "",
+            f"Lock-step, every answer exactly {lockstep_rows[0]['latency_ms']} ms, concurrency {LOCKSTEP_CONCURRENCY}: the mock's 1 ms timer ticks",
+            f"release each round of requests together, so the proxy in front serves bursts of {LOCKSTEP_CONCURRENCY}; its added latency",
+            "is the burst's CPU time (the gateway's, or nginx's in its place).",
+            "",
+            "| mode | direct p50 | direct p99 | gateway added p50 | gateway added p99 | gateway CPU ms/req | nginx added p50 | nginx added p99 | nginx CPU ms/req |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for row in lockstep_rows:
+            d, g = row["direct"], row["gateway"]
+            n = row.get("nginx")
+            lines.append(
+                f"| {'stream (5 chunks)' if row['stream'] else 'JSON'} | {d['p50_us'] / 1000:.3f} | {d['p99_us'] / 1000:.3f} "
+                f"| {(g['p50_us'] - d['p50_us']) / 1000:+.3f} | {(g['p99_us'] - d['p99_us']) / 1000:+.3f} "
+                f"| {g['cpu_ms_per_request']:.4f} "
+                + (f"| {(n['p50_us'] - d['p50_us']) / 1000:+.3f} | {(n['p99_us'] - d['p99_us']) / 1000:+.3f} "
+                   f"| {n['cpu_ms_per_request']:.4f} |" if n else "| - | - | - |")
+            )
     if translation_rows:
         lines += [
             "",

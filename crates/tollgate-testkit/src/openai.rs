@@ -39,12 +39,35 @@ use crate::sse::{Ending, SseBody, json_response, response};
 pub struct MockOptions {
     /// Wait before sending the response head (simulated provider latency).
     pub latency: Duration,
+    /// Spread of the latency: each response waits `latency` ± up to this much (uniformly),
+    /// as a real provider's answers vary, instead of all arriving in the same instant.
+    pub latency_jitter: Duration,
     /// Wait between stream chunks.
     pub chunk_delay: Duration,
     /// Benchmark mode: precomputed answers, no parsing, no recording.
     pub fixed: bool,
     /// Content chunks in a benchmark-mode stream.
     pub fixed_chunks: usize,
+}
+
+impl MockOptions {
+    /// This response's latency: `latency`, spread by `latency_jitter`.
+    fn latency_now(&self) -> Duration {
+        if self.latency_jitter.is_zero() {
+            return self.latency;
+        }
+        static DRAWS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        // splitmix64 of a draw counter: uniform enough, and the same sequence every run.
+        let mut x = DRAWS
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            .wrapping_add(0x9E37_79B9_7F4A_7C15);
+        x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        x ^= x >> 31;
+        let spread = 2 * self.latency_jitter.as_micros() as u64;
+        let offset = Duration::from_micros(x % (spread + 1));
+        (self.latency + offset).saturating_sub(self.latency_jitter)
+    }
 }
 
 #[derive(Debug)]
@@ -104,8 +127,9 @@ async fn handle(State(state): State<Arc<MockState>>, request: Request) -> Respon
     }
     let body = state.recorder.record(&parts, raw_body);
     let mut guard = CancelGuard::new(state.recorder.clone());
-    if !state.options.latency.is_zero() {
-        tokio::time::sleep(state.options.latency).await;
+    let latency = state.options.latency_now();
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
     }
     let model = body["model"].as_str().unwrap_or_default().to_owned();
     if let Some(status) = model
@@ -158,8 +182,9 @@ async fn handle(State(state): State<Arc<MockState>>, request: Request) -> Respon
 }
 
 async fn fixed_answer(state: &Arc<MockState>, body: &[u8]) -> Response {
-    if !state.options.latency.is_zero() {
-        tokio::time::sleep(state.options.latency).await;
+    let latency = state.options.latency_now();
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
     }
     if memchr::memmem::find(body, b"\"stream\":true").is_none() {
         return response(

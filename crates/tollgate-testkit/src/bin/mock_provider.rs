@@ -2,11 +2,12 @@
 //! end-to-end tests.
 //!
 //! Usage: tollgate-mock-provider [--format openai|anthropic|gemini|vertex|bedrock|cohere]
-//!                               [--port N] [--latency-ms N] [--chunk-delay-ms N] [--fixed]
+//!                               [--port N] [--latency-ms N] [--jitter-ms N] [--chunk-delay-ms N]
+//!                               [--fixed]
 //!                               [--chunks N] [--threads N]
 //! Prints `listening on 127.0.0.1:PORT` once ready, then `litellm_params {…}`: the deployment
 //! settings (besides `model`) a gateway needs to reach and authenticate to this mock.
-//! The latency and chunk-delay options apply to the OpenAI format only; `--fixed` (benchmark
+//! The latency, jitter and chunk-delay options apply to the OpenAI format only; `--fixed` (benchmark
 //! mode: one precomputed answer, nothing recorded) and `--chunks` to OpenAI and Anthropic.
 
 use std::time::Duration;
@@ -45,6 +46,7 @@ fn main() {
         match arg.as_str() {
             "--port" => port = value("--port") as u16,
             "--latency-ms" => options.latency = Duration::from_millis(value("--latency-ms")),
+            "--jitter-ms" => options.latency_jitter = Duration::from_millis(value("--jitter-ms")),
             "--chunk-delay-ms" => {
                 options.chunk_delay = Duration::from_millis(value("--chunk-delay-ms"))
             }
