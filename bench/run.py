@@ -346,6 +346,26 @@ def median_of(runs):
     return {k: statistics.median(run[k] for run in runs) for k in keys}
 
 
+def measure_proxies(label, mock_address, gateway, nginx, bodies, stream, concurrency, args):
+    """One point: the mock directly, the gateway (port, pid) and nginx (port, worker pid; None:
+    not measured) in front of it, the same load. Prints the point's line."""
+    targets = {
+        "direct": (f"http://{mock_address}/v1/chat/completions", None, None),
+        "gateway": (f"http://127.0.0.1:{gateway[0]}/v1/chat/completions", MASTER_KEY, gateway[1]),
+    }
+    if nginx:
+        targets["nginx"] = (f"http://127.0.0.1:{nginx[0]}/v1/chat/completions", None, nginx[1])
+    row = measure_point(targets, bodies[stream], concurrency, args.duration, args.repeats)
+    row.update({"stream": stream, "concurrency": concurrency})
+    direct, through = row["direct"], row["gateway"]
+    print(f"{label}  {'stream' if stream else 'json  '}  c={concurrency:<3}  "
+          f"direct p50 {direct['p50_us'] / 1000:7.3f} ms  gateway p50 {through['p50_us'] / 1000:7.3f} ms  "
+          f"added p50 {(through['p50_us'] - direct['p50_us']) / 1000:+.3f} ms  "
+          f"p99 {(through['p99_us'] - direct['p99_us']) / 1000:+.3f} ms  "
+          f"cpu {through['cpu_ms_per_request']:.4f} ms/req", file=sys.stderr)
+    return row
+
+
 def measure_point(targets, body_file, concurrency, duration, repeats):
     """targets: name -> (url, auth, pid). Warms each up, then measures them interleaved, so
     slow drift of the machine hits all alike."""
@@ -414,21 +434,10 @@ def main():
             try:
                 for stream in (False, True):
                     for concurrency in [int(x) for x in args.concurrency.split(",")]:
-                        targets = {
-                            "direct": (f"http://{mock_address}/v1/chat/completions", None, None),
-                            "gateway": (f"http://127.0.0.1:{port}/v1/chat/completions", MASTER_KEY, gateway.pid),
-                        }
-                        if nginx:
-                            targets["nginx"] = (f"http://127.0.0.1:{port + 100}/v1/chat/completions", None, nginx_worker)
-                        row = measure_point(targets, bodies[stream], concurrency, args.duration, args.repeats)
-                        direct, through = row["direct"], row["gateway"]
-                        row.update({"latency_ms": latency, "stream": stream, "concurrency": concurrency})
-                        rows.append(row)
-                        print(f"latency {latency:>2} ms  {'stream' if stream else 'json  '}  c={concurrency:<3}  "
-                              f"direct p50 {direct['p50_us'] / 1000:7.3f} ms  gateway p50 {through['p50_us'] / 1000:7.3f} ms  "
-                              f"added p50 {(through['p50_us'] - direct['p50_us']) / 1000:+.3f} ms  "
-                              f"p99 {(through['p99_us'] - direct['p99_us']) / 1000:+.3f} ms  "
-                              f"cpu {through['cpu_ms_per_request']:.4f} ms/req", file=sys.stderr)
+                        rows.append(measure_proxies(
+                            f"latency {latency:>2} ms", mock_address, (port, gateway.pid),
+                            (port + 100, nginx_worker) if nginx else None, bodies, stream, concurrency, args))
+                        rows[-1]["latency_ms"] = latency
                 if args.group and latency == 0:
                     group_rows += measure_group(
                         f"http://127.0.0.1:{port}/v1/chat/completions", gateway.pid, bodies[False], group_body, args)
@@ -590,20 +599,10 @@ def measure_lockstep(tollgate_bin, mock_bin, workdir, bodies, latency, args):
     try:
         time.sleep(0.5)
         for stream in (False, True):
-            targets = {
-                "direct": (f"http://{mock_address}/v1/chat/completions", None, None),
-                "gateway": (f"http://127.0.0.1:{port}/v1/chat/completions", MASTER_KEY, gateway.pid),
-            }
-            if nginx:
-                targets["nginx"] = (f"http://127.0.0.1:{port + 100}/v1/chat/completions", None, nginx_worker)
-            row = measure_point(targets, bodies[stream], LOCKSTEP_CONCURRENCY, args.duration, args.repeats)
-            row.update({"latency_ms": latency, "stream": stream, "concurrency": LOCKSTEP_CONCURRENCY})
-            rows.append(row)
-            direct, through = row["direct"], row["gateway"]
-            print(f"lock-step {latency} ms  {'stream' if stream else 'json  '}  c={LOCKSTEP_CONCURRENCY}  "
-                  f"added p50 {(through['p50_us'] - direct['p50_us']) / 1000:+.3f} ms  "
-                  f"p99 {(through['p99_us'] - direct['p99_us']) / 1000:+.3f} ms  "
-                  f"cpu {through['cpu_ms_per_request']:.4f} ms/req", file=sys.stderr)
+            rows.append(measure_proxies(
+                f"lock-step {latency} ms", mock_address, (port, gateway.pid),
+                (port + 100, nginx_worker) if nginx else None, bodies, stream, LOCKSTEP_CONCURRENCY, args))
+            rows[-1]["latency_ms"] = latency
     finally:
         gateway.terminate()
         gateway.wait()
