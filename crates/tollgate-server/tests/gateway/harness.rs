@@ -273,6 +273,13 @@ pub async fn admin_get(gateway: &TestGateway, path: &str) -> (u16, Value) {
     (status, response.json().await.unwrap())
 }
 
+/// A delete with the master key: status and JSON body.
+pub async fn admin_delete(gateway: &TestGateway, path: &str) -> (u16, Value) {
+    let response = gateway.delete(path).send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
 /// A GET with `key`: status and JSON body.
 pub async fn get_as(gateway: &TestGateway, key: &str, path: &str) -> (u16, Value) {
     let response = gateway

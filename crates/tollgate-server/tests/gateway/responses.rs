@@ -213,41 +213,18 @@ async fn function_calls_continue_with_previous_response_id() {
 
     // Stored: retrieved, listed, deleted.
     let id = second["id"].as_str().unwrap();
-    let fetched: Value = gateway
-        .get(&format!("/v1/responses/{id}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, fetched) = admin_get(&gateway, &format!("/v1/responses/{id}")).await;
     assert_eq!(fetched, second);
-    let items: Value = gateway
-        .get(&format!("/v1/responses/{id}/input_items"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, items) = admin_get(&gateway, &format!("/v1/responses/{id}/input_items")).await;
     assert_eq!(items["data"][0]["type"], "function_call_output");
-    let deleted = gateway
-        .delete(&format!("/v1/responses/{id}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(deleted.status(), 200);
-    let deleted: Value = deleted.json().await.unwrap();
+    let (status, deleted) = admin_delete(&gateway, &format!("/v1/responses/{id}")).await;
+    assert_eq!(status, 200);
     assert_eq!(
         deleted,
         json!({"id": id, "object": "response.deleted", "deleted": true})
     );
-    let gone = gateway
-        .get(&format!("/v1/responses/{id}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(gone.status(), 404);
+    let (status, _) = admin_get(&gateway, &format!("/v1/responses/{id}")).await;
+    assert_eq!(status, 404);
 }
 
 #[tokio::test]
@@ -267,24 +244,16 @@ async fn a_response_deleted_the_moment_it_is_made_stays_deleted() {
             .await;
             assert_eq!(status, 200, "{response}");
             let id = response["id"].as_str().unwrap().to_owned();
-            let deleted = gateway
-                .delete(&format!("/v1/responses/{id}"))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(deleted.status(), 200);
+            let (status, _) = admin_delete(gateway, &format!("/v1/responses/{id}")).await;
+            assert_eq!(status, 200);
             id
         }
     });
     let ids = futures_util::future::join_all(made_and_deleted).await;
     let gateway = &gateway;
     let looked_up = ids.iter().map(|id| async move {
-        let gone = gateway
-            .get(&format!("/v1/responses/{id}"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(gone.status(), 404, "{id} came back after its delete");
+        let (status, _) = admin_get(gateway, &format!("/v1/responses/{id}")).await;
+        assert_eq!(status, 404, "{id} came back after its delete");
     });
     futures_util::future::join_all(looked_up).await;
 }
@@ -302,12 +271,8 @@ async fn unstored_responses_cannot_be_continued_or_fetched() {
     assert_eq!(status, 200);
     assert_eq!(response["store"], false);
     let id = response["id"].as_str().unwrap();
-    let fetched = gateway
-        .get(&format!("/v1/responses/{id}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(fetched.status(), 404);
+    let (status, _) = admin_get(&gateway, &format!("/v1/responses/{id}")).await;
+    assert_eq!(status, 404);
 
     let (status, error) = create(
         &gateway,
@@ -550,13 +515,8 @@ async fn openai_deployments_answer_responses_natively() {
     );
 
     // Retrieve, list input items and delete are relayed to the provider.
-    let fetched = gateway
-        .get(&format!("/v1/responses/{id}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(fetched.status(), 200);
-    let fetched: Value = fetched.json().await.unwrap();
+    let (status, fetched) = admin_get(&gateway, &format!("/v1/responses/{id}")).await;
+    assert_eq!(status, 200);
     assert_eq!(fetched["id"], id.as_str());
     assert!(
         openai
@@ -564,31 +524,14 @@ async fn openai_deployments_answer_responses_natively() {
             .path
             .ends_with(&format!("/v1/responses/{id}"))
     );
-    let items: Value = gateway
-        .get(&format!("/v1/responses/{id}/input_items"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, items) = admin_get(&gateway, &format!("/v1/responses/{id}/input_items")).await;
     assert_eq!(items["data"][0]["content"][0]["text"], "hello native");
-    let deleted = gateway
-        .delete(&format!("/v1/responses/{id}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(deleted.status(), 200);
-    let deleted: Value = deleted.json().await.unwrap();
+    let (status, deleted) = admin_delete(&gateway, &format!("/v1/responses/{id}")).await;
+    assert_eq!(status, 200);
     assert_eq!(deleted["deleted"], true);
     assert_eq!(openai.last_request().method, "DELETE");
-    let gone = gateway
-        .get(&format!("/v1/responses/{id}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(gone.status(), 404);
-    let gone: Value = gone.json().await.unwrap();
+    let (status, gone) = admin_get(&gateway, &format!("/v1/responses/{id}")).await;
+    assert_eq!(status, 404);
     assert_eq!(gone["error"]["type"], "invalid_request_error");
 }
 
@@ -623,16 +566,8 @@ async fn native_streams_are_relayed_and_remembered() {
         .as_str()
         .unwrap()
         .to_owned();
-    let fetched = gateway
-        .get(&format!("/v1/responses/{id}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        fetched.status(),
-        200,
-        "a streamed response is remembered too"
-    );
+    let (status, _) = admin_get(&gateway, &format!("/v1/responses/{id}")).await;
+    assert_eq!(status, 200, "a streamed response is remembered too");
 }
 
 #[tokio::test]
@@ -650,12 +585,8 @@ async fn store_false_responses_cannot_be_retrieved() {
         assert_eq!(status, 200, "{response}");
         assert_eq!(response["store"], false);
         let id = response["id"].as_str().unwrap();
-        let fetched = gateway
-            .get(&format!("/v1/responses/{id}"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(fetched.status(), 404);
+        let (status, _) = admin_get(gateway, &format!("/v1/responses/{id}")).await;
+        assert_eq!(status, 404);
         let (status, error) = create(
             gateway,
             json!({"model": "gpt", "input": "more", "previous_response_id": id}),
@@ -679,14 +610,9 @@ async fn input_items_are_listed_in_pages() {
     assert_eq!(status, 200, "{response}");
     let id = response["id"].as_str().unwrap();
     let list = |query: &str| {
-        let request = gateway.get(&format!("/v1/responses/{id}/input_items{query}"));
-        async move {
-            let response = request.send().await.unwrap();
-            (
-                response.status().as_u16(),
-                response.json::<Value>().await.unwrap(),
-            )
-        }
+        let path = format!("/v1/responses/{id}/input_items{query}");
+        let gateway = &gateway;
+        async move { admin_get(gateway, &path).await }
     };
     let texts = |page: &Value| -> Vec<String> {
         page["data"]
@@ -778,8 +704,7 @@ async fn a_conversation_continues_on_another_replica_and_after_a_restart() {
     // Deleted through B: A, which has it in memory, no longer finds it either.
     let path = format!("/v1/responses/{first}");
     assert_eq!(admin_get(&a, &path).await.0, 200);
-    let deleted = b.delete(&path).send().await.unwrap();
-    assert_eq!(deleted.status(), 200);
+    assert_eq!(admin_delete(&b, &path).await.0, 200);
     assert_eq!(admin_get(&a, &path).await.0, 404);
     let (status, error) = create(
         &a,
