@@ -57,7 +57,7 @@ impl MockOptions {
             return self.latency;
         }
         static DRAWS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        // splitmix64 of a draw counter: uniform enough, and the same sequence every run.
+        // A draw counter through splitmix64's mixer: uniform enough, the same every run.
         let mut x = DRAWS
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
             .wrapping_add(0x9E37_79B9_7F4A_7C15);

@@ -7,8 +7,9 @@
 //!                               [--chunks N] [--threads N]
 //! Prints `listening on 127.0.0.1:PORT` once ready, then `litellm_params {…}`: the deployment
 //! settings (besides `model`) a gateway needs to reach and authenticate to this mock.
-//! The latency, jitter and chunk-delay options apply to the OpenAI format only; `--fixed` (benchmark
-//! mode: one precomputed answer, nothing recorded) and `--chunks` to OpenAI and Anthropic.
+//! The latency, jitter and chunk-delay options apply to the OpenAI format only; `--fixed`
+//! (benchmark mode: one precomputed answer, nothing recorded) and `--chunks` to OpenAI and
+//! Anthropic.
 
 use std::time::Duration;
 
