@@ -380,6 +380,18 @@ mod tests {
     }
 
     #[test]
+    fn empty_fields_are_left_out_and_lines_that_spell_them_out_still_replay() {
+        let line = String::from_utf8(serde_json::to_vec(&record("a")).unwrap()).unwrap();
+        assert_eq!(
+            line,
+            r#"{"request_id":"a","call_type":"/v1/chat/completions","spend":1500,"status":"success","http_status":200,"start_time":0,"end_time":0}"#
+        );
+        // As journals written before empty fields were left out have them.
+        let spelt_out = br#"{"request_id":"a","call_type":"/v1/chat/completions","key_hash":null,"key_alias":null,"user_id":null,"team_id":null,"organization_id":null,"end_user":null,"model_group":null,"model":null,"deployment_id":null,"provider":null,"api_base":null,"prompt_tokens":0,"completion_tokens":0,"cached_tokens":0,"cache_write_tokens":0,"reasoning_tokens":0,"spend":1500,"estimated":false,"status":"success","http_status":200,"error_class":null,"start_time":0,"end_time":0,"first_token_ms":null,"stream":false,"cache_hit":false,"retries":0,"fallbacks":0,"tags":[],"metadata":{}}"#;
+        assert_eq!(parse_line(spelt_out), Some(Ok(record("a"))));
+    }
+
+    #[test]
     fn segments_left_by_an_earlier_run_are_pending() {
         let dir = std::env::temp_dir().join(format!("tollgate-journal-{}", fastrand::u64(..)));
         {

@@ -19,80 +19,88 @@ use crate::{Backend, Store, StoreError};
 pub const SPEND_TABLE: &str = "tollgate_spend_logs";
 
 /// One request, as its spend record keeps it. Money is in nano-dollars.
+///
+/// Serialised only into the spend journal, where a field holding its default is left out: the
+/// record is written on every request's path and read back by the drain, and most fields are
+/// empty for most requests.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SpendRecord {
     /// The gateway's own id for the request: unique, so a record is stored once.
     pub request_id: String,
     /// The id the client gave (`x-request-id`), which need not be unique.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub client_request_id: Option<String>,
     /// The endpoint: `/v1/chat/completions`, `/v1/messages`…
     pub call_type: String,
     /// The SHA-256 of the virtual key (none for the master key or an open gateway).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub key_hash: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub key_alias: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub user_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub team_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub organization_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub end_user: Option<String>,
     /// The model the client asked for.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub model_group: Option<String>,
     /// The provider's model that answered.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub model: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub deployment_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub provider: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub api_base: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub prompt_tokens: u64,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub completion_tokens: u64,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub cached_tokens: u64,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub cache_write_tokens: u64,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub reasoning_tokens: u64,
     /// Nano-dollars.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub spend: u64,
     /// The token counts are the gateway's estimate: the provider reported none.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub estimated: bool,
     /// `success` or `failure`.
     pub status: String,
     pub http_status: u16,
     /// What kind of failure: `rate_limit`, `upstream_timeout`, `client_disconnected`…
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub error_class: Option<String>,
     /// Milliseconds since the Unix epoch.
     pub start_time: i64,
     pub end_time: i64,
     /// Milliseconds from the request to the first byte (stream: first event) of the answer.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub first_token_ms: Option<i64>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub stream: bool,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub cache_hit: bool,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub retries: u32,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub fallbacks: u32,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub tags: Vec<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub metadata: Map<String, Value>,
+}
+
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
 }
 
 impl SpendRecord {
