@@ -124,6 +124,14 @@ def start_nginx(mock_address, workdir, port):
     raise RuntimeError("nginx started no worker")
 
 
+def stop(*processes):
+    """Stops each process given (None: none started) and waits for it."""
+    for process in processes:
+        if process:
+            process.terminate()
+            process.wait()
+
+
 def build():
     sh("cargo", "build", "--release", "--locked", "-p", "tollgate", "-p", "tollgate-testkit", cwd=ROOT)
     target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
@@ -276,8 +284,7 @@ def start_keyed_gateway(tollgate_bin, mock_address, workdir, port, extra=""):
     if not os.path.exists(database):
         os.makedirs(keyed_dir, exist_ok=True)
         first = start_gateway(tollgate_bin, mock_address, keyed_dir, port)
-        first.terminate()
-        first.wait()
+        stop(first)
         fill_store(database)
     return start_gateway(tollgate_bin, mock_address, keyed_dir, port, extra=extra)
 
@@ -449,8 +456,7 @@ def main():
                         key_rows += measure_keys(
                             f"http://127.0.0.1:{port + 200}/v1/chat/completions", keyed.pid, bodies[False], args)
                     finally:
-                        keyed.terminate()
-                        keyed.wait()
+                        stop(keyed)
                     shared_redis = redis_url() if args.redis else None
                     if shared_redis:
                         prefix = f"tollgate-bench-{os.getpid()}-{int(time.time())}"
@@ -463,23 +469,13 @@ def main():
                             redis_rows += measure_shared(
                                 f"http://127.0.0.1:{port + 200}/v1/chat/completions", shared.pid, bodies[False], args)
                         finally:
-                            shared.terminate()
-                            shared.wait()
+                            stop(shared)
                 if translating:
                     translation_rows += measure_translation(
                         f"http://127.0.0.1:{port}/v1/chat/completions", gateway.pid, bodies, claude_bodies, args)
                 memory["peak_rss_mb"] = max(memory.get("peak_rss_mb", 0), memory_kb(gateway.pid, "VmHWM") / 1024)
             finally:
-                if anthropic_mock:
-                    anthropic_mock.kill()
-                    anthropic_mock.wait()
-                gateway.terminate()
-                gateway.wait()
-                if nginx:
-                    nginx.terminate()
-                    nginx.wait()
-                mock.kill()
-                mock.wait()
+                stop(anthropic_mock, gateway, nginx, mock)
         slow = max((int(x) for x in args.latencies.split(",")), default=0)
         if args.lockstep and slow and args.jitter_ms:
             lockstep_rows = measure_lockstep(tollgate_bin, mock_bin, workdir, bodies, slow, args)
@@ -604,13 +600,7 @@ def measure_lockstep(tollgate_bin, mock_bin, workdir, bodies, latency, args):
                 (port + 100, nginx_worker) if nginx else None, bodies, stream, LOCKSTEP_CONCURRENCY, args))
             rows[-1]["latency_ms"] = latency
     finally:
-        gateway.terminate()
-        gateway.wait()
-        if nginx:
-            nginx.terminate()
-            nginx.wait()
-        mock.kill()
-        mock.wait()
+        stop(gateway, nginx, mock)
     return rows
 
 

@@ -245,6 +245,16 @@ pub async fn recorded_spend(gateway: &TestGateway, query: &str) -> (u64, f64) {
     (logs["total"].as_u64().unwrap(), total)
 }
 
+/// POSTs `body` to the chat route with the master key; the response as it came.
+pub async fn post_chat(gateway: &TestGateway, body: &Value) -> reqwest::Response {
+    gateway
+        .post("/v1/chat/completions")
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
 /// A management call with the master key: status and JSON body.
 pub async fn admin_post(gateway: &TestGateway, path: &str, body: Value) -> (u16, Value) {
     let response = gateway.post(path).json(&body).send().await.unwrap();
@@ -444,14 +454,6 @@ pub async fn openai_format_relays_tools_images_json_and_reasoning(
     sent_model: Option<&str>,
     sent: impl Fn() -> Value,
 ) {
-    let post = async |body: &Value| {
-        gateway
-            .post("/v1/chat/completions")
-            .json(body)
-            .send()
-            .await
-            .unwrap()
-    };
     let tools = json!([{"type": "function", "function": {"name": "get_weather", "description": "Weather in a city",
         "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]);
     let mut body = json!({"model": model, "reasoning_effort": "low", "max_completion_tokens": 64,
@@ -461,7 +463,7 @@ pub async fn openai_format_relays_tools_images_json_and_reasoning(
         "response_format": {"type": "json_schema", "json_schema": {"name": "caption", "strict": true, "schema": {
             "type": "object", "properties": {"caption": {"type": "string"}}, "required": ["caption"],
             "additionalProperties": false}}}});
-    let response = post(&body).await;
+    let response = post_chat(gateway, &body).await;
     assert_eq!(response.status(), 200);
     let mut expected = body.clone();
     match sent_model {
@@ -478,7 +480,7 @@ pub async fn openai_format_relays_tools_images_json_and_reasoning(
 
     body = json!({"model": model, "tools": tools, "tool_choice": "required",
         "messages": [{"role": "user", "content": "Paris"}]});
-    let reply: Value = post(&body).await.json().await.unwrap();
+    let reply: Value = post_chat(gateway, &body).await.json().await.unwrap();
     assert_eq!(
         reply["choices"][0]["finish_reason"], "tool_calls",
         "{reply}"
@@ -490,7 +492,7 @@ pub async fn openai_format_relays_tools_images_json_and_reasoning(
     assert_eq!(sent()["tools"], tools);
 
     body["stream"] = json!(true);
-    let chunks = chunks(&read_events(post(&body).await).await);
+    let chunks = chunks(&read_events(post_chat(gateway, &body).await).await);
     let arguments: String = chunks
         .iter()
         .filter_map(|chunk| {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tollgate_testkit::{Fault, MockAnthropic, MockGemini, MockOpenAi, MockProvider};
 
-use crate::harness::{MASTER_KEY, TestGateway, read_events, streamed_content};
+use crate::harness::{MASTER_KEY, TestGateway, post_chat, read_events, streamed_content};
 
 /// An OpenAI-compatible deployment of group `name` with id `id`, plus extra litellm_params.
 fn deployment(name: &str, id: &str, mock: &MockProvider, extra: &str) -> String {
@@ -41,17 +41,7 @@ fn chat(model: &str) -> Value {
 
 /// POSTs a one-message chat for `model`.
 async fn send_chat(gateway: &TestGateway, model: &str) -> reqwest::Response {
-    send_body(gateway, &chat(model)).await
-}
-
-/// POSTs `body` to the chat route.
-async fn send_body(gateway: &TestGateway, body: &Value) -> reqwest::Response {
-    gateway
-        .post("/v1/chat/completions")
-        .json(body)
-        .send()
-        .await
-        .unwrap()
+    post_chat(gateway, &chat(model)).await
 }
 
 /// The ids `/v1/models` lists.
@@ -229,7 +219,7 @@ async fn a_dead_group_falls_back_to_another_provider() {
 
     let mut stream = chat("gpt");
     stream["stream"] = json!(true);
-    let response = send_body(&gateway, &stream).await;
+    let response = post_chat(&gateway, &stream).await;
     assert_eq!(response.status(), 200);
     assert_eq!(header(&response, "x-tollgate-model-group"), "claude");
     assert_eq!(streamed_content(&read_events(response).await), "ping");
@@ -256,7 +246,7 @@ async fn a_request_names_its_own_fallbacks_which_no_provider_sees() {
 
     let mut body = chat("gpt");
     body["fallbacks"] = json!(["claude"]);
-    let response = send_body(&gateway, &body).await;
+    let response = post_chat(&gateway, &body).await;
     assert_eq!(response.status(), 200);
     assert_eq!(header(&response, "x-tollgate-model-group"), "claude");
     assert!(spare.requests().is_empty());
@@ -276,7 +266,7 @@ async fn a_request_names_its_own_fallbacks_which_no_provider_sees() {
 
     // A name no group serves is refused before anything is sent.
     body["fallbacks"] = json!(["gpt-5-nowhere"]);
-    let response = send_body(&gateway, &body).await;
+    let response = post_chat(&gateway, &body).await;
     assert_eq!(response.status(), 400);
     let error: Value = response.json().await.unwrap();
     assert_eq!(error["error"]["param"], "fallbacks");
@@ -337,7 +327,7 @@ async fn pre_call_checks_keep_long_prompts_from_small_context_windows() {
 
     // Within the group: only the deployment whose window fits is chosen.
     for _ in 0..10 {
-        let response = send_body(&gateway, &long).await;
+        let response = post_chat(&gateway, &long).await;
         assert_eq!(response.status(), 200);
         assert_eq!(header(&response, "x-tollgate-model-id"), "large");
     }
@@ -352,7 +342,7 @@ async fn pre_call_checks_keep_long_prompts_from_small_context_windows() {
     // call.
     let mut to_tiny = long.clone();
     to_tiny["model"] = json!("tiny");
-    let response = send_body(&gateway, &to_tiny).await;
+    let response = post_chat(&gateway, &to_tiny).await;
     assert_eq!(response.status(), 200);
     assert_eq!(header(&response, "x-tollgate-model-group"), "m");
     assert_eq!(header(&response, "x-tollgate-attempted-fallbacks"), "1");
@@ -365,7 +355,7 @@ async fn pre_call_checks_keep_long_prompts_from_small_context_windows() {
         "  enable_pre_call_checks: true\n",
     ))
     .await;
-    let response = send_body(&gateway, &to_tiny).await;
+    let response = post_chat(&gateway, &to_tiny).await;
     assert_eq!(response.status(), 400);
     let error: Value = response.json().await.unwrap();
     assert_eq!(error["error"]["code"], "context_length_exceeded");
@@ -446,7 +436,7 @@ async fn a_stream_that_fails_before_its_first_byte_is_retried_transparently() {
     b.faults.push(Fault::status(502));
     let mut body = chat("m");
     body["stream"] = json!(true);
-    let response = send_body(&gateway, &body).await;
+    let response = post_chat(&gateway, &body).await;
     assert_eq!(response.status(), 200);
     assert_eq!(header(&response, "x-tollgate-attempted-retries"), "2");
     assert_eq!(a.requests().len() + b.requests().len(), 3);
@@ -465,7 +455,7 @@ async fn a_stream_cut_after_its_first_byte_ends_with_an_error_event() {
     body["stream"] = json!(true);
     for fault in [Fault::ResetMidStream, Fault::StallMidStream] {
         a.faults.push(fault.clone());
-        let response = send_body(&gateway, &body).await;
+        let response = post_chat(&gateway, &body).await;
         assert_eq!(response.status(), 200);
         let events = read_events(response).await;
         assert_eq!(streamed_content(&events), "partial ", "{fault:?}");
@@ -494,7 +484,7 @@ async fn a_stream_that_goes_silent_ends_after_the_idle_timeout_in_the_clients_fo
     body["stream"] = json!(true);
     a.faults.push(Fault::StallMidStream);
     let started = Instant::now();
-    let response = send_body(&gateway, &body).await;
+    let response = post_chat(&gateway, &body).await;
     let events = read_events(response).await;
     assert!(started.elapsed() < Duration::from_secs(10));
     assert_eq!(streamed_content(&events), "partial ");
