@@ -7,6 +7,7 @@ pub mod cohere;
 pub mod databases;
 pub mod faults;
 pub mod gemini;
+mod latency;
 pub mod openai;
 mod openai_responses;
 mod recorder;

@@ -29,6 +29,7 @@ use http::StatusCode;
 use http::header::{HeaderMap, HeaderValue};
 use serde_json::{Value, json};
 
+use crate::latency::{Spread, sleep_precisely};
 use crate::openai_responses::{self, ResponseLog};
 use crate::recorder::{CancelGuard, Recorder};
 use crate::server::MockProvider;
@@ -50,26 +51,6 @@ pub struct MockOptions {
     pub fixed_chunks: usize,
 }
 
-impl MockOptions {
-    /// This response's latency: `latency`, spread by `latency_jitter`.
-    fn latency_now(&self) -> Duration {
-        if self.latency_jitter.is_zero() {
-            return self.latency;
-        }
-        static DRAWS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        // A draw counter through splitmix64's mixer: uniform enough, the same every run.
-        let mut x = DRAWS
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            .wrapping_add(0x9E37_79B9_7F4A_7C15);
-        x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        x ^= x >> 31;
-        let spread = 2 * self.latency_jitter.as_micros() as u64;
-        let offset = Duration::from_micros(x % (spread + 1));
-        (self.latency + offset).saturating_sub(self.latency_jitter)
-    }
-}
-
 #[derive(Debug)]
 struct MockState {
     options: MockOptions,
@@ -78,6 +59,7 @@ struct MockState {
     fixed_json: Bytes,
     fixed_stream: Vec<Bytes>,
     fixed_stream_usage: Bytes,
+    latencies: Spread,
 }
 
 /// The OpenAI-compatible mock.
@@ -113,7 +95,18 @@ impl MockState {
             options,
             recorder: Arc::new(Recorder::default()),
             responses: ResponseLog::default(),
+            latencies: Spread::default(),
         })
+    }
+
+    /// Waits this answer's share of the simulated provider latency.
+    async fn wait_latency(&self) {
+        let latency = self
+            .latencies
+            .next(self.options.latency, self.options.latency_jitter);
+        if !latency.is_zero() {
+            sleep_precisely(latency).await;
+        }
     }
 }
 
@@ -127,10 +120,7 @@ async fn handle(State(state): State<Arc<MockState>>, request: Request) -> Respon
     }
     let body = state.recorder.record(&parts, raw_body);
     let mut guard = CancelGuard::new(state.recorder.clone());
-    let latency = state.options.latency_now();
-    if !latency.is_zero() {
-        tokio::time::sleep(latency).await;
-    }
+    state.wait_latency().await;
     let model = body["model"].as_str().unwrap_or_default().to_owned();
     if let Some(status) = model
         .strip_prefix("error-")
@@ -182,10 +172,7 @@ async fn handle(State(state): State<Arc<MockState>>, request: Request) -> Respon
 }
 
 async fn fixed_answer(state: &Arc<MockState>, body: &[u8]) -> Response {
-    let latency = state.options.latency_now();
-    if !latency.is_zero() {
-        tokio::time::sleep(latency).await;
-    }
+    state.wait_latency().await;
     if memchr::memmem::find(body, b"\"stream\":true").is_none() {
         return response(
             StatusCode::OK,
