@@ -625,7 +625,7 @@ def render(rows, lockstep_rows, translation_rows, group_rows, key_rows, redis_ro
         f"{'' if args.jitter_ms == 5 else f' --jitter-ms {args.jitter_ms}'}` on {os.cpu_count()} cores ({cpu}; {machine}).",
         "Each figure is the median of the repeats; the runs of a point are interleaved (direct, gateway, nginx, direct, ...).",
         "Gateway (and the nginx reference) pinned to core 1; mock provider and wrk share core 0. Latency in ms; added = gateway - direct.",
-        f"At a non-zero upstream latency each answer takes the latency +- {args.jitter_ms} ms (uniformly).",
+        f"At a non-zero upstream latency each answer takes the latency +- {args.jitter_ms} ms (uniformly, on a timerfd; every step of the spread once per 1,024 answers).",
         "",
         "| upstream | mode | conc. | direct req/s | gateway req/s | direct p50 | gateway p50 | added p50 | direct p99 | gateway p99 | added p99 | gateway CPU ms/req | nginx added p50 | nginx CPU ms/req |",
         "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -644,9 +644,9 @@ def render(rows, lockstep_rows, translation_rows, group_rows, key_rows, redis_ro
     if lockstep_rows:
         lines += [
             "",
-            f"Lock-step, every answer exactly {lockstep_rows[0]['latency_ms']} ms, concurrency {LOCKSTEP_CONCURRENCY}: the mock's 1 ms timer ticks",
-            f"release each round of requests together, so the proxy in front serves bursts of {LOCKSTEP_CONCURRENCY}; its added latency",
-            "is the burst's CPU time (the gateway's, or nginx's in its place).",
+            f"Lock-step, every answer exactly {lockstep_rows[0]['latency_ms']} ms, concurrency {LOCKSTEP_CONCURRENCY}: requests that arrive together",
+            f"(wrk opens its connections at once) come back together, round after round, so the proxy in front serves bursts of {LOCKSTEP_CONCURRENCY};",
+            "its added latency is the burst's CPU time (the gateway's, or nginx's in its place).",
             "",
             "| mode | direct p50 | direct p99 | gateway added p50 | gateway added p99 | gateway CPU ms/req | nginx added p50 | nginx added p99 | nginx CPU ms/req |",
             "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
