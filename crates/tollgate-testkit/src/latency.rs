@@ -63,8 +63,10 @@ fn mix(seed: u64) -> u64 {
 }
 
 /// Waits `duration` on the kernel's high-resolution timer (a timerfd the runtime polls), not
-/// on tokio's millisecond ticks. Falls back to tokio's timer if a timerfd cannot be made.
+/// on tokio's millisecond ticks. Falls back to tokio's timer, for what is left of the wait, if
+/// the timerfd cannot be made or read.
 pub(crate) async fn sleep_precisely(duration: Duration) {
+    let deadline = tokio::time::Instant::now() + duration;
     if let Some(timer) = armed_timer(duration) {
         while let Ok(mut ready) = timer.readable().await {
             let mut expirations = [0u8; 8];
@@ -75,7 +77,7 @@ pub(crate) async fn sleep_precisely(duration: Duration) {
             }
         }
     }
-    tokio::time::sleep(duration).await;
+    tokio::time::sleep_until(deadline).await;
 }
 
 fn armed_timer(duration: Duration) -> Option<tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>> {
