@@ -359,9 +359,10 @@ def median_of(runs):
     return {k: statistics.median(run[k] for run in runs) for k in keys}
 
 
-def measure_proxies(label, mock_address, gateway, nginx, bodies, stream, concurrency, args):
-    """One point: the mock directly, the gateway (port, pid) and nginx (port, worker pid; None:
-    not measured) in front of it, the same load. Prints the point's line."""
+def measure_proxies(label, latency_ms, mock_address, gateway, nginx, bodies, stream, concurrency, args):
+    """One point: the mock (answering after `latency_ms`) directly, the gateway (port, pid) and
+    nginx (port, worker pid; None: not measured) in front of it, the same load. Prints the
+    point's line."""
     targets = {
         "direct": (f"http://{mock_address}/v1/chat/completions", None, None),
         "gateway": (f"http://127.0.0.1:{gateway[0]}/v1/chat/completions", MASTER_KEY, gateway[1]),
@@ -369,7 +370,7 @@ def measure_proxies(label, mock_address, gateway, nginx, bodies, stream, concurr
     if nginx:
         targets["nginx"] = (f"http://127.0.0.1:{nginx[0]}/v1/chat/completions", None, nginx[1])
     row = measure_point(targets, bodies[stream], concurrency, args.duration, args.repeats)
-    row.update({"stream": stream, "concurrency": concurrency})
+    row.update({"latency_ms": latency_ms, "stream": stream, "concurrency": concurrency})
     direct, through = row["direct"], row["gateway"]
     print(f"{label}  {'stream' if stream else 'json  '}  c={concurrency:<3}  "
           f"direct p50 {direct['p50_us'] / 1000:7.3f} ms  gateway p50 {through['p50_us'] / 1000:7.3f} ms  "
@@ -448,9 +449,8 @@ def main():
                 for stream in (False, True):
                     for concurrency in [int(x) for x in args.concurrency.split(",")]:
                         rows.append(measure_proxies(
-                            f"latency {latency:>2} ms", mock_address, (port, gateway.pid),
+                            f"latency {latency:>2} ms", latency, mock_address, (port, gateway.pid),
                             (port + 100, nginx_worker) if nginx else None, bodies, stream, concurrency, args))
-                        rows[-1]["latency_ms"] = latency
                 if args.group and latency == 0:
                     group_rows += measure_group(
                         f"http://127.0.0.1:{port}/v1/chat/completions", gateway.pid, bodies[False], group_body, args)
@@ -577,7 +577,7 @@ def measure_translation(url, gateway_pid, bodies, claude_bodies, args):
         for concurrency in (1, 32):
             files = {"passthrough": bodies[stream], "translated": claude_bodies[stream]}
             row = compare_bodies(url, gateway_pid, files, concurrency, args)
-            row.update({"stream": stream, "concurrency": concurrency})
+            row.update({"latency_ms": latency_ms, "stream": stream, "concurrency": concurrency})
             rows.append(row)
             ratio = row["translated"]["cpu_ms_per_request"] / row["passthrough"]["cpu_ms_per_request"]
             print(f"translation  {'stream' if stream else 'json  '}  c={concurrency:<3}  "
@@ -602,9 +602,8 @@ def measure_lockstep(tollgate_bin, mock_bin, workdir, bodies, latency, args):
         time.sleep(0.5)
         for stream in (False, True):
             rows.append(measure_proxies(
-                f"lock-step {latency} ms", mock_address, (port, gateway.pid),
+                f"lock-step {latency} ms", latency, mock_address, (port, gateway.pid),
                 (port + 100, nginx_worker) if nginx else None, bodies, stream, LOCKSTEP_CONCURRENCY, args))
-            rows[-1]["latency_ms"] = latency
     finally:
         stop(gateway, nginx, mock)
     return rows
