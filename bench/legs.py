@@ -16,9 +16,9 @@ a time, and for each request two legs are timed:
 - response leg: from the read that brought the provider's answer in to the end of the write
   that hands it to the client.
 
-At concurrency 1 with a few milliseconds between requests, the proxy's caches are cold for
-each request, as at 50 ms and concurrency 32 in the benchmark; that is where the gateway's
-added latency comes from. Medians over the rounds are printed, with the system calls a request
+At concurrency 1 with a few milliseconds between requests, each request finds the proxy's
+caches cold: the reason a request at 50 ms upstream latency costs the gateway several times the
+CPU it costs under full load, and most of its added latency there. Medians over the rounds are printed, with the system calls a request
 makes between the two reads and writes. The tracepoints cost each proxy about a microsecond a
 system call. Needs `perf` (linux-perf or linux-tools) and root or perf_event_paranoid <= 1.
 """

@@ -124,7 +124,7 @@ impl Journal {
     /// Appends `record`. Returns the error when the file could not take it; the record is then
     /// kept in memory for the next drain.
     pub fn append(&self, record: SpendRecord) -> Result<(), JournalError> {
-        // Room for a typical record (about 540 bytes): serialising it never grows the buffer.
+        // Room for a typical record (about 540 bytes), so that serialising one does not regrow it.
         let mut line = Vec::with_capacity(1024);
         serde_json::to_writer(&mut line, &record).expect("spend records serialize");
         line.push(b'\n');
