@@ -86,11 +86,8 @@ def record_calls(pid, url, body_file, auth, concurrency, seconds, listen_port, u
             ["perf", "record", "-e", "raw_syscalls:sys_enter,raw_syscalls:sys_exit", "-p", str(pid), "-o", data],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(0.3)
-        env = dict(os.environ, BENCH_BODY_FILE=body_file, BENCH_AUTH=auth or "")
-        load = subprocess.Popen(
-            ["taskset", "-c", "0", "wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s",
-             "-s", os.path.join(bench.ROOT, "bench", "request.lua"), url],
-            env=env, stdout=subprocess.DEVNULL)
+        command, env = bench.wrk_command(url, body_file, concurrency, seconds, auth)
+        load = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
         time.sleep(min(1.0, seconds / 2))
         roles = socket_roles(pid, listen_port, upstream_port)
         load.wait()

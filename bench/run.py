@@ -324,13 +324,17 @@ def request_body(stream, model="bench-model"):
     return json.dumps(body, separators=(",", ":"))
 
 
-def wrk(url, body_file, concurrency, duration, auth):
+def wrk_command(url, body_file, concurrency, duration, auth):
+    """wrk's command line and environment: one thread on core 0, posting `body_file`."""
     env = dict(os.environ, BENCH_BODY_FILE=body_file, BENCH_AUTH=auth or "")
-    result = subprocess.run(
-        ["taskset", "-c", "0", "wrk", "-t1", f"-c{concurrency}", f"-d{duration}s", "--timeout", "10s",
-         "-s", os.path.join(ROOT, "bench", "request.lua"), url],
-        check=True, capture_output=True, text=True, env=env,
-    )
+    command = ["taskset", "-c", "0", "wrk", "-t1", f"-c{concurrency}", f"-d{duration}s", "--timeout", "10s",
+               "-s", os.path.join(ROOT, "bench", "request.lua"), url]
+    return command, env
+
+
+def wrk(url, body_file, concurrency, duration, auth):
+    command, env = wrk_command(url, body_file, concurrency, duration, auth)
+    result = subprocess.run(command, check=True, capture_output=True, text=True, env=env)
     for line in result.stdout.splitlines():
         if line.startswith("{"):
             return json.loads(line)
@@ -577,7 +581,7 @@ def measure_translation(url, gateway_pid, bodies, claude_bodies, args):
         for concurrency in (1, 32):
             files = {"passthrough": bodies[stream], "translated": claude_bodies[stream]}
             row = compare_bodies(url, gateway_pid, files, concurrency, args)
-            row.update({"latency_ms": latency_ms, "stream": stream, "concurrency": concurrency})
+            row.update({"stream": stream, "concurrency": concurrency})
             rows.append(row)
             ratio = row["translated"]["cpu_ms_per_request"] / row["passthrough"]["cpu_ms_per_request"]
             print(f"translation  {'stream' if stream else 'json  '}  c={concurrency:<3}  "
