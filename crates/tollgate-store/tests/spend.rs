@@ -154,3 +154,96 @@ async fn a_drain_stores_every_journaled_record_once_whatever_the_batch() {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
+
+#[tokio::test]
+async fn records_appended_side_by_side_across_many_segments_are_all_stored_once() {
+    for (backend, store) in backends::all().await {
+        let dir = std::env::temp_dir().join(format!("tollgate-journal-{}", fastrand::u64(..)));
+        let journal = Journal::open(&dir, u64::MAX).unwrap();
+        let key = format!("side-by-side-{backend}-{}", fastrand::u64(..));
+        // Eight threads, 3,000 records each, about 14 MB: past a segment's room, so appends
+        // fill segments and open new ones while the others copy in.
+        std::thread::scope(|scope| {
+            for thread in 0..8 {
+                let (journal, key) = (&journal, &key);
+                scope.spawn(move || {
+                    for n in 0..3_000 {
+                        let id = format!("{key}-{thread}-{n}");
+                        journal
+                            .append(record(&id, key, "gpt-4o", "eng", DAY, 1))
+                            .unwrap();
+                    }
+                });
+            }
+        });
+        let drained = journal.drain(&store).await.unwrap();
+        assert_eq!(
+            (drained.inserted, drained.unreadable),
+            (24_000, 0),
+            "{backend}"
+        );
+        let stored = store
+            .period_spend(EntityKind::Key, i64::MIN, Some(&key))
+            .await
+            .unwrap()[&key];
+        assert_eq!(stored, 24_000, "{backend}");
+        assert_eq!(journal.pending_bytes(), 0, "{backend}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_segment_left_by_a_killed_process_replays_its_whole_records() {
+    for (backend, store) in backends::all().await {
+        let dir = std::env::temp_dir().join(format!("tollgate-journal-{}", fastrand::u64(..)));
+        std::fs::create_dir_all(&dir).unwrap();
+        let key = format!("killed-{backend}-{}", fastrand::u64(..));
+        let line = |n: usize| {
+            let mut line = serde_json::to_vec(&record(
+                &format!("{key}-{n}"),
+                &key,
+                "gpt-4o",
+                "eng",
+                DAY,
+                1,
+            ))
+            .unwrap();
+            line.push(b'\n');
+            line
+        };
+        // What a process killed mid-append leaves: two records, a third cut short while it
+        // was being copied in, the zeros of the rest of its place, a fourth (copied in beside
+        // it), and the zeros of the segment's unused room.
+        let mut segment = [line(1), line(2)].concat();
+        let third = line(3);
+        segment.extend_from_slice(&third[..40]);
+        segment.extend(std::iter::repeat_n(0, third.len() - 40));
+        segment.extend(line(4));
+        let records_end = segment.len() as u64;
+        segment.extend(std::iter::repeat_n(0, 100_000));
+        let path = dir.join("spend-00000000000000000007.jsonl");
+        std::fs::write(&path, &segment).unwrap();
+
+        let journal = Journal::open(&dir, u64::MAX).unwrap();
+        assert_eq!(
+            journal.pending_bytes(),
+            records_end,
+            "{backend}: the zeros after the records are not pending"
+        );
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().len(),
+            records_end,
+            "{backend}: the file is cut to its records"
+        );
+        let drained = journal.drain(&store).await.unwrap();
+        assert_eq!((drained.inserted, drained.unreadable), (3, 1), "{backend}");
+        let stored = store
+            .period_spend(EntityKind::Key, i64::MIN, Some(&key))
+            .await
+            .unwrap()[&key];
+        assert_eq!(stored, 3, "{backend}");
+        assert_eq!(journal.pending_bytes(), 0, "{backend}");
+        assert!(!path.exists(), "{backend}: a drained segment is deleted");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
