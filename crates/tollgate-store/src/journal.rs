@@ -3,30 +3,22 @@
 //! batches.
 //!
 //! The journal is a directory of segment files (`spend-<n>.jsonl`, one JSON record per line).
-//! Each segment's disk is allocated when it opens and mapped into memory; a request appends by
-//! taking its record's place with one atomic add and copying the record there: no lock and no
-//! system call. (A `write` a record cost about 40 µs of a request's response on a quiet
-//! gateway, where the copy costs a few.) A segment that fills is replaced by a fresh one.
-//! Draining seals the newest segment the same way, waits for the copies still under way into
-//! the sealed ones, which cuts each file to its records, inserts their records into the
-//! database — idempotently, by request id — and deletes each segment once its records are
-//! committed. Segments left by a previous run are sealed ones, cut to their records at start:
-//! the first drain replays them, skipping the zeros a record being copied in when the process
-//! was killed leaves behind (that request was never answered).
+//! Requests append to the newest segment with one `write` each (no lock: the file is opened
+//! for appending). Draining seals that segment (new appends go to a fresh one), waits for the
+//! appends already under way, inserts the sealed segments' records into the database —
+//! idempotently, by request id — and deletes each segment once its records are committed.
+//! Segments left by a previous run are sealed ones: the first drain replays them.
 //!
 //! Segments are read back from their files rather than kept in memory beside them: holding a
 //! drain's records in memory saved a sixth of the drain's work (the parse) but took the
 //! gateway's peak memory under load from 56 to 82 MB.
 
-mod mapping;
-
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
+use std::io::{self, BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-use self::mapping::Mapping;
 use crate::spend::SpendRecord;
 use crate::{Store, StoreError};
 
@@ -34,17 +26,12 @@ const PREFIX: &str = "spend-";
 const SUFFIX: &str = ".jsonl";
 /// Records per database transaction when draining.
 const BATCH: usize = 2_000;
-/// Pending bytes that make a full batch for the drain: about 7,500 records.
+/// Pending bytes that make a full batch for the drain: about 5,500 records.
 const FULL_BATCH_BYTES: u64 = 4 << 20;
-/// The disk a segment takes when it opens: twice a full batch, so that the drain seals a
-/// segment before it fills, unless the database is away.
-const SEGMENT_BYTES: usize = 8 << 20;
 
 pub struct Journal {
     dir: PathBuf,
     current: RwLock<Arc<Segment>>,
-    /// Segments that appends filled and left, for the next drain to close.
-    filled: Mutex<Vec<Arc<Segment>>>,
     next_sequence: AtomicU64,
     /// Bytes appended and not yet drained, over every segment.
     pending_bytes: AtomicU64,
@@ -68,40 +55,10 @@ impl std::fmt::Debug for Journal {
     }
 }
 
-/// One segment file, mapped. Records lie end to end from its start; the rest is zeros until
-/// the segment is dropped, when the file is cut to its records.
 struct Segment {
-    sequence: u64,
     file: File,
-    map: Mapping,
-    /// The next free offset: each append takes its record's bytes from here with one
-    /// `fetch_add`, so appends copy side by side without a lock.
-    reserved: AtomicU64,
-    /// Bytes whose copy has ended. Once no append holds the segment, its records are exactly
-    /// its first `written` bytes.
+    path: PathBuf,
     written: AtomicU64,
-}
-
-impl Segment {
-    /// Copies `line` in and returns the bytes written before it, or `None` when the segment
-    /// has no room left for it.
-    fn try_append(&self, line: &[u8]) -> Option<u64> {
-        let length = line.len() as u64;
-        let offset = self.reserved.fetch_add(length, Ordering::Relaxed);
-        if offset + length > self.map.len() as u64 {
-            return None;
-        }
-        self.map.copy_in(offset as usize, line);
-        Some(self.written.fetch_add(length, Ordering::AcqRel))
-    }
-}
-
-impl Drop for Segment {
-    fn drop(&mut self) {
-        // No append holds the segment any more, so its records are its first `written` bytes.
-        // Should the cut fail, the zeros after them stay, and reading skips zeros.
-        let _ = self.file.set_len(*self.written.get_mut());
-    }
 }
 
 /// What one drain moved to the database.
@@ -135,22 +92,21 @@ impl Journal {
     /// Opens the journal in `dir` (created if missing); segments found there are kept for the
     /// first drain. `max_bytes` is the size beyond which [`Journal::is_full`] says so.
     pub fn open(dir: &Path, max_bytes: u64) -> Result<Journal, JournalError> {
-        let io_error = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| JournalError::Io { path, source }
+        let io_error = |source| JournalError::Io {
+            path: dir.to_path_buf(),
+            source,
         };
-        std::fs::create_dir_all(dir).map_err(io_error(dir))?;
+        std::fs::create_dir_all(dir).map_err(io_error)?;
         let mut last = 0;
         let mut pending = 0;
-        for (sequence, path) in segments(dir).map_err(io_error(dir))? {
+        for (sequence, path) in segments(dir).map_err(io_error)? {
             last = last.max(sequence);
-            pending += cut_to_records(&path).map_err(io_error(&path))?;
+            pending += std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         }
-        let first = open_segment(dir, last + 1, SEGMENT_BYTES)?;
+        let first = open_segment(dir, last + 1)?;
         Ok(Journal {
             dir: dir.to_path_buf(),
             current: RwLock::new(Arc::new(first)),
-            filled: Mutex::new(Vec::new()),
             next_sequence: AtomicU64::new(last + 2),
             pending_bytes: AtomicU64::new(pending),
             max_bytes,
@@ -165,17 +121,19 @@ impl Journal {
         &self.dir
     }
 
-    /// Appends `record`. Returns the error when the journal could not take it (no disk for a
-    /// new segment); the record is then kept in memory for the next drain.
+    /// Appends `record`. Returns the error when the file could not take it; the record is then
+    /// kept in memory for the next drain.
     pub fn append(&self, record: SpendRecord) -> Result<(), JournalError> {
         // Room for a typical record (about 540 bytes), so that serialising one does not regrow it.
         let mut line = Vec::with_capacity(1024);
         serde_json::to_writer(&mut line, &record).expect("spend records serialize");
         line.push(b'\n');
-        loop {
-            let segment = self.current.read().expect("journal lock poisoned").clone();
-            if let Some(before) = segment.try_append(&line) {
+        let segment = self.current.read().expect("journal lock poisoned").clone();
+        let result = (&segment.file).write_all(&line);
+        match result {
+            Ok(()) => {
                 let length = line.len() as u64;
+                let before = segment.written.fetch_add(length, Ordering::AcqRel);
                 let pending = self.pending_bytes.fetch_add(length, Ordering::Relaxed);
                 if before == 0 {
                     self.appended.notify_one();
@@ -183,23 +141,20 @@ impl Journal {
                 if pending < FULL_BATCH_BYTES && pending + length >= FULL_BATCH_BYTES {
                     self.batch_filled.notify_one();
                 }
-                return Ok(());
+                Ok(())
             }
-            if let Err(err) = self.replace_current(&segment, line.len()) {
+            Err(source) => {
                 let request_id = record.request_id.clone();
                 self.unwritten
                     .lock()
                     .expect("journal lock poisoned")
                     .push(record);
                 self.appended.notify_one();
-                return Err(match err {
-                    JournalError::Io { path, source } => JournalError::Append {
-                        path,
-                        request_id,
-                        source,
-                    },
-                    other => other,
-                });
+                Err(JournalError::Append {
+                    path: segment.path.clone(),
+                    request_id,
+                    source,
+                })
             }
         }
     }
@@ -238,7 +193,7 @@ impl Journal {
     /// leaving what is not stored yet in the journal for the next attempt.
     pub async fn drain(&self, store: &Store) -> Result<Drained, JournalError> {
         let _draining = self.draining.lock().await;
-        let open_from = self.seal()?;
+        self.seal()?;
         let mut drained = Drained::default();
         let unwritten = std::mem::take(&mut *self.unwritten.lock().expect("journal lock poisoned"));
         if !unwritten.is_empty() {
@@ -256,16 +211,17 @@ impl Journal {
                 }
             }
         }
+        let current = self.current_path();
         let io_error = |path: &Path| {
             let path = path.to_path_buf();
             move |source| JournalError::Io { path, source }
         };
-        for (sequence, path) in segments(&self.dir).map_err(io_error(&self.dir))? {
-            // Segments from `open_from` on may still be taking appends.
-            if sequence >= open_from {
-                break;
+        for (_, path) in segments(&self.dir).map_err(io_error(&self.dir))? {
+            if path == current {
+                continue;
             }
-            let bytes = drain_segment(&path, store, &mut drained).await?;
+            drain_segment(&path, store, &mut drained).await?;
+            let bytes = std::fs::metadata(&path).map_err(io_error(&path))?.len();
             std::fs::remove_file(&path).map_err(io_error(&path))?;
             self.pending_bytes.fetch_sub(bytes, Ordering::Relaxed);
         }
@@ -281,73 +237,47 @@ impl Journal {
             > 0
     }
 
-    /// Starts a new segment, if the current one has anything in it, and closes it and the
-    /// segments appends filled, once the appends still copying into them end. Returns the
-    /// sequence of the oldest segment left open: every one before it is closed.
-    fn seal(&self) -> Result<u64, JournalError> {
-        let current = self.current.read().expect("journal lock poisoned").clone();
-        if current.written.load(Ordering::Acquire) > 0 {
-            self.replace_current(&current, 0)?;
-        }
-        drop(current);
-        let open_from = self.current.read().expect("journal lock poisoned").sequence;
-        let filled = std::mem::take(&mut *self.filled.lock().expect("journal lock poisoned"));
-        for segment in filled {
-            // Appends hold a segment only for their one copy; the last one to let go of it
-            // here closes it (cuts the file to its records).
-            while Arc::strong_count(&segment) > 1 {
-                std::thread::yield_now();
-            }
-            // The copies that ended happen before the drain reads the file.
-            std::sync::atomic::fence(Ordering::Acquire);
-        }
-        Ok(open_from)
+    fn current_path(&self) -> PathBuf {
+        self.current
+            .read()
+            .expect("journal lock poisoned")
+            .path
+            .clone()
     }
 
-    /// Puts a new segment, with room for at least `room` bytes, in place of `full`, unless
-    /// another append or drain already has.
-    fn replace_current(&self, full: &Arc<Segment>, room: usize) -> Result<(), JournalError> {
-        let mut current = self.current.write().expect("journal lock poisoned");
-        if !Arc::ptr_eq(&current, full) {
+    /// Starts a new segment, if the current one has anything in it, and waits for appends
+    /// still writing to the old one.
+    fn seal(&self) -> Result<(), JournalError> {
+        if !self.current_has_records() {
             return Ok(());
         }
         let sequence = self.next_sequence.fetch_add(1, Ordering::Relaxed);
-        let fresh = Arc::new(open_segment(&self.dir, sequence, SEGMENT_BYTES.max(room))?);
-        let filled = std::mem::replace(&mut *current, fresh);
-        drop(current);
-        self.filled
-            .lock()
-            .expect("journal lock poisoned")
-            .push(filled);
+        let fresh = Arc::new(open_segment(&self.dir, sequence)?);
+        let sealed = std::mem::replace(
+            &mut *self.current.write().expect("journal lock poisoned"),
+            fresh,
+        );
+        // Appends hold the segment only for their one write.
+        while Arc::strong_count(&sealed) > 1 {
+            std::thread::yield_now();
+        }
         Ok(())
     }
 }
 
-fn open_segment(dir: &Path, sequence: u64, room: usize) -> Result<Segment, JournalError> {
+fn open_segment(dir: &Path, sequence: u64) -> Result<Segment, JournalError> {
     let path = dir.join(format!("{PREFIX}{sequence:020}{SUFFIX}"));
-    let io_error = |source| JournalError::Io {
-        path: path.clone(),
-        source,
-    };
     let file = OpenOptions::new()
-        .create_new(true)
-        .read(true)
-        .write(true)
+        .create(true)
+        .append(true)
         .open(&path)
-        .map_err(io_error)?;
-    let map = match Mapping::new(&file, room) {
-        Ok(map) => map,
-        Err(source) => {
-            // Leave no empty segment behind; a full disk is reported with the mapping's error.
-            let _ = std::fs::remove_file(&path);
-            return Err(io_error(source));
-        }
-    };
+        .map_err(|source| JournalError::Io {
+            path: path.clone(),
+            source,
+        })?;
     Ok(Segment {
-        sequence,
         file,
-        map,
-        reserved: AtomicU64::new(0),
+        path,
         written: AtomicU64::new(0),
     })
 }
@@ -372,39 +302,14 @@ fn segments(dir: &Path) -> io::Result<Vec<(u64, PathBuf)>> {
     Ok(found)
 }
 
-/// Cuts a segment left by an earlier run to its records (a killed process leaves the zeros
-/// after them) and returns their length.
-fn cut_to_records(path: &Path) -> io::Result<u64> {
-    let mut file = OpenOptions::new().read(true).write(true).open(path)?;
-    let length = file.metadata()?.len();
-    let mut end = length;
-    let mut chunk = vec![0; 64 * 1024];
-    while end > 0 {
-        let start = end.saturating_sub(chunk.len() as u64);
-        let chunk = &mut chunk[..(end - start) as usize];
-        file.seek(SeekFrom::Start(start))?;
-        file.read_exact(chunk)?;
-        if let Some(last) = chunk.iter().rposition(|&byte| byte != 0) {
-            end = start + last as u64 + 1;
-            break;
-        }
-        end = start;
-    }
-    if end < length {
-        file.set_len(end)?;
-    }
-    Ok(end)
-}
-
-/// Stores one closed segment's records from its file, a batch at a time (so memory stays a
+/// Stores one sealed segment's records from its file, a batch at a time (so memory stays a
 /// batch's, however large the segment grew while the database was away). A batch already
-/// committed before a crash is skipped on the replay, record by record. Returns the length of
-/// the segment's records, as [`cut_to_records`] and the appends counted them.
+/// committed before a crash is skipped on the replay, record by record.
 async fn drain_segment(
     path: &Path,
     store: &Store,
     drained: &mut Drained,
-) -> Result<u64, JournalError> {
+) -> Result<(), JournalError> {
     let io_error = |source| JournalError::Io {
         path: path.to_path_buf(),
         source,
@@ -412,31 +317,24 @@ async fn drain_segment(
     let mut reader = BufReader::new(File::open(path).map_err(io_error)?);
     let mut line = Vec::with_capacity(1024);
     let mut batch = Vec::with_capacity(BATCH);
-    let (mut offset, mut records_end) = (0, 0);
     loop {
         line.clear();
         let read = reader.read_until(b'\n', &mut line).map_err(io_error)?;
-        if let Some(last) = line.iter().rposition(|&byte| byte != 0) {
-            records_end = offset + last as u64 + 1;
-        }
-        offset += read as u64;
-        // A process killed while copying a record in leaves it cut short and followed by
-        // zeros; the records copied in after it (the copies run side by side) follow those.
-        for piece in line.split(|&byte| byte == 0) {
-            match parse_line(piece) {
+        if read > 0 {
+            match parse_line(&line) {
                 Some(Ok(record)) => batch.push(record),
                 Some(Err(())) => drained.unreadable += 1,
                 None => {}
             }
         }
-        if batch.len() >= BATCH || (read == 0 && !batch.is_empty()) {
+        if batch.len() == BATCH || (read == 0 && !batch.is_empty()) {
             let inserted = store.insert_spend(&batch).await?;
             drained.inserted += inserted;
             drained.duplicates += batch.len() - inserted;
             batch.clear();
         }
         if read == 0 {
-            return Ok(records_end);
+            return Ok(());
         }
     }
 }
@@ -493,29 +391,6 @@ mod tests {
         // As journals written before empty fields were left out have them.
         let spelt_out = br#"{"request_id":"a","call_type":"/v1/chat/completions","key_hash":null,"key_alias":null,"user_id":null,"team_id":null,"organization_id":null,"end_user":null,"model_group":null,"model":null,"deployment_id":null,"provider":null,"api_base":null,"prompt_tokens":0,"completion_tokens":0,"cached_tokens":0,"cache_write_tokens":0,"reasoning_tokens":0,"spend":1500,"estimated":false,"status":"success","http_status":200,"error_class":null,"start_time":0,"end_time":0,"first_token_ms":null,"stream":false,"cache_hit":false,"retries":0,"fallbacks":0,"tags":[],"metadata":{}}"#;
         assert_eq!(parse_line(spelt_out), Some(Ok(record("a"))));
-    }
-
-    #[test]
-    fn a_record_larger_than_a_segment_gets_a_segment_of_its_own() {
-        let dir = std::env::temp_dir().join(format!("tollgate-journal-{}", fastrand::u64(..)));
-        let mut large = record("large");
-        large
-            .metadata
-            .insert("prompt".into(), "x".repeat(SEGMENT_BYTES + 1000).into());
-        {
-            let journal = Journal::open(&dir, u64::MAX).unwrap();
-            journal.append(record("before")).unwrap();
-            journal.append(large.clone()).unwrap();
-            journal.append(record("after")).unwrap();
-        }
-        let files = segments(&dir).unwrap();
-        let in_files: Vec<Vec<SpendRecord>> =
-            files.iter().map(|(_, path)| read_records(path)).collect();
-        assert_eq!(
-            in_files,
-            [vec![record("before")], vec![large], vec![record("after")]]
-        );
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

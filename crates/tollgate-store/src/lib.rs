@@ -3,7 +3,7 @@
 //! backends (sqlx's `Any` driver; values are text, integers and booleans only). Nothing on the
 //! request path reads it: the gateway serves from caches filled from here and updated by the
 //! management API.
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 
 mod audit;
 mod directory;
