@@ -37,12 +37,10 @@ def main():
     _, mock_bin = bench.build()
     gateways, nginx, mock = [], None, None
     with tempfile.TemporaryDirectory() as workdir:
-        body = os.path.join(workdir, "body.json")
-        with open(body, "w") as f:
-            f.write(bench.request_body(args.stream))
+        body = bench.write_body(workdir, args.stream)
         try:
-            jitter = 5 if args.latency else 0
-            mock, mock_address = bench.start_mock(mock_bin, args.latency, jitter_ms=jitter)
+            mock, mock_address = bench.start_mock(
+                mock_bin, args.latency, jitter_ms=bench.JITTER_MS if args.latency else 0)
             targets = {"direct": (f"http://{mock_address}/v1/chat/completions", None, None)}
             for index, binary in enumerate(args.binaries):
                 name = f"{index + 1}: {binary}"

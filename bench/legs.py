@@ -153,11 +153,9 @@ def main():
     names = syscall_names()
     results = collections.defaultdict(list)
     with tempfile.TemporaryDirectory() as workdir:
-        body = os.path.join(workdir, "body.json")
-        with open(body, "w") as f:
-            f.write(bench.request_body(False))
-        jitter = 5 if args.latency else 0
-        mock, mock_address = bench.start_mock(mock_bin, args.latency, jitter_ms=jitter)
+        body = bench.write_body(workdir, False)
+        mock, mock_address = bench.start_mock(
+            mock_bin, args.latency, jitter_ms=bench.JITTER_MS if args.latency else 0)
         upstream_port = int(mock_address.rsplit(":", 1)[1])
         gateway = bench.start_gateway(tollgate_bin, mock_address, workdir, 4480)
         proxies = {"gateway": (4480, gateway.pid, bench.MASTER_KEY)}

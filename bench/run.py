@@ -184,6 +184,10 @@ def wait_http(url, process, seconds=20):
     raise RuntimeError(f"{url} did not come up")
 
 
+# How much a provider's answers vary at a non-zero upstream latency: +- this many ms.
+JITTER_MS = 5
+
+
 def start_mock(mock_bin, latency_ms, wire_format="openai", jitter_ms=0):
     process = subprocess.Popen(
         ["taskset", "-c", "0", mock_bin, "--format", wire_format, "--fixed", "--chunks", "5", "--threads", "1",
@@ -324,6 +328,14 @@ def request_body(stream, model="bench-model"):
     return json.dumps(body, separators=(",", ":"))
 
 
+def write_body(workdir, stream, model="bench-model"):
+    """The request body for wrk, as a file in `workdir`; returns its path."""
+    path = os.path.join(workdir, f"body-{model}-{stream}.json")
+    with open(path, "w") as f:
+        f.write(request_body(stream, model))
+    return path
+
+
 def wrk_command(url, body_file, concurrency, duration, auth):
     """wrk's command line and environment: one thread on core 0, posting `body_file`."""
     env = dict(os.environ, BENCH_BODY_FILE=body_file, BENCH_AUTH=auth or "")
@@ -402,7 +414,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=3, help="runs per point; medians are reported")
     parser.add_argument("--latencies", default="0,50", help="upstream latencies in ms")
     parser.add_argument("--concurrency", default="1,32,128")
-    parser.add_argument("--jitter-ms", type=int, default=5,
+    parser.add_argument("--jitter-ms", type=int, default=JITTER_MS,
                         help="at a non-zero upstream latency, each answer takes the latency +- this (uniformly)")
     parser.add_argument("--no-lockstep", dest="lockstep", action="store_false",
                         help="skip the exactly-50-ms (lock-step) points")
@@ -431,15 +443,10 @@ def main():
     with tempfile.TemporaryDirectory() as workdir:
         bodies = {}
         claude_bodies = {}
-        group_body = os.path.join(workdir, "body-bench-group.json")
-        with open(group_body, "w") as f:
-            f.write(request_body(False, "bench-group"))
+        group_body = write_body(workdir, False, "bench-group")
         for stream in (False, True):
             for model, paths in (("bench-model", bodies), ("bench-claude", claude_bodies)):
-                path = os.path.join(workdir, f"body-{model}-{stream}.json")
-                with open(path, "w") as f:
-                    f.write(request_body(stream, model))
-                paths[stream] = path
+                paths[stream] = write_body(workdir, stream, model)
         for latency in [int(x) for x in args.latencies.split(",")]:
             mock, mock_address = start_mock(mock_bin, latency, jitter_ms=args.jitter_ms if latency else 0)
             translating = args.translation and latency == 0
@@ -625,7 +632,7 @@ def render(rows, lockstep_rows, translation_rows, group_rows, key_rows, redis_ro
         f"Command: `python3 bench/run.py --duration {args.duration} --repeats {args.repeats}"
         f"{'' if args.latencies == '0,50' else ' --latencies ' + args.latencies}"
         f"{'' if args.concurrency == '1,32,128' else ' --concurrency ' + args.concurrency}"
-        f"{'' if args.jitter_ms == 5 else f' --jitter-ms {args.jitter_ms}'}` on {os.cpu_count()} cores ({cpu}; {machine}).",
+        f"{'' if args.jitter_ms == JITTER_MS else f' --jitter-ms {args.jitter_ms}'}` on {os.cpu_count()} cores ({cpu}; {machine}).",
         "Each figure is the median of the repeats; the runs of a point are interleaved (direct, gateway, nginx, direct, ...).",
         "Gateway (and the nginx reference) pinned to core 1; mock provider and wrk share core 0. Latency in ms; added = gateway - direct.",
         f"At a non-zero upstream latency each answer takes the latency +- {args.jitter_ms} ms (uniformly, on a timerfd; every step of the spread once per 1,024 answers).",
