@@ -396,15 +396,25 @@ def measure_proxies(label, latency_ms, mock_address, gateway, nginx, bodies, str
     return row
 
 
+def interleaved(names, repeats):
+    """`names` over and over, `repeats` times, each round starting one further along: whatever
+    a run inherits from the run before it then falls on every name in turn, not always on the
+    same one."""
+    names = list(names)
+    for repeat in range(repeats):
+        shift = repeat % len(names)
+        yield from names[shift:] + names[:shift]
+
+
 def measure_point(targets, body_file, concurrency, duration, repeats):
     """targets: name -> (url, auth, pid). Warms each up, then measures them interleaved, so
     slow drift of the machine hits all alike."""
     for url, auth, _ in targets.values():
         wrk(url, body_file, concurrency, 2, auth)
     runs = {name: [] for name in targets}
-    for _ in range(repeats):
-        for name, (url, auth, pid) in targets.items():
-            runs[name].append(measure_once(url, body_file, concurrency, duration, auth, pid))
+    for name in interleaved(targets, repeats):
+        url, auth, pid = targets[name]
+        runs[name].append(measure_once(url, body_file, concurrency, duration, auth, pid))
     return {name: median_of(results) for name, results in runs.items()}
 
 
@@ -517,9 +527,8 @@ def compare_bodies(url, gateway_pid, files, concurrency, args, auths=None):
     for name, file in files.items():
         wrk(url, file, concurrency, 2, auths[name])
     runs = {name: [] for name in files}
-    for _ in range(args.repeats):
-        for name, file in files.items():
-            runs[name].append(measure_once(url, file, concurrency, args.duration, auths[name], gateway_pid))
+    for name in interleaved(files, args.repeats):
+        runs[name].append(measure_once(url, files[name], concurrency, args.duration, auths[name], gateway_pid))
     return {name: median_of(results) for name, results in runs.items()}
 
 
@@ -633,7 +642,7 @@ def render(rows, lockstep_rows, translation_rows, group_rows, key_rows, redis_ro
         f"{'' if args.latencies == '0,50' else ' --latencies ' + args.latencies}"
         f"{'' if args.concurrency == '1,32,128' else ' --concurrency ' + args.concurrency}"
         f"{'' if args.jitter_ms == JITTER_MS else f' --jitter-ms {args.jitter_ms}'}` on {os.cpu_count()} cores ({cpu}; {machine}).",
-        "Each figure is the median of the repeats; the runs of a point are interleaved (direct, gateway, nginx, direct, ...).",
+        "Each figure is the median of the repeats; the runs of a point are interleaved (direct, gateway, nginx, then gateway, nginx, direct, ...: each repeat starts one target further along).",
         "Gateway (and the nginx reference) pinned to core 1; mock provider and wrk share core 0. Latency in ms; added = gateway - direct.",
         f"At a non-zero upstream latency each answer takes the latency +- {args.jitter_ms} ms (uniformly, on a timerfd; every step of the spread once per 1,024 answers).",
         "",
