@@ -9,8 +9,9 @@ whether a change to the request path helps, not part of the benchmark's report.
 Each binary runs as its own gateway (the benchmark's config, its own empty store), all in front
 of one mock provider, beside nginx in the same place; the point's runs go direct, each gateway,
 nginx, in turn, `--repeats` times, each repeat starting one target further along, so the
-machine's drift between runs (tens of percent on this one) hits every binary alike. Two benchmark runs made an hour apart cannot tell a 0.05 ms change
-at 50 ms from noise; this can, in a few runs. Prints each target's added p50 and p99 (medians
+machine's drift between runs (tens of percent on this one) hits every binary alike. Two
+benchmark runs made an hour apart cannot tell a 0.05 ms change at 50 ms from noise; this can,
+in a few runs. Prints each target's added p50 and p99 (medians
 over the repeats), CPU a request and peak RSS.
 """
 
