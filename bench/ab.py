@@ -11,8 +11,8 @@ of one mock provider, beside nginx in the same place; the point's runs go direct
 nginx, in turn, `--repeats` times, each repeat starting one target further along, so the
 machine's drift between runs (tens of percent on this one) hits every binary alike. Two
 benchmark runs made an hour apart cannot tell a 0.05 ms change at 50 ms from noise; this can,
-in a few runs. Prints each target's added p50 and p99 (medians
-over the repeats), CPU a request and peak RSS.
+in a few runs. Prints each target's added p50 and p99 (medians over the repeats), CPU a request
+and peak RSS.
 """
 
 import argparse

@@ -406,16 +406,22 @@ def interleaved(names, repeats):
         yield from names[shift:] + names[:shift]
 
 
-def measure_point(targets, body_file, concurrency, duration, repeats):
-    """targets: name -> (url, auth, pid). Warms each up, then measures them interleaved, so
-    slow drift of the machine hits all alike."""
-    for url, auth, _ in targets.values():
+def measure_interleaved(loads, concurrency, duration, repeats):
+    """loads: name -> (url, body_file, auth, pid). Warms each up, then measures them
+    interleaved, so slow drift of the machine hits all alike; the median of each one's runs."""
+    for url, body_file, auth, _ in loads.values():
         wrk(url, body_file, concurrency, 2, auth)
-    runs = {name: [] for name in targets}
-    for name in interleaved(targets, repeats):
-        url, auth, pid = targets[name]
+    runs = {name: [] for name in loads}
+    for name in interleaved(loads, repeats):
+        url, body_file, auth, pid = loads[name]
         runs[name].append(measure_once(url, body_file, concurrency, duration, auth, pid))
     return {name: median_of(results) for name, results in runs.items()}
+
+
+def measure_point(targets, body_file, concurrency, duration, repeats):
+    """targets: name -> (url, auth, pid), all sent `body_file`."""
+    loads = {name: (url, body_file, auth, pid) for name, (url, auth, pid) in targets.items()}
+    return measure_interleaved(loads, concurrency, duration, repeats)
 
 
 def main():
@@ -522,14 +528,10 @@ def main():
 
 def compare_bodies(url, gateway_pid, files, concurrency, args, auths=None):
     """The same gateway at the same URL, one body (and key: `auths`, else the master key) per
-    name; warmed, then measured interleaved."""
+    name."""
     auths = auths or {name: MASTER_KEY for name in files}
-    for name, file in files.items():
-        wrk(url, file, concurrency, 2, auths[name])
-    runs = {name: [] for name in files}
-    for name in interleaved(files, args.repeats):
-        runs[name].append(measure_once(url, files[name], concurrency, args.duration, auths[name], gateway_pid))
-    return {name: median_of(results) for name, results in runs.items()}
+    loads = {name: (url, file, auths[name], gateway_pid) for name, file in files.items()}
+    return measure_interleaved(loads, concurrency, args.duration, args.repeats)
 
 
 def measure_keys(url, gateway_pid, body, args):
