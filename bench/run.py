@@ -4,6 +4,7 @@ the gateway, in one run, so the difference is what the gateway adds.
 
     python3 bench/run.py                 # full matrix: 3 runs of 5 s per point (~12 min)
     python3 bench/run.py --repeats 1     # quicker, noisier
+    python3 bench/run.py --pgo           # the profile-guided build (bench/pgo.py), as shipped
 
 Matrix: upstream latency 0 / 50 ms x non-streaming / 5-chunk stream x concurrency 1 / 32 / 128,
 each against (a) the mock provider directly and (b) Tollgate in front of it.
@@ -443,12 +444,17 @@ def main():
                         help="skip the one-deployment against 100-deployment group comparison")
     parser.add_argument("--no-redis", dest="redis", action="store_false",
                         help="skip the keys again with limits and budgets shared through Redis")
+    parser.add_argument("--pgo", action="store_true",
+                        help="measure the profile-guided build (bench/pgo.py) instead of the plain release build")
     args = parser.parse_args()
 
     ensure_tool("wrk", "wrk")
     if args.nginx:
         ensure_tool("nginx", "nginx-light")
     tollgate_bin, mock_bin = build()
+    if args.pgo:
+        import pgo
+        tollgate_bin = pgo.build_pgo(mock_bin)
     rows = []
     translation_rows = []
     group_rows = []
@@ -643,7 +649,9 @@ def render(rows, lockstep_rows, translation_rows, group_rows, key_rows, redis_ro
         f"Command: `python3 bench/run.py --duration {args.duration} --repeats {args.repeats}"
         f"{'' if args.latencies == '0,50' else ' --latencies ' + args.latencies}"
         f"{'' if args.concurrency == '1,32,128' else ' --concurrency ' + args.concurrency}"
-        f"{'' if args.jitter_ms == JITTER_MS else f' --jitter-ms {args.jitter_ms}'}` on {os.cpu_count()} cores ({cpu}; {machine}).",
+        f"{'' if args.jitter_ms == JITTER_MS else f' --jitter-ms {args.jitter_ms}'}"
+        f"{' --pgo' if args.pgo else ''}` on {os.cpu_count()} cores ({cpu}; {machine}).",
+        "The gateway: " + ("the profile-guided build (bench/pgo.py)." if args.pgo else "the plain release build (cargo build --release)."),
         "Each figure is the median of the repeats; the runs of a point are interleaved (direct, gateway, nginx, then gateway, nginx, direct, ...: each repeat starts one target further along).",
         "Gateway (and the nginx reference) pinned to core 1; mock provider and wrk share core 0. Latency in ms; added = gateway - direct.",
         f"At a non-zero upstream latency each answer takes the latency +- {args.jitter_ms} ms (uniformly, on a timerfd; every step of the spread once per 1,024 answers).",
