@@ -61,44 +61,30 @@ def cargo_build(target_dir, rustflags):
 
 
 def train(instrumented, mock_bin, workdir):
-    """Runs the instrumented gateway through the training load; its profile lands in
-    `workdir`/profiles."""
+    """Runs the instrumented gateway (its store and bodies in `workdir`) through the training
+    load, then stops it with SIGTERM so that it writes its profile."""
     openai_mock, openai_address = bench.start_mock(mock_bin, 0)
     anthropic_mock, anthropic_address = bench.start_mock(mock_bin, 0, "anthropic")
-    gateway_dir = os.path.join(workdir, "keyed")
-    os.makedirs(gateway_dir)
-    port = 4470
-    env_before = os.environ.get("LLVM_PROFILE_FILE")
-    os.environ["LLVM_PROFILE_FILE"] = os.path.join(workdir, "profiles", "tollgate-%p.profraw")
     gateway = None
     try:
-        # Started once for its migrations, then filled with the benchmark's keys and teams.
-        first = bench.start_gateway(instrumented, openai_address, gateway_dir, port)
-        bench.stop(first)
-        bench.fill_store(os.path.join(gateway_dir, "tollgate.db"))
-        gateway = bench.start_gateway(instrumented, openai_address, gateway_dir, port, anthropic_address)
+        port = 4470
+        gateway = bench.start_keyed_gateway(instrumented, openai_address, workdir, port,
+                                            anthropic_address=anthropic_address)
         url = f"http://127.0.0.1:{port}/v1/chat/completions"
-        loads = []
-        for stream in (False, True):
-            for key in ("master", "virtual", "budgeted"):
-                loads.append(("bench-model", stream, key, 32))
-            loads.append(("bench-model", stream, "master", 1))
-            loads.append(("bench-claude", stream, "virtual", 32))
         keys = {"master": bench.MASTER_KEY, "virtual": bench.VIRTUAL_KEY, "budgeted": bench.BUDGETED_KEY}
-        for model, stream, key, concurrency in loads:
-            body = bench.write_body(workdir, stream, model)
-            result = bench.measure_once(url, body, concurrency, TRAINING_SECONDS, keys[key])
-            print(f"trained: {model}, {'stream' if stream else 'JSON'}, {key} key, concurrency {concurrency}: "
-                  f"{result['requests']} requests", file=sys.stderr)
+        loads = [("bench-model", "master", 32), ("bench-model", "virtual", 32), ("bench-model", "budgeted", 32),
+                 ("bench-model", "master", 1), ("bench-claude", "virtual", 32)]
+        for stream in (False, True):
+            for model, key_name, concurrency in loads:
+                body = bench.write_body(workdir, stream, model)
+                result = bench.measure_once(url, body, concurrency, TRAINING_SECONDS, keys[key_name])
+                print(f"trained: {model}, {'stream' if stream else 'JSON'}, {key_name} key, "
+                      f"concurrency {concurrency}: {result['requests']} requests", file=sys.stderr)
         gateway.send_signal(signal.SIGTERM)
         if gateway.wait(timeout=60) != 0:
             raise RuntimeError(f"the instrumented gateway exited with {gateway.returncode}")
         gateway = None
     finally:
-        if env_before is None:
-            os.environ.pop("LLVM_PROFILE_FILE", None)
-        else:
-            os.environ["LLVM_PROFILE_FILE"] = env_before
         bench.stop(gateway, openai_mock, anthropic_mock)
 
 
@@ -106,27 +92,28 @@ def build_pgo(mock_bin):
     """Builds the profile-guided binary (instrument, train, rebuild); returns its path."""
     profdata_tool = llvm_profdata()
     target = os.environ.get("CARGO_TARGET_DIR", os.path.join(bench.ROOT, "target"))
+    generate_dir = os.path.join(target, "pgo-generate")
+    # The instrumented binary writes its profile here (a fixed path, so that RUSTFLAGS, and
+    # with them cargo's cache of this build, stay the same from run to run).
+    profiles_dir = os.path.join(generate_dir, "profiles")
+    instrumented = cargo_build(generate_dir, f"-Cprofile-generate={profiles_dir}")
+    shutil.rmtree(profiles_dir, ignore_errors=True)
     with tempfile.TemporaryDirectory() as workdir:
-        # A fixed path keeps RUSTFLAGS, and so cargo's cache of this build, the same from run to
-        # run; the training run writes its profile where LLVM_PROFILE_FILE says.
-        generate_dir = os.path.join(target, "pgo-generate")
-        instrumented = cargo_build(generate_dir, f"-Cprofile-generate={generate_dir}/profiles")
         train(instrumented, mock_bin, workdir)
-        profiles = glob.glob(os.path.join(workdir, "profiles", "*.profraw"))
-        if not profiles:
-            raise RuntimeError("the training run wrote no profile")
-        merged_unnamed = os.path.join(workdir, "merged.profdata")
-        bench.sh(profdata_tool, "merge", "-o", merged_unnamed, *profiles)
-        # Named by content: cargo rebuilds when RUSTFLAGS change, not when a file they name does.
-        with open(merged_unnamed, "rb") as f:
-            digest = hashlib.sha256(f.read()).hexdigest()[:16]
-        merged = os.path.join(target, f"pgo-{digest}.profdata")
-        for earlier in glob.glob(os.path.join(target, "pgo-*.profdata")):
-            os.remove(earlier)
-        shutil.copyfile(merged_unnamed, merged)
+    profiles = glob.glob(os.path.join(profiles_dir, "*.profraw"))
+    if not profiles:
+        raise RuntimeError("the training run wrote no profile")
+    merged = os.path.join(generate_dir, "merged.profdata")
+    bench.sh(profdata_tool, "merge", "-o", merged, *profiles)
+    # Named by content: cargo rebuilds when RUSTFLAGS change, not when a file they name does.
+    with open(merged, "rb") as f:
+        named = os.path.join(target, f"pgo-{hashlib.sha256(f.read()).hexdigest()[:16]}.profdata")
+    for earlier in glob.glob(os.path.join(target, "pgo-*.profdata")):
+        os.remove(earlier)
+    os.replace(merged, named)
     # Functions the training never ran are compiled for size, not dropped: no warning each.
     return cargo_build(os.path.join(target, "pgo"),
-                       f"-Cprofile-use={merged} -Cllvm-args=-pgo-warn-missing-function=false")
+                       f"-Cprofile-use={named} -Cllvm-args=-pgo-warn-missing-function=false")
 
 
 def main():

@@ -286,7 +286,7 @@ def fill_store(database):
     db.close()
 
 
-def start_keyed_gateway(tollgate_bin, mock_address, workdir, port, extra=""):
+def start_keyed_gateway(tollgate_bin, mock_address, workdir, port, extra="", anthropic_address=None):
     """A gateway whose store holds KEYS keys and TEAMS teams: started once for its migrations,
     filled, started again (it loads the store at start-up). Started again later (`extra`: more
     config), it finds the store filled."""
@@ -297,7 +297,7 @@ def start_keyed_gateway(tollgate_bin, mock_address, workdir, port, extra=""):
         first = start_gateway(tollgate_bin, mock_address, keyed_dir, port)
         stop(first)
         fill_store(database)
-    return start_gateway(tollgate_bin, mock_address, keyed_dir, port, extra=extra)
+    return start_gateway(tollgate_bin, mock_address, keyed_dir, port, anthropic_address, extra)
 
 
 def redis_url():
