@@ -11,8 +11,9 @@ of one mock provider, beside nginx in the same place; the point's runs go direct
 nginx, in turn, `--repeats` times, each repeat starting one target further along, so the
 machine's drift between runs (tens of percent on this one) hits every binary alike. Two
 benchmark runs made an hour apart cannot tell a 0.05 ms change at 50 ms from noise; this can,
-in a few runs. Prints each target's added p50 and p99 (medians over the repeats), CPU a request
-and peak RSS.
+in a few runs. Prints each target's added p50 and p99 and CPU a request (the median over the
+repeats, then every run's, lowest to highest: whether a target holds in every run, not only in
+the median) and peak RSS.
 """
 
 import argparse
@@ -52,21 +53,30 @@ def main():
                 targets[name] = (f"http://127.0.0.1:{port}/v1/chat/completions", bench.MASTER_KEY, gateways[-1][1].pid)
             nginx, worker = bench.start_nginx(mock_address, workdir, 4580)
             targets["nginx"] = ("http://127.0.0.1:4580/v1/chat/completions", None, worker)
-            row = bench.measure_point(targets, body, args.concurrency, args.duration, args.repeats)
+            runs = bench.measure_runs(bench.point_loads(targets, body), args.concurrency, args.duration, args.repeats)
             peak_mb = {name: bench.memory_kb(process.pid, "VmHWM") / 1024 for name, process in gateways}
         finally:
             bench.stop(*(process for _, process in gateways), nginx, mock)
+    row = {name: bench.median_of(results) for name, results in runs.items()}
     direct = row["direct"]
     print(f"\n{args.latency} ms upstream, concurrency {args.concurrency}, {'stream' if args.stream else 'JSON'}, "
-          f"medians of {args.repeats} runs of {args.duration} s; direct p50 {direct['p50_us'] / 1000:.3f} ms")
+          f"medians of {args.repeats} runs of {args.duration} s (each run's own, lowest to highest, after the "
+          f"median; added against the median direct); direct p50 {direct['p50_us'] / 1000:.3f} ms")
     print("| Target | Added p50 (ms) | Added p99 (ms) | CPU ms/req | Peak RSS (MB) |")
     print("|---|---:|---:|---:|---:|")
-    for name, result in row.items():
+
+    def figure(name, key, scale=1000, baseline=0.0, form="{:+.3f}"):
+        each = sorted((run[key] - baseline) / scale for run in runs[name])
+        spread = " ".join(form.format(value) for value in each)
+        return f"{form.format((row[name][key] - baseline) / scale)} ({spread})"
+
+    for name in row:
         if name == "direct":
             continue
         peak = f"{peak_mb[name]:.1f}" if name in peak_mb else ""
-        print(f"| {name} | {(result['p50_us'] - direct['p50_us']) / 1000:+.3f} | "
-              f"{(result['p99_us'] - direct['p99_us']) / 1000:+.3f} | {result['cpu_ms_per_request']:.4f} | {peak} |")
+        print(f"| {name} | {figure(name, 'p50_us', baseline=direct['p50_us'])} | "
+              f"{figure(name, 'p99_us', baseline=direct['p99_us'])} | "
+              f"{figure(name, 'cpu_ms_per_request', scale=1, form='{:.4f}')} | {peak} |")
 
 
 if __name__ == "__main__":

@@ -407,22 +407,32 @@ def interleaved(names, repeats):
         yield from names[shift:] + names[:shift]
 
 
-def measure_interleaved(loads, concurrency, duration, repeats):
+def measure_runs(loads, concurrency, duration, repeats):
     """loads: name -> (url, body_file, auth, pid). Warms each up, then measures them
-    interleaved, so slow drift of the machine hits all alike; the median of each one's runs."""
+    interleaved, so slow drift of the machine hits all alike; each one's runs."""
     for url, body_file, auth, _ in loads.values():
         wrk(url, body_file, concurrency, 2, auth)
     runs = {name: [] for name in loads}
     for name in interleaved(loads, repeats):
         url, body_file, auth, pid = loads[name]
         runs[name].append(measure_once(url, body_file, concurrency, duration, auth, pid))
+    return runs
+
+
+def measure_interleaved(loads, concurrency, duration, repeats):
+    """measure_runs, the median of each one's runs."""
+    runs = measure_runs(loads, concurrency, duration, repeats)
     return {name: median_of(results) for name, results in runs.items()}
+
+
+def point_loads(targets, body_file):
+    """targets: name -> (url, auth, pid), all sent `body_file`; as measure_runs takes them."""
+    return {name: (url, body_file, auth, pid) for name, (url, auth, pid) in targets.items()}
 
 
 def measure_point(targets, body_file, concurrency, duration, repeats):
     """targets: name -> (url, auth, pid), all sent `body_file`."""
-    loads = {name: (url, body_file, auth, pid) for name, (url, auth, pid) in targets.items()}
-    return measure_interleaved(loads, concurrency, duration, repeats)
+    return measure_interleaved(point_loads(targets, body_file), concurrency, duration, repeats)
 
 
 def main():
