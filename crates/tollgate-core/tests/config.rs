@@ -464,6 +464,8 @@ fn an_empty_file_is_a_gateway_with_no_models() {
     let config = config::load_str("", &PathBuf::from("empty.yaml")).unwrap();
     assert!(config.deployments.is_empty());
     assert!(config.master_key.is_none());
+    // Request bodies up to 32 MiB unless `general_settings.max_request_size_mb` says otherwise.
+    assert_eq!(config.max_request_body_bytes, 32 * 1024 * 1024);
 }
 
 fn load_inline(yaml: &str) -> Result<Config, ConfigError> {

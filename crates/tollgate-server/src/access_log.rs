@@ -249,10 +249,7 @@ impl<'a> AccessLine<'a> {
             out.push_str(key);
             out.push('=');
             match value {
-                Value::Text(text) if is_bare(text) => out.push_str(text),
-                Value::Text(text) => {
-                    let _ = write!(out, "{text:?}");
-                }
+                Value::Text(text) => logging::push_text_value(out, text),
                 Value::Number(number) => out.push_str(itoa::Buffer::new().format(number)),
                 Value::Bool(flag) => out.push_str(if flag { "true" } else { "false" }),
                 Value::Millis(duration) => push_millis(out, duration),
@@ -272,7 +269,7 @@ impl<'a> AccessLine<'a> {
             out.push_str(key);
             out.push_str("\":");
             match value {
-                Value::Text(text) => push_json_string(out, text),
+                Value::Text(text) => logging::push_json_string(out, text),
                 Value::Number(number) => out.push_str(itoa::Buffer::new().format(number)),
                 Value::Bool(flag) => out.push_str(if flag { "true" } else { "false" }),
                 Value::Millis(duration) => push_millis(out, duration),
@@ -280,14 +277,6 @@ impl<'a> AccessLine<'a> {
         });
         out.push('}');
     }
-}
-
-/// Text that needs no quotes after `key=`.
-fn is_bare(text: &str) -> bool {
-    !text.is_empty()
-        && !text
-            .bytes()
-            .any(|b| b.is_ascii_whitespace() || b == b'"' || b == b'=' || b.is_ascii_control())
 }
 
 /// `duration` as milliseconds with three decimals: `12.345`.
@@ -306,24 +295,6 @@ fn push_padded(out: &mut String, value: u64, width: usize) {
         out.push('0');
     }
     out.push_str(digits);
-}
-
-fn push_json_string(out: &mut String, text: &str) {
-    out.push('"');
-    for ch in text.chars() {
-        match ch {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
 
 /// The inference request being served: filled in as the pipeline learns things, written once.
@@ -427,10 +398,6 @@ impl AccessRecord {
             fallbacks: 0,
             written: false,
         }
-    }
-
-    pub(crate) fn request_id(&self) -> &str {
-        &self.request_id
     }
 
     /// Marks `request_id` as the client's and gives the request an id of the gateway's own.
@@ -694,14 +661,6 @@ fn write_timestamp(out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn text_values_are_quoted_only_when_needed() {
-        assert!(is_bare("gpt-4o"));
-        assert!(!is_bare("my model"));
-        assert!(!is_bare("a=b"));
-        assert!(!is_bare(""));
-    }
 
     #[test]
     fn durations_are_milliseconds_with_three_decimals() {

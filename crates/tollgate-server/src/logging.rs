@@ -3,13 +3,22 @@
 //! and a background thread writes the buffer out 100 ms after its first line, or sooner once
 //! it fills; with nothing to write it sleeps. That keeps the write syscall, and the cost of
 //! formatting through `fmt`, off the request path, and an idle gateway idle.
+//!
+//! A tracing line logged while a request is served carries its `request_id`, as its access
+//! line does: the id travels with the request's task (a task-local), so it costs nothing until
+//! something logs.
 
+use std::fmt::Write as _;
+use std::future::Future;
 use std::io::Write;
-use std::sync::{Condvar, Mutex, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::Duration;
 
+use tracing::{Event, Subscriber};
 use tracing_subscriber::EnvFilter;
-use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter};
+use tracing_subscriber::registry::LookupSpan;
 
 /// How log lines look.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,13 +59,109 @@ pub fn init(format: LogFormat) {
         .with_env_filter(filter)
         .with_writer(SinkWriter);
     match format {
-        LogFormat::Text => builder.with_ansi(false).init(),
+        LogFormat::Text => builder
+            .with_ansi(false)
+            .event_format(WithRequestId {
+                inner: tracing_subscriber::fmt::format(),
+                format,
+            })
+            .init(),
         LogFormat::Json => builder
             .json()
-            .flatten_event(true)
-            .with_current_span(false)
+            .event_format(WithRequestId {
+                inner: tracing_subscriber::fmt::format()
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(false),
+                format,
+            })
             .init(),
     }
+}
+
+tokio::task_local! {
+    static REQUEST_ID: Arc<str>;
+}
+
+/// Runs `serving` (the serving of request `id`) so that every tracing line it logs carries
+/// `request_id`.
+pub(crate) async fn for_request<F: Future>(id: Arc<str>, serving: F) -> F::Output {
+    REQUEST_ID.scope(id, serving).await
+}
+
+/// The `inner` line, with `request_id` added when a request is being served: last in a text
+/// line, the last field of a JSON one.
+struct WithRequestId<F> {
+    inner: F,
+    format: LogFormat,
+}
+
+impl<S, N, F> FormatEvent<S, N> for WithRequestId<F>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+    F: FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> std::fmt::Result {
+        let Ok(id) = REQUEST_ID.try_with(Arc::clone) else {
+            return self.inner.format_event(ctx, writer, event);
+        };
+        let mut line = String::with_capacity(256);
+        self.inner
+            .format_event(ctx, Writer::new(&mut line), event)?;
+        let mut end = line.trim_end_matches('\n').len();
+        let mut field = String::with_capacity(id.len() + 16);
+        match self.format {
+            LogFormat::Text => {
+                field.push_str(" request_id=");
+                push_text_value(&mut field, &id);
+            }
+            LogFormat::Json => {
+                end = line[..end].rfind('}').unwrap_or(end);
+                field.push_str(",\"request_id\":");
+                push_json_string(&mut field, &id);
+            }
+        }
+        line.insert_str(end, &field);
+        writer.write_str(&line)
+    }
+}
+
+/// `text` as a text line's value: bare when it can be, else quoted and escaped.
+pub(crate) fn push_text_value(out: &mut String, text: &str) {
+    let bare = !text.is_empty()
+        && !text
+            .bytes()
+            .any(|b| b.is_ascii_whitespace() || b == b'"' || b == b'=' || b.is_ascii_control());
+    if bare {
+        out.push_str(text);
+    } else {
+        let _ = write!(out, "{text:?}");
+    }
+}
+
+/// `text` as a JSON string.
+pub(crate) fn push_json_string(out: &mut String, text: &str) {
+    out.push('"');
+    for ch in text.chars() {
+        match ch {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
 
 /// Writes out whatever is buffered. Call before the process exits.
@@ -142,5 +247,33 @@ impl<'a> MakeWriter<'a> for SinkWriter {
 
     fn make_writer(&'a self) -> Self::Writer {
         LineBuffer(Vec::with_capacity(256))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_values_are_quoted_only_when_needed() {
+        for (text, written) in [
+            ("gpt-4o", "gpt-4o"),
+            ("my model", r#""my model""#),
+            ("a=b", r#""a=b""#),
+            ("", r#""""#),
+        ] {
+            let mut out = String::new();
+            push_text_value(&mut out, text);
+            assert_eq!(out, written);
+        }
+    }
+
+    #[test]
+    fn json_strings_are_escaped() {
+        let mut out = String::new();
+        push_json_string(&mut out, "a \"b\"\\\n\u{1}");
+        assert_eq!(out, r#""a \"b\"\\\n\u0001""#);
+        let parsed: String = serde_json::from_str(&out).unwrap();
+        assert_eq!(parsed, "a \"b\"\\\n\u{1}");
     }
 }

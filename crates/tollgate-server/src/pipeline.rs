@@ -267,7 +267,6 @@ async fn proxy(
             Err(err) => match plan.failed(&lease, &err) {
                 Decision::Retry { after } => {
                     tracing::info!(
-                        request_id = %record.request_id(),
                         deployment = %lease.config.id,
                         error = %err.message,
                         status = err.status.as_u16(),

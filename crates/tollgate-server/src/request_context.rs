@@ -1,5 +1,6 @@
-//! The outermost layer: a request id for every request, echoed as `x-request-id`, and the access
-//! log line for requests the inference pipeline does not log itself.
+//! The outermost layer: a request id for every request, echoed as `x-request-id` and carried by
+//! the lines logged while its handler runs, and the access log line for requests the inference
+//! pipeline does not log itself.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -13,6 +14,7 @@ use tollgate_core::ids::new_request_id;
 use tracing::Level;
 
 use crate::access_log::AccessLine;
+use crate::logging;
 
 pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -49,7 +51,7 @@ pub(crate) async fn request_context(mut request: Request, next: Next) -> Respons
         client_chosen,
     });
 
-    let mut response = next.run(request).await;
+    let mut response = logging::for_request(id.clone(), next.run(request)).await;
 
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID, value);

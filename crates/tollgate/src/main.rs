@@ -245,25 +245,40 @@ fn init_logging(format: LogFormat) {
     });
 }
 
-pub(crate) async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut terminate = match tokio::signal::unix::signal(
-            tokio::signal::unix::SignalKind::terminate(),
-        ) {
-            Ok(signal) => signal,
-            Err(err) => {
-                tracing::error!(%err, "cannot listen for SIGTERM; only SIGINT will stop the gateway");
-                let _ = interrupt.await;
-                return;
+/// Listens for SIGINT and SIGTERM from this call on (made inside the runtime that awaits the
+/// future, before the gateway serves: a signal before it ends the process the default way, not
+/// with a drain); the future resolves on the first of them.
+#[cfg(unix)]
+pub(crate) fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{Signal, SignalKind, signal};
+    let listen = |name: &str, kind: SignalKind| match signal(kind) {
+        Ok(listener) => Some(listener),
+        Err(err) => {
+            tracing::error!(%err, "cannot listen for {name}; it will not stop the gateway");
+            None
+        }
+    };
+    let mut interrupt = listen("SIGINT", SignalKind::interrupt());
+    let mut terminate = listen("SIGTERM", SignalKind::terminate());
+    async fn received(listener: &mut Option<Signal>) {
+        match listener {
+            Some(listener) => {
+                listener.recv().await;
             }
-        };
-        tokio::select! {
-            _ = interrupt => {}
-            _ = terminate.recv() => {}
+            None => std::future::pending().await,
         }
     }
-    #[cfg(not(unix))]
-    let _ = interrupt.await;
+    async move {
+        tokio::select! {
+            () = received(&mut interrupt) => {}
+            () = received(&mut terminate) => {}
+        }
+    }
+}
+
+#[cfg(not(unix))]
+pub(crate) fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

@@ -23,6 +23,17 @@ pub(crate) fn run(gateway: Arc<Gateway>, host: &str, port: u16, workers: usize) 
         }
     };
 
+    // Listening for the signals before the workers bind, so that one sent once the gateway
+    // serves always drains it.
+    let signals = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("the signal runtime starts");
+    let shutdown = {
+        let _runtime = signals.enter();
+        crate::shutdown_signal()
+    };
+
     let (bound_tx, bound_rx) = mpsc::channel();
     let threads: Vec<JoinHandle<()>> = (0..workers)
         .map(|index| {
@@ -49,11 +60,7 @@ pub(crate) fn run(gateway: Arc<Gateway>, host: &str, port: u16, workers: usize) 
     }
     tracing::info!(address = %address, workers, "tollgate listening");
 
-    let signals = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("the signal runtime starts");
-    signals.block_on(crate::shutdown_signal());
+    signals.block_on(shutdown);
     tracing::info!(
         in_flight = gateway.in_flight(),
         drain_timeout_s = gateway.drain_timeout().as_secs_f64(),

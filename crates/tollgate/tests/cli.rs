@@ -133,6 +133,123 @@ fn serving_logs_one_line_per_request_and_exits_cleanly_on_sigterm() {
             .iter()
             .any(|line| line.contains("drained; exiting"))
     );
+    let count = |needle: &str| served.seen.iter().filter(|l| l.contains(needle)).count();
+    assert_eq!(count("cli-test-request"), 1, "{}", served.seen.join("\n"));
+    assert_eq!(count("accepted but not acted on"), 1);
+}
+
+/// Two deployments that refuse connections, and one retry: each request logs the failed
+/// attempt before it is tried again.
+const DEAD_MODELS: &str = "model_list:\n  - model_name: dead\n    litellm_params:\n      model: openai/gpt-4o\n      api_base: http://127.0.0.1:1/v1\n      api_key: sk-x\n  - model_name: dead\n    litellm_params:\n      model: openai/gpt-4o\n      api_base: http://127.0.0.1:2/v1\n      api_key: sk-x\nrouter_settings:\n  num_retries: 1\n  retry_after: 0\n";
+
+#[test]
+fn lines_logged_while_a_request_is_served_carry_its_request_id() {
+    for format in ["json", "text"] {
+        let config = write_config(&format!("request-id-{format}"), DEAD_MODELS);
+        let mut served = Served::start(&config, &["--log-format", format]);
+        let listening = served.wait_for("tollgate listening");
+        assert!(!listening.contains("request_id"), "{listening}");
+        let address = listening
+            .split(['"', ' '])
+            .find_map(|part| part.strip_prefix("address=").map(str::to_owned))
+            .or_else(|| {
+                let line: serde_json::Value = serde_json::from_str(&listening).ok()?;
+                Some(line["address"].as_str()?.to_owned())
+            })
+            .unwrap_or_else(|| panic!("no address in {listening}"));
+
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let status = runtime.block_on(async {
+            reqwest::Client::new()
+                .post(format!("http://{address}/v1/chat/completions"))
+                .header("x-request-id", "retried request 7")
+                .body(r#"{"model":"dead","messages":[{"role":"user","content":"hi"}]}"#)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        });
+        assert_eq!(status, 502);
+
+        let retry = served.wait_for("attempt failed; trying again");
+        if format == "json" {
+            let retry: serde_json::Value = serde_json::from_str(&retry).unwrap();
+            assert_eq!(retry["request_id"], "retried request 7", "{retry}");
+            assert_eq!(retry["level"], "INFO", "{retry}");
+        } else {
+            assert!(
+                retry.ends_with(r#" request_id="retried request 7""#),
+                "{retry}"
+            );
+        }
+        assert_eq!(served.terminate(), 0);
+    }
+}
+
+/// The README's quick start: `examples/quickstart.yaml` serves chat and embeddings from the
+/// built-in mock provider, behind its master key.
+#[test]
+fn the_quick_start_config_serves_chat_and_embeddings() {
+    let config = std::path::PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/quickstart.yaml"
+    ));
+    assert!(checked(&config).contains("OK — 2 model group(s)"));
+    let mut served = Served::start(&config, &["--log-format", "json"]);
+    let listening: serde_json::Value =
+        serde_json::from_str(&served.wait_for("tollgate listening")).unwrap();
+    let address = listening["address"].as_str().unwrap().to_owned();
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let client = reqwest::Client::new();
+        let post = |path: &str, body: &'static str| {
+            client
+                .post(format!("http://{address}/v1/{path}"))
+                .bearer_auth("sk-tollgate-quickstart")
+                .header("content-type", "application/json")
+                .body(body)
+        };
+        let chat = post(
+            "chat/completions",
+            r#"{"model": "echo", "messages": [{"role": "user", "content": "hello"}]}"#,
+        )
+        .send()
+        .await
+        .unwrap();
+        assert_eq!(chat.status(), 200);
+        let chat: serde_json::Value = chat.json().await.unwrap();
+        assert_eq!(chat["choices"][0]["message"]["content"], "hello");
+
+        let embeddings = post(
+            "embeddings",
+            r#"{"model": "text-embedding-mock", "input": ["one", "two"]}"#,
+        )
+        .send()
+        .await
+        .unwrap();
+        assert_eq!(embeddings.status(), 200);
+        let embeddings: serde_json::Value = embeddings.json().await.unwrap();
+        let data = embeddings["data"].as_array().unwrap();
+        assert_eq!(data.len(), 2);
+        assert!(!data[0]["embedding"].as_array().unwrap().is_empty());
+        assert_ne!(data[0]["embedding"], data[1]["embedding"]);
+
+        let unkeyed = client
+            .post(format!("http://{address}/v1/chat/completions"))
+            .body(r#"{"model": "echo", "messages": [{"role": "user", "content": "hello"}]}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(unkeyed.status(), 401);
+    });
+    assert_eq!(served.terminate(), 0);
 }
 
 #[test]
@@ -152,7 +269,9 @@ fn text_logs_are_the_default() {
             .any(|l| l.contains("master_key is configured")),
         "a keyed gateway is not called open"
     );
-    assert_eq!(served.terminate(), 0);
+    // Ctrl-C drains as SIGTERM does.
+    assert_eq!(served.stop_with("INT"), 0);
+    assert!(served.seen.iter().any(|l| l.contains("drained; exiting")));
 }
 
 #[test]

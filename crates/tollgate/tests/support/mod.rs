@@ -75,9 +75,15 @@ impl Served {
         }
     }
 
+    /// Sends SIGTERM and waits for the exit code.
     pub fn terminate(&mut self) -> i32 {
+        self.stop_with("TERM")
+    }
+
+    /// Sends `signal` (`TERM`, `INT`) and waits for the exit code.
+    pub fn stop_with(&mut self, signal: &str) -> i32 {
         let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
             .status()
             .unwrap();
         assert!(status.success());
