@@ -47,6 +47,8 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 #[derive(Debug)]
 pub struct ClientSet {
     by_worker: Vec<Vec<HttpClient>>,
+    /// How long its clients wait for a connection to be set up.
+    pub(crate) connect_timeout: Duration,
 }
 
 thread_local! {
@@ -170,7 +172,10 @@ impl ClientPool {
                     .collect()
             })
             .collect();
-        let set = Arc::new(ClientSet { by_worker });
+        let set = Arc::new(ClientSet {
+            by_worker,
+            connect_timeout: key.connect_timeout,
+        });
         sets.insert(key, set.clone());
         set
     }

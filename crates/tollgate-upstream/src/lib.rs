@@ -212,7 +212,7 @@ impl Deployment {
                 .await
             {
                 Err(_) => return Err(self.timed_out(first_byte_timeout)),
-                Ok(Err(err)) => return Err(self.unreachable(&err)),
+                Ok(Err(err)) => return Err(self.unreachable(&err, target.clients.connect_timeout)),
                 Ok(Ok(response)) => response,
             };
         let (parts, body) = response.into_parts();
@@ -234,7 +234,21 @@ impl Deployment {
         ))
     }
 
-    fn unreachable(&self, err: &hyper_util::client::legacy::Error) -> GatewayError {
+    /// A request that got no answer: a connection that took longer than `connect_timeout` to
+    /// set up timed out (504, as a slow answer does); any other failure is unreachable (502).
+    fn unreachable(
+        &self,
+        err: &hyper_util::client::legacy::Error,
+        connect_timeout: Duration,
+    ) -> GatewayError {
+        if err.is_connect() && caused_by_timeout(err) {
+            return GatewayError::upstream_timeout(format!(
+                "{} at {} did not accept a connection within {}s.",
+                self.config.provider.prefix,
+                self.api_base_host,
+                connect_timeout.as_secs_f64()
+            ));
+        }
         GatewayError::upstream_unreachable(format!(
             "Could not reach {} at {}: {}.",
             self.config.provider.prefix,
@@ -242,6 +256,21 @@ impl Deployment {
             self.redact(&root_cause(err))
         ))
     }
+}
+
+/// Whether a timed-out I/O operation is among the causes of `err`.
+fn caused_by_timeout(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(err);
+    while let Some(current) = cause {
+        if current
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return true;
+        }
+        cause = current.source();
+    }
+    false
 }
 
 /// The innermost cause of an error ("Connection refused (os error 111)"), which says what

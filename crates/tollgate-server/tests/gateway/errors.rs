@@ -216,6 +216,61 @@ async fn a_provider_slower_than_the_timeout_is_504() {
     assert!(mock.wait_for_cancelled(1, Duration::from_secs(5)).await);
 }
 
+/// A provider host that never completes the TCP handshake (its listen queue is full, so the
+/// kernel drops the SYNs): the deployment's `connect_timeout` ends the attempt, well before
+/// its request `timeout`.
+#[tokio::test]
+async fn a_provider_that_never_accepts_is_given_up_at_the_connect_timeout() {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(0).unwrap();
+    let address = listener.local_addr().unwrap();
+    // Fill the listen queue: connections it takes stay open and unaccepted; the first one
+    // that does not complete shows the queue full.
+    let mut queued = Vec::new();
+    loop {
+        match tokio::time::timeout(
+            Duration::from_millis(200),
+            tokio::net::TcpStream::connect(address),
+        )
+        .await
+        {
+            Ok(stream) => queued.push(stream.unwrap()),
+            Err(_) => break,
+        }
+        assert!(queued.len() < 64, "the listen queue never filled");
+    }
+
+    let models = format!(
+        "  - model_name: m\n    litellm_params:\n      model: openai/gpt-4o\n      api_base: http://{address}/v1\n      api_key: k\n      timeout: 30\n      connect_timeout: 0.3\n"
+    );
+    let gateway = TestGateway::start(&format!(
+        "{}router_settings:\n  num_retries: 0\n",
+        config_with_models(&models)
+    ))
+    .await;
+    let started = std::time::Instant::now();
+    let (status, error) = error_of(
+        gateway
+            .post("/v1/chat/completions")
+            .json(&chat("m"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let elapsed = started.elapsed();
+    assert_eq!(status, 504, "{error}");
+    assert_eq!(error["code"], "upstream_timeout", "{error}");
+    assert_eq!(
+        error["message"],
+        format!("openai at {address} did not accept a connection within 0.3s.")
+    );
+    assert!(elapsed >= Duration::from_millis(250), "{elapsed:?}");
+    assert!(elapsed < Duration::from_secs(10), "{elapsed:?}");
+    drop(listener);
+}
+
 #[tokio::test]
 async fn provider_errors_keep_their_status_and_message() {
     let mock = MockOpenAi::start().await;
