@@ -212,7 +212,7 @@ impl Deployment {
                 .await
             {
                 Err(_) => return Err(self.timed_out(first_byte_timeout)),
-                Ok(Err(err)) => return Err(self.unreachable(&err, target.clients.connect_timeout)),
+                Ok(Err(err)) => return Err(self.send_failed(&err, target.clients.connect_timeout)),
                 Ok(Ok(response)) => response,
             };
         let (parts, body) = response.into_parts();
@@ -234,9 +234,9 @@ impl Deployment {
         ))
     }
 
-    /// A request that got no answer: a connection that took longer than `connect_timeout` to
-    /// set up timed out (504, as a slow answer does); any other failure is unreachable (502).
-    fn unreachable(
+    /// A request that could not be sent: a connection that took longer than `connect_timeout`
+    /// to set up timed out (504, as a late answer does); any other failure is unreachable (502).
+    fn send_failed(
         &self,
         err: &hyper_util::client::legacy::Error,
         connect_timeout: Duration,
