@@ -3,7 +3,7 @@
 
 mod support;
 
-use support::{Served, tollgate, write_config};
+use support::{Served, block_on, tollgate, write_config};
 
 const ECHO_MODELS: &str =
     "model_list:\n  - model_name: echo\n    litellm_params:\n      model: mock/echo\n";
@@ -91,11 +91,7 @@ fn serving_logs_one_line_per_request_and_exits_cleanly_on_sigterm() {
     let address = listening["address"].as_str().unwrap().to_owned();
     assert_eq!(listening["workers"], 2);
 
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let status = runtime.block_on(async {
+    let status = block_on(async {
         // Fresh connections, spread by the kernel over both workers.
         for _ in 0..8 {
             let status = reqwest::Client::new()
@@ -158,11 +154,7 @@ fn lines_logged_while_a_request_is_served_carry_its_request_id() {
             })
             .unwrap_or_else(|| panic!("no address in {listening}"));
 
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let status = runtime.block_on(async {
+        let status = block_on(async {
             reqwest::Client::new()
                 .post(format!("http://{address}/v1/chat/completions"))
                 .header("x-request-id", "retried request 7")
@@ -203,11 +195,7 @@ fn the_quick_start_config_serves_chat_and_embeddings() {
         serde_json::from_str(&served.wait_for("tollgate listening")).unwrap();
     let address = listening["address"].as_str().unwrap().to_owned();
 
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
+    block_on(async {
         let client = reqwest::Client::new();
         let post = |path: &str, body: &'static str| {
             client
@@ -424,11 +412,7 @@ fn spend_is_reported_from_the_command_line() {
     )
     .unwrap();
     let key = created["key"].as_str().unwrap().to_owned();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
+    block_on(async {
         for (bearer, text) in [
             (key.as_str(), "one"),
             (key.as_str(), "two words"),
@@ -471,7 +455,7 @@ fn spend_is_reported_from_the_command_line() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     // --json is the API's answer as is.
-    let direct: serde_json::Value = runtime.block_on(async {
+    let direct: serde_json::Value = block_on(async {
         reqwest::Client::new()
             .get(format!(
                 "http://{address}/global/spend/report?group_by=team&start_date={}&end_date={}",

@@ -12,6 +12,15 @@ pub fn tollgate() -> Command {
     Command::new(env!("CARGO_BIN_EXE_tollgate"))
 }
 
+/// Runs `future` to completion on a runtime of its own (the tests' HTTP clients are async).
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(future)
+}
+
 pub fn write_config(name: &str, yaml: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("tollgate-cli-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
