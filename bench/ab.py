@@ -57,7 +57,7 @@ def main():
             peak_mb = {name: bench.memory_kb(process.pid, "VmHWM") / 1024 for name, process in gateways}
         finally:
             bench.stop(*(process for _, process in gateways), nginx, mock)
-    row = {name: bench.median_of(results) for name, results in runs.items()}
+    row = bench.medians(runs)
     direct = row["direct"]
     print(f"\n{args.latency} ms upstream, concurrency {args.concurrency}, {'stream' if args.stream else 'JSON'}, "
           f"medians of {args.repeats} runs of {args.duration} s (each run's own, lowest to highest, after the "

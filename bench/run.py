@@ -419,10 +419,14 @@ def measure_runs(loads, concurrency, duration, repeats):
     return runs
 
 
+def medians(runs):
+    """runs: name -> its runs; name -> the median of its runs."""
+    return {name: median_of(results) for name, results in runs.items()}
+
+
 def measure_interleaved(loads, concurrency, duration, repeats):
     """measure_runs, the median of each one's runs."""
-    runs = measure_runs(loads, concurrency, duration, repeats)
-    return {name: median_of(results) for name, results in runs.items()}
+    return medians(measure_runs(loads, concurrency, duration, repeats))
 
 
 def point_loads(targets, body_file):

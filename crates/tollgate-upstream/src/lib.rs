@@ -260,27 +260,24 @@ impl Deployment {
 
 /// Whether a timed-out I/O operation is among the causes of `err`.
 fn caused_by_timeout(err: &(dyn std::error::Error + 'static)) -> bool {
-    let mut cause = Some(err);
-    while let Some(current) = cause {
-        if current
+    causes(err).any(|cause| {
+        cause
             .downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
-        {
-            return true;
-        }
-        cause = current.source();
-    }
-    false
+    })
+}
+
+/// `err`, then what caused it, and so on to the innermost cause.
+fn causes<'a>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(err), |cause| cause.source())
 }
 
 /// The innermost cause of an error ("Connection refused (os error 111)"), which says what
 /// happened; the outer layers only say where.
 pub(crate) fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut cause = err;
-    while let Some(source) = cause.source() {
-        cause = source;
-    }
-    cause.to_string()
+    causes(err).last().unwrap_or(err).to_string()
 }
 
 /// `base` with `/{suffix}` added to its path, its query kept (Azure's `api-version`).

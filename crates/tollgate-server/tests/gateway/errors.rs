@@ -25,6 +25,19 @@ fn chat(model: &str) -> Value {
     json!({"model": model, "messages": [{"role": "user", "content": "hi"}]})
 }
 
+/// A chat request for `model` that the gateway refuses: its status and `error` object.
+async fn chat_error(gateway: &TestGateway, model: &str) -> (u16, Value) {
+    error_of(
+        gateway
+            .post("/v1/chat/completions")
+            .json(&chat(model))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
 #[tokio::test]
 async fn malformed_and_incomplete_bodies_are_400_naming_the_field() {
     let gateway = TestGateway::start(&config_with_models(
@@ -107,15 +120,7 @@ async fn an_unknown_model_is_404() {
         "  - model_name: echo\n    litellm_params:\n      model: mock/echo\n",
     ))
     .await;
-    let (status, error) = error_of(
-        gateway
-            .post("/v1/chat/completions")
-            .json(&chat("gpt-5-turbo"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, error) = chat_error(&gateway, "gpt-5-turbo").await;
     assert_eq!(status, 404);
     assert_eq!(error["code"], "model_not_found");
     assert!(error["message"].as_str().unwrap().contains("gpt-5-turbo"));
@@ -174,15 +179,7 @@ async fn an_unreachable_provider_is_502() {
         &format!("http://127.0.0.1:{closed_port}/v1"),
     )))
     .await;
-    let (status, error) = error_of(
-        gateway
-            .post("/v1/chat/completions")
-            .json(&chat("m"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, error) = chat_error(&gateway, "m").await;
     assert_eq!(status, 502);
     assert_eq!(error["code"], "upstream_unreachable");
     assert!(
@@ -200,15 +197,7 @@ async fn a_provider_slower_than_the_timeout_is_504() {
     );
     let gateway = TestGateway::start(&config_with_models(&models)).await;
     let started = std::time::Instant::now();
-    let (status, error) = error_of(
-        gateway
-            .post("/v1/chat/completions")
-            .json(&chat("m"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, error) = chat_error(&gateway, "m").await;
     assert_eq!(status, 504);
     assert_eq!(error["code"], "upstream_timeout");
     assert!(started.elapsed() < Duration::from_secs(5));
@@ -250,15 +239,7 @@ async fn a_provider_that_never_accepts_is_given_up_at_the_connect_timeout() {
     ))
     .await;
     let started = std::time::Instant::now();
-    let (status, error) = error_of(
-        gateway
-            .post("/v1/chat/completions")
-            .json(&chat("m"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, error) = chat_error(&gateway, "m").await;
     let elapsed = started.elapsed();
     assert_eq!(status, 504, "{error}");
     assert_eq!(error["code"], "upstream_timeout", "{error}");
@@ -293,15 +274,7 @@ async fn provider_errors_keep_their_status_and_message() {
     assert_eq!(error["code"], "rate_limit_exceeded");
     assert_eq!(error["message"], "Rate limit reached for requests");
 
-    let (status, error) = error_of(
-        gateway
-            .post("/v1/chat/completions")
-            .json(&chat("error-500"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, error) = chat_error(&gateway, "error-500").await;
     assert_eq!(status, 500);
     assert!(
         error["message"]
@@ -310,27 +283,11 @@ async fn provider_errors_keep_their_status_and_message() {
             .contains("server had an error")
     );
 
-    let (status, error) = error_of(
-        gateway
-            .post("/v1/chat/completions")
-            .json(&chat("error-400"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, error) = chat_error(&gateway, "error-400").await;
     assert_eq!(status, 400);
     assert_eq!(error["code"], "context_length_exceeded");
 
-    let (status, error) = error_of(
-        gateway
-            .post("/v1/chat/completions")
-            .json(&chat("html-error"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, error) = chat_error(&gateway, "html-error").await;
     assert_eq!(status, 502);
     assert!(
         error["message"]
